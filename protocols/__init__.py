@@ -1,0 +1,1 @@
+"""PLC protocol adapters behind one TagSource interface (OPC UA, Modbus TCP)."""

@@ -1,0 +1,124 @@
+"""The one small interface every PLC adapter implements: :class:`TagSource`.
+
+A source connects to one PLC, delivers every value change of its configured tags to a
+sink as :class:`TagReading`, and keeps doing so across disconnects (reconnect with
+backoff, re-subscribe) until cancelled. One source's failure never touches another's:
+the edge runs each source in its own task.
+
+Error tree (all raised values are ``ProtocolError`` subclasses, mapped at the adapter
+boundary from asyncua/pymodbus exceptions with ``raise ... from exc``)::
+
+    ProtocolError
+    ├── SourceUnavailable   PLC unreachable, connection lost, timeout
+    ├── TagError            wrong node id / address, exception response, undecodable value
+    └── TagConfigError      a tag definition that cannot work (unknown type, bad length)
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "Quality",
+    "TagReading",
+    "ProbeRow",
+    "SourceHealth",
+    "Sink",
+    "TagSource",
+    "ProtocolError",
+    "SourceUnavailable",
+    "TagError",
+    "TagConfigError",
+]
+
+Scalar = bool | int | float | str | None
+
+
+class ProtocolError(Exception):
+    """Root of the errors raised by PLC adapters."""
+
+
+class SourceUnavailable(ProtocolError):
+    """The PLC cannot be reached, or the connection was lost."""
+
+
+class TagError(ProtocolError):
+    """One tag cannot be read: wrong node id or address, exception response, bad value."""
+
+
+class TagConfigError(ProtocolError):
+    """A tag definition that cannot work (unknown type, impossible length)."""
+
+
+class Quality(enum.StrEnum):
+    GOOD = "good"
+    UNCERTAIN = "uncertain"
+    BAD = "bad"
+
+
+@dataclass(frozen=True, slots=True)
+class TagReading:
+    """One value of one tag as the PLC reported it.
+
+    ``epoch`` identifies the life of the data source the value came from: the OPC UA
+    server's start time, or for Modbus an id made on each (re)connection. Event derivation
+    stores it beside the counter's last value: a counter that drops while the epoch changed
+    is a PLC/connection restart (``reset``), not a rollover.
+    """
+
+    tag: str
+    value: Scalar
+    source_ts: datetime | None
+    quality: Quality
+    epoch: str
+    received: datetime
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRow:
+    """What ``sfsync edge probe`` prints for one tag."""
+
+    tag: str
+    address: str
+    data_type: str
+    raw: str
+    value: Scalar
+    quality: Quality
+    alternatives: dict[str, Scalar] = field(default_factory=dict)
+    error: str = ""
+
+
+@dataclass(slots=True)
+class SourceHealth:
+    """Live health of one source, for status and metrics."""
+
+    name: str
+    connected: bool = False
+    reconnects: int = 0
+    last_error: str = ""
+    last_good: dict[str, datetime] = field(default_factory=dict)
+    quality: dict[str, Quality] = field(default_factory=dict)
+
+
+Sink = Callable[[TagReading], Awaitable[None]]
+
+
+@runtime_checkable
+class TagSource(Protocol):
+    """A PLC connection delivering tag values to a sink."""
+
+    name: str
+    health: SourceHealth
+
+    async def run(self, sink: Sink) -> None:
+        """Connect, deliver readings to ``sink`` forever, reconnect with backoff; return on cancel."""
+        ...
+
+    async def probe(self) -> list[ProbeRow]:
+        """Connect once, read every tag once, disconnect."""
+        ...

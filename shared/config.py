@@ -1,0 +1,116 @@
+"""Configuration loading shared by every process: TOML file -> environment overrides -> typed settings.
+
+Each process (edge, central, sim) defines its settings as pydantic models and calls
+:func:`load_config`. Keys come from a TOML file; any key can be overridden by an
+environment variable ``{PREFIX}{KEY}`` where nested keys are joined by a double
+underscore, e.g. ``SFSYNC_EDGE_MQTT__PORT=1884`` sets ``mqtt.port``. Environment
+values are read as TOML values when they parse as one (numbers, booleans, inline
+arrays and tables), else as plain strings.
+
+A bad file never produces a traceback for the user: :class:`ConfigError` names the
+file, the key path and the reason, and the CLI prints it and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+__all__ = ["ConfigError", "load_config", "env_overrides", "StrictModel"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(Exception):
+    """Invalid configuration: ``source`` (file or environment), ``key`` path and ``reason``."""
+
+    def __init__(self, source: str, key: str, reason: str) -> None:
+        self.source = source
+        self.key = key
+        self.reason = reason
+        where = f"{source}: {key}" if key else source
+        super().__init__(f"{where}: {reason}")
+
+
+class StrictModel(BaseModel):
+    """Base for settings sections: unknown keys are an error, not silently ignored."""
+
+    model_config = {"extra": "forbid"}
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def env_overrides(prefix: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Collect ``{prefix}A__B=value`` variables into a nested dict ``{"a": {"b": value}}``."""
+    env = os.environ if environ is None else environ
+    out: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(prefix) or name == prefix:
+            continue
+        path = [p.lower() for p in name[len(prefix) :].split("__") if p]
+        if not path:
+            continue
+        node = out
+        for part in path[:-1]:
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError("environment", name, "conflicts with another variable")
+            node = nxt
+        node[path[-1]] = _parse_env_value(raw)
+    return out
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file, mapping every failure to :class:`ConfigError`."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", "file not found") from None
+    except OSError as exc:
+        raise ConfigError(str(path), "", f"cannot read: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "", f"not valid TOML: {exc}") from exc
+
+
+def load_config(
+    model: type[M],
+    path: str | Path | None,
+    env_prefix: str,
+    environ: Mapping[str, str] | None = None,
+) -> M:
+    """Load ``path`` (optional), apply ``env_prefix`` overrides, validate into ``model``."""
+    source = str(path) if path is not None else "defaults"
+    data: dict[str, Any] = read_toml(Path(path)) if path is not None else {}
+    overrides = env_overrides(env_prefix, environ)
+    if overrides:
+        data = _merge(data, overrides)
+        source = f"{source} (+ {env_prefix}* environment)"
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        more = len(exc.errors()) - 1
+        reason = first["msg"] + (f" (and {more} more error(s))" if more else "")
+        raise ConfigError(source, key, reason) from None
