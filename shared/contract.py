@@ -293,7 +293,8 @@ def decode_batch(payload: bytes) -> DecodedBatch:
 
 def encode_event(event: Event) -> bytes:
     """Encode one event to compact JSON (the form the edge outbox stores)."""
-    return orjson.dumps(event.model_dump(mode="json", exclude_none=True))
+    doc = event.model_dump(mode="json")
+    return orjson.dumps({k: v for k, v in doc.items() if v is not None})
 
 
 def assemble_batch(plant: str, edge: str, stream: str, encoded_events: list[bytes]) -> bytes:
