@@ -88,8 +88,8 @@ def format_ts(value: datetime) -> str:
     """UTC ISO 8601 with milliseconds and ``Z``: ``2026-11-25T13:31:18.123Z``."""
     if value.tzinfo is None:
         raise ContractError("timestamp has no time zone")
-    utc = value.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+    return utc.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_ts(value: object) -> datetime:
@@ -293,8 +293,23 @@ def decode_batch(payload: bytes) -> DecodedBatch:
 
 def encode_event(event: Event) -> bytes:
     """Encode one event to compact JSON (the form the edge outbox stores)."""
-    doc = event.model_dump(mode="json")
-    return orjson.dumps({k: v for k, v in doc.items() if v is not None})
+    doc: dict[str, Any] = {
+        "seq": event.seq,
+        "machine": event.machine,
+        "kind": event.kind,
+        "ts": format_ts(event.ts),
+        "rx": format_ts(event.rx),
+    }
+    if event.qty is not None:
+        doc["qty"] = event.qty
+    if event.state is not None:
+        doc["state"] = event.state
+    if event.reason is not None:
+        doc["reason"] = event.reason
+    raw = event.raw
+    doc["flags"] = list(event.flags)
+    doc["raw"] = {"tag": raw.tag, "value": raw.value, "prev": raw.prev}
+    return orjson.dumps(doc)
 
 
 def assemble_batch(plant: str, edge: str, stream: str, encoded_events: list[bytes]) -> bytes:
