@@ -12,8 +12,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.results import table, write_section  # noqa: E402
-from shared.contract import Event, RawValue, assemble_batch, decode_batch, encode_event  # noqa: E402
+from bench.results import table, write_section
+from shared.contract import Event, RawValue, assemble_batch, decode_batch, encode_event
 
 N = 500
 
@@ -47,7 +47,11 @@ def main() -> None:
     raw_load = best_of(lambda: orjson.loads(payload))
     rows = [
         ["raw orjson.dumps (baseline)", raw_dump, 1.0],
-        ["assemble_batch (edge hot path: stored bytes joined)", best_of(lambda: assemble_batch("P1", "edge-1", "s1", encoded)), None],
+        [
+            "assemble_batch (edge hot path: stored bytes joined)",
+            best_of(lambda: assemble_batch("P1", "edge-1", "s1", encoded)),
+            None,
+        ],
         ["encode_event x500 (once, when stored)", best_of(lambda: [encode_event(e) for e in events], number=3), None],
         ["raw orjson.loads (baseline)", raw_load, 1.0],
         ["decode_batch (validate every event)", best_of(lambda: decode_batch(payload), number=5), None],

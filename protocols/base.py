@@ -95,7 +95,11 @@ class ProbeRow:
 
 @dataclass(slots=True)
 class SourceHealth:
-    """Live health of one source, for status and metrics."""
+    """Live health of one source, for status and metrics.
+
+    ``reconnects`` counts connections established after the first one; ``last_error``
+    is the latest connection failure (kept after recovery, for status pages).
+    """
 
     name: str
     connected: bool = False
@@ -103,6 +107,12 @@ class SourceHealth:
     last_error: str = ""
     last_good: dict[str, datetime] = field(default_factory=dict)
     quality: dict[str, Quality] = field(default_factory=dict)
+    #: epoch of the current (or last) connection; see :class:`TagReading`
+    epoch: str = ""
+    #: when the current connection was established, ``None`` while disconnected
+    connected_since: datetime | None = None
+    #: why a tag is not GOOD (empty when it is)
+    detail: dict[str, str] = field(default_factory=dict)
 
 
 Sink = Callable[[TagReading], Awaitable[None]]

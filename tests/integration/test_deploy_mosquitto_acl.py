@@ -35,7 +35,9 @@ def secured_broker(tmp_path: Path) -> tuple[str, int]:
         .replace("listener 1883", f"user root\nlistener {port} 127.0.0.1")
     )
     (tmp_path / "m.conf").write_text(conf)
-    proc = subprocess.Popen([binary, "-c", str(tmp_path / "m.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, "-c", str(tmp_path / "m.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         assert wait_port("127.0.0.1", port, 10), "mosquitto did not start with the shipped config"
         yield "127.0.0.1", port
@@ -44,7 +46,7 @@ def secured_broker(tmp_path: Path) -> tuple[str, int]:
         proc.wait(10)
 
 
-def connected(addr: tuple[str, int], user: str, password: str) -> tuple[mqtt.Client, "queue.Queue[object]"]:
+def connected(addr: tuple[str, int], user: str, password: str) -> tuple[mqtt.Client, queue.Queue[object]]:
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{user}")
     c.username_pw_set(user, password)
     events: queue.Queue[object] = queue.Queue()
@@ -93,7 +95,7 @@ def test_wrong_password_and_anonymous_are_refused(secured_broker: tuple[str, int
         if user:
             c.username_pw_set(user, password)
         result: queue.Queue[str] = queue.Queue()
-        c.on_connect = lambda _c, _u, _f, rc, _p: result.put(str(rc))
+        c.on_connect = lambda _c, _u, _f, rc, _p, q=result: q.put(str(rc))
         c.connect(*secured_broker)
         c.loop_start()
         assert result.get(timeout=10) in {"Not authorized", "Bad user name or password"}

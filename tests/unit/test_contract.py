@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -235,10 +236,8 @@ json_values = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=400))
 def test_property_arbitrary_bytes_raise_only_contract_error(data: bytes) -> None:
-    try:
+    with contextlib.suppress(ContractError):
         decode_batch(data)
-    except ContractError:
-        pass
 
 
 @settings(max_examples=300, deadline=None)
@@ -252,7 +251,7 @@ def test_property_near_valid_batches_never_raise_other_errors(data: st.DataObjec
         doc.setdefault("events", events)
     else:
         ev = events[data.draw(st.integers(0, 2))]
-        ev[data.draw(st.sampled_from(sorted(ev) + ["junk"]))] = data.draw(json_values)
+        ev[data.draw(st.sampled_from([*sorted(ev), "junk"]))] = data.draw(json_values)
         doc["events"] = events
     try:
         decoded = decode_batch(orjson.dumps(doc))

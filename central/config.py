@@ -1,0 +1,105 @@
+"""Settings of the central service (``central.toml`` + ``SFSYNC_CENTRAL_*`` environment).
+
+Built once per process by :func:`load_settings` in ``main``/``bootstrap``, never at import
+time. Every section forbids unknown keys, so a typo fails at start with the file, key and
+reason (see :class:`shared.config.ConfigError`). ``docs/central.md`` is the reference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from shared.config import StrictModel, load_config
+
+__all__ = [
+    "ApiSettings",
+    "AuthSettings",
+    "CentralSettings",
+    "DatabaseSettings",
+    "FaultSettings",
+    "IngestSettings",
+    "MqttSettings",
+    "ENV_PREFIX",
+    "load_settings",
+]
+
+ENV_PREFIX = "SFSYNC_CENTRAL_"
+
+
+class DatabaseSettings(StrictModel):
+    """SQLAlchemy URL: SQLite (WAL) by default, PostgreSQL via ``postgresql+psycopg://``."""
+
+    url: str = "sqlite:///central.db"
+    pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+    busy_timeout_ms: Annotated[int, Field(ge=0)] = 30_000
+    echo: bool = False
+
+
+class MqttSettings(StrictModel):
+    """Broker connection of the ingest adapters (a username is always sent: amqtt needs one
+    to keep persistent sessions)."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    client_id: Annotated[str, Field(min_length=1, max_length=64)] = "sfsync-central"
+    username: Annotated[str, Field(min_length=1)] = "central"
+    password: str = ""
+    keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    session_expiry: Annotated[int, Field(ge=0)] = 7 * 24 * 3600
+    tls: bool = False
+    ca_file: Path | None = None
+
+
+class IngestSettings(StrictModel):
+    """MQTT ingest: how many adapters, what is refused, when gaps alert."""
+
+    enabled: bool = True
+    workers: Annotated[int, Field(ge=1, le=32)] = 1
+    shared_subscription: bool = False
+    require_registration: bool = True
+    clock_skew_seconds: Annotated[float, Field(gt=0)] = 300.0
+    gap_alert_after_seconds: Annotated[float, Field(ge=0)] = 10.0
+    queue_size: Annotated[int, Field(ge=1)] = 1000
+    db_retries: Annotated[int, Field(ge=0, le=100)] = 5
+
+    @property
+    def use_shared_subscription(self) -> bool:
+        return self.shared_subscription or self.workers > 1
+
+
+class ApiSettings(StrictModel):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    page_limit_max: Annotated[int, Field(ge=1)] = 1000
+
+
+class AuthSettings(StrictModel):
+    """``bootstrap_admin``: on the first start of ``serve`` create an admin token, print it once."""
+
+    bootstrap_admin: bool = True
+
+
+class FaultSettings(StrictModel):
+    """Fault injection for chaos tests only: ``crash_after_commit = N`` makes the process exit
+    (``os._exit``) right after committing its N-th batch, before the ack is published."""
+
+    crash_after_commit: Annotated[int, Field(ge=0)] = 0
+
+
+class CentralSettings(StrictModel):
+    database: DatabaseSettings = DatabaseSettings()
+    mqtt: MqttSettings = MqttSettings()
+    ingest: IngestSettings = IngestSettings()
+    api: ApiSettings = ApiSettings()
+    auth: AuthSettings = AuthSettings()
+    faults: FaultSettings = FaultSettings()
+
+
+def load_settings(path: str | Path | None, environ: dict[str, str] | None = None) -> CentralSettings:
+    """Read ``path`` (optional) and the ``SFSYNC_CENTRAL_*`` environment into settings."""
+    return load_config(CentralSettings, path, env_prefix=ENV_PREFIX, environ=environ)

@@ -1,0 +1,213 @@
+"""Validation of a whole master-data set: every problem at once, each with its key path.
+
+In the style of beancount's validation: a list of :class:`ValidationError` rather than an
+exception on the first problem, so a person fixing a file sees everything wrong with it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from decimal import Decimal
+from itertools import pairwise
+
+from central.domain.errors import MasterDataError, ValidationError
+from central.domain.master_data import ItemClass, MasterData
+from central.domain.roles import Role, parse_role
+
+Errors = Iterator[ValidationError]
+
+
+def validate_master_data(master: MasterData) -> list[ValidationError]:
+    """Every problem in ``master``: duplicates, dangling references, bad numbers, roles, BOM cycles."""
+    checks = (
+        _duplicates,
+        _plants,
+        _accounts,
+        _items,
+        _boms,
+        _bom_cycles,
+        _work_centers,
+        _routings,
+        _machines,
+        _periods,
+    )
+    return [error for check in checks for error in check(master)]
+
+
+def ensure_valid(master: MasterData) -> MasterData:
+    """``master`` itself, or :class:`MasterDataError` with every problem found."""
+    errors = validate_master_data(master)
+    if errors:
+        raise MasterDataError(errors)
+    return master
+
+
+def _dupes(section: str, keys: Sequence[object]) -> Errors:
+    counts = Counter(keys)
+    for index, key in enumerate(keys):
+        if counts[key] > 1 and keys.index(key) != index:
+            yield ValidationError(f"{section}[{index}]", f"duplicate {key!r}")
+
+
+def _duplicates(m: MasterData) -> Errors:
+    yield from _dupes("entities", [e.id for e in m.entities])
+    yield from _dupes("plants", [p.id for p in m.plants])
+    yield from _dupes("accounts", [(a.entity, a.code) for a in m.accounts])
+    yield from _dupes("items", [i.id for i in m.items])
+    yield from _dupes("boms", [b.item for b in m.boms])
+    yield from _dupes("work_centers", [w.id for w in m.work_centers])
+    yield from _dupes("routings", [r.item for r in m.routings])
+    yield from _dupes("machines", [x.id for x in m.machines])
+    yield from _dupes("downtime_reasons", [d.code for d in m.downtime_reasons])
+    yield from _dupes("scrap_reasons", [s.code for s in m.scrap_reasons])
+    yield from _dupes("periods", [p.id for p in m.periods])
+
+
+def _ref(path: str, value: str | None, known: Iterable[str], what: str) -> Errors:
+    if value is not None and value not in set(known):
+        yield ValidationError(path, f"unknown {what} {value!r}")
+
+
+def _positive(path: str, value: Decimal, *, allow_zero: bool) -> Errors:
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = "zero or more" if allow_zero else "more than zero"
+        yield ValidationError(path, f"must be {bound}, got {value}")
+
+
+def _plants(m: MasterData) -> Errors:
+    entities = [e.id for e in m.entities]
+    for i, plant in enumerate(m.plants):
+        yield from _ref(f"plants[{i}].entity", plant.entity, entities, "entity")
+
+
+def _accounts(m: MasterData) -> Errors:
+    entities = [e.id for e in m.entities]
+    for i, account in enumerate(m.accounts):
+        path = f"accounts[{i}]"
+        if parse_role(account.role) is None:
+            yield ValidationError(f"{path}.role", f"unknown role {account.role!r}")
+        yield from _ref(f"{path}.entity", account.entity, entities, "entity")
+        yield from _ref(f"{path}.item", account.item, m.items_by_id, "item")
+        yield from _ref(f"{path}.work_center", account.work_center, m.work_centers_by_id, "work centre")
+    targets: list[str | None] = [*entities] if entities else [None]
+    for entity in targets:
+        yield from _chart_roles(m, entity)
+
+
+def _chart_roles(m: MasterData, entity: str | None) -> Errors:
+    """Each role of the default chart needs exactly one unsplit account for the entity."""
+    base = [
+        a.role
+        for a in m.accounts
+        if a.entity in (None, entity) and a.item is None and a.work_center is None
+    ]
+    counts = Counter(base)
+    suffix = f" for entity {entity!r}" if entity is not None else ""
+    for role in Role:
+        if counts[role.value] == 0:
+            yield ValidationError("accounts", f"missing role {role.value!r} of the default chart{suffix}")
+        elif counts[role.value] > 1:
+            yield ValidationError("accounts", f"more than one account for role {role.value!r}{suffix}")
+
+
+def _items(m: MasterData) -> Errors:
+    for i, item in enumerate(m.items):
+        path = f"items[{i}]"
+        if item.item_class is ItemClass.RAW:
+            if item.standard_cost is None:
+                yield ValidationError(f"{path}.standard_cost", "a raw item needs a standard cost")
+            else:
+                yield from _positive(f"{path}.standard_cost", item.standard_cost, allow_zero=True)
+        else:
+            if item.standard_cost is not None:
+                yield ValidationError(
+                    f"{path}.standard_cost", "rolled up from BOM and routing for manufactured items"
+                )
+            if item.id not in m.routings_by_item:
+                yield ValidationError(f"{path}", f"manufactured item {item.id!r} has no routing")
+
+
+def _boms(m: MasterData) -> Errors:
+    for i, bom in enumerate(m.boms):
+        path = f"boms[{i}]"
+        parent = m.items_by_id.get(bom.item)
+        if parent is None:
+            yield ValidationError(f"{path}.item", f"unknown item {bom.item!r}")
+        elif not parent.manufactured:
+            yield ValidationError(f"{path}.item", f"raw item {bom.item!r} cannot have a BOM")
+        for j, line in enumerate(bom.components):
+            yield from _ref(f"{path}.components[{j}].item", line.item, m.items_by_id, "item")
+            yield from _positive(f"{path}.components[{j}].qty", line.qty, allow_zero=False)
+        yield from _dupes(f"{path}.components", [c.item for c in bom.components])
+
+
+def _bom_cycles(m: MasterData) -> Errors:
+    graph: Mapping[str, list[str]] = {b.item: [c.item for c in b.components] for b in m.boms}
+    index = {b.item: i for i, b in enumerate(m.boms)}
+    reported: set[frozenset[str]] = set()
+    for start in graph:
+        cycle = _find_cycle(graph, start)
+        if cycle and frozenset(cycle) not in reported:
+            reported.add(frozenset(cycle))
+            yield ValidationError(f"boms[{index[start]}]", "BOM cycle: " + " -> ".join(cycle))
+
+
+def _find_cycle(graph: Mapping[str, list[str]], start: str) -> list[str] | None:
+    """A path start -> ... -> start through the BOM graph, or None (iterative DFS)."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        node, path = stack.pop()
+        for child in graph.get(node, []):
+            if child == start:
+                return [*path, start]
+            if child not in seen:
+                seen.add(child)
+                stack.append((child, [*path, child]))
+    return None
+
+
+def _work_centers(m: MasterData) -> Errors:
+    plants = [p.id for p in m.plants]
+    for i, wc in enumerate(m.work_centers):
+        path = f"work_centers[{i}]"
+        yield from _ref(f"{path}.plant", wc.plant, plants, "plant")
+        yield from _positive(f"{path}.labor_rate", wc.labor_rate, allow_zero=True)
+        yield from _positive(f"{path}.voh_rate", wc.voh_rate, allow_zero=True)
+        yield from _positive(f"{path}.foh_budget", wc.foh_budget, allow_zero=True)
+        yield from _positive(f"{path}.normal_hours", wc.normal_hours, allow_zero=False)
+
+
+def _routings(m: MasterData) -> Errors:
+    for i, r in enumerate(m.routings):
+        path = f"routings[{i}]"
+        item = m.items_by_id.get(r.item)
+        if item is None:
+            yield ValidationError(f"{path}.item", f"unknown item {r.item!r}")
+        elif not item.manufactured:
+            yield ValidationError(f"{path}.item", f"raw item {r.item!r} cannot have a routing")
+        yield from _ref(f"{path}.work_center", r.work_center, m.work_centers_by_id, "work centre")
+        yield from _positive(f"{path}.labor_hours", r.labor_hours, allow_zero=True)
+        yield from _positive(f"{path}.machine_hours", r.machine_hours, allow_zero=False)
+        if not 0 <= r.normal_spoilage < 1:
+            yield ValidationError(f"{path}.normal_spoilage", "must be a fraction in [0, 1)")
+        if r.ideal_cycle_time is not None:
+            yield from _positive(f"{path}.ideal_cycle_time", r.ideal_cycle_time, allow_zero=False)
+
+
+def _machines(m: MasterData) -> Errors:
+    for i, machine in enumerate(m.machines):
+        yield from _ref(
+            f"machines[{i}].work_center", machine.work_center, m.work_centers_by_id, "work centre"
+        )
+
+
+def _periods(m: MasterData) -> Errors:
+    for i, period in enumerate(m.periods):
+        if period.end < period.start:
+            yield ValidationError(f"periods[{i}].end", "ends before it starts")
+    ordered = sorted(enumerate(m.periods), key=lambda pair: pair[1].start)
+    for (_, earlier), (j, later) in pairwise(ordered):
+        if later.start <= earlier.end:
+            yield ValidationError(f"periods[{j}]", f"overlaps period {earlier.id!r}")

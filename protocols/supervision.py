@@ -1,0 +1,67 @@
+"""What every source's connection loop needs: backoff, log-once conditions, health updates.
+
+Sources run forever in a loop of connect -> deliver -> lose -> back off; these small
+pieces keep that loop honest without flooding logs (a PLC that is down for a night
+writes two lines, not forty thousand).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from tenacity import RetryCallState, wait_exponential_jitter
+
+from protocols.base import Quality, SourceHealth, TagReading
+
+__all__ = ["Backoff", "ConditionLog", "record_health", "utcnow"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Backoff:
+    """Exponential backoff with jitter (tenacity's strategy), reset after a good connection."""
+
+    def __init__(self, min_s: float, max_s: float) -> None:
+        self._wait = wait_exponential_jitter(multiplier=min_s, max=max_s, jitter=min_s, min=min_s)
+        self._state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+        self._state.attempt_number = 0
+
+    def next_delay(self) -> float:
+        """Seconds to wait before the next attempt; grows with each call until :meth:`reset`."""
+        self._state.attempt_number += 1
+        return float(self._wait(self._state))
+
+    def reset(self) -> None:
+        self._state.attempt_number = 0
+
+
+class ConditionLog:
+    """Logs a condition once when it appears or changes, and once when it clears."""
+
+    def __init__(self, logger: logging.Logger, source: str) -> None:
+        self._logger = logger
+        self._source = source
+        self._active: dict[str, str] = {}
+
+    def raise_(self, key: str, message: str, level: int = logging.WARNING) -> None:
+        if self._active.get(key) != message:
+            self._active[key] = message
+            self._logger.log(level, "source %s: %s", self._source, message)
+
+    def clear(self, key: str, message: str = "") -> None:
+        if self._active.pop(key, None) is not None:
+            self._logger.info("source %s: %s", self._source, message or f"{key} recovered")
+
+    def active(self, key: str) -> bool:
+        return key in self._active
+
+
+def record_health(health: SourceHealth, reading: TagReading) -> None:
+    """Per-tag quality, detail and last good time from one reading."""
+    health.quality[reading.tag] = reading.quality
+    health.detail[reading.tag] = reading.detail
+    if reading.quality is Quality.GOOD:
+        health.last_good[reading.tag] = reading.received
