@@ -1,0 +1,1 @@
+"""Test helpers shared across test modules, one module per area (imported explicitly)."""
