@@ -1,0 +1,1 @@
+"""HTTP API of central (FastAPI): app factory, dependencies, the error handler, routers."""
