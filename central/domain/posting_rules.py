@@ -8,7 +8,7 @@ the service layer stores them, versions them and changes them only through an ap
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -178,8 +178,8 @@ class Chart:
 
     entity: str | None
     codes: Mapping[Role, str]
-    item_splits: Mapping[tuple[Role, str], str] = MappingProxyType({})
-    work_center_splits: Mapping[tuple[Role, str], str] = MappingProxyType({})
+    item_splits: Mapping[tuple[Role, str], str] = field(default_factory=lambda: MappingProxyType({}))
+    work_center_splits: Mapping[tuple[Role, str], str] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def default(cls, entity: str | None = None) -> Chart:
