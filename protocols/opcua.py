@@ -1,0 +1,321 @@
+"""OPC UA source: subscribes to data changes, survives server restarts, reports quality.
+
+The connection loop follows the pattern measured reliable for asyncua 2.1 (PITFALLS.md):
+asyncua's own ``auto_reconnect`` is not used (it does not retry the first connect and goes
+silent when a restarted server's namespace index moved). Instead, each round:
+
+1. builds a new ``Client`` (security mode/policy, certificates, user/password, request
+   timeout, session timeout, keep-alive watchdog interval) with ``connection_lost_callback``;
+2. connects; reads ``ServerStatus.StartTime`` as the ``epoch`` (a changed epoch tells the
+   edge the PLC restarted, so a counter drop is a reset, not a rollover);
+3. resolves every tag's namespace URI to today's index and creates one subscription whose
+   monitored items have a server-side queue (``queue_size``, discard oldest) so bursts of
+   state transitions between two publishes are all delivered, not just the last one;
+4. delivers each notification to the sink in order until the watchdog, the socket, the
+   session (timeout) or the subscription reports a loss;
+5. disconnects with a timeout, marks the tags BAD ("connection lost"), backs off
+   (exponential with jitter, reset after a good subscription) and starts over.
+
+A node that does not exist (wrong node id, unknown namespace URI) is one tag BAD with the
+status in ``detail``, logged once; the other tags keep flowing. It is retried at the next
+reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from asyncua import ua
+from asyncua.client.client import Client
+from asyncua.common.node import Node
+from asyncua.common.subscription import DataChangeEvent, OverflowPolicy, StatusChangeEvent, Subscription
+from asyncua.crypto import security_policies
+from asyncua.ua.object_ids import ObjectIds
+from asyncua.ua.uaerrors import UaError, UaStatusCodeError
+
+from protocols.base import ProbeRow, Quality, Sink, SourceHealth, SourceUnavailable, TagReading
+from protocols.config import OpcUaSourceConfig, OpcUaTagConfig
+from protocols.opcua_values import aware, quality_of, to_reading
+from protocols.supervision import Backoff, ConditionLog, record_health, utcnow
+
+__all__ = ["OpcUaSource", "default_client", "configure_client"]
+
+logger = logging.getLogger(__name__)
+
+#: client-side notification buffer between asyncua's publish loop and our sink; on overflow
+#: asyncua forces a reconnect (logged) rather than silently dropping transitions
+CLIENT_QUEUE = 100_000
+
+ClientFactory = Callable[[OpcUaSourceConfig], Client]
+
+
+def default_client(config: OpcUaSourceConfig) -> Client:
+    client = Client(config.endpoint, timeout=config.request_timeout_s, watchdog_intervall=config.watchdog_interval_s)
+    client.session_timeout = config.session_timeout_ms
+    client.name = client.description = f"shopfloor-sync edge ({config.name})"
+    return client
+
+
+async def configure_client(client: Client, config: OpcUaSourceConfig) -> None:
+    """Security and user identity from the config (before ``connect``)."""
+    if config.username is not None:
+        client.set_user(config.username)
+        if config.password is not None:
+            client.set_password(config.password.get_secret_value())
+    if config.security_mode == "None":
+        return
+    assert config.security_policy and config.certificate and config.private_key  # config validator
+    policy = getattr(security_policies, f"SecurityPolicy{config.security_policy}")
+    password = config.private_key_password.get_secret_value() if config.private_key_password else None
+    await client.set_security(
+        policy,
+        config.certificate,
+        config.private_key,
+        password,
+        config.server_certificate,
+        getattr(ua.MessageSecurityMode, config.security_mode),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    """A tag's node for this connection, or why it has none."""
+
+    tag: OpcUaTagConfig
+    node_id: ua.NodeId | None
+    error: str = ""
+
+    @property
+    def address(self) -> str:
+        return self.node_id.to_string() if self.node_id is not None else self.tag.node
+
+
+class OpcUaSource:
+    """A :class:`~protocols.base.TagSource` for one OPC UA server."""
+
+    def __init__(self, config: OpcUaSourceConfig, *, client_factory: ClientFactory = default_client) -> None:
+        self.config = config
+        self.name = config.name
+        self.health = SourceHealth(name=config.name)
+        self._client_factory = client_factory
+        self._conditions = ConditionLog(logger, config.name)
+        self._not_bad: set[str] = set()  # tags whose last delivered reading was not BAD
+        self._tags_by_node: dict[ua.NodeId, list[str]] = {}  # this connection's subscribed nodes
+        self._connects = 0
+
+    # ------------------------------------------------------------------ run loop
+
+    async def run(self, sink: Sink) -> None:
+        backoff = Backoff(self.config.reconnect_min_s, self.config.reconnect_max_s)
+        while True:
+            epoch, error = "", ""
+            client = self._client_factory(self.config)
+            lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            try:
+                epoch = await self._connect(client, lost)
+                sub = await self._subscribe(client, sink, epoch)
+                backoff.reset()
+                error = "connection lost: " + await self._consume(sub, sink, epoch, lost)
+            except SourceUnavailable as exc:
+                error = str(exc)
+            except Exception as exc:  # a bug must not end acquisition: log it, reconnect
+                logger.exception("source %s: unexpected error", self.name)
+                error = f"unexpected error: {exc!r}"
+            finally:
+                self.health.connected = False
+                self.health.connected_since = None
+                await self._disconnect(client)
+            await self._on_lost(sink, epoch, error)
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _connect(self, client: Client, lost: asyncio.Future[str] | None = None) -> str:
+        """Connect; return the epoch (server start time)."""
+
+        async def on_lost(exc: Exception) -> None:
+            if lost is not None and not lost.done():
+                lost.set_result(repr(exc))
+
+        client.connection_lost_callback = on_lost
+        try:
+            await configure_client(client, self.config)
+            await asyncio.wait_for(client.connect(), timeout=self.config.request_timeout_s * 2 + 1)
+            start = await client.get_node(ObjectIds.Server_ServerStatus_StartTime).read_value()
+        except (OSError, TimeoutError, UaError) as exc:
+            raise SourceUnavailable(f"cannot connect to {self.config.endpoint}: {exc!r}") from exc
+        epoch = aware(start).isoformat() if isinstance(start, datetime) else str(start)
+        if lost is not None:
+            self._on_connected(epoch)
+        return epoch
+
+    def _on_connected(self, epoch: str) -> None:
+        self._connects += 1
+        if self._connects > 1:
+            self.health.reconnects += 1
+        self.health.connected = True
+        self.health.connected_since = utcnow()
+        self.health.epoch = epoch
+        self._conditions.clear("connection", f"connected to {self.config.endpoint} (server started {epoch})")
+
+    async def _disconnect(self, client: Client) -> None:
+        try:
+            await asyncio.wait_for(client.disconnect(), timeout=self.config.request_timeout_s)
+        except (OSError, TimeoutError, UaError) as exc:
+            logger.debug("source %s: disconnect: %r", self.name, exc)
+            client.disconnect_socket()
+
+    async def _on_lost(self, sink: Sink, epoch: str, error: str) -> None:
+        self.health.last_error = error
+        self._conditions.raise_("connection", error)
+        now = utcnow()
+        for tag in self.config.tags:
+            reading = TagReading(tag.name, None, None, Quality.BAD, epoch, now, error)
+            record_health(self.health, reading)
+            if tag.name in self._not_bad:
+                await self._deliver(sink, reading)
+
+    # ------------------------------------------------------------------ subscription
+
+    async def _resolve(self, client: Client) -> list[_Resolved]:
+        """Every tag's node id with its namespace URI mapped to the server's current index."""
+        try:
+            namespaces = await client.get_namespace_array()
+        except (OSError, TimeoutError, UaError) as exc:
+            raise SourceUnavailable(f"reading the namespace array: {exc!r}") from exc
+        out = []
+        for tag in self.config.tags:
+            ref = self.config.node_ref(tag)
+            index = ref.namespace_index or 0
+            if ref.namespace_uri is not None:
+                if ref.namespace_uri not in namespaces:
+                    out.append(_Resolved(tag, None, f"namespace {ref.namespace_uri!r} is not on the server"))
+                    continue
+                index = namespaces.index(ref.namespace_uri)
+            try:
+                out.append(_Resolved(tag, ua.NodeId.from_string(f"ns={index};{ref.identifier}")))
+            except (ValueError, UaError) as exc:
+                out.append(_Resolved(tag, None, f"node {tag.node!r} is not a valid node id: {exc}"))
+        return out
+
+    async def _subscribe(self, client: Client, sink: Sink, epoch: str) -> Subscription:
+        resolved = await self._resolve(client)
+        cfg = self.config
+        try:
+            sub = await client.create_subscription(
+                cfg.publishing_interval_ms, None, queue_maxsize=CLIENT_QUEUE, overflow=OverflowPolicy.DISCONNECT
+            )
+            ok = [r for r in resolved if r.node_id is not None]
+            sampling: Any = float(cfg.sampling_interval_ms)  # asyncua types it as ua.Duration
+            nodes = [client.get_node(r.node_id) for r in ok if r.node_id is not None]
+            results: list[int | ua.StatusCode] = []
+            if nodes:  # an empty CreateMonitoredItems is BadNothingToDo
+                results = await sub.subscribe_data_change(nodes, queuesize=cfg.queue_size, sampling_interval=sampling)
+        except (OSError, TimeoutError, UaError) as exc:
+            raise SourceUnavailable(f"creating the subscription: {exc!r}") from exc
+        failed = [r for r in resolved if r.node_id is None]
+        self._tags_by_node = {}
+        for r, result in zip(ok, results, strict=True):
+            if isinstance(result, ua.StatusCode):
+                failed.append(_Resolved(r.tag, r.node_id, f"node {r.address}: {quality_of(result)[1]}"))
+            else:
+                assert r.node_id is not None
+                self._tags_by_node.setdefault(r.node_id, []).append(r.tag.name)
+                self._conditions.clear(f"tag {r.tag.name}", f"tag {r.tag.name}: node {r.address} subscribed")
+        now = utcnow()
+        for r in failed:
+            self._conditions.raise_(f"tag {r.tag.name}", f"tag {r.tag.name}: {r.error}")
+            await self._handle(sink, TagReading(r.tag.name, None, None, Quality.BAD, epoch, now, r.error))
+        return sub
+
+    async def _consume(self, sub: Subscription, sink: Sink, epoch: str, lost: asyncio.Future[str]) -> str:
+        """Deliver notifications in order until the connection is lost; return why."""
+        while True:
+            try:
+                event = await sub.next_event(timeout=0.25)
+            except StopAsyncIteration:
+                return "subscription closed"
+            if event is None:
+                if lost.done():
+                    return lost.result()
+                continue
+            if isinstance(event, StatusChangeEvent):
+                status = event.notification.Status
+                if status is not None and not status.is_good():
+                    return f"subscription status {quality_of(status)[1]}"
+                continue
+            if not isinstance(event, DataChangeEvent):
+                continue
+            received = utcnow()
+            dv = event.data.monitored_item.Value
+            for name in self._tags_by_node.get(event.node.nodeid, []):
+                reading = to_reading(name, dv, epoch, received)
+                if reading.quality is not Quality.GOOD:
+                    self._conditions.raise_(f"value {name}", f"tag {name}: {reading.quality.value} {reading.detail}")
+                else:
+                    self._conditions.clear(f"value {name}", f"tag {name}: good again")
+                await self._handle(sink, reading)
+
+    async def _handle(self, sink: Sink, reading: TagReading) -> None:
+        record_health(self.health, reading)
+        if await self._deliver(sink, reading):
+            if reading.quality is Quality.BAD:
+                self._not_bad.discard(reading.tag)
+            else:
+                self._not_bad.add(reading.tag)
+
+    async def _deliver(self, sink: Sink, reading: TagReading) -> bool:
+        try:
+            await sink(reading)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the sink is not ours; its failure must not end acquisition
+            self._conditions.raise_("sink", f"sink failed on tag {reading.tag}: {exc!r}", logging.ERROR)
+            return False
+        self._conditions.clear("sink", "sink accepts readings again")
+        return True
+
+    # ------------------------------------------------------------------ probe
+
+    async def probe(self) -> list[ProbeRow]:
+        """Connect once, read every tag's value and data type once, disconnect."""
+        client = self._client_factory(self.config)
+        try:
+            await self._connect(client)
+            return [await self._probe_row(client, r) for r in await self._resolve(client)]
+        finally:
+            await self._disconnect(client)
+
+    async def _probe_row(self, client: Client, r: _Resolved) -> ProbeRow:
+        if r.node_id is None:
+            return ProbeRow(r.tag.name, r.tag.node, "", "", None, Quality.BAD, error=r.error)
+        node: Node = client.get_node(r.node_id)
+        try:
+            dv = await node.read_data_value(raise_on_bad_status=False)
+            data_type = await _data_type_name(client, node)
+        except (OSError, TimeoutError) as exc:
+            raise SourceUnavailable(f"reading {r.address}: {exc!r}") from exc
+        except UaError as exc:
+            return ProbeRow(r.tag.name, r.address, "", "", None, Quality.BAD, error=f"node {r.address}: {exc}")
+        reading = to_reading(r.tag.name, dv, "", utcnow())
+        raw = dv.Value.Value if dv.Value is not None else None
+        variant = dv.Value.VariantType.name if dv.Value is not None else ""
+        raw_text = f"{variant} {raw!r}" if variant and variant != "Null" else repr(raw)
+        error = reading.detail
+        if reading.quality is Quality.BAD and not error.startswith("node"):
+            error = f"node {r.address}: {error}"
+        if reading.quality is Quality.GOOD:
+            error = ""
+        return ProbeRow(r.tag.name, r.address, data_type, raw_text, reading.value, reading.quality, error=error)
+
+
+async def _data_type_name(client: Client, node: Node) -> str:
+    try:
+        dtype = await node.read_data_type()
+        name = await client.get_node(dtype).read_browse_name()
+    except UaStatusCodeError as exc:
+        return f"? ({quality_of(ua.StatusCode(exc.code))[1]})"
+    return str(name.Name)

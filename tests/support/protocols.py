@@ -1,0 +1,222 @@
+"""Real PLC-side servers for the protocol adapter tests, and a sink that awaits readings.
+
+- :class:`OpcUaServerProcess`: an asyncua server in a subprocess (its start blocks an event
+  loop for ~2 s, and a subprocess is a real "server restart"): ``start()``, ``stop()``,
+  ``restart(shift=...)`` where ``shift`` registers extra namespaces first so the test
+  namespace's index changes. Run this module as a script to get the server itself.
+- :func:`modbus_server`: an in-process pymodbus 3.16 TCP server (``async with``).
+- :class:`ReadingCollector`: a sink that records readings and lets a test await the first
+  reading matching a condition, with a timeout (no sleeps as synchronisation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from protocols.base import TagReading
+
+NS_URI = "urn:sfsync:test:plc"
+TEST_USER = "operator"
+TEST_PASSWORD = "s3cret"
+
+
+# ------------------------------------------------------------------ sink
+
+
+class ReadingCollector:
+    """A sink: stores every reading and wakes waiters whose predicate matches."""
+
+    def __init__(self) -> None:
+        self.readings: list[TagReading] = []
+        self._waiters: list[tuple[Callable[[TagReading], bool], asyncio.Future[TagReading]]] = []
+
+    async def __call__(self, reading: TagReading) -> None:
+        self.readings.append(reading)
+        for pred, fut in list(self._waiters):
+            if not fut.done() and pred(reading):
+                fut.set_result(reading)
+
+    async def wait_for(
+        self, pred: Callable[[TagReading], bool], timeout: float = 20.0, *, since: int = 0
+    ) -> TagReading:
+        """The first reading (at index ``since`` or later) matching ``pred``; TimeoutError otherwise."""
+        for r in self.readings[since:]:
+            if pred(r):
+                return r
+        fut: asyncio.Future[TagReading] = asyncio.get_running_loop().create_future()
+        entry = (pred, fut)
+        self._waiters.append(entry)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            seen = [(r.tag, r.value, r.quality.value, r.detail) for r in self.readings[since:]][-15:]
+            raise TimeoutError(f"no matching reading within {timeout}s; last seen: {seen}") from None
+        finally:
+            self._waiters.remove(entry)
+
+    def of(self, tag: str) -> list[TagReading]:
+        return [r for r in self.readings if r.tag == tag]
+
+
+# ------------------------------------------------------------------ OPC UA server (subprocess)
+
+
+class OpcUaServerProcess:
+    """Controls the asyncua test server running in a subprocess on a fixed port."""
+
+    def __init__(self, port: int, *, users: bool = False) -> None:
+        self.port = port
+        self.users = users
+        self.endpoint = f"opc.tcp://127.0.0.1:{port}/sfsync/"
+        self._proc: subprocess.Popen[str] | None = None
+
+    def start(self, shift: int = 0, timeout: float = 60.0) -> None:
+        """Start the server; return when it accepts connections (it prints READY)."""
+        assert self._proc is None, "already running"
+        cmd = [sys.executable, "-m", "support.protocols", "opcua", "--port", str(self.port), "--shift", str(shift)]
+        if self.users:
+            cmd.append("--users")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_TESTS_DIR), str(_TESTS_DIR.parent)])}
+        proc = subprocess.Popen(
+            cmd, cwd=_TESTS_DIR, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self._proc = proc
+        ready = threading.Event()
+
+        def watch() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.strip() == "READY":
+                    ready.set()
+
+        threading.Thread(target=watch, daemon=True).start()
+        if not ready.wait(timeout):
+            self.stop()
+            raise RuntimeError(f"OPC UA test server on port {self.port} did not start within {timeout}s")
+
+    def stop(self) -> None:
+        """Kill the server (a crash, as far as clients can tell) and wait for it to exit."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.kill()
+        proc.wait(timeout=30)
+        if proc.stdin is not None:
+            proc.stdin.close()
+
+    def restart(self, shift: int = 0) -> None:
+        self.stop()
+        self.start(shift=shift)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+
+_TESTS_DIR = Path(__file__).resolve().parent.parent
+
+
+async def _serve_opcua(port: int, shift: int, users: bool) -> None:
+    from asyncua import Server, ua
+    from asyncua.crypto.permission_rules import User, UserRole
+
+    class PasswordUsers:
+        def get_user(self, iserver: Any, username: str | None = None, password: str | None = None,
+                     certificate: Any = None) -> User | None:
+            if username == TEST_USER and password == TEST_PASSWORD:
+                return User(role=UserRole.User)
+            return None
+
+    server = Server(user_manager=PasswordUsers() if users else None)  # type: ignore[arg-type]
+    await server.init()
+    server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/sfsync/")
+    if users:
+        server.set_identity_tokens([ua.UserNameIdentityToken])
+    for i in range(shift):
+        await server.register_namespace(f"urn:sfsync:test:filler:{i}")
+    idx = await server.register_namespace(NS_URI)
+    line = await server.nodes.objects.add_object(ua.NodeId("Line", idx), ua.QualifiedName("Line", idx))
+
+    async def var(name: str, value: Any, vtype: Any, status: int | None = None) -> Any:
+        node = await line.add_variable(
+            ua.NodeId(f"Line.{name}", idx), ua.QualifiedName(name, idx), ua.Variant(value, vtype)
+        )
+        await node.set_writable()
+        if status is not None:
+            await node.write_value(ua.DataValue(ua.Variant(value, vtype), StatusCode=ua.StatusCode(status)))
+        return node
+
+    await var("Counter", 0, ua.VariantType.UInt32)
+    await var("State", 0, ua.VariantType.Int16)
+    await var("Temp", 20.5, ua.VariantType.Double)
+    await var("Flag", False, ua.VariantType.Boolean)
+    await var("Name", "press", ua.VariantType.String)
+    await var("NotANumber", math.nan, ua.VariantType.Double)
+    await var("Sensor", 1.5, ua.VariantType.Double, ua.StatusCodes.BadSensorFailure)
+    await var("Shaky", 2.5, ua.VariantType.Double, ua.StatusCodes.UncertainLastUsableValue)
+    tick = await var("Tick", 0, ua.VariantType.UInt32)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # the parent closes our stdin (or dies): stop
+    threading.Thread(target=lambda: (sys.stdin.read(), loop.call_soon_threadsafe(stop.set)), daemon=True).start()
+    async with server:
+        print("READY", flush=True)
+        n = 0
+        while not stop.is_set():
+            n += 1
+            await tick.write_value(ua.Variant(n, ua.VariantType.UInt32))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.1)
+
+
+# ------------------------------------------------------------------ Modbus server (in process)
+
+
+@contextlib.asynccontextmanager
+async def modbus_server(port: int, registers: Sequence[int], *, device_id: int = 1) -> AsyncIterator[Any]:
+    """A pymodbus TCP server with ``registers`` at holding/input addresses 0.. on ``device_id``.
+
+    Shared register space (holding = input); coils/discrete inputs address single bits
+    (``use_bit_addressing``): coil ``16 * r + b`` is bit ``b`` of register ``r``. Addresses
+    past ``registers`` answer with exception 2 (illegal data address).
+    """
+    from pymodbus.server import ModbusTcpServer
+    from pymodbus.simulator import DataType, SimData, SimDevice
+
+    device = SimDevice(
+        id=device_id,
+        simdata=[SimData(address=0, values=list(registers), datatype=DataType.REGISTERS)],
+        use_bit_addressing=True,
+    )
+    server = ModbusTcpServer(device, address=("127.0.0.1", port))
+    await server.serve_forever(background=True)
+    try:
+        yield server
+    finally:
+        await server.shutdown()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="test PLC servers")
+    sub = parser.add_subparsers(dest="kind", required=True)
+    op = sub.add_parser("opcua")
+    op.add_argument("--port", type=int, required=True)
+    op.add_argument("--shift", type=int, default=0)
+    op.add_argument("--users", action="store_true")
+    args = parser.parse_args(argv)
+    asyncio.run(_serve_opcua(args.port, args.shift, args.users))
+
+
+if __name__ == "__main__":
+    main()
