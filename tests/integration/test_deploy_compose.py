@@ -122,8 +122,10 @@ def test_compose_configs_load_with_the_compose_environment() -> None:
     from edge.config import load_edge_settings
 
     services = load_compose()["services"]
-    central = load_central(bind_mounts(services["central"])["/etc/sfsync/central.toml"], service_env(services["central"]))
-    assert central.database.url.startswith("postgresql+psycopg://sfsync:") and "@postgres:5432/" in central.database.url
+    central_toml = bind_mounts(services["central"])["/etc/sfsync/central.toml"]
+    central = load_central(central_toml, service_env(services["central"]))
+    url = central.database.url
+    assert url.startswith("postgresql+psycopg://sfsync:") and "@postgres:5432/" in url
     assert central.mqtt.host == "mosquitto" and central.mqtt.password and central.api.host == "0.0.0.0"
     sim = load_sim(bind_mounts(services["sim"])["/etc/sfsync/sim.toml"])
     edge_toml = bind_mounts(services["edge"])["/etc/sfsync/edge.toml"]
