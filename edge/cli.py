@@ -1,9 +1,124 @@
-"""Command registration (filled in by the package's own issue)."""
+"""``sfsync edge run|probe|status --config edge.toml``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
+import sys
+import time
+from typing import Any
+
+__all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this package's commands to ``sfsync``."""
+    edge = sub.add_parser("edge", help="edge agent: read PLC tags, keep an outbox, forward over MQTT")
+    cmds = edge.add_subparsers(dest="edge_command", metavar="EDGE_COMMAND", required=True)
+    for name, func, text in (
+        ("run", _run, "run the edge agent until SIGTERM/SIGINT"),
+        ("probe", _probe, "read every configured tag once; print raw registers, decodings, quality"),
+        ("status", _status, "backlog, oldest unacked event, last ack, connections"),
+    ):
+        p = cmds.add_parser(name, help=text, description=text)
+        p.add_argument("--config", required=True, help="edge TOML file (keys overridable by SFSYNC_EDGE_*)")
+        p.set_defaults(func=func)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from edge.agent import Agent
+    from edge.config import load_edge_settings
+
+    settings = load_edge_settings(args.config)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await Agent(settings).run(stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from edge.config import load_edge_settings
+    from protocols import build_source
+
+    settings = load_edge_settings(args.config)
+
+    async def main() -> int:
+        failures = 0
+        for cfg in settings.sources:
+            print(f"== source {cfg.name} ({cfg.protocol})")
+            try:
+                rows = await build_source(cfg).probe()
+            except Exception as exc:  # noqa: BLE001 - report every source; one failure hides no other
+                print(f"   cannot probe: {exc!r}")
+                failures += 1
+                continue
+            for row in rows:
+                print(f"   {row.tag}: {row.address} {row.data_type}")
+                print(f"      raw {row.raw or '-'}  value {row.value!r}  quality {row.quality.value}"
+                      + (f"  ({row.error})" if row.error else ""))
+                for order, alt in row.alternatives.items():
+                    print(f"      as {order}: {alt!r}")
+                failures += row.quality.value != "good"
+        return 1 if failures else 0
+
+    return asyncio.run(main())
+
+
+def _status(args: argparse.Namespace) -> int:
+    from edge.config import load_edge_settings
+    from edge.errors import OutboxError
+    from edge.outbox import Outbox
+
+    settings = load_edge_settings(args.config)
+    try:
+        outbox = Outbox(settings.outbox.path, settings.plant, settings.edge, read_only=True)
+    except OutboxError as exc:
+        print(f"outbox: {exc}", file=sys.stderr)
+        return 1
+    try:
+        stats = outbox.stats()
+        url = outbox.get_meta("status_url")
+    finally:
+        outbox.close()
+    now = time.time()
+    print(f"edge {settings.plant}/{settings.edge}  stream {stats.stream}")
+    print(f"backlog: {stats.rows} events, {stats.bytes} bytes (budget {stats.max_rows} rows / {stats.max_bytes} bytes"
+          f"{', OVER BUDGET' if stats.over_budget else ''}); disk free {stats.disk_free} bytes")
+    oldest = "none" if stats.oldest_created is None else f"{now - stats.oldest_created:.1f} s"
+    print(f"oldest unacked event: {oldest}; last seq {stats.last_seq}, acked through {stats.acked_through}")
+    print("last ack: " + ("never" if stats.acked_at is None else f"{now - stats.acked_at:.1f} s ago"))
+    live = _fetch_health(url)
+    if live is None:
+        print(f"agent: not reachable{' at ' + url if url else ''} (not running, or status endpoint disabled)")
+        return 0
+    broker = live.get("broker", {})
+    print(f"agent: {live.get('status')} at {url}; broker {'connected' if broker.get('connected') else 'DISCONNECTED'}"
+          f" ({broker.get('reconnects', 0)} reconnects, drain {broker.get('drain_rate_events_per_s', 0)} ev/s)")
+    for name, src in live.get("sources", {}).items():
+        state = "connected" if src.get("connected") else "DISCONNECTED"
+        extra = src.get("error") or src.get("last_error") or ""
+        print(f"source {name}: {state}" + (f" ({extra})" if extra and not src.get("connected") else ""))
+    for tag, problem in live.get("tag_problems", {}).items():
+        print(f"tag {tag}: {problem}")
+    return 0
+
+
+def _fetch_health(url: str | None) -> dict[str, Any] | None:
+    if not url:
+        return None
+    import httpx
+
+    try:
+        response = httpx.get(url + "/health", timeout=3.0)
+        response.raise_for_status()
+        doc: dict[str, Any] = response.json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    return doc

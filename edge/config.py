@@ -217,6 +217,9 @@ class MqttConfig(StrictModel):
 
 
 class StatusConfig(StrictModel):
+    """The HTTP status endpoint: ``port = 0`` picks a free port (logged); ``enabled = false`` turns it off."""
+
+    enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=9180, ge=0, le=65535)
 

@@ -139,6 +139,7 @@ class Deriver:
         self._machines: list[_Machine] = []
         self.problems: dict[str, str] = {}
         self._flagged: set[str] = set()
+        self._waiting: dict[str, TagReading] = {}  # reason tag -> scrap reading held until it arrives
         for m in machines:
             if m.good is not None:
                 self._counters[m.good.tag] = (m.id, "count", m.good)
@@ -167,6 +168,11 @@ class Deriver:
         self._codes[tag] = reading.value
         if tag in self._counters:
             out += self._count(reading)
+        held = self._waiting.pop(tag, None)
+        if held is not None:
+            out += self._count(held)
+            if held.tag in self.problems and held.tag not in self._flagged:
+                self._clear(held.tag)
         for machine in self._machines_of(tag):
             out += self._state(machine, reading)
         if tag in self.problems and tag not in self._flagged:
@@ -203,17 +209,20 @@ class Deriver:
             self._problem(reading.tag, value)
             return []
         reason: str | None = None
+        prev = self._marks.get(reading.tag)
         if isinstance(cfg, ScrapConfig):
             if cfg.reason_tag is not None:
-                if cfg.reason_tag not in self._codes:
-                    # skip: the counter is cumulative, the next reading carries these units
+                if cfg.reason_tag in self._codes:
+                    code = normalize_code(self._codes[cfg.reason_tag])
+                    reason = cfg.reason_map.get(code or "") or _unmapped(code)
+                elif prev is not None:
+                    # held until the reason tag's first value arrives (usually the same poll)
+                    self._waiting[cfg.reason_tag] = reading
                     self._problem(reading.tag, f"waiting for reason tag {cfg.reason_tag!r}")
                     return []
-                code = normalize_code(self._codes[cfg.reason_tag])
-                reason = cfg.reason_map.get(code or "") or _unmapped(code)
+                # a baseline counts nothing and needs no reason
             else:
                 reason = cfg.reason
-        prev = self._marks.get(reading.tag)
         mark = Mark(value, reading.epoch)
         delta = counter_delta(prev, value, reading.epoch, cfg.max_value, cfg.sanity)
         if delta is None:

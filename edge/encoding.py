@@ -3,8 +3,9 @@
 An event is derived before its seq exists (the seq is assigned inside the outbox
 transaction), so derivation encodes everything *but* the seq, and the outbox splices the
 seq in front: ``{"seq":N,`` + body. The bytes are exactly what
-:func:`shared.contract.encode_event` produces for the same event (same key order, ``None``
-left out); ``tests/unit/test_edge_encoding.py`` holds the two together.
+:func:`shared.contract.encode_event` produces for the same event (same key order; optional
+``qty``/``state``/``reason`` left out when ``None``, ``raw`` always complete);
+``tests/unit/test_edge_encoding.py`` holds the two together.
 """
 
 from __future__ import annotations
@@ -54,12 +55,7 @@ def event_body(
     if reason is not None:
         doc["reason"] = reason
     doc["flags"] = list(flags)
-    raw: dict[str, Scalar] = {"tag": tag}
-    if value is not None:
-        raw["value"] = value
-    if prev is not None:
-        raw["prev"] = prev
-    doc["raw"] = raw
+    doc["raw"] = {"tag": tag, "value": value, "prev": prev}
     return orjson.dumps(doc)
 
 
