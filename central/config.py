@@ -61,6 +61,7 @@ class IngestSettings(StrictModel):
     workers: Annotated[int, Field(ge=1, le=32)] = 1
     shared_subscription: bool = False
     require_registration: bool = True
+    require_known_machine: bool = True
     clock_skew_seconds: Annotated[float, Field(gt=0)] = 300.0
     gap_alert_after_seconds: Annotated[float, Field(ge=0)] = 10.0
     queue_size: Annotated[int, Field(ge=1)] = 1000
@@ -72,6 +73,8 @@ class IngestSettings(StrictModel):
 
 
 class ApiSettings(StrictModel):
+    """HTTP API; ``port = 0`` binds an ephemeral port (the bound address is printed)."""
+
     enabled: bool = True
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080

@@ -59,3 +59,64 @@ def pg_url() -> Iterator[str]:
         with engine.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         engine.dispose()
+
+
+# --- central database fixtures (migrate once into a template, clone per test) ---------------
+
+
+@pytest.fixture(scope="session")
+def central_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session; tests get copies."""
+    from central.db.engine import make_engine, write_engine
+    from central.db.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("central-template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        upgrade(write_engine(engine))
+    finally:
+        engine.dispose()
+    return path
+
+
+@pytest.fixture
+def central_sqlite_url(central_sqlite_template: Path, tmp_path: Path) -> str:
+    """A fresh, migrated SQLite database for this test (a copy of the template)."""
+    import shutil
+
+    dst = tmp_path / "central.db"
+    shutil.copyfile(central_sqlite_template, dst)
+    return f"sqlite:///{dst}"
+
+
+@pytest.fixture(scope="session")
+def central_pg_sql() -> str:
+    """Alembic's offline SQL for PostgreSQL, generated once per session."""
+    from central.db.migrate import offline_sql
+
+    return offline_sql(pg_base_url() or "postgresql+psycopg://localhost/unused")
+
+
+@pytest.fixture
+def central_pg_url(pg_url: str, central_pg_sql: str) -> str:
+    """A fresh PostgreSQL schema with the migrations applied (the offline script, run once per test)."""
+    import re
+
+    import sqlalchemy as sa
+
+    script = re.sub(r"^(BEGIN|COMMIT);$", "", central_pg_sql, flags=re.M)
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(script)
+    finally:
+        engine.dispose()
+    return pg_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def central_db_url(request: pytest.FixtureRequest) -> str:
+    """A migrated central database: SQLite always, PostgreSQL when SFSYNC_TEST_PG_URL is set."""
+    name = "central_sqlite_url" if request.param == "sqlite" else "central_pg_url"
+    url: str = request.getfixturevalue(name)
+    return url

@@ -1,0 +1,38 @@
+"""FastAPI application factory: ``create_app(container)``; routers come from
+:mod:`central.api.routers`, errors go through :mod:`central.api.errors`."""
+
+from __future__ import annotations
+
+import importlib
+
+from fastapi import APIRouter, FastAPI
+
+from central.api.errors import install_error_handlers
+from central.api.routers import API_PREFIX, ROOT_ROUTER_MODULES, ROUTER_MODULES
+from central.bootstrap import Container
+
+__all__ = ["create_app"]
+
+
+def _router(module: str) -> APIRouter:
+    router = getattr(importlib.import_module(module), "router", None)
+    if not isinstance(router, APIRouter):
+        raise TypeError(f"{module} has no `router: APIRouter`")
+    return router
+
+
+def create_app(container: Container) -> FastAPI:
+    app = FastAPI(
+        title="shopfloor-sync central",
+        version="1",
+        description="Machine events to a governed production cost ledger. Bearer token auth; see API.md.",
+    )
+    app.state.container = container
+    install_error_handlers(app)
+    for module in ROOT_ROUTER_MODULES:
+        router = _router(module)
+        app.include_router(router)
+        app.include_router(router, prefix=API_PREFIX)
+    for module in ROUTER_MODULES:
+        app.include_router(_router(module), prefix=API_PREFIX)
+    return app

@@ -1,0 +1,283 @@
+"""The exactly-once step: one batch of one stream, inside one database transaction.
+
+Lock the stream's cursor row; drop seqs at or below the cursor (duplicates, counted); store
+the rest under the unique key ``(edge, stream, seq)``, as ``accepted`` when they continue the
+sequence, ``pending`` when they wait behind a gap, ``rejected`` (with the reason) when they do
+not validate; open a gap row for every run of missing seqs; release held events the batch
+makes contiguous; hand every newly accepted event, in seq order, to the posting seam; advance
+the cursor. The caller commits, then publishes the ack.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session
+
+from central.db.models_ingest import EdgeRow, EventRow, EventStatus, GapRow, MachineRow, RejectedEventRow, StreamRow
+from central.ingest.seam import PostingHandler
+from central.services.ingest_alerts import upsert_insert
+from shared.contract import DecodedBatch, Event, EventProblem
+
+log = logging.getLogger(__name__)
+
+__all__ = ["StoreResult", "StoreRefused", "store_batch", "lock_stream", "post_events", "event_values", "check_machine"]
+
+
+@dataclass
+class StoreResult:
+    acked_through: int
+    accepted: int = 0
+    released: int = 0
+    duplicates: int = 0
+    held: int = 0
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+    clock_skew: int = 0
+    newest_ts: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StoreRefused:
+    """The batch cannot be stored at all (quarantine it); ``ack`` is False when the edge must keep it."""
+
+    reason: str
+    kind: str
+
+
+def lock_stream(session: Session, stream: str) -> StreamRow | None:
+    """The stream's cursor row, locked for this transaction (``FOR UPDATE``; SQLite holds the
+    database write lock already)."""
+    return session.scalar(
+        select(StreamRow).where(StreamRow.stream == stream).with_for_update().execution_options(populate_existing=True)
+    )
+
+
+def _lock_or_create_stream(session: Session, batch: DecodedBatch, now: datetime) -> StreamRow:
+    row = lock_stream(session, batch.stream)
+    if row is not None:
+        return row
+    stmt: Any = upsert_insert(session, StreamRow).values(
+        stream=batch.stream, edge=batch.edge, plant=batch.plant, acked_through=0, last_seq=0,
+        first_seen=now, last_seen=now, batches=0, accepted=0, duplicates=0, rejected=0, skipped=0,
+    )
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["stream"]))
+    row = lock_stream(session, batch.stream)
+    assert row is not None
+    return row
+
+
+def check_machine(machine: str, known: dict[str, str | None], edge: str, require_known: bool) -> str | None:
+    """Why an event of ``machine`` from ``edge`` is refused, or None."""
+    if machine not in known:
+        return f"unknown machine {machine!r}" if require_known else None
+    owner = known[machine]
+    if owner is not None and owner != edge:
+        return f"machine {machine!r} belongs to edge {owner!r}, not {edge!r}"
+    return None
+
+
+def event_values(ev: Event, now: datetime, skew: timedelta) -> dict[str, Any]:
+    """Columns of an accepted or held event; ``posting_ts`` is the receive time when ``ts`` is
+    too far ahead (flag ``clock_skew``)."""
+    flags: list[str] = list(ev.flags)
+    posting_ts = ev.ts
+    if ev.ts > now + skew:
+        flags.append("clock_skew")
+        posting_ts = now
+    return {
+        "machine": ev.machine, "kind": ev.kind, "ts": ev.ts, "rx": ev.rx, "posting_ts": posting_ts,
+        "qty": ev.qty, "state": ev.state, "reason": ev.reason, "flags": flags,
+        "raw": ev.raw.model_dump(mode="json"),
+    }
+
+
+def _problem_values(p: EventProblem) -> dict[str, Any]:
+    return {"machine": None, "kind": None, "ts": None, "rx": None, "posting_ts": None, "qty": None,
+            "state": None, "reason": None, "flags": [], "raw": None}
+
+
+def post_events(session: Session, posting: PostingHandler, events: Sequence[EventRow], now: datetime) -> list[EventRow]:
+    """Call the posting seam with ``events``; the events it refuses are marked rejected, one
+    by one, so the rest still post. Database outages propagate (the batch is retried).
+    Returns the refused events."""
+    if not events:
+        return []
+    try:
+        with session.begin_nested():
+            posting(session, events)
+        return []
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception:  # the costing layer refused one of them: find which, post the rest
+        log.warning("posting %s events of stream %s failed; retrying one by one", len(events), events[0].stream,
+                    exc_info=True)
+    refused: list[EventRow] = []
+    for ev in events:
+        try:
+            with session.begin_nested():
+                posting(session, [ev])
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:
+            log.warning("posting event %s/%s failed, stored as rejected", ev.stream, ev.seq, exc_info=True)
+            ev.status = EventStatus.REJECTED
+            ev.accepted_at = None
+            session.add(RejectedEventRow(
+                event_id=ev.id, edge=ev.edge, stream=ev.stream, seq=ev.seq, field="posting",
+                reason=f"posting failed: {type(exc).__name__}: {exc}"[:2000], body=_body_of(ev),
+                status="open", received=now,
+            ))
+            refused.append(ev)
+    return refused
+
+
+def _body_of(ev: EventRow) -> dict[str, Any]:
+    """The wire form of a stored event (what a replay re-validates)."""
+    body: dict[str, Any] = {"seq": ev.seq, "machine": ev.machine, "kind": ev.kind,
+                            "ts": ev.ts.isoformat() if ev.ts else None, "rx": ev.rx.isoformat() if ev.rx else None,
+                            "flags": [f for f in ev.flags if f != "clock_skew"], "raw": ev.raw}
+    for key in ("qty", "state", "reason"):
+        if getattr(ev, key) is not None:
+            body[key] = getattr(ev, key)
+    return body
+
+
+def store_batch(
+    session: Session,
+    batch: DecodedBatch,
+    *,
+    posting: PostingHandler,
+    now: datetime,
+    skew: timedelta,
+    require_registration: bool,
+    require_known_machine: bool,
+) -> StoreResult | StoreRefused:
+    """Apply one decoded batch (see the module docstring). The caller owns the transaction."""
+    edge = session.get(EdgeRow, batch.edge)
+    if edge is None and require_registration:
+        return StoreRefused(f"edge {batch.edge!r} is not registered", "unregistered_edge")
+    if edge is not None and edge.plant != batch.plant:
+        return StoreRefused(f"edge {batch.edge!r} is registered in plant {edge.plant!r}, not {batch.plant!r}",
+                            "wrong_plant")
+    stream = _lock_or_create_stream(session, batch, now)
+    if stream.edge != batch.edge:
+        return StoreRefused(f"stream {batch.stream!r} belongs to edge {stream.edge!r}", "stream_owner")
+
+    cursor, last = stream.acked_through, stream.last_seq
+    result = StoreResult(acked_through=cursor)
+    valid = {e.seq: e for e in batch.events}
+    bad = {p.seq: p for p in batch.problems}
+    seqs = batch.seqs
+    fresh = [s for s in seqs if s > cursor]
+    result.duplicates = len(seqs) - len(fresh)
+    late: list[int] = []
+    if result.duplicates and stream.skipped:
+        # seqs below the cursor that were never stored: they arrived after their gap was accepted
+        old = [s for s in seqs if s <= cursor]
+        have = set(session.scalars(select(EventRow.seq).where(
+            EventRow.edge == batch.edge, EventRow.stream == batch.stream, EventRow.seq >= old[0],
+            EventRow.seq <= old[-1])))
+        late = [s for s in old if s not in have]
+        result.duplicates -= len(late)
+    held: list[int] = []
+    if last > cursor:
+        held = list(session.scalars(select(EventRow.seq).where(
+            EventRow.edge == batch.edge, EventRow.stream == batch.stream, EventRow.seq > cursor,
+        ).order_by(EventRow.seq)))
+        held_set = set(held)
+        before = len(fresh)
+        fresh = [s for s in fresh if s not in held_set]
+        result.duplicates += before - len(fresh)
+
+    # which fresh events are refused, before deciding what the cursor can reach
+    machines = {valid[s].machine for s in fresh if s in valid}
+    known: dict[str, str | None] = {}
+    if machines:
+        known = {m: e for m, e in session.execute(select(MachineRow.id, MachineRow.edge).where(
+            MachineRow.id.in_(machines))).tuples()}
+    refusals: dict[int, tuple[str, str, dict[str, Any]]] = {}
+    for s in late:
+        body = valid[s].model_dump(mode="json") if s in valid else bad[s].raw
+        refusals[s] = ("seq", "arrived after its gap was accepted", body)
+    for s in fresh:
+        if s in bad:
+            refusals[s] = (bad[s].field, bad[s].reason, bad[s].raw)
+        else:
+            why = check_machine(valid[s].machine, known, batch.edge, require_known_machine)
+            if why is not None:
+                refusals[s] = ("machine", why, valid[s].model_dump(mode="json"))
+
+    present = set(held) | set(fresh)
+    new_cursor = cursor
+    while new_cursor + 1 in present:
+        new_cursor += 1
+
+    # gaps: runs of missing seqs above everything stored before
+    prev = max(last, cursor)
+    for s in fresh:
+        if s > prev + 1:
+            result.gaps.append((prev + 1, s - 1))
+        prev = max(prev, s)
+
+    rows: list[dict[str, Any]] = []
+    for s in [*late, *fresh]:
+        ev = valid.get(s)
+        if s in refusals:
+            status = EventStatus.REJECTED
+        else:
+            status = EventStatus.ACCEPTED if s <= new_cursor else EventStatus.PENDING
+        values = event_values(ev, now, skew) if ev is not None else _problem_values(bad[s])
+        if "clock_skew" in values["flags"] and status != EventStatus.REJECTED:
+            result.clock_skew += 1
+        rows.append({"plant": batch.plant, "edge": batch.edge, "stream": batch.stream, "seq": s, "status": status,
+                     "received": now, "accepted_at": now if status == EventStatus.ACCEPTED else None, **values})
+    stored: list[EventRow] = list(session.scalars(insert(EventRow).returning(EventRow), rows)) if rows else []
+    by_seq = {r.seq: r for r in stored}
+    if refusals:
+        session.execute(insert(RejectedEventRow), [
+            {"event_id": by_seq[s].id, "edge": batch.edge, "stream": batch.stream, "seq": s, "field": f[:200],
+             "reason": why[:2000], "body": body, "status": "open", "received": now}
+            for s, (f, why, body) in refusals.items()])
+        result.rejected = [(s, f, why) for s, (f, why, _b) in refusals.items()]
+
+    released: list[EventRow] = []
+    if held and new_cursor > cursor:
+        released = list(session.scalars(select(EventRow).where(
+            EventRow.edge == batch.edge, EventRow.stream == batch.stream, EventRow.seq > cursor,
+            EventRow.seq <= new_cursor, EventRow.status == EventStatus.PENDING)))
+        for ev_row in released:
+            ev_row.status = EventStatus.ACCEPTED
+            ev_row.accepted_at = now
+        session.execute(update(GapRow).where(
+            GapRow.stream == batch.stream, GapRow.closed.is_(None), GapRow.through_seq <= new_cursor,
+        ).values(closed=now, resolution="filled"))
+    fresh_accepted = [r for r in stored if r.status == EventStatus.ACCEPTED]
+    to_post = sorted([*released, *fresh_accepted], key=lambda r: r.seq)
+    refused = post_events(session, posting, to_post, now)
+    for ev_row in refused:
+        result.rejected.append((ev_row.seq, "posting", "posting failed"))
+
+    for lo, hi in result.gaps:
+        session.add(GapRow(stream=batch.stream, edge=batch.edge, from_seq=lo, through_seq=hi, opened=now,
+                           alerted=False))
+    result.acked_through = new_cursor
+    result.accepted = len(to_post) - len(refused)
+    result.released = len(released)
+    result.held = sum(1 for r in stored if r.status == EventStatus.PENDING)
+    posted_ts = [r.posting_ts for r in to_post if r.posting_ts is not None and r.status == EventStatus.ACCEPTED]
+    result.newest_ts = max(posted_ts) if posted_ts else None
+    stream.acked_through = new_cursor
+    stream.last_seq = max(last, fresh[-1] if fresh else 0)
+    stream.last_seen = now
+    stream.batches += 1
+    stream.accepted += result.accepted
+    stream.duplicates += result.duplicates
+    stream.rejected += len(result.rejected)
+    return result
