@@ -115,8 +115,9 @@ class AckResponder:
         through = self.acked[stream]
         while (stream, through + 1) in self.events:
             through += 1
-        if self._paused or through == self.acked[stream]:
+        if self._paused or through == 0:
             return
+        # re-acked on every batch, duplicates too, like central: an ack lost with a broker is repaired
         self.acked[stream] = through
         plant, edge = self._topics[stream]
         ack = orjson.dumps({"stream": stream, "acked_through": through})
