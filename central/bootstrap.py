@@ -9,6 +9,10 @@ plugs its posting handler in through ``posting=``; without one, the explicit
 from __future__ import annotations
 
 import logging
+import signal
+import socket
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +29,7 @@ from central.services.ingest import IngestService
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Container", "bootstrap", "default_posting_handler"]
+__all__ = ["Container", "bootstrap", "default_posting_handler", "serve"]
 
 
 @dataclass
@@ -92,3 +96,61 @@ def bootstrap(
         metrics=metrics,
         ingest=ingest,
     )
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(
+    settings: CentralSettings,
+    *,
+    migrate: bool = True,
+    posting: PostingHandler | None = None,
+    out: Callable[[str], None] = print,
+) -> int:
+    """``sfsync central serve``: API and MQTT ingest in one process until SIGINT/SIGTERM."""
+    import uvicorn
+
+    from central.api.app import create_app
+    from central.ingest.mqtt import MqttIngest
+    from central.services.access import ensure_bootstrap_admin
+
+    container = bootstrap(settings, posting=posting if posting is not None else default_posting_handler(),
+                          migrate=migrate)
+    if settings.auth.bootstrap_admin:
+        with container.write_sessions() as session, session.begin():
+            issued = ensure_bootstrap_admin(session)
+        if issued is not None:
+            out(f"admin token: {issued.token}")
+    ingest: MqttIngest | None = None
+    if settings.ingest.enabled:
+        ingest = MqttIngest(settings.mqtt, settings.ingest, container.ingest, container.metrics, settings.faults,
+                            container.ingest_state)
+        ingest.start()
+        out(f"ingest from mqtt://{settings.mqtt.host}:{settings.mqtt.port} ({ingest.events_filter})")
+    try:
+        if not settings.api.enabled:
+            stop = threading.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_a: stop.set())
+            out("API disabled")
+            stop.wait()
+            return 0
+        sock = _bind(settings.api.host, settings.api.port)
+        host, port = sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        out(f"API at http://{shown}:{port}")
+        config = uvicorn.Config(create_app(container), log_config=None, access_log=False, lifespan="off")
+        uvicorn.Server(config).run(sockets=[sock])
+        return 0
+    finally:
+        if ingest is not None:
+            ingest.stop()
+        container.dispose()

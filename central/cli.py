@@ -1,9 +1,140 @@
-"""Command registration (filled in by the package's own issue)."""
+"""``sfsync central serve|migrate|load|token``. Heavy imports stay inside the handlers.
+
+``serve`` prints parseable lines on stdout (the demo and end-to-end tests read them)::
+
+    sfsync: admin token: <token>          (first start only)
+    sfsync: API at http://127.0.0.1:PORT
+    sfsync: ingest from mqtt://HOST:PORT (FILTER)
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add this package's commands to ``sfsync``."""
+    """Add ``central`` and its subcommands to ``sfsync``."""
+    central = sub.add_parser("central", help="central service: API, MQTT ingest, database")
+    csub = central.add_subparsers(dest="central_command", metavar="COMMAND", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", type=Path, default=None, help="central.toml (default: defaults + environment)")
+
+    serve = csub.add_parser("serve", help="run the API and the MQTT ingest in one process")
+    common(serve)
+    serve.add_argument("--api-host", default=None, help="override api.host")
+    serve.add_argument("--api-port", type=int, default=None, help="override api.port (0 = ephemeral)")
+    serve.add_argument("--no-ingest", action="store_true", help="API only")
+    serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the database at start")
+    serve.set_defaults(func=_serve)
+
+    migrate = csub.add_parser("migrate", help="apply database migrations (Alembic)")
+    common(migrate)
+    migrate.add_argument("--sql", action="store_true", help="print the SQL instead of running it")
+    migrate.set_defaults(func=_migrate)
+
+    load = csub.add_parser("load", help="load or update master data from a YAML file")
+    common(load)
+    load.add_argument("file", type=Path)
+    load.add_argument("--user", default="cli", help="who loads it (for the audit log)")
+    load.set_defaults(func=_load)
+
+    token = csub.add_parser("token", help="issue an API token (shown once)")
+    common(token)
+    token.add_argument("--user", required=True)
+    token.add_argument("--role", required=True, help="operator, planner, engineer, controller, auditor or admin")
+    token.add_argument("--expires-days", type=float, default=None, help="expiry in days (default: never)")
+    token.set_defaults(func=_token)
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from central.config import load_settings
+
+    return load_settings(args.config)
+
+
+def _print(line: str) -> None:
+    print(f"sfsync: {line}", flush=True)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from central.db.engine import make_engine, write_engine
+    from central.db.migrate import current_revision, offline_sql, upgrade
+
+    settings = _settings(args)
+    if args.sql:
+        print(offline_sql(settings.database.url))
+        return 0
+    engine = make_engine(settings.database)
+    try:
+        upgrade(write_engine(engine))
+        _print(f"database at revision {current_revision(engine)}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from central.bootstrap import bootstrap
+    from central.errors import CentralError
+    from central.services.access import issue_token
+
+    container = bootstrap(_settings(args), migrate=True)
+    expires = timedelta(days=args.expires_days) if args.expires_days is not None else None
+    try:
+        with container.write_sessions() as session, session.begin():
+            issued = issue_token(session, args.user, args.role, expires_in=expires)
+    except CentralError as exc:
+        print(f"sfsync: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        container.dispose()
+    _print(f"token for {issued.user} ({issued.role}, id {issued.token_id}): {issued.token}")
+    return 0
+
+
+def _load(args: argparse.Namespace) -> int:
+    from central.bootstrap import bootstrap
+    from central.domain.errors import DomainError
+    from central.errors import CentralError
+
+    try:
+        from central.services.master_data import load_file  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        print("sfsync: master data loading is not available in this build "
+              "(central.services.master_data.load_file is missing)", file=sys.stderr)
+        return 3
+    container = bootstrap(_settings(args), migrate=True)
+    try:
+        with container.write_sessions() as session, session.begin():
+            summary = load_file(session, args.file, args.user)
+    except (DomainError, CentralError, OSError) as exc:
+        print(f"sfsync: cannot load {args.file}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        container.dispose()
+    _print(f"loaded {args.file}: {summary}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from central.bootstrap import serve
+
+    settings = _settings(args)
+    api: dict[str, Any] = {}
+    if args.api_host is not None:
+        api["host"] = args.api_host
+    if args.api_port is not None:
+        api["port"] = args.api_port
+    if api:
+        settings = settings.model_copy(update={"api": settings.api.model_copy(update=api)})
+    if args.no_ingest:
+        settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"enabled": False})})
+    return serve(settings, migrate=not args.no_migrate, out=_print)

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, inspect
 
 __all__ = ["alembic_config", "upgrade", "offline_sql", "current_revision", "MIGRATIONS_DIR"]
 
+_MIGRATION_LOCK = 0x5F5_0001
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
@@ -24,9 +25,12 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the database behind ``engine`` to ``revision`` in one transaction."""
+    """Upgrade the database behind ``engine`` to ``revision`` in one transaction. On PostgreSQL
+    an advisory lock serialises workers that start together (the second finds it done)."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
