@@ -32,6 +32,7 @@ from central.domain.master_data import (
 )
 from central.domain.postings import Posted
 from central.domain.roles import Role
+from central.domain.time_accounting import MachineState, StateEvent
 
 D = Decimal
 PERIOD = Period("2026-11", date(2026, 11, 1), date(2026, 11, 30))
@@ -69,6 +70,20 @@ def worked_example_master() -> MasterData:
         scrap_reasons=(ScrapReason("BURR"), ScrapReason("CRACK")),
         periods=(PERIOD,),
     )
+
+
+def worked_example_timeline() -> list[StateEvent]:
+    """The example's 40 h window from T0: 35 h running, 1 h planned stop (20-21), 3 h EQ_FAIL
+    (10-13), 1 h MATERIAL shortage (30-31)."""
+    return [
+        StateEvent(at(0), MachineState.RUNNING),
+        StateEvent(at(10), MachineState.DOWN, "EQ_FAIL"),
+        StateEvent(at(13), MachineState.RUNNING),
+        StateEvent(at(20), MachineState.PLANNED_STOP),
+        StateEvent(at(21), MachineState.RUNNING),
+        StateEvent(at(30), MachineState.IDLE, "MATERIAL"),
+        StateEvent(at(31), MachineState.RUNNING),
+    ]
 
 
 @dataclass

@@ -9,7 +9,7 @@ from itertools import pairwise
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.domain import at, worked_example_master
+from support.domain import at, worked_example_master, worked_example_timeline
 
 from central.domain.errors import InputError
 from central.domain.master_data import DowntimeCategory
@@ -31,16 +31,7 @@ from central.domain.time_accounting import (
 D = Decimal
 REASONS = worked_example_master().downtime_reasons_by_code
 
-# the worked example's 40 h window: 35 h running, 1 h planned stop, 3 h EQ_FAIL, 1 h MATERIAL
-TIMELINE = [
-    StateEvent(at(0), MachineState.RUNNING),
-    StateEvent(at(10), MachineState.DOWN, "EQ_FAIL"),
-    StateEvent(at(13), MachineState.RUNNING),
-    StateEvent(at(20), MachineState.PLANNED_STOP),
-    StateEvent(at(21), MachineState.RUNNING),
-    StateEvent(at(30), MachineState.IDLE, "MATERIAL"),
-    StateEvent(at(31), MachineState.RUNNING),
-]
+TIMELINE = worked_example_timeline()
 
 
 def test_worked_example_timeline() -> None:
