@@ -28,6 +28,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from asyncua import ua
@@ -37,13 +38,14 @@ from asyncua.common.subscription import DataChangeEvent, OverflowPolicy, StatusC
 from asyncua.crypto import security_policies
 from asyncua.ua.object_ids import ObjectIds
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
+from cryptography import x509
 
 from protocols.base import ProbeRow, Quality, Sink, SourceHealth, SourceUnavailable, TagReading
 from protocols.config import OpcUaSourceConfig, OpcUaTagConfig
 from protocols.opcua_values import aware, quality_of, to_reading
 from protocols.supervision import Backoff, ConditionLog, record_health, utcnow
 
-__all__ = ["OpcUaSource", "default_client", "configure_client"]
+__all__ = ["OpcUaSource", "default_client", "configure_client", "certificate_uri"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +72,9 @@ async def configure_client(client: Client, config: OpcUaSourceConfig) -> None:
     if config.security_mode == "None":
         return
     assert config.security_policy and config.certificate and config.private_key  # config validator
+    uri = certificate_uri(config.certificate)
+    if uri:  # servers check that the application URI matches the certificate's
+        client.application_uri = uri
     policy = getattr(security_policies, f"SecurityPolicy{config.security_policy}")
     password = config.private_key_password.get_secret_value() if config.private_key_password else None
     await client.set_security(
@@ -80,6 +85,18 @@ async def configure_client(client: Client, config: OpcUaSourceConfig) -> None:
         config.server_certificate,
         getattr(ua.MessageSecurityMode, config.security_mode),
     )
+
+
+def certificate_uri(path: str) -> str:
+    """The first URI in a certificate's SubjectAltName ("" when it has none)."""
+    data = Path(path).read_bytes()
+    cert = x509.load_pem_x509_certificate(data) if b"-----BEGIN" in data else x509.load_der_x509_certificate(data)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return ""
+    uris = san.value.get_values_for_type(x509.UniformResourceIdentifier)
+    return uris[0] if uris else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +162,7 @@ class OpcUaSource:
             await configure_client(client, self.config)
             await asyncio.wait_for(client.connect(), timeout=self.config.request_timeout_s * 2 + 1)
             start = await client.get_node(ObjectIds.Server_ServerStatus_StartTime).read_value()
-        except (OSError, TimeoutError, UaError) as exc:
+        except (OSError, TimeoutError, ValueError, UaError) as exc:  # ValueError: unreadable key/certificate
             raise SourceUnavailable(f"cannot connect to {self.config.endpoint}: {exc!r}") from exc
         epoch = aware(start).isoformat() if isinstance(start, datetime) else str(start)
         if lost is not None:

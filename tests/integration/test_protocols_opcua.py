@@ -5,12 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from asyncua import ua
 from asyncua.client.client import Client
-from support.protocols import NS_URI, TEST_PASSWORD, TEST_USER, OpcUaServerProcess, ReadingCollector
+from support.protocols import (
+    NS_URI,
+    TEST_PASSWORD,
+    TEST_USER,
+    OpcUaServerProcess,
+    ReadingCollector,
+    make_certificate,
+)
 
 from protocols import OpcUaSourceConfig, Quality, TagReading, build_source
 from protocols.opcua import OpcUaSource
@@ -206,5 +214,34 @@ async def test_username_login() -> None:
                 await asyncio.sleep(0.1)
                 waited += 1
             assert not wrong.health.connected and "cannot connect" in wrong.health.last_error
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+async def test_sign_and_encrypt_with_certificates(tmp_path: Path) -> None:
+    server_cert = make_certificate(tmp_path, "server", "urn:sfsync:test:server", server=True)
+    client_cert, client_key = make_certificate(tmp_path, "edge", "urn:sfsync:test:edge", server=False)
+    server = OpcUaServerProcess(free_port(), secure=server_cert)
+    await asyncio.to_thread(server.start)
+    try:
+        plain = build_source(make_config(server.endpoint, [TAGS[5]]))
+        secure = build_source(
+            make_config(
+                server.endpoint,
+                [TAGS[5]],
+                security_mode="SignAndEncrypt",
+                security_policy="Basic256Sha256",
+                certificate=str(client_cert),
+                private_key=str(client_key),
+            )
+        )
+        async with running(plain), running(secure) as sink:
+            reading = await sink.wait_for(is_("tick"))
+            assert reading.epoch == secure.health.epoch
+            for _ in range(200):  # poll the condition, bounded
+                if plain.health.last_error:
+                    break
+                await asyncio.sleep(0.1)
+            assert not plain.health.connected and plain.health.last_error  # the server offers no None endpoint
     finally:
         await asyncio.to_thread(server.stop)

@@ -74,9 +74,10 @@ class ReadingCollector:
 class OpcUaServerProcess:
     """Controls the asyncua test server running in a subprocess on a fixed port."""
 
-    def __init__(self, port: int, *, users: bool = False) -> None:
+    def __init__(self, port: int, *, users: bool = False, secure: tuple[Path, Path] | None = None) -> None:
         self.port = port
         self.users = users
+        self.secure = secure  # (certificate, private key): only Basic256Sha256 SignAndEncrypt is offered
         self.endpoint = f"opc.tcp://127.0.0.1:{port}/sfsync/"
         self._proc: subprocess.Popen[str] | None = None
 
@@ -86,6 +87,8 @@ class OpcUaServerProcess:
         cmd = [sys.executable, "-m", "support.protocols", "opcua", "--port", str(self.port), "--shift", str(shift)]
         if self.users:
             cmd.append("--users")
+        if self.secure:
+            cmd += ["--cert", str(self.secure[0]), "--key", str(self.secure[1])]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_TESTS_DIR), str(_TESTS_DIR.parent)])}
         proc = subprocess.Popen(
             cmd, cwd=_TESTS_DIR, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -126,7 +129,29 @@ class OpcUaServerProcess:
 _TESTS_DIR = Path(__file__).resolve().parent.parent
 
 
-async def _serve_opcua(port: int, shift: int, users: bool) -> None:
+def make_certificate(directory: Path, name: str, uri: str, *, server: bool) -> tuple[Path, Path]:
+    """A self-signed OPC UA application certificate and key (PEM) for ``uri``."""
+    from asyncua.crypto.cert_gen import (
+        dump_private_key_as_pem,
+        generate_private_key,
+        generate_self_signed_app_certificate,
+    )
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    key = generate_private_key()
+    usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+    cert = generate_self_signed_app_certificate(
+        key, name, {}, [x509.UniformResourceIdentifier(uri), x509.DNSName("localhost")], [usage]
+    )
+    cert_path, key_path = directory / f"{name}.pem", directory / f"{name}.key.pem"
+    cert_path.write_bytes(cert.public_bytes(Encoding.PEM))
+    key_path.write_bytes(dump_private_key_as_pem(key))
+    return cert_path, key_path
+
+
+async def _serve_opcua(port: int, shift: int, users: bool, cert: str | None, key: str | None) -> None:
     from asyncua import Server, ua
     from asyncua.crypto.permission_rules import User, UserRole
 
@@ -142,6 +167,10 @@ async def _serve_opcua(port: int, shift: int, users: bool) -> None:
     server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/sfsync/")
     if users:
         server.set_identity_tokens([ua.UserNameIdentityToken])
+    if cert and key:
+        await server.load_certificate(cert)
+        await server.load_private_key(key)
+        server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
     for i in range(shift):
         await server.register_namespace(f"urn:sfsync:test:filler:{i}")
     idx = await server.register_namespace(NS_URI)
@@ -214,8 +243,10 @@ def main(argv: list[str] | None = None) -> None:
     op.add_argument("--port", type=int, required=True)
     op.add_argument("--shift", type=int, default=0)
     op.add_argument("--users", action="store_true")
+    op.add_argument("--cert")
+    op.add_argument("--key")
     args = parser.parse_args(argv)
-    asyncio.run(_serve_opcua(args.port, args.shift, args.users))
+    asyncio.run(_serve_opcua(args.port, args.shift, args.users, args.cert, args.key))
 
 
 if __name__ == "__main__":
