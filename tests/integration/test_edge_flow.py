@@ -172,3 +172,31 @@ good = { tag = "far", width = 16 }
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+async def test_cli_probe_and_status(
+    tmp_path: Path, broker: BrokerProcess, responder: AckResponder, plc: ModbusPlc, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sfsync.cli import main
+
+    await plc.set(0, [0x0102])
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text(edge_toml(outbox=tmp_path / "outbox.db", mqtt_port=broker.port, plc_port=plc.port))
+    assert await asyncio.to_thread(main, ["edge", "probe", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "good: holding 0 device 1 u16" in out
+    assert "raw 0x0102  value 258  quality good" in out
+    assert "as byte_order=little: 513" in out  # the value under the other byte order, for mapping
+
+    run = await start_agent(tmp_path, broker, plc)
+    try:
+        store = run.agent.store
+        assert await wait_until(lambda: store.last_seq() >= 2 and store.acked_through() == store.last_seq(), 20)
+        assert await asyncio.to_thread(main, ["edge", "status", "--config", str(cfg)]) == 0
+        out = capsys.readouterr().out
+        assert "backlog: 0 events" in out and f"acked through {store.last_seq()}" in out
+        assert "broker connected" in out and "source plc1: connected" in out
+    finally:
+        await run.close()
+    assert await asyncio.to_thread(main, ["edge", "status", "--config", str(cfg)]) == 0
+    assert "agent: not reachable" in capsys.readouterr().out
