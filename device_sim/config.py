@@ -2,8 +2,8 @@
 
 Loaded with :func:`load_settings` (TOML file, then ``SFSYNC_SIM_*`` environment overrides);
 every mistake becomes one :class:`shared.config.ConfigError` naming the key. Times in the file
-are seconds of *virtual* time unless a name says otherwise (``down_s``/``delay_s`` are wall
-seconds, see ``device_sim.faults``). The model works in integer milliseconds, so every
+are seconds of *virtual* time unless a name says otherwise (a fault's ``for_s``/``delay_s`` are
+wall seconds, see ``device_sim.faults``). The model works in integer milliseconds, so every
 duration is rounded to the millisecond once, here, and played exactly afterwards.
 
 A plant of N identical machines is one ``[[machines]]`` entry with ``count = N`` and an id
@@ -22,6 +22,7 @@ from pydantic import Field, field_validator, model_validator
 
 from device_sim.faults import Fault, fault_target_errors
 from shared.config import StrictModel, load_config
+from shared.contract import MACHINE_PATTERN
 
 __all__ = [
     "STATE_CODES",
@@ -56,6 +57,7 @@ STATE_CODES: dict[str, int] = {"running": 1, "idle": 2, "down": 3, "setup": 4, "
 MODBUS_BLOCK_FIXED = 20
 
 _ID = re.compile(r"^[A-Za-z0-9_-]+$")
+_MACHINE = re.compile(MACHINE_PATTERN)
 _REASON = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 DEFAULT_DOWNTIME = {
@@ -239,8 +241,8 @@ class MachineSettings(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> MachineSettings:
-        if self.count == 1 and not _ID.match(self.id):
-            raise ValueError(f"id {self.id!r}: use letters, digits, _ and - only")
+        if self.count == 1 and not _MACHINE.match(self.id):
+            raise ValueError(f"id {self.id!r}: use 1..64 letters, digits, _ . and - only")
         if self.count > 1:
             if "{n" not in self.id:
                 raise ValueError(f"id {self.id!r}: with count > 1 the id needs a pattern like 'M{{n:03}}'")
@@ -261,9 +263,9 @@ class MachineSettings(StrictModel):
             ids = [self.id.format(n=n) for n in range(1, self.count + 1)]
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"id pattern {self.id!r}: {exc}") from None
-        bad = [i for i in ids if not _ID.match(i)]
+        bad = [i for i in ids if not _MACHINE.match(i)]
         if bad:
-            raise ValueError(f"id pattern {self.id!r} gives {bad[0]!r}: use letters, digits, _ and - only")
+            raise ValueError(f"id pattern {self.id!r} gives {bad[0]!r}: use 1..64 letters, digits, _ . and - only")
         return ids
 
 
@@ -305,7 +307,7 @@ class SimSettings(StrictModel):
         for i, fault in enumerate(self.faults):
             if fault.at_s is None:
                 raise ValueError(f"faults.{i}: a scripted fault needs at_s (virtual seconds after start)")
-            problems = fault_target_errors(fault, ids, set(self.reasons.scrap))
+            problems = fault_target_errors(fault, ids)
             if problems:
                 raise ValueError(f"faults.{i}: {problems[0]}")
         return self
