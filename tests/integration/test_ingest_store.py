@@ -200,3 +200,23 @@ def test_new_stream_from_known_edge_starts_at_one(central: Container) -> None:
     result = central.ingest.handle_events(topic(), payload([1, 2], stream="s-new"))
     assert result.ack == ("P1", "edge-1", "s-new", 2)
     assert MACHINE
+
+
+@pytest.mark.parametrize("seqs", [[0], [-3], [2, 2], [3, 1]])
+def test_bad_seqs_quarantine_the_payload_and_block_nothing(central: Container, seqs: list[int]) -> None:
+    central.ingest.handle_events(topic(), payload([1]))
+    result = central.ingest.handle_events(topic(), payload([event(s) for s in seqs]))
+    assert result.outcome == "quarantined"
+    result = central.ingest.handle_events(topic(), payload([2]))
+    assert result.ack is not None and result.ack[3] == 2
+
+
+def test_oversized_batches_are_quarantined(central: Container) -> None:
+    too_many = central.ingest.handle_events(topic(), payload(list(range(1, 1002))))
+    assert too_many.outcome == "quarantined" and "limit" in (too_many.reason or "")
+    huge = payload([event(1, reason="x" * 60)] * 1) + b" " * (1024 * 1024)
+    result = central.ingest.handle_events(topic(), huge)
+    assert result.outcome == "quarantined" and "bytes" in (result.reason or "")
+    assert central.metrics.quarantined.value("unreadable") == 2
+    exactly_1000 = central.ingest.handle_events(topic(), payload(list(range(1, 1001))))
+    assert exactly_1000.ack is not None and exactly_1000.ack[3] == 1000
