@@ -82,8 +82,14 @@ def master_data_path() -> Path:
     return path
 
 
-def sim_config(ports: DemoPorts, paths: DemoPaths, speed: float, seed: int) -> dict[str, Any]:
-    """Four machines with short cycles and frequent stops, so a minute shows everything."""
+def sim_config(
+    ports: DemoPorts, paths: DemoPaths, speed: float, seed: int, run_for_s: float | None = None
+) -> dict[str, Any]:
+    """Four machines with short cycles and frequent stops, so a minute shows everything.
+
+    ``run_for_s`` (tests) stops production after that much virtual time; the PLCs keep serving
+    their last values, so the edge can read every unit the truth log records.
+    """
 
     def machine(mid: str, protocol: str, cycle: float) -> dict[str, Any]:
         return {
@@ -103,7 +109,7 @@ def sim_config(ports: DemoPorts, paths: DemoPaths, speed: float, seed: int) -> d
     cycles = {"PRESS-1": 1.0, "PRESS-2": 1.3, "CNC-1": 2.0, "CNC-2": 2.5}
     return {
         "seed": seed,
-        "clock": {"speed": speed},
+        "clock": {"speed": speed, "run_for_s": run_for_s},
         "opcua": {"host": "127.0.0.1", "port": ports.opcua},
         "modbus": {"host": "127.0.0.1", "port": ports.modbus},
         "truth": {"path": str(paths.truth)},
@@ -113,9 +119,8 @@ def sim_config(ports: DemoPorts, paths: DemoPaths, speed: float, seed: int) -> d
 
 def edge_mapping(sim_config_path: Path) -> dict[str, Any]:
     """``{"sources": [...], "machines": [...]}`` for edge.toml, derived by the simulator."""
-    from device_sim.edge_mapping import edge_mapping as derive
-
     from device_sim.config import load_settings
+    from device_sim.edge_mapping import edge_mapping as derive
 
     mapping: dict[str, Any] = derive(load_settings(sim_config_path))
     return mapping
@@ -149,11 +154,13 @@ def edge_config(ports: DemoPorts, paths: DemoPaths, mapping: dict[str, Any]) -> 
     }
 
 
-def write_configs(ports: DemoPorts, paths: DemoPaths, speed: float, seed: int) -> dict[str, Path]:
+def write_configs(
+    ports: DemoPorts, paths: DemoPaths, speed: float, seed: int, run_for_s: float | None = None
+) -> dict[str, Path]:
     """Write sim.toml, edge.toml and central.toml; returns their paths by name."""
     paths.make()
     out = {name: paths.config / f"{name}.toml" for name in ("sim", "edge", "central")}
-    out["sim"].write_text(toml_dumps(sim_config(ports, paths, speed, seed)))
+    out["sim"].write_text(toml_dumps(sim_config(ports, paths, speed, seed, run_for_s)))
     out["central"].write_text(toml_dumps(central_config(ports, paths)))
     out["edge"].write_text(toml_dumps(edge_config(ports, paths, edge_mapping(out["sim"]))))
     return out

@@ -50,6 +50,7 @@ class DemoOptions:
     seed: int = 42
     refresh_s: float = 1.0
     order_qty: int = 100_000
+    sim_run_for_s: float | None = None  # tests: production stops after this much simulated time
 
 
 @dataclass
@@ -114,7 +115,7 @@ class Demo:
     def start(self) -> None:
         mode = self.prepare_dir()
         ports = DemoPorts(*(free_port() for _ in range(6)))
-        cfg = write_configs(ports, self.paths, self.opts.speed, self.opts.seed)
+        cfg = write_configs(ports, self.paths, self.opts.speed, self.opts.seed, self.opts.sim_run_for_s)
         self.say(f"sfsync demo: {'starting clean' if mode == 'fresh' else 'resuming'} in {self.paths.root}")
 
         self.broker = BrokerProcess(workdir=self.paths.broker, port=ports.broker, kind=self.opts.broker)

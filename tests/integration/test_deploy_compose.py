@@ -167,3 +167,17 @@ def test_compose_mosquitto_acl_denies_a_foreign_topic(tmp_path: Path) -> None:
         for c in (central, edge):
             c.loop_stop()
             c.disconnect()
+
+
+def test_compose_edge_mapping_is_what_the_simulator_derives() -> None:
+    """deploy/compose/edge.toml's sources and machines are generated; they must not drift from the simulator."""
+    import tomllib
+
+    from device_sim.config import load_settings as load_sim
+    from device_sim.edge_mapping import edge_mapping
+
+    services = load_compose()["services"]
+    sim = load_sim(bind_mounts(services["sim"])["/etc/sfsync/sim.toml"])
+    expected = edge_mapping(sim, opcua_endpoint="opc.tcp://sim:4840/sim", modbus_host="sim")
+    shipped = tomllib.loads(bind_mounts(services["edge"])["/etc/sfsync/edge.toml"].read_text())
+    assert {"sources": shipped["sources"], "machines": shipped["machines"]} == expected

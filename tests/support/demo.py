@@ -104,3 +104,45 @@ def compose_mosquitto(tmp_path: Path, users: str) -> Iterator[tuple[str, int]]:
         proc.kill()
         proc.wait(10)
         log.close()
+
+
+def all_items(http: Any, path: str, key: str, **params: str) -> list[dict[str, Any]]:
+    """Every row of a paged list endpoint (``{key: [...], "next": id}``, ``after=`` for the next page)."""
+    out: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        query = {**params, "limit": "1000", **({"after": after} if after else {})}
+        resp = http.get(path, params=query)
+        assert resp.status_code == 200, (path, resp.status_code, resp.text[:500])
+        body = resp.json()
+        out.extend(body[key])
+        if body.get("next") is None:
+            return out
+        after = str(body["next"])
+
+
+def truth_totals(path: Path) -> tuple[dict[tuple[str, str], int], bool]:
+    """Per ``(machine, kind)`` sum of qty in a simulator truth log, and whether it has its ``end`` line."""
+    import json
+
+    totals: dict[tuple[str, str], int] = {}
+    ended = False
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        rec = json.loads(line)
+        if rec["kind"] == "end":
+            ended = True
+        elif rec["kind"] in ("count", "scrap"):
+            key = (rec["machine"], rec["kind"])
+            totals[key] = totals.get(key, 0) + int(rec["qty"])
+    return totals, ended
+
+
+def central_totals(events: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    totals: dict[tuple[str, str], int] = {}
+    for ev in events:
+        if ev["kind"] in ("count", "scrap"):
+            key = (ev["machine"], ev["kind"])
+            totals[key] = totals.get(key, 0) + int(ev["qty"] or 0)
+    return totals

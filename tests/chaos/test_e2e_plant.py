@@ -1,0 +1,86 @@
+"""sim -> edge -> broker -> central with the broker killed and the edge kill -9'd: central's totals equal the truth log.
+
+The whole system runs as in ``sfsync demo`` (separate processes on free ports, the edge behind the
+fault proxy). Mid-run the broker is killed with SIGKILL and restarted on the same port (amqtt loses
+every queue and session: only the edge's outbox and central's ack protect the data), and the edge
+process is SIGKILLed and restarted (its outbox and counter state survive on disk). Production then
+stops (the simulated PLCs keep serving their last values) and central's per-machine good and scrap
+totals must equal the simulator's truth log exactly: nothing lost, nothing twice.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from support.demo import all_items, central_totals, truth_totals
+
+from sfsync.demo_procs import DemoError, wait_until
+from sfsync.demo_run import Demo, DemoOptions
+from sfsync.demo_view import parse_metrics
+
+pytestmark = [pytest.mark.chaos, pytest.mark.slow]
+
+
+@pytest.fixture
+def plant(tmp_path: Path) -> Iterator[Demo]:
+    demo = Demo(
+        DemoOptions(data_dir=tmp_path / "plant", mode="fresh", broker="amqtt", sim_run_for_s=45.0),
+        io.StringIO(),
+    )
+    try:
+        demo.start()
+        yield demo
+    finally:
+        problems = demo.stop()
+        assert problems == [], problems
+
+
+def _metric(demo: Demo, name: str) -> float | None:
+    try:
+        return parse_metrics(httpx.get(f"{demo.edge_status}/metrics", timeout=3).text).get(name)
+    except httpx.HTTPError:
+        return None
+
+
+@pytest.mark.timeout(240)
+def test_broker_killed_and_edge_killed_lose_and_duplicate_nothing(plant: Demo) -> None:
+    http = httpx.Client(base_url=f"{plant.api}/api/v1", headers={"Authorization": f"Bearer {plant.token}"})
+    events = lambda: all_items(http, "/events", "events")  # noqa: E731
+    wait_until("first events at central", lambda: len(events()) > 0, 60, list(plant.children.values()))
+
+    assert plant.broker is not None
+    plant.broker.kill()
+    wait_until("edge notices the broker is gone", lambda: _metric(plant, "sfsync_edge_mqtt_connected") == 0, 30)
+    before = len(events())
+    backlog = lambda: _metric(plant, "sfsync_edge_backlog_events") or 0  # noqa: E731
+    wait_until("backlog grows while the broker is down", lambda: backlog() > 0, 30)
+    plant.broker.start()
+    wait_until("events flow again after the broker restart", lambda: len(events()) > before, 60)
+
+    edge = plant.children["edge"]
+    truth_path = plant.paths.truth
+    truth_lines = lambda: len(truth_path.read_text().splitlines())  # noqa: E731
+    lines_before = truth_lines()
+    edge.kill()
+    wait_until("the plant produces while the edge is dead", lambda: truth_lines() > lines_before + 5, 30)
+    edge.start()
+
+    wait_until("production ends", lambda: truth_totals(truth_path)[1], 120, [edge])
+    truth, _ = truth_totals(truth_path)
+    assert sum(truth.values()) > 0
+    got: dict[tuple[str, str], int] = {}
+
+    def converged() -> bool:
+        nonlocal got
+        got = central_totals(events())
+        return got == truth
+
+    try:
+        wait_until("central's totals equal the truth log", converged, 90, [edge])
+    except DemoError:
+        pytest.fail(f"central {sorted(got.items())} != truth {sorted(truth.items())}")
+    assert got == truth
