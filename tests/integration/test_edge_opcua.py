@@ -1,0 +1,92 @@
+"""Agent-level OPC UA test: a real asyncua server restarts; the agent re-subscribes by itself.
+
+The server (``support.protocols.OpcUaServerProcess``) counts ``Line.Tick`` up every 100 ms;
+after a restart it counts again from 1 in a new server life, with its namespace at another
+index: the agent must resume on its own and count the restart as a ``reset``, not a rollover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.edge import AckResponder, wait_until
+from support.protocols import NS_URI, OpcUaServerProcess
+
+from edge.agent import Agent
+from edge.config import load_edge_settings
+from sfsync.broker import BrokerProcess, free_port
+
+pytestmark = pytest.mark.timeout(150)
+
+
+@pytest.fixture
+def responder(broker: BrokerProcess) -> Iterator[AckResponder]:
+    r = AckResponder(broker.host, broker.port).start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def opcua() -> Iterator[OpcUaServerProcess]:
+    server = OpcUaServerProcess(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_server_restart_resubscribes_and_counts_a_reset(
+    tmp_path: Path, broker: BrokerProcess, responder: AckResponder, opcua: OpcUaServerProcess
+) -> None:
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text(f"""
+plant = "P1"
+edge = "edge-ua"
+[outbox]
+path = "{tmp_path / 'o.db'}"
+commit_window_ms = 20
+[mqtt]
+port = {broker.port}
+[status]
+enabled = false
+[[sources]]
+name = "ua"
+protocol = "opcua"
+endpoint = "{opcua.endpoint}"
+namespace_uri = "{NS_URI}"
+publishing_interval_ms = 50
+reconnect_min_s = 0.2
+reconnect_max_s = 1.0
+tags = [{{ name = "tick", node = "s=Line.Tick" }}]
+[[machines]]
+id = "UA1"
+good = {{ tag = "tick", width = 32, sanity = 100000 }}
+""")
+    agent = Agent(load_edge_settings(cfg))
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+
+    def counts() -> list[dict[str, object]]:
+        return [e for e in responder.stream_events() if e["kind"] == "count"]
+
+    try:
+        await asyncio.wait_for(agent.ready.wait(), 30)
+        assert await wait_until(lambda: len(counts()) >= 5, 60), counts()
+        assert counts()[0]["flags"] == ["baseline"]
+        before = len(counts())
+        await asyncio.to_thread(opcua.restart, 2)  # new server life, namespace index shifted by 2
+        assert await wait_until(lambda: any("reset" in e["flags"] for e in counts()), 60), counts()[before:]
+        n = len(counts())
+        assert await wait_until(lambda: len(counts()) >= n + 5, 60)  # data resumes after the restart
+        evs = counts()
+        reset = next(e for e in evs if "reset" in e["flags"])
+        assert reset["qty"] == reset["raw"]["value"]  # type: ignore[index]
+        assert not [e for e in evs if "rollover" in e["flags"] or "suspect" in e["flags"]]
+        store = agent.store
+        assert await wait_until(lambda: store.acked_through() == store.last_seq(), 30)
+        assert agent.sources[0].health.reconnects >= 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
