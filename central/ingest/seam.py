@@ -17,9 +17,11 @@ are not caught: the whole batch rolls back, is not acked, and the edge re-sends 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from central.db.models_ingest import EventRow
@@ -49,15 +51,26 @@ class NoCostingHandler:
 
 
 class RecordingHandler:
-    """Keeps ``(stream, seq)`` of every event it was given, in call order (tests, benchmarks)."""
+    """Keeps ``(stream, seq)`` of every event it was given, in call order, counting only calls
+    whose transaction committed (tests, benchmarks)."""
 
     name = "recording"
 
     def __init__(self) -> None:
         self.calls: list[list[tuple[str, int]]] = []
+        self._lock = threading.Lock()
 
     def __call__(self, session: Session, events: Sequence[EventRow]) -> None:
-        self.calls.append([(e.stream, e.seq) for e in events])
+        pending: list[list[tuple[str, int]]] | None = session.info.get("sfsync_recording")
+        if pending is None:
+            pending = session.info["sfsync_recording"] = []
+            event.listen(session, "after_commit", self._committed, once=True)
+            event.listen(session, "after_rollback", lambda s: s.info.pop("sfsync_recording", None), once=True)
+        pending.append([(e.stream, e.seq) for e in events])
+
+    def _committed(self, session: Session) -> None:
+        with self._lock:
+            self.calls.extend(session.info.pop("sfsync_recording", None) or [])
 
     @property
     def seen(self) -> list[tuple[str, int]]:

@@ -148,10 +148,6 @@ class IngestService:
                 f"{self.settings.clock_skew_seconds:g}s ahead; posted at receive time", now,
                 detail={"edge": batch.edge, "stream": batch.stream},
             )
-        if stored.gaps and self.settings.gap_alert_after_seconds == 0:
-            lo, hi = stored.gaps[0]
-            raise_alert(session, "gap", f"gap:{batch.stream}", f"stream {batch.stream} misses seq {lo}..{hi}", now,
-                        detail={"edge": batch.edge, "stream": batch.stream})
 
     def _count(self, batch: DecodedBatch, stored: StoreResult, elapsed: float) -> None:
         m = self.metrics

@@ -70,6 +70,8 @@ def test_gap_is_reported_held_and_filled(central: Container) -> None:
     result = central.ingest.handle_events(topic(), payload([7, 8]))
     assert result.ack is not None and result.ack[3] == 3  # nothing past the gap is acked
     assert result.stored is not None and result.stored.gaps == [(4, 6)] and result.stored.held == 2
+    assert central.ingest.check_gaps() == 1  # alerted once (threshold 0 s in the tests) ...
+    assert central.ingest.check_gaps() == 0  # ... not again
     with central.read_sessions() as s:
         gap = s.scalars(select(GapRow)).one()
         assert (gap.from_seq, gap.through_seq, gap.closed) == (4, 6, None)
