@@ -122,8 +122,9 @@ class SimPlant:
         self.models = [
             MachineModel(m.index, m.id, m.spec, self.reasons, start_ms, cfg.seed) for m in self.machines
         ]
-        for model in self.models:
-            self._schedule(model)
+        for model in self.models:  # every model's start and first state lines come out at start_ms
+            self._next[model.index] = start_ms
+            heapq.heappush(self._heap, (start_ms, model.index))
         self._scripted = sorted((start_ms + ms(f.at_s or 0), i, f) for i, f in enumerate(cfg.faults))
         self.producing = True
         await self._advance(start_ms)  # initial state and counters, before anyone can read
