@@ -13,6 +13,7 @@ __all__ = ["MODEL_MODULES", "load_metadata"]
 MODEL_MODULES: tuple[str, ...] = (
     "central.db.models_ingest",
     "central.db.models_access",
+    "central.db.models_costing",
 )
 
 

@@ -1,0 +1,270 @@
+"""Tables of costing: master data, periods, work orders and dispatches, operational records,
+the attribution of machine events to orders, and the journal.
+
+Money is stored as integer cents and quantities/prices as integer millionths
+(:class:`Cents`, :class:`Micros`), so sums in SQL are exact on SQLite and PostgreSQL alike and
+no value ever passes through a binary float.
+
+Lineage: ``journal_lines`` -> ``journal_entries.record_id`` -> ``op_records`` ->
+``record_events`` -> ``events`` (the ingest's event store, which keeps the raw PLC value).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from central.db.base import Base, BigId, UtcDateTime
+
+__all__ = [
+    "Cents",
+    "Micros",
+    "MasterRecordRow",
+    "MasterVersionRow",
+    "PeriodRow",
+    "WorkOrderRow",
+    "DispatchRow",
+    "EventPostingRow",
+    "OpRecordRow",
+    "RecordEventRow",
+    "JournalEntryRow",
+    "JournalLineRow",
+]
+
+ID = String(64)
+_CENT = Decimal("0.01")
+_MICRO = Decimal("0.000001")
+
+
+class Cents(TypeDecorator[Decimal]):
+    """A Decimal amount with at most 2 places, stored as an integer number of cents."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        scaled = Decimal(value) * 100
+        if scaled != scaled.to_integral_value():
+            raise ValueError(f"{value} has more than two decimal places")
+        return int(scaled)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else (Decimal(int(value)) * _CENT).quantize(_CENT)
+
+
+class Micros(TypeDecorator[Decimal]):
+    """A Decimal quantity or price with at most 6 places, stored as integer millionths."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        scaled = Decimal(value) * 1_000_000
+        if scaled != scaled.to_integral_value():
+            raise ValueError(f"{value} has more than six decimal places")
+        return int(scaled)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else (Decimal(int(value)) * _MICRO).normalize()
+
+
+class MasterRecordRow(Base):
+    """One master-data record (``section`` such as ``items``, ``key`` its id) as loaded."""
+
+    __tablename__ = "master_records"
+
+    section: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer)
+    updated: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+
+class MasterVersionRow(Base):
+    """One change of master data (a load or an API write); the highest id is the version."""
+
+    __tablename__ = "master_versions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    created: Mapped[datetime] = mapped_column(UtcDateTime)
+    user: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class PeriodRow(Base):
+    __tablename__ = "periods"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    entity: Mapped[str | None] = mapped_column(ID, nullable=True)
+    start: Mapped[date] = mapped_column(Date)
+    end: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(8), default="open")
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    closed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class WorkOrderRow(Base):
+    """A work order; ``accruals`` is :meth:`OrderAccruals.to_data` (cumulative posted cents)."""
+
+    __tablename__ = "work_orders"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    item: Mapped[str] = mapped_column(ID)
+    qty: Mapped[Decimal] = mapped_column(Micros)
+    due: Mapped[date | None] = mapped_column(Date, nullable=True)
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    machine: Mapped[str | None] = mapped_column(ID, nullable=True)
+    created: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    closed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    accruals: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class DispatchRow(Base):
+    """Order ``work_order`` ran on ``machine`` from ``start`` to ``end`` (NULL: still running)."""
+
+    __tablename__ = "dispatches"
+    __table_args__ = (Index("ix_dispatches_machine_start", "machine", "start"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    work_order: Mapped[str] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    machine: Mapped[str] = mapped_column(ID)
+    start: Mapped[datetime] = mapped_column(UtcDateTime)
+    end: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class EventPostingStatus:
+    POSTED = "posted"
+    UNASSIGNED = "unassigned"
+    SUSPECT = "suspect"
+    REJECTED = "rejected"
+    OPERATIONAL = "operational"  # state events: no journal, feed time accounting
+
+
+class EventPostingRow(Base):
+    """What costing made of one accepted event: the order it attaches to, or a queue."""
+
+    __tablename__ = "event_postings"
+    __table_args__ = (
+        Index("ix_event_postings_machine_ts", "machine", "ts"),
+        Index("ix_event_postings_status", "status"),
+        Index("ix_event_postings_work_order", "work_order"),
+    )
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), primary_key=True)
+    machine: Mapped[str] = mapped_column(ID)
+    kind: Mapped[str] = mapped_column(String(8))
+    ts: Mapped[datetime] = mapped_column(UtcDateTime)
+    qty: Mapped[int] = mapped_column(BigInteger, default=0)
+    state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    work_order: Mapped[str | None] = mapped_column(ID, nullable=True)
+    status: Mapped[str] = mapped_column(String(12))
+    record_id: Mapped[int | None] = mapped_column(ForeignKey("op_records.id"), nullable=True)
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class OpRecordRow(Base):
+    """An operational record: production confirmation, receipt, issue, booking, close..."""
+
+    __tablename__ = "op_records"
+    __table_args__ = (Index("ix_op_records_kind_period", "kind", "period"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subkind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    work_order: Mapped[str | None] = mapped_column(ID, nullable=True, index=True)
+    machine: Mapped[str | None] = mapped_column(ID, nullable=True)
+    item: Mapped[str | None] = mapped_column(ID, nullable=True)
+    work_center: Mapped[str | None] = mapped_column(ID, nullable=True)
+    period: Mapped[str | None] = mapped_column(ID, nullable=True)
+    posting_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    qty: Mapped[Decimal | None] = mapped_column(Micros, nullable=True)
+    price: Mapped[Decimal | None] = mapped_column(Micros, nullable=True)
+    amount: Mapped[Decimal | None] = mapped_column(Cents, nullable=True)
+    ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created: Mapped[datetime] = mapped_column(UtcDateTime)
+    user: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reversed_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class RecordEventRow(Base):
+    """Which events an operational record was made from (lineage to the raw PLC value)."""
+
+    __tablename__ = "record_events"
+
+    record_id: Mapped[int] = mapped_column(ForeignKey("op_records.id"), primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), primary_key=True, index=True)
+
+
+class JournalEntryRow(Base):
+    __tablename__ = "journal_entries"
+    __table_args__ = (Index("ix_journal_entries_entity_period", "entity", "period"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entity: Mapped[str | None] = mapped_column(ID, nullable=True)
+    period: Mapped[str] = mapped_column(ID)
+    entry_date: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(48))
+    memo: Mapped[str] = mapped_column(Text, default="")
+    rule_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    original_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    reverses: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), nullable=True)
+    reversed_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    record_id: Mapped[int | None] = mapped_column(ForeignKey("op_records.id"), nullable=True, index=True)
+    work_order: Mapped[str | None] = mapped_column(ID, nullable=True, index=True)
+    created: Mapped[datetime] = mapped_column(UtcDateTime)
+    user: Mapped[str] = mapped_column(String(64))
+
+
+class JournalLineRow(Base):
+    __tablename__ = "journal_lines"
+    __table_args__ = (
+        Index("ix_journal_lines_account", "account"),
+        Index("ix_journal_lines_role_work_order", "role", "work_order"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"), index=True)
+    line_no: Mapped[int] = mapped_column(Integer)
+    account: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(40))
+    debit: Mapped[Decimal] = mapped_column(Cents)
+    credit: Mapped[Decimal] = mapped_column(Cents)
+    work_order: Mapped[str | None] = mapped_column(ID, nullable=True)
+    item: Mapped[str | None] = mapped_column(ID, nullable=True)
+    work_center: Mapped[str | None] = mapped_column(ID, nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    memo: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,132 @@
+"""Periods and the journal store: which period takes a date, and persisting balanced entries.
+
+Events dated in a closed period post to the first open period, flagged late with their own
+date kept; an API input dated in a closed period is refused (409). An entity with
+``period_rule: monthly`` gets the calendar month of a date with no period created on first use.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from central.db.models_costing import JournalEntryRow, JournalLineRow, PeriodRow
+from central.domain.errors import PeriodError
+from central.domain.ledger import EntryHeader, JournalEntry
+from central.services.costing.master_data import Snapshot
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PeriodChoice", "local_date", "period_for_event", "period_for_input", "save_entry", "open_period_row"]
+
+
+@dataclass(frozen=True)
+class PeriodChoice:
+    period: str
+    entry_date: date
+    late: bool
+    original_date: date | None
+
+    def header(self, entity: str | None, memo: str = "") -> EntryHeader:
+        return EntryHeader(
+            entry_date=self.entry_date, period=self.period, entity=entity, memo=memo,
+            late=self.late, original_date=self.original_date,
+        )
+
+
+def local_date(snap: Snapshot, entity: str | None, ts: datetime) -> date:
+    """The date of ``ts`` in the entity's time zone (default UTC)."""
+    tz = snap.entity(entity).timezone or "UTC"
+    return ts.astimezone(ZoneInfo(tz)).date()
+
+
+def _find(session: Session, entity: str | None, day: date) -> PeriodRow | None:
+    stmt = select(PeriodRow).where(PeriodRow.start <= day, PeriodRow.end >= day)
+    rows = [p for p in session.scalars(stmt) if p.entity in (None, entity)]
+    return rows[0] if rows else None
+
+
+def _ensure(session: Session, snap: Snapshot, entity: str | None, day: date) -> PeriodRow:
+    found = _find(session, entity, day)
+    if found is not None:
+        return found
+    if snap.period_rule(entity) != "monthly":
+        raise PeriodError(f"no accounting period covers {day.isoformat()} (entity {entity})")
+    last = calendar.monthrange(day.year, day.month)[1]
+    row = PeriodRow(
+        id=f"{day.year:04d}-{day.month:02d}", entity=None, start=day.replace(day=1), end=day.replace(day=last),
+        status="open",
+    )
+    session.add(row)
+    session.flush()
+    log.info("period %s created on first use (monthly rule)", row.id)
+    return row
+
+
+def open_period_row(session: Session, period_id: str) -> PeriodRow:
+    row = session.get(PeriodRow, period_id)
+    if row is None:
+        raise PeriodError(f"unknown period {period_id!r}")
+    if row.status != "open":
+        raise PeriodError(f"period {period_id} is closed")
+    return row
+
+
+def period_for_event(session: Session, snap: Snapshot, entity: str | None, ts: datetime) -> PeriodChoice:
+    """The period an event posts in: its own, or the first open one after it (late)."""
+    day = local_date(snap, entity, ts)
+    period = _ensure(session, snap, entity, day)
+    if period.status == "open":
+        return PeriodChoice(period.id, day, False, None)
+    probe = period
+    for _ in range(1200):
+        following = probe.end.toordinal() + 1
+        probe = _ensure(session, snap, entity, date.fromordinal(following))
+        if probe.status == "open":
+            return PeriodChoice(probe.id, probe.start, True, day)
+    raise PeriodError(f"no open period after {period.id}")  # pragma: no cover - 100 years closed
+
+
+def period_for_input(session: Session, snap: Snapshot, entity: str | None, day: date | None) -> PeriodChoice:
+    """The period of an API input dated ``day`` (default today in the entity's zone); closed: 409."""
+    day = day or local_date(snap, entity, datetime.now(UTC))
+    period = _ensure(session, snap, entity, day)
+    if period.status != "open":
+        raise PeriodError(f"period {period.id} is closed: date the input {day.isoformat()} in an open period")
+    return PeriodChoice(period.id, day, False, None)
+
+
+def save_entry(
+    session: Session,
+    entry: JournalEntry,
+    user: str,
+    record_id: int | None = None,
+    work_order: str | None = None,
+    reverses: int | None = None,
+) -> JournalEntryRow:
+    """Persist a balanced entry; refuse one dated into a closed period."""
+    period = session.get(PeriodRow, entry.period)
+    if period is None or period.status != "open":
+        raise PeriodError(f"period {entry.period} is closed or unknown: nothing posts into it")
+    row = JournalEntryRow(
+        entity=entry.entity, period=entry.period, entry_date=entry.entry_date, kind=entry.kind, memo=entry.memo,
+        rule_version=entry.rule_version, late=entry.late, original_date=entry.original_date, reverses=reverses,
+        reason=entry.reason, record_id=record_id, work_order=work_order, created=datetime.now(UTC), user=user,
+    )
+    session.add(row)
+    session.flush()
+    session.add_all(
+        JournalLineRow(
+            entry_id=row.id, line_no=n, account=line.account or "", role=line.role.value, debit=line.debit,
+            credit=line.credit, work_order=line.tags.work_order, item=line.tags.item,
+            work_center=line.tags.work_center, reason=line.tags.reason, memo=line.tags.memo,
+        )
+        for n, line in enumerate(entry.lines, start=1)
+    )
+    return row

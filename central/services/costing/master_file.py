@@ -1,0 +1,233 @@
+"""The master-data file (API.md): YAML or JSON in, checked records out.
+
+Numbers are read as :class:`~decimal.Decimal` from their text: YAML floats go through a loader
+that never makes a binary float, JSON floats are refused (send strings). Unknown keys and bad
+values are refused with their key path (``items[2].colour``); dangling references are found by
+:func:`central.domain.master_data_validation.validate_master_data` on the merged set.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import orjson
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from central.domain.errors import MasterDataError
+from central.domain.errors import ValidationError as DomainValidationError
+
+__all__ = ["MasterFile", "parse_master_file", "read_master_file", "parse_master_json", "SECTIONS", "key_path"]
+
+
+def _decimal(value: object) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    if isinstance(value, float):
+        raise ValueError("a binary float is refused: write the number as a string")
+    if isinstance(value, int | Decimal):
+        return Decimal(value)
+    if isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"not a decimal number: {value!r}") from None
+        if not result.is_finite():
+            raise ValueError(f"not a finite number: {value!r}")
+        return result
+    raise ValueError(f"expected a decimal number, got {type(value).__name__}")
+
+
+Dec = Annotated[Decimal, BeforeValidator(_decimal)]
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EntityIn(_Strict):
+    id: Id
+    name: str = ""
+    currency: str = "EUR"
+    timezone: str = "UTC"
+    period_rule: Literal["none", "monthly"] = "none"
+
+
+class PlantIn(_Strict):
+    id: Id
+    entity: Id
+    name: str = ""
+
+
+class AccountIn(_Strict):
+    code: Annotated[str, Field(min_length=1, max_length=32)]
+    name: str
+    role: str
+    entity: Id | None = None
+    item: Id | None = None
+    work_center: Id | None = None
+
+
+class ItemIn(_Strict):
+    id: Id
+    class_: Literal["raw", "semi", "finished"] = Field(alias="class")
+    unit: str = "pcs"
+    name: str = ""
+    standard_cost: Dec | None = None
+    issue: Literal["manual", "backflush"] = "manual"
+
+
+class ComponentIn(_Strict):
+    item: Id
+    qty: Dec
+
+
+class BomIn(_Strict):
+    item: Id
+    components: list[ComponentIn]
+
+
+class WorkCenterIn(_Strict):
+    id: Id
+    plant: Id
+    name: str = ""
+    labor_rate: Dec
+    voh_rate: Dec
+    foh_budget: Dec
+    normal_hours: Dec
+
+
+class RoutingIn(_Strict):
+    item: Id
+    work_center: Id
+    labor_hours: Dec
+    machine_hours: Dec
+    normal_spoilage: Dec = Decimal(0)
+    ideal_cycle_time: Dec | None = None
+
+
+class MachineIn(_Strict):
+    id: Id
+    work_center: Id
+    edge: Id | None = None
+    name: str = ""
+
+
+class DowntimeReasonIn(_Strict):
+    code: Id
+    category: Literal["equipment", "material", "quality", "changeover", "operator", "other"] = "other"
+    planned: bool = False
+    name: str = ""
+
+
+class ScrapReasonIn(_Strict):
+    code: Id
+    name: str = ""
+
+
+class PeriodIn(_Strict):
+    id: Id
+    start: date
+    end: date
+    entity: Id | None = None
+
+
+class PostingRuleIn(_Strict):
+    kind: str
+    item_class: Literal["", "raw", "semi", "finished"] = ""
+    debit: str
+    credit: str
+
+
+class MasterFile(_Strict):
+    entities: list[EntityIn] = []
+    plants: list[PlantIn] = []
+    accounts: list[AccountIn] = []
+    items: list[ItemIn] = []
+    boms: list[BomIn] = []
+    work_centers: list[WorkCenterIn] = []
+    routings: list[RoutingIn] = []
+    machines: list[MachineIn] = []
+    downtime_reasons: list[DowntimeReasonIn] = []
+    scrap_reasons: list[ScrapReasonIn] = []
+    periods: list[PeriodIn] = []
+    posting_rules: list[PostingRuleIn] = []
+
+
+SECTIONS: dict[str, str] = {
+    "entities": "id",
+    "plants": "id",
+    "accounts": "code",
+    "items": "id",
+    "boms": "item",
+    "work_centers": "id",
+    "routings": "item",
+    "machines": "id",
+    "downtime_reasons": "code",
+    "scrap_reasons": "code",
+    "posting_rules": "",
+}
+"""Stored sections and the field that keys their records (periods live in their own table)."""
+
+
+def key_path(loc: tuple[int | str, ...]) -> str:
+    """``('items', 0, 'class')`` -> ``items[0].class``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(root)"
+
+
+def parse_master_file(data: object) -> MasterFile:
+    """Validate a decoded document; :class:`MasterDataError` lists every bad key with its path."""
+    if not isinstance(data, dict):
+        raise MasterDataError([DomainValidationError("(root)", "a master-data document is a mapping")])
+    try:
+        return MasterFile.model_validate(data)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors():
+            message = "unknown key" if err["type"] == "extra_forbidden" else str(err["msg"])
+            errors.append(DomainValidationError(key_path(tuple(err["loc"])), message))
+        raise MasterDataError(errors) from None
+
+
+class _DecimalLoader(yaml.SafeLoader):
+    """SafeLoader whose floats become Decimals from their text (never a binary float)."""
+
+
+def _construct_decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal:
+    text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    try:
+        return Decimal(text.replace("_", ""))
+    except InvalidOperation:
+        raise yaml.constructor.ConstructorError(None, None, f"not a number: {text!r}", node.start_mark) from None
+
+
+_DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
+
+
+def read_master_file(path: str | Path) -> MasterFile:
+    """Read a YAML (or JSON, which is YAML) master-data file."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        data: Any = yaml.load(text, Loader=_DecimalLoader)
+    except yaml.YAMLError as exc:
+        raise MasterDataError([DomainValidationError("(file)", f"not valid YAML: {exc}")]) from None
+    return parse_master_file(data)
+
+
+def parse_master_json(body: bytes) -> MasterFile:
+    """The same document POSTed as JSON; floats are refused (send numbers as strings)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MasterDataError([DomainValidationError("(body)", f"not valid JSON: {exc}")]) from None
+    return parse_master_file(data)

@@ -1,0 +1,219 @@
+"""Machine events -> production records -> journal, inside the ingest transaction.
+
+:class:`CostingHandler` is the posting seam's handler (``central.ingest.seam.PostingHandler``).
+Each accepted event gets one ``event_postings`` row saying what costing made of it:
+
+* ``state`` events and zero counts (baselines): ``operational`` (time accounting reads them);
+* events the edge flagged ``suspect``: ``suspect``, held unposted for a controller;
+* count / scrap with an order dispatched to the machine at their timestamp: ``posted``;
+  with none: ``unassigned``, until a dispatch after the fact or a controller assigns them.
+
+Posted events of one order in one batch (and one period) make one production record, linked
+to every event, and up to three entries (backflush, conversion applied, finished goods) whose
+amounts follow the cumulative rule, so batching never changes the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert, or_, select
+from sqlalchemy.orm import Session
+
+from central.db.models_costing import (
+    DispatchRow,
+    EventPostingRow,
+    EventPostingStatus,
+    OpRecordRow,
+    RecordEventRow,
+    WorkOrderRow,
+)
+from central.db.models_ingest import EventRow
+from central.domain.accruals import OrderAccruals
+from central.domain.ledger import Tags
+from central.domain.postings import post_production
+from central.domain.time_accounting import Dispatch, order_at
+from central.services.costing.journal import local_date, period_for_event, save_entry
+from central.services.costing.master_data import Snapshot, snapshot
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CostingHandler", "Pending", "post_events", "attach", "post_to_order", "dispatches_for", "load_order"]
+
+SYSTEM_USER = "ingest"
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A count or scrap event waiting to post."""
+
+    event_id: int
+    machine: str
+    kind: str
+    ts: datetime
+    qty: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Attached:
+    work_order: str
+    record_id: int
+    late: bool
+
+
+class CostingHandler:
+    """The posting seam handler: post a stream's newly accepted events (see module doc)."""
+
+    name = "costing"
+
+    def __call__(self, session: Session, events: Sequence[EventRow]) -> None:
+        post_events(session, events)
+
+
+def post_events(session: Session, events: Sequence[EventRow], user: str = SYSTEM_USER) -> None:
+    """Record and post newly accepted events (called inside the ingest transaction)."""
+    if not events:
+        return
+    if any(e.id is None for e in events):
+        session.flush()
+    snap = snapshot(session)
+    rows: list[dict[str, Any]] = []
+    pending: list[Pending] = []
+    for ev in events:
+        if ev.machine is None or ev.kind is None or ev.ts is None:
+            continue  # a rejected body: nothing to post
+        ts = ev.posting_ts or ev.ts
+        qty = int(ev.qty or 0)
+        row: dict[str, Any] = {
+            "event_id": ev.id, "machine": ev.machine, "kind": ev.kind, "ts": ts, "qty": qty, "state": ev.state,
+            "reason": ev.reason, "work_order": None, "record_id": None, "late": False, "decided_by": None,
+        }
+        if "suspect" in (ev.flags or []):
+            row["status"] = EventPostingStatus.SUSPECT
+        elif ev.kind == "state" or qty == 0:
+            row["status"] = EventPostingStatus.OPERATIONAL
+        else:
+            row["status"] = EventPostingStatus.UNASSIGNED
+            pending.append(Pending(ev.id, ev.machine, ev.kind, ts, qty, ev.reason))
+        rows.append(row)
+    attached = attach(session, snap, pending, user, memo="") if pending else {}
+    links: list[dict[str, int]] = []
+    for row in rows:
+        a = attached.get(row["event_id"])
+        if a is not None:
+            row.update(status=EventPostingStatus.POSTED, work_order=a.work_order, record_id=a.record_id, late=a.late)
+            links.append({"record_id": a.record_id, "event_id": row["event_id"]})
+    if rows:
+        session.execute(insert(EventPostingRow), rows)
+    if links:
+        session.execute(insert(RecordEventRow), links)
+
+
+def dispatches_for(session: Session, machines: Iterable[str], lo: datetime, hi: datetime) -> list[Dispatch]:
+    """Dispatches on ``machines`` overlapping [lo, hi]."""
+    stmt = select(DispatchRow).where(
+        DispatchRow.machine.in_(set(machines)),
+        DispatchRow.start <= hi,
+        or_(DispatchRow.end.is_(None), DispatchRow.end > lo),
+    )
+    return [Dispatch(d.work_order, d.machine, d.start, d.end) for d in session.scalars(stmt)]
+
+
+def load_order(session: Session, order_id: str, *, lock: bool = True) -> WorkOrderRow | None:
+    stmt = select(WorkOrderRow).where(WorkOrderRow.id == order_id)
+    if lock and session.get_bind().dialect.name != "sqlite":
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def attach(
+    session: Session, snap: Snapshot, pending: Sequence[Pending], user: str, memo: str, link: bool = False
+) -> dict[int, Attached]:
+    """Post the events dispatch covers; the rest stay unassigned. ``link`` writes the lineage rows
+    (callers that insert ``event_postings`` themselves link in bulk)."""
+    lo = min(p.ts for p in pending)
+    hi = max(p.ts for p in pending)
+    dispatches = dispatches_for(session, {p.machine for p in pending}, lo, hi)
+    by_order: dict[str, list[Pending]] = {}
+    for p in pending:
+        order = order_at(dispatches, p.machine, p.ts)
+        if order is not None:
+            by_order.setdefault(order, []).append(p)
+    out: dict[int, Attached] = {}
+    for order_id, items in by_order.items():
+        row = load_order(session, order_id)
+        if row is None:  # pragma: no cover - dispatch rows reference orders
+            log.error("dispatch references unknown order %s", order_id)
+            continue
+        out |= post_to_order(session, snap, row, items, user, memo, link=link)
+    return out
+
+
+def post_to_order(
+    session: Session,
+    snap: Snapshot,
+    order: WorkOrderRow,
+    items: Sequence[Pending],
+    user: str,
+    memo: str,
+    *,
+    sign: int = 1,
+    link: bool = False,
+) -> dict[int, Attached]:
+    """Post events to ``order`` (``sign=-1`` takes them back out: re-attribution)."""
+    from central.services.costing.closing import adjust_closed_order
+
+    ordered = sorted(items, key=lambda p: (p.ts, p.event_id))
+    entity = snap.entity_of_machine(ordered[0].machine)
+    ctx = snap.context(entity)
+    accruals = OrderAccruals.from_data(order.accruals)
+    out: dict[int, Attached] = {}
+    for choice, run in _runs_by_period(session, snap, entity, ordered):
+        good = Decimal(sum(p.qty for p in run if p.kind == "count") * sign)
+        scrap = Decimal(sum(p.qty for p in run if p.kind == "scrap") * sign)
+        record = OpRecordRow(
+            kind="production" if sign > 0 else "production_reversal", work_order=order.id, machine=run[0].machine,
+            item=order.item, period=choice.period, posting_date=choice.entry_date, qty=good,
+            created=run[-1].ts, user=user,
+            data={"good": str(good), "scrap": str(scrap), "events": len(run), "first_ts": run[0].ts.isoformat(),
+                  "last_ts": run[-1].ts.isoformat(), "late": choice.late, "memo": memo},
+        )
+        session.add(record)
+        session.flush()
+        header = replace(choice.header(entity, memo), original_date=choice.original_date)
+        posted = post_production(ctx, header, accruals, good, scrap, Tags(memo=memo, refs=(f"record:{record.id}",)))
+        for entry in posted.entries:
+            save_entry(session, entry, user, record.id, order.id)
+        accruals = posted.accruals
+        if accruals.closed:
+            accruals = adjust_closed_order(session, snap, order, accruals, choice, user)
+        if link:
+            session.add_all(RecordEventRow(record_id=record.id, event_id=p.event_id) for p in run)
+        for p in run:
+            out[p.event_id] = Attached(order.id, record.id, choice.late)
+    order.accruals = accruals.to_data()
+    return out
+
+
+def _runs_by_period(
+    session: Session, snap: Snapshot, entity: str | None, ordered: Sequence[Pending]
+) -> list[tuple[Any, list[Pending]]]:
+    runs: list[tuple[Any, list[Pending]]] = []
+    cache: dict[Any, Any] = {}
+    for p in ordered:
+        day = local_date(snap, entity, p.ts)
+        choice = cache.get(day)
+        if choice is None:
+            choice = period_for_event(session, snap, entity, p.ts)
+            cache[day] = choice
+        if runs and runs[-1][0] == choice:
+            runs[-1][1].append(p)
+        else:
+            runs.append((choice, [p]))
+    return runs
