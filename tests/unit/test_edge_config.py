@@ -1,0 +1,43 @@
+"""Edge settings: the shipped example loads; mistakes stop the agent at start with the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge.config import load_edge_settings
+from shared.config import ConfigError
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "edge.toml"
+
+
+def test_example_config_loads() -> None:
+    s = load_edge_settings(EXAMPLE)
+    assert [m.id for m in s.machines] == ["SAW-2", "PRESS-1"]
+    assert s.username == "edge-1" and s.status.port == 9180
+
+
+def test_environment_overrides_a_key() -> None:
+    s = load_edge_settings(EXAMPLE, {"SFSYNC_EDGE_STATUS__PORT": "0", "SFSYNC_EDGE_MQTT__HOST": "b.local"})
+    assert s.status.port == 0 and s.mqtt.host == "b.local"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        ('good = { tag = "saw2_good", width = 32', 'good = { tag = "saw2_goood", width = 32',
+         "tag 'saw2_goood' is not defined by any source"),
+        ('type = "u16" },\n  { name = "saw2_scrap_reason"', 'type = "u17" },\n  { name = "saw2_scrap_reason"',
+         "tag 'saw2_scrap': unknown type 'u17'"),
+        ("max = 999999, sanity = 1000", "sanity = 1000", "give exactly one of max or width"),
+    ],
+)
+def test_mistakes_are_refused_with_file_and_reason(tmp_path: Path, old: str, new: str, said: str) -> None:
+    text = EXAMPLE.read_text()
+    assert old in text
+    bad = tmp_path / "edge.toml"
+    bad.write_text(text.replace(old, new))
+    with pytest.raises(ConfigError) as err:
+        load_edge_settings(bad)
+    assert said in str(err.value) and str(bad) in str(err.value)
