@@ -14,6 +14,9 @@ API_PREFIX: Final = "/api/v1"
 
 ROUTER_MODULES: list[str] = [
     "central.api.routes_ops",
+    "central.api.routes_master",
+    "central.api.routes_ledger",
+    "central.api.routes_reports",
 ]
 
 ROOT_ROUTER_MODULES: list[str] = [
