@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
@@ -149,6 +150,25 @@ def _body_of(ev: EventRow) -> dict[str, Any]:
     return body
 
 
+_COPY_COLUMNS = ("plant", "edge", "stream", "seq", "status", "machine", "kind", "ts", "rx", "posting_ts", "received",
+                 "accepted_at", "qty", "state", "reason", "flags", "raw")
+
+
+def _insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert: ``COPY`` on PostgreSQL (one round trip), ``executemany`` elsewhere."""
+    conn = session.connection()
+    if conn.dialect.name != "postgresql" or len(rows) < 20:
+        conn.execute(insert(EventRow.__table__), rows)
+        return
+    dbapi_conn: Any = conn.connection.dbapi_connection
+    with dbapi_conn.cursor() as cur, cur.copy(f"COPY events ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy:
+        for r in rows:
+            copy.write_row([
+                orjson.dumps(r[c]).decode() if c in ("flags", "raw") and r[c] is not None else r[c]
+                for c in _COPY_COLUMNS
+            ])
+
+
 def store_batch(
     session: Session,
     batch: DecodedBatch,
@@ -238,7 +258,15 @@ def store_batch(
             result.clock_skew += 1
         rows.append({"plant": batch.plant, "edge": batch.edge, "stream": batch.stream, "seq": s, "status": status,
                      "received": now, "accepted_at": now if status == EventStatus.ACCEPTED else None, **values})
-    stored: list[EventRow] = list(session.scalars(insert(EventRow).returning(EventRow), rows)) if rows else []
+    stored: list[EventRow] = []
+    if rows:
+        # plain executemany (no RETURNING: psycopg re-parses a 9,000-parameter VALUES list on
+        # every batch), then one indexed range read brings the rows back as ORM objects
+        _insert_events(session, rows)
+        wanted = {r["seq"] for r in rows}
+        stored = [r for r in session.scalars(select(EventRow).where(
+            EventRow.edge == batch.edge, EventRow.stream == batch.stream,
+            EventRow.seq >= min(wanted), EventRow.seq <= max(wanted)).order_by(EventRow.seq)) if r.seq in wanted]
     by_seq = {r.seq: r for r in stored}
     if refusals:
         session.execute(insert(RejectedEventRow), [
