@@ -68,3 +68,14 @@ def test_prefer_modbus_moves_dual_machines() -> None:
     mapping = edge_mapping(SIM, prefer=("modbus", "opcua"))
     modbus_tags = [t["name"] for s in mapping["sources"] if s["protocol"] == "modbus" for t in s["tags"]]
     assert "BOTH.good" in modbus_tags
+
+
+def test_example_config_loads_and_maps() -> None:
+    from pathlib import Path
+
+    from device_sim.config import load_settings
+
+    root = Path(__file__).resolve().parents[2]
+    sim = load_settings(root / "deploy" / "examples" / "sim.toml")
+    assert [m.id for m in sim.resolve()] == ["PRESS-1", "PRESS-2", "SAW-1", "SAW-2", "LATHE-1"]
+    EdgeSettings.model_validate({"plant": "P1", "edge": "e1", **edge_mapping(sim)})
