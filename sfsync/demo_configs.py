@@ -126,8 +126,10 @@ def edge_mapping(sim_config_path: Path) -> dict[str, Any]:
     return mapping
 
 
-def central_config(ports: DemoPorts, paths: DemoPaths) -> dict[str, Any]:
+def central_config(ports: DemoPorts, paths: DemoPaths, master_data: bool = True) -> dict[str, Any]:
+    """Without master data (tests of the event path only) central stores events of unknown machines."""
     return {
+        "ingest": {"require_known_machine": master_data},
         "database": {"url": f"sqlite:///{paths.central_db}"},
         "mqtt": {"host": "127.0.0.1", "port": ports.broker, "client_id": "sfsync-central-demo"},
         "api": {"host": "127.0.0.1", "port": ports.api},
@@ -155,13 +157,18 @@ def edge_config(ports: DemoPorts, paths: DemoPaths, mapping: dict[str, Any]) -> 
 
 
 def write_configs(
-    ports: DemoPorts, paths: DemoPaths, speed: float, seed: int, run_for_s: float | None = None
+    ports: DemoPorts,
+    paths: DemoPaths,
+    speed: float,
+    seed: int,
+    run_for_s: float | None = None,
+    master_data: bool = True,
 ) -> dict[str, Path]:
     """Write sim.toml, edge.toml and central.toml; returns their paths by name."""
     paths.make()
     out = {name: paths.config / f"{name}.toml" for name in ("sim", "edge", "central")}
     out["sim"].write_text(toml_dumps(sim_config(ports, paths, speed, seed, run_for_s)))
-    out["central"].write_text(toml_dumps(central_config(ports, paths)))
+    out["central"].write_text(toml_dumps(central_config(ports, paths, master_data)))
     out["edge"].write_text(toml_dumps(edge_config(ports, paths, edge_mapping(out["sim"]))))
     return out
 

@@ -24,8 +24,17 @@ from typing import Literal, TextIO
 
 import httpx
 
-from sfsync.broker import BrokerProcess, free_port, wait_port
-from sfsync.demo_configs import MACHINES, DemoPaths, DemoPorts, dispatch_plan, master_data_path, write_configs
+from sfsync.broker import BrokerError, BrokerProcess, free_port, wait_port
+from sfsync.demo_configs import (
+    EDGE,
+    MACHINES,
+    PLANT,
+    DemoPaths,
+    DemoPorts,
+    dispatch_plan,
+    master_data_path,
+    write_configs,
+)
 from sfsync.demo_control import ControlServer, LinkControl
 from sfsync.demo_procs import ChildProcess, DemoError, log_tail, sfsync_argv, wait_http, wait_until
 from sfsync.demo_view import DemoReader, render_line, render_screen
@@ -51,6 +60,7 @@ class DemoOptions:
     refresh_s: float = 1.0
     order_qty: int = 100_000
     sim_run_for_s: float | None = None  # tests: production stops after this much simulated time
+    master_data: bool = True  # False (tests of the event path): no master data, no work orders
 
 
 @dataclass
@@ -115,7 +125,9 @@ class Demo:
     def start(self) -> None:
         mode = self.prepare_dir()
         ports = DemoPorts(*(free_port() for _ in range(6)))
-        cfg = write_configs(ports, self.paths, self.opts.speed, self.opts.seed, self.opts.sim_run_for_s)
+        cfg = write_configs(
+            ports, self.paths, self.opts.speed, self.opts.seed, self.opts.sim_run_for_s, self.opts.master_data
+        )
         self.say(f"sfsync demo: {'starting clean' if mode == 'fresh' else 'resuming'} in {self.paths.root}")
 
         self.broker = BrokerProcess(workdir=self.paths.broker, port=ports.broker, kind=self.opts.broker)
@@ -127,11 +139,14 @@ class Demo:
 
         central_cfg = str(cfg["central"])
         self._run_once("migrate", "central", "migrate", "--config", central_cfg)
-        self._run_once("load", "central", "load", str(master_data_path()), "--config", central_cfg)
+        if self.opts.master_data:
+            self._run_once("load", "central", "load", str(master_data_path()), "--config", central_cfg)
         central = self._child("central", "central", "serve", "--config", central_cfg)
         self.api = f"http://127.0.0.1:{ports.api}"
         wait_http(f"{self.api}/api/v1/health", START_TIMEOUT, [central])
         self.token = self._issue_token(central_cfg)
+        if not self.opts.master_data:
+            self._register_edge()
 
         sim = self._child("sim", "sim", "--config", str(cfg["sim"]), "--truth", str(self.paths.truth))
         wait_until(
@@ -143,7 +158,8 @@ class Demo:
         edge = self._child("edge", "edge", "run", "--config", str(cfg["edge"]))
         self.edge_status = f"http://127.0.0.1:{ports.edge_status}"
         wait_http(f"{self.edge_status}/health", START_TIMEOUT, [edge])
-        self.dispatch()
+        if self.opts.master_data:
+            self.dispatch()
 
         self.header = [
             f"sfsync demo   API {self.api}/api/v1   OpenAPI {self.api}/docs",
@@ -166,6 +182,17 @@ class Demo:
         if not lines:
             raise DemoError(f"`sfsync central token` printed no token; see {self.paths.logs / 'setup.log'}")
         return lines[-1].split()[-1]
+
+    def _register_edge(self) -> None:
+        """Without master data the edge is registered through the API (ingest requires registration)."""
+        resp = httpx.post(
+            f"{self.api}/api/v1/edges",
+            json={"id": EDGE, "plant": PLANT},
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=30.0,
+        )
+        if resp.status_code != 409:  # already registered on --resume
+            self._check(resp, f"register edge {EDGE}")
 
     def dispatch(self) -> None:
         """Create, release and start one work order per machine (skipping machines already running one)."""
@@ -259,7 +286,7 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> int:
         demo.view()
     except KeyboardInterrupt:
         demo.say("\nsfsync demo: Ctrl-C, stopping")
-    except DemoError as exc:
+    except (DemoError, BrokerError, OSError, ValueError, httpx.HTTPError, subprocess.SubprocessError) as exc:
         print(f"sfsync demo: {exc}", file=sys.stderr, flush=True)
         code = 1
     finally:

@@ -121,8 +121,27 @@ def all_items(http: Any, path: str, key: str, **params: str) -> list[dict[str, A
         after = str(body["next"])
 
 
-def truth_totals(path: Path) -> tuple[dict[tuple[str, str], int], bool]:
-    """Per ``(machine, kind)`` sum of qty in a simulator truth log, and whether it has its ``end`` line."""
+def baselines(events: list[dict[str, Any]]) -> dict[tuple[str, str, str | None], int]:
+    """Counter value at the edge's first read, per ``(machine, kind, scrap reason)``, from ``baseline`` events.
+
+    Units the PLC counted before the edge first read it are, by design, not the edge's to count.
+    """
+    out: dict[tuple[str, str, str | None], int] = {}
+    for ev in events:
+        if ev["kind"] in ("count", "scrap") and "baseline" in (ev.get("flags") or []):
+            key = (ev["machine"], ev["kind"], ev.get("reason") if ev["kind"] == "scrap" else None)
+            out.setdefault(key, int(ev["raw"]["value"]))
+    return out
+
+
+def truth_totals(
+    path: Path, base: dict[tuple[str, str, str | None], int] | None = None
+) -> tuple[dict[tuple[str, str], int], bool]:
+    """Per ``(machine, kind)`` sum of qty in a simulator truth log, and whether it has its ``end`` line.
+
+    With ``base``, units whose counter value is at or below the edge's baseline of that counter are
+    left out (valid while counters neither wrap nor reset, as in a run without counter faults).
+    """
     import json
 
     totals: dict[tuple[str, str], int] = {}
@@ -134,6 +153,9 @@ def truth_totals(path: Path) -> tuple[dict[tuple[str, str], int], bool]:
         if rec["kind"] == "end":
             ended = True
         elif rec["kind"] in ("count", "scrap"):
+            reason = rec.get("reason") if rec["kind"] == "scrap" else None
+            if base is not None and int(rec["counter"]) <= base.get((rec["machine"], rec["kind"], reason), 0):
+                continue
             key = (rec["machine"], rec["kind"])
             totals[key] = totals.get(key, 0) + int(rec["qty"])
     return totals, ended
