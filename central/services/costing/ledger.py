@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["list_journal", "entry_view", "get_entry", "reverse_entry", "trial_balance"]
 
-_NOT_REVERSIBLE = {"order_close", "order_close_adjustment", "period_close", "period_efficiency"}
+_CLOSES = {"work_order_close", "efficiency_to_date", "period_close"}
+_FROM_EVENTS = {"backflush", "conversion_applied", "finished_goods"}
 _CONVERSION_ROLES = {Role.LABOR_CONTROL.value: "labor", Role.VOH_CONTROL.value: "voh", Role.FOH_CONTROL.value: "foh"}
 
 
@@ -129,8 +130,14 @@ def reverse_entry(session: Session, entry_id: int, reason: str, user: str) -> di
         raise Conflict(f"journal entry {entry_id} is already reversed by {entry.reversed_by}", code="already_reversed")
     if entry.reverses is not None:
         raise Conflict(f"journal entry {entry_id} is itself a reversal: post a new entry instead")
-    if entry.kind in _NOT_REVERSIBLE:
+    if entry.kind in _CLOSES:
         raise Conflict(f"a {entry.kind} entry is not reversed by hand: it follows from the order and period data")
+    if entry.kind in _FROM_EVENTS:
+        raise Conflict(
+            f"a {entry.kind} entry follows from machine events: correct the events instead (stop the order with a "
+            "past 'at', assign or reject them); their postings are reversed and reposted",
+            code="posted_from_events",
+        )
     snap = snapshot(session)
     choice = period_for_input(session, snap, entry.entity, None)
     domain_lines = tuple(
