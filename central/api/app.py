@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import importlib
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from central.api.errors import install_error_handlers
 from central.api.routers import API_PREFIX, ROOT_ROUTER_MODULES, ROUTER_MODULES
+from central.api.routes_governance import audit_write_requests
 from central.bootstrap import Container
 
 __all__ = ["create_app"]
@@ -34,5 +35,5 @@ def create_app(container: Container) -> FastAPI:
         app.include_router(router)
         app.include_router(router, prefix=API_PREFIX)
     for module in ROUTER_MODULES:
-        app.include_router(_router(module), prefix=API_PREFIX)
+        app.include_router(_router(module), prefix=API_PREFIX, dependencies=[Depends(audit_write_requests)])
     return app

@@ -17,6 +17,7 @@ ROUTER_MODULES: list[str] = [
     "central.api.routes_master",
     "central.api.routes_ledger",
     "central.api.routes_reports",
+    "central.api.routes_governance",
 ]
 
 ROOT_ROUTER_MODULES: list[str] = [

@@ -14,6 +14,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "central.db.models_ingest",
     "central.db.models_access",
     "central.db.models_costing",
+    "central.db.models_governance",
 )
 
 

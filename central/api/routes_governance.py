@@ -1,0 +1,125 @@
+"""Governance API: ``/audit``, ``/audit/verify``, ``/approvals`` (+ approve/reject); and
+:func:`audit_write_requests`, the app-wide dependency that ties every write request to the audit
+log (installed by :func:`central.api.app.create_app`). Thin: parse, call the service layer."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from central.api.deps import PrincipalDep, SessionDep, get_container, get_principal
+from central.api.routers import API_PREFIX
+from central.errors import Unauthorized
+from central.services import governance
+from central.services.governance import RequestContext
+
+__all__ = ["router", "audit_write_requests", "WRITE_METHODS"]
+
+router = APIRouter(tags=["governance"])
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+Limit = Annotated[int, Query(ge=1, description="page size (at most api.page_limit_max)")]
+
+
+def _limit(request: Request, limit: int | None) -> int:
+    cap = get_container(request).settings.api.page_limit_max
+    return min(limit or min(100, cap), cap)
+
+
+async def _body_sha256(request: Request) -> str | None:
+    """The raw body's digest for write requests (async: reading the body needs the event loop)."""
+    if request.method not in WRITE_METHODS:
+        return None
+    return hashlib.sha256(await request.body()).hexdigest()
+
+
+def audit_write_requests(request: Request, session: SessionDep,
+                         body_sha256: Annotated[str | None, Depends(_body_sha256)]) -> None:
+    """Every successful POST/PUT/PATCH/DELETE under the API leaves an audit record in its own
+    transaction (the request's session): the records the service wrote carry the request digest,
+    or, when it wrote none, one generic ``http.<method>`` record is added. If writing the record
+    fails, the commit fails and so does the request."""
+    if body_sha256 is None or not request.url.path.startswith(API_PREFIX + "/"):
+        return
+    try:
+        principal = get_principal(request, session)
+    except Unauthorized:
+        principal = None  # the route's own auth check refuses the request; nothing commits
+    path, query = request.url.path, request.url.query
+    digest = governance.request_digest(request.method, path, query, body_sha256)
+    governance.attach_request(session, RequestContext(request.method, path, query, digest, principal))
+
+
+# --- audit ----------------------------------------------------------------------------------
+
+
+@router.get("/audit")
+def get_audit(
+    request: Request, session: SessionDep, _who: PrincipalDep,
+    actor: str | None = None,
+    action: Annotated[str | None, Query(description="exact, or a prefix ending in *")] = None,
+    target: Annotated[str | None, Query(description="exact, or a prefix ending in *")] = None,
+    since: datetime | None = None, until: datetime | None = None,
+    order: Literal["asc", "desc"] = "asc",
+    limit: Limit | None = None,
+    after: Annotated[int | None, Query(ge=0, description="seq of the last record of the previous page")] = None,
+) -> dict[str, Any]:
+    return governance.list_audit(session, limit=_limit(request, limit), after=after, newest_first=order == "desc",
+                                 actor=actor, action=action, target=target, since=since, until=until)
+
+
+@router.get("/audit/verify")
+def get_audit_verify(request: Request, _who: PrincipalDep) -> dict[str, Any]:
+    """Walk the whole chain in one snapshot; ``ok`` false names the first broken link."""
+    return governance.verify_snapshot(get_container(request).read_sessions)
+
+
+# --- approvals ------------------------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ApproveIn(_Body):
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class RejectIn(_Body):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.get("/approvals")
+def get_approvals(
+    request: Request, session: SessionDep, _who: PrincipalDep,
+    status: Literal["pending", "approved", "rejected"] | None = None,
+    kind: str | None = None, requested_by: str | None = None, target: str | None = None,
+    limit: Limit | None = None,
+    after: Annotated[int | None, Query(ge=0, description="id of the last row of the previous page")] = None,
+) -> dict[str, Any]:
+    return governance.list_approvals(session, limit=_limit(request, limit), after=after, status=status, kind=kind,
+                                     requested_by=requested_by, target=target)
+
+
+@router.get("/approvals/{approval_id}")
+def get_approval(approval_id: int, session: SessionDep, _who: PrincipalDep) -> dict[str, Any]:
+    return {"approval": governance.approval_dict(governance.get_approval(session, approval_id))}
+
+
+@router.post("/approvals/{approval_id}/approve")
+def post_approve(approval_id: int, session: SessionDep, who: PrincipalDep,
+                 body: ApproveIn | None = None) -> dict[str, Any]:
+    """The role the request needs; never the requester. Applies the change in this transaction."""
+    row = governance.approve(session, who, approval_id, body.comment if body is not None else None)
+    return {"approval": governance.approval_dict(row)}
+
+
+@router.post("/approvals/{approval_id}/reject")
+def post_reject(approval_id: int, body: RejectIn, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
+    """The role the request needs, or the requester (withdrawing it)."""
+    return {"approval": governance.approval_dict(governance.reject(session, who, approval_id, body.reason))}
