@@ -66,7 +66,7 @@ def _write_one(session: Any, section: str, record: dict[str, Any], user: str) ->
 
 
 def _register(path: str, section: str, role: str) -> None:
-    Writer = Annotated[Principal, Depends(require_role(role))]
+    writer = Depends(require_role(role))
 
     def list_records(session: SessionDep, _who: PrincipalDep) -> dict[str, Any]:
         return {section: _records(session, section)}
@@ -77,7 +77,9 @@ def _register(path: str, section: str, role: str) -> None:
             raise NotFound(f"no {section} record {record_id!r}")
         return record
 
-    def create_record(session: SessionDep, who: Writer, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    def create_record(
+        session: SessionDep, body: Annotated[dict[str, Any], Body()], who: Principal = writer
+    ) -> dict[str, Any]:
         parsed = parse_master_file({section: [body]})
         key = record_key(section, getattr(parsed, section)[0].model_dump(mode="json", by_alias=True))
         if any(record_key(section, r) == key for r in _records(session, section)):
@@ -85,7 +87,7 @@ def _register(path: str, section: str, role: str) -> None:
         return _write_one(session, section, body, who.user)
 
     def update_record(
-        record_id: str, session: SessionDep, who: Writer, body: Annotated[dict[str, Any], Body()]
+        record_id: str, session: SessionDep, body: Annotated[dict[str, Any], Body()], who: Principal = writer
     ) -> dict[str, Any]:
         if _find(session, section, record_id) is None:
             raise NotFound(f"no {section} record {record_id!r}")
