@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.resources
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,10 @@ from sfsync.demo_toml import dumps as toml_dumps
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DemoPorts", "DemoPaths", "PLANT", "EDGE", "MACHINES", "master_data_path", "write_configs", "dispatch_plan"]
+__all__ = [
+    "DemoPorts", "DemoPaths", "PLANT", "EDGE", "MACHINES", "master_data_path", "write_configs", "dispatch_plan",
+    "manual_components",
+]
 
 PLANT = "P1"
 EDGE = "edge-1"
@@ -190,3 +194,21 @@ def dispatch_plan(master_path: Path) -> list[tuple[str, str]]:
             raise ValueError(f"{master_path}: no routing on work centre {wc} (machine {machine})")
         plan.append((machine, items[n % len(items)]))
     return plan
+
+
+def manual_components(master_path: Path, item: str) -> list[tuple[str, Decimal, Decimal]]:
+    """``(component, qty per unit, standard cost)`` of ``item``'s BOM lines issued by hand (not backflushed).
+
+    The demo receives and issues these for each order it starts, so WIP holds material as on a real floor.
+    """
+    doc = yaml.safe_load(master_path.read_text())
+    items = {i["id"]: i for i in doc.get("items", [])}
+    out: list[tuple[str, Decimal, Decimal]] = []
+    for bom in doc.get("boms", []):
+        if bom["item"] != item:
+            continue
+        for comp in bom.get("components", []):
+            spec = items.get(comp["item"], {})
+            if spec.get("issue", "manual") == "manual":
+                out.append((comp["item"], Decimal(str(comp["qty"])), Decimal(str(spec.get("standard_cost", "0")))))
+    return out

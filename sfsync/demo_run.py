@@ -32,6 +32,7 @@ from sfsync.demo_configs import (
     DemoPaths,
     DemoPorts,
     dispatch_plan,
+    manual_components,
     master_data_path,
     write_configs,
 )
@@ -58,7 +59,7 @@ class DemoOptions:
     speed: float = 1.0
     seed: int = 42
     refresh_s: float = 1.0
-    order_qty: int = 100_000
+    order_qty: int = 1_000
     sim_run_for_s: float | None = None  # tests: production stops after this much simulated time
     master_data: bool = True  # False (tests of the event path): no master data, no work orders
 
@@ -212,8 +213,18 @@ class Demo:
                 self._check(created, f"create a work order for {item}")
                 wo_id = created.json()["id"]
                 self._check(http.post(f"{base}/work-orders/{wo_id}/release"), f"release {wo_id}")
+                self._issue_material(http, base, wo_id, item)
                 self._check(http.post(f"{base}/work-orders/{wo_id}/start", json={"machine": machine}), f"start {wo_id}")
                 log.info("work order %s (%s) started on %s", wo_id, item, machine)
+
+    def _issue_material(self, http: httpx.Client, base: str, wo_id: str, item: str) -> None:
+        """Receive (at standard price) and issue the order's hand-issued components for its whole quantity."""
+        for component, per_unit, std_cost in manual_components(master_data_path(), item):
+            qty = per_unit * self.opts.order_qty
+            receipt = {"item": component, "qty": str(qty), "unit_price": str(std_cost), "ref": f"demo-{wo_id}"}
+            self._check(http.post(f"{base}/goods-receipts", json=receipt), f"receive {qty} {component}")
+            issue = {"item": component, "qty": str(qty)}
+            self._check(http.post(f"{base}/work-orders/{wo_id}/material-issues", json=issue), f"issue {component}")
 
     @staticmethod
     def _check(resp: httpx.Response, what: str) -> None:
@@ -278,6 +289,7 @@ class Demo:
 
 
 def run_demo(opts: DemoOptions, out: TextIO | None = None) -> int:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would drown the view
     demo = Demo(opts, out or sys.stdout)
     previous = signal.signal(signal.SIGTERM, demo.request_stop)
     code = 0
