@@ -11,9 +11,10 @@ import calendar
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from central.db.models_costing import JournalEntryRow, JournalLineRow, PeriodRow
@@ -121,12 +122,10 @@ def save_entry(
     )
     session.add(row)
     session.flush()
-    session.add_all(
-        JournalLineRow(
-            entry_id=row.id, line_no=n, account=line.account or "", role=line.role.value, debit=line.debit,
-            credit=line.credit, work_order=line.tags.work_order, item=line.tags.item,
-            work_center=line.tags.work_center, reason=line.tags.reason, memo=line.tags.memo,
-        )
+    session.execute(insert(cast(Table, JournalLineRow.__table__)), [
+        {"entry_id": row.id, "line_no": n, "account": line.account or "", "role": line.role.value,
+         "debit": line.debit, "credit": line.credit, "work_order": line.tags.work_order, "item": line.tags.item,
+         "work_center": line.tags.work_center, "reason": line.tags.reason, "memo": line.tags.memo}
         for n, line in enumerate(entry.lines, start=1)
-    )
+    ])
     return row

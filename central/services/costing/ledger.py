@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from central.db.models_costing import JournalEntryRow, JournalLineRow, OpRecordRow, RecordEventRow
+from central.db.models_costing import EventPostingRow, JournalEntryRow, JournalLineRow, OpRecordRow, RecordEventRow
 from central.db.models_ingest import EventRow
 from central.domain.accruals import BACKFLUSH, CONVERSION, FINISHED_GOODS, ISSUE, OrderAccruals, element
 from central.domain.errors import InputError
@@ -109,8 +109,10 @@ def get_entry(session: Session, entry_id: int) -> dict[str, Any]:
         record = session.get(OpRecordRow, entry.record_id)
         if record is not None:
             lineage["record"] = record_view(record)
-        events = session.scalars(select(EventRow).join(RecordEventRow, RecordEventRow.event_id == EventRow.id).where(
-            RecordEventRow.record_id == entry.record_id).order_by(EventRow.stream, EventRow.seq))
+        linked = select(RecordEventRow.event_id).where(RecordEventRow.record_id == entry.record_id).union(
+            select(EventPostingRow.event_id).where(EventPostingRow.record_id == entry.record_id))
+        events = session.scalars(select(EventRow).where(EventRow.id.in_(linked)).order_by(EventRow.stream,
+                                                                                         EventRow.seq))
         lineage["events"] = [
             {"id": e.id, "edge": e.edge, "stream": e.stream, "seq": e.seq, "machine": e.machine, "kind": e.kind,
              "ts": e.ts.isoformat() if e.ts else None, "qty": e.qty, "state": e.state, "reason": e.reason,

@@ -20,9 +20,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import Table, insert, or_, select
 from sqlalchemy.orm import Session
 
 from central.db.models_costing import (
@@ -103,16 +103,12 @@ def post_events(session: Session, events: Sequence[EventRow], user: str = SYSTEM
             pending.append(Pending(ev.id, ev.machine, ev.kind, ts, qty, ev.reason))
         rows.append(row)
     attached = attach(session, snap, pending, user, memo="") if pending else {}
-    links: list[dict[str, int]] = []
     for row in rows:
         a = attached.get(row["event_id"])
         if a is not None:
             row.update(status=EventPostingStatus.POSTED, work_order=a.work_order, record_id=a.record_id, late=a.late)
-            links.append({"record_id": a.record_id, "event_id": row["event_id"]})
-    if rows:
-        session.execute(insert(EventPostingRow), rows)
-    if links:
-        session.execute(insert(RecordEventRow), links)
+    if rows:  # event_postings.record_id is the record -> events link of these postings
+        session.execute(insert(cast(Table, EventPostingRow.__table__)), rows)
 
 
 def dispatches_for(session: Session, machines: Iterable[str], lo: datetime, hi: datetime) -> list[Dispatch]:
@@ -135,8 +131,8 @@ def load_order(session: Session, order_id: str, *, lock: bool = True) -> WorkOrd
 def attach(
     session: Session, snap: Snapshot, pending: Sequence[Pending], user: str, memo: str, link: bool = False
 ) -> dict[int, Attached]:
-    """Post the events dispatch covers; the rest stay unassigned. ``link`` writes the lineage rows
-    (callers that insert ``event_postings`` themselves link in bulk)."""
+    """Post the events dispatch covers; the rest stay unassigned. ``link`` writes ``record_events``
+    lineage rows (the ingest path links through ``event_postings.record_id`` instead)."""
     lo = min(p.ts for p in pending)
     hi = max(p.ts for p in pending)
     dispatches = dispatches_for(session, {p.machine for p in pending}, lo, hi)

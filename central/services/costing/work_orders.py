@@ -162,9 +162,20 @@ def _end_dispatch(session: Session, order: WorkOrderRow, user: str, when: dateti
         snap = snapshot(session)
         memo = f"re-attributed: {order.id} stopped at {when.isoformat()}"
         post_to_order(session, snap, order, [_pending(r) for r in moved], user, memo, sign=-1, link=True)
+        _keep_lineage(session, moved)
         for r in moved:
             r.status, r.work_order, r.record_id = EventPostingStatus.UNASSIGNED, None, None
         log.info("%s: %d events re-attributed (stop at %s by %s)", order.id, len(moved), when, user)
+
+
+def _keep_lineage(session: Session, rows: list[EventPostingRow]) -> None:
+    """Before an event leaves its production record, write the record -> event link explicitly."""
+    pairs = {(r.record_id, r.event_id) for r in rows if r.record_id is not None}
+    if not pairs:
+        return
+    existing = set(session.execute(select(RecordEventRow.record_id, RecordEventRow.event_id).where(
+        RecordEventRow.event_id.in_([e for _, e in pairs]))).tuples().all())
+    session.add_all(RecordEventRow(record_id=rec, event_id=ev) for rec, ev in pairs - existing)
 
 
 def complete(session: Session, order_id: str, user: str, at: datetime | None = None) -> WorkOrderRow:
