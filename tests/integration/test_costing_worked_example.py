@@ -37,8 +37,9 @@ STREAM = "s-worked"
 
 
 @pytest.fixture
-def central(central_sqlite_url: str) -> Iterator[Container]:
-    c = costing_container(central_sqlite_url)
+def central(central_db_url: str) -> Iterator[Container]:
+    """SQLite, and PostgreSQL when SFSYNC_TEST_PG_URL is set."""
+    c = costing_container(central_db_url)
     yield c
     c.dispose()
 
