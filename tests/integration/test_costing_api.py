@@ -20,7 +20,9 @@ from central.services.access import issue_token
 from central.services.master_data import load_file
 
 API = "/api/v1"
-DEMO = Path(__file__).resolve().parents[2] / "central" / "demo_master.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "central" / "demo_master.yaml"
+EXAMPLE = ROOT / "deploy" / "examples" / "master-data.yaml"
 
 
 @pytest.fixture
@@ -98,6 +100,12 @@ def test_master_data_is_idempotent_and_refuses_unknown_keys_and_dangling_referen
                   headers=admin))
     assert ok(client.get(f"{API}/items/G", headers=admin))["unit"] == "kg"
     err(client.get(f"{API}/items/NOPE", headers=admin), 404)
+
+
+def test_example_master_data_file_loads(central: Container) -> None:
+    with central.write_sessions() as s, s.begin():
+        summary = load_file(s, EXAMPLE, "engineer")
+    assert summary["changed"] and summary["sections"]["accounts"]["created"] == 20
 
 
 def test_demo_master_data_loads_and_registers_machines(central: Container) -> None:
