@@ -69,7 +69,7 @@ def setup_example(client: TestClient, h: dict[str, str], doc: dict[str, Any] | N
 
 
 def test_master_data_is_idempotent_and_refuses_unknown_keys_and_dangling_references(
-    client: TestClient, admin: dict[str, str]
+    central: Container, client: TestClient, admin: dict[str, str]
 ) -> None:
     doc = worked_example_master()
     first = ok(client.post(f"{API}/master-data", json=doc, headers=admin))
@@ -88,11 +88,18 @@ def test_master_data_is_idempotent_and_refuses_unknown_keys_and_dangling_referen
     bad["items"][0]["standard_cost"] = 4.0  # a JSON float
     body = err(client.post(f"{API}/master-data", json=bad, headers=admin), 422)
     assert body["detail"][0]["key_path"] == "items[0].standard_cost"
-    bad = copy.deepcopy(doc)
-    bad["items"][0]["standard_cost"] = "4.10"  # a standard cost change after the first load
-    err(client.post(f"{API}/master-data", json=bad, headers=admin), 409, "approval_required")
+    change = copy.deepcopy(doc)
+    change["items"][0]["standard_cost"] = "4.10"  # a standard cost change after the first load waits
+    pending = ok(client.post(f"{API}/master-data", json=change, headers=admin))["pending_approval"]
+    assert pending["key_paths"] == ["items[0]"]
     items = ok(client.get(f"{API}/items", headers=admin))["items"]
     assert next(i for i in items if i["id"] == "S")["standard_cost"] == "4.00"
+    err(client.post(f"{API}/approvals/{pending['id']}/approve", json={}, headers=admin), 403)  # not the requester
+    with central.write_sessions() as s, s.begin():
+        other = {"Authorization": f"Bearer {issue_token(s, 'carla', 'controller').token}"}
+    ok(client.post(f"{API}/approvals/{pending['id']}/approve", json={}, headers=other))
+    items = ok(client.get(f"{API}/items", headers=admin))["items"]
+    assert next(i for i in items if i["id"] == "S")["standard_cost"] == "4.10"
     # CRUD: a new item, a duplicate refused, a change to a harmless field
     ok(client.post(f"{API}/items", json={"id": "G", "class": "raw", "standard_cost": "1.50"}, headers=admin), 201)
     err(client.post(f"{API}/items", json={"id": "G", "class": "raw", "standard_cost": "1.50"}, headers=admin), 409)

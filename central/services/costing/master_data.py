@@ -65,6 +65,7 @@ class LoadSummary:
 
     version: int | None = None
     sections: dict[str, dict[str, int]] = field(default_factory=dict)
+    approval: dict[str, Any] | None = None
 
     @property
     def changed(self) -> bool:
@@ -74,6 +75,9 @@ class LoadSummary:
         self.sections.setdefault(section, {"created": 0, "updated": 0, "unchanged": 0})[what] += 1
 
     def to_data(self) -> dict[str, Any]:
+        if self.approval is not None:
+            return {"version": self.version, "changed": False, "sections": self.sections,
+                    "pending_approval": self.approval}
         return {"version": self.version, "changed": self.changed, "sections": self.sections}
 
 
@@ -108,8 +112,15 @@ def _period_records(session: Session) -> list[dict[str, Any]]:
     ]
 
 
-def load_master(session: Session, mf: MasterFile, user: str, source: str = "api") -> LoadSummary:
-    """Merge ``mf`` into the stored master data; write nothing unless the merged set is valid."""
+def load_master(
+    session: Session, mf: MasterFile, user: str, source: str = "api", *, approved: bool = False
+) -> LoadSummary:
+    """Merge ``mf`` into the stored master data; write nothing unless the merged set is valid.
+
+    A change to guarded data after the first load is not written: it becomes an approval request
+    (``summary.approval``) that a controller other than ``user`` approves; the approval applies
+    the same document again with ``approved=True``.
+    """
     incoming = _file_records(mf)
     stored = _stored(session)
     first_load = not any(stored.values())
@@ -140,14 +151,13 @@ def load_master(session: Session, mf: MasterFile, user: str, source: str = "api"
         raise MasterDataError(errors)
     if merged["posting_rules"]:
         PostingRuleSet.from_data(1, merged["posting_rules"])
-    if guarded:
-        raise Conflict(
-            "changing standard costs, accounts or posting rules needs an approval",
-            detail={"key_paths": guarded},
-            code="approval_required",
-        )
+    if guarded and not approved:
+        summary.approval = _request_approval(session, mf, user, guarded)
+        return summary
     _write(session, changes, mf, master, user)
     if summary.changed:
+        record_audit(session, user, "master_data.load", "master-data",
+                     {"source": source, "sections": summary.sections, "approved": approved})
         version = MasterVersionRow(created=datetime.now(UTC), user=user, source=source, summary=summary.sections)
         session.add(version)
         session.flush()
@@ -158,6 +168,26 @@ def load_master(session: Session, mf: MasterFile, user: str, source: str = "api"
     else:
         summary.version = current_version(session)
     return summary
+
+
+APPROVAL_KIND = "master_data_change"
+
+
+def _request_approval(session: Session, mf: MasterFile, user: str, guarded: list[str]) -> dict[str, Any]:
+    from central.services.governance import request_approval
+
+    document = mf.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    row = request_approval(session, user, APPROVAL_KIND, {"document": document, "key_paths": guarded},
+                           "controller", summary=f"master data change: {', '.join(guarded[:5])}",
+                           target="master-data")
+    log.info("master data change by %s waits for approval %s: %s", user, row.id, guarded)
+    return {"id": row.id, "status": row.status, "key_paths": guarded, "required_role": "controller"}
+
+
+def record_audit(session: Session, user: str, action: str, target: str, detail: dict[str, Any]) -> None:
+    from central.services.governance import record
+
+    record(session, user, action, target, detail)
 
 
 def _is_guarded(section: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
