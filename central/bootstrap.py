@@ -8,6 +8,7 @@ plugs its posting handler in through ``posting=``; without one, the explicit
 
 from __future__ import annotations
 
+import importlib
 import logging
 import signal
 import socket
@@ -58,7 +59,7 @@ def default_posting_handler() -> PostingHandler:
     """The costing layer's handler when it is installed (``central.services.costing.posting
     .make_posting_handler``), else the explicit no-costing handler."""
     try:
-        from central.services.costing import posting as costing_posting  # type: ignore[attr-defined]
+        costing_posting = importlib.import_module("central.services.costing.posting")
     except ImportError:
         log.warning("costing layer not installed: events are stored but not posted (no-costing handler)")
         return NoCostingHandler()
@@ -134,6 +135,9 @@ def serve(
         ingest = MqttIngest(settings.mqtt, settings.ingest, container.ingest, container.metrics, settings.faults,
                             container.ingest_state)
         ingest.start()
+        if not ingest.connected.wait(15.0):
+            log.warning("broker %s:%s not reachable yet; the ingest keeps trying", settings.mqtt.host,
+                        settings.mqtt.port)
         out(f"ingest from mqtt://{settings.mqtt.host}:{settings.mqtt.port} ({ingest.events_filter})")
     try:
         if not settings.api.enabled:

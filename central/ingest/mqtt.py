@@ -75,6 +75,7 @@ class MqttIngest:
         self._commits = 0
         self.events_filter = SHARED_EVENTS_FILTER if ingest_settings.use_shared_subscription else EVENTS_FILTER
         self.connected = threading.Event()
+        """Set once connected AND subscribed (the broker confirmed the subscription)."""
         self.client = self._make_client()
 
     # -- paho side (network thread: enqueue only) -------------------------------------------
@@ -96,6 +97,7 @@ class MqttIngest:
             client.tls_set(ca_certs=str(s.ca_file) if s.ca_file else None)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
 
@@ -106,9 +108,17 @@ class MqttIngest:
         client.subscribe([(self.events_filter, 1), (STATUS_FILTER, 1)])
         self.metrics.connected.set(1)
         self.state.update(connected=True, subscription=self.events_filter)
-        self.connected.set()
         log.info("ingest connected to %s:%s, subscribed to %s", self.mqtt_settings.host, self.mqtt_settings.port,
                  self.events_filter)
+
+    def _on_subscribe(self, _c: mqtt.Client, _ud: Any, _mid: int, reasons: Any, _props: Any) -> None:
+        failed = [r for r in reasons if getattr(r, "is_failure", False)]
+        if failed:
+            log.error("ingest: broker refused subscription %s: %s", self.events_filter, failed)
+            self.state.update(subscribed=False)
+            return
+        self.state.update(subscribed=True)
+        self.connected.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _ud: Any, _flags: Any, reason: Any, _props: Any) -> None:
         self.metrics.connected.set(0)

@@ -158,7 +158,7 @@ def _insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
     """Bulk insert: ``COPY`` on PostgreSQL (one round trip), ``executemany`` elsewhere."""
     conn = session.connection()
     if conn.dialect.name != "postgresql" or len(rows) < 20:
-        conn.execute(insert(EventRow.__table__), rows)
+        conn.execute(insert(EventRow.__table__), rows)  # type: ignore[arg-type]
         return
     dbapi_conn: Any = conn.connection.dbapi_connection
     with dbapi_conn.cursor() as cur, cur.copy(f"COPY events ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy:

@@ -106,7 +106,7 @@ def test_near_valid_batches_never_raise_and_never_touch_accepted_data(central: C
         same_topic = (decoded.plant, decoded.edge) == (PLANT, EDGE)
         assert result.outcome == ("stored" if same_topic else "quarantined")
     after = accepted_snapshot(central)
-    assert after[: len(before)] == before  # accepted rows are only ever added
+    assert set(before) <= set(after)  # accepted rows never change or disappear (held ones may join)
     with central.read_sessions() as s:
         for stream, through in s.execute(select(StreamRow.stream, StreamRow.acked_through)).tuples():
             assert through >= cursors_before.get(stream, 0)
