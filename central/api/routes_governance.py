@@ -16,6 +16,7 @@ from central.api.routers import API_PREFIX
 from central.errors import Unauthorized
 from central.services import governance
 from central.services.governance import RequestContext
+from central.services.governance.appliers import request_period_reopen
 
 __all__ = ["router", "audit_write_requests", "WRITE_METHODS"]
 
@@ -94,6 +95,10 @@ class RejectIn(_Body):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class ReopenIn(_Body):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
 @router.get("/approvals")
 def get_approvals(
     request: Request, session: SessionDep, _who: PrincipalDep,
@@ -123,3 +128,12 @@ def post_approve(approval_id: int, session: SessionDep, who: PrincipalDep,
 def post_reject(approval_id: int, body: RejectIn, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
     """The role the request needs, or the requester (withdrawing it)."""
     return {"approval": governance.approval_dict(governance.reject(session, who, approval_id, body.reason))}
+
+
+# --- period reopening (admin asks, a controller approves) -------------------------------------
+
+
+@router.post("/periods/{period_id}/reopen", status_code=202)
+def post_period_reopen(period_id: str, body: ReopenIn, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
+    """Admin only; the period reopens when another person with the controller role approves."""
+    return request_period_reopen(session, who, period_id, body.reason)

@@ -202,3 +202,34 @@ def test_audit_query_validation(central: Container, client: TestClient) -> None:
     error(client.get("/api/v1/audit"), 401, "unauthorized")
     assert client.get("/api/v1/audit", params={"order": "desc", "limit": 5}, headers=ann).json() == {
         "records": [], "next": None}
+
+
+def test_period_reopen_needs_an_admin_and_a_controllers_approval(central: Container, client: TestClient) -> None:
+    from support.costing import load, period_id, worked_example_master
+
+    load(central, worked_example_master())
+    period = period_id()
+    root, ctl, ctl2 = auth(central, "root", "admin"), auth(central, "carol", "controller"), \
+        auth(central, "dave", "controller")
+    error(client.post(f"/api/v1/periods/{period}/reopen", json={"reason": "late invoice"}, headers=root), 409,
+          "period_open")
+    assert client.post(f"/api/v1/periods/{period}/close", headers=ctl).status_code == 200
+    error(client.post(f"/api/v1/periods/{period}/reopen", json={"reason": "x"}, headers=ctl), 403, "forbidden")
+    error(client.post("/api/v1/periods/nope/reopen", json={"reason": "x"}, headers=root), 404, "not_found")
+    resp = client.post(f"/api/v1/periods/{period}/reopen", json={"reason": "late invoice"}, headers=root)
+    assert resp.status_code == 202, resp.text
+    approval = resp.json()["approval"]["id"]
+
+    def status() -> str:
+        periods = client.get("/api/v1/periods", headers=ctl).json()["periods"]
+        return str(next(p["status"] for p in periods if p["id"] == period))
+
+    assert status() == "closed"
+    error(client.post(f"/api/v1/approvals/{approval}/approve", headers=root), 403, "segregation_of_duties")
+    resp = client.post(f"/api/v1/approvals/{approval}/approve", headers=ctl2)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["approval"]["result"]["was_closed_by"] == "carol" and status() == "open"
+    actions = [(r["action"], r["actor"]) for r in audit(client, ctl)]
+    assert ("approval.request", "root") in actions and ("approval.approve", "dave") in actions
+    assert ("http.post", "carol") in actions  # the close itself, through the generic request record
+    assert client.get("/api/v1/audit/verify", headers=ctl).json()["ok"] is True

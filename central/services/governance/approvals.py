@@ -74,8 +74,10 @@ Applier = Callable[[Session, ApprovedRequest], Mapping[str, Any] | None]
 
 APPLIER_MODULES: list[str] = [
     "central.services.governance.appliers",
+    "central.services.costing.approvals",
 ]
-"""Modules that register appliers when imported (looked up lazily, see the module docstring)."""
+"""Modules that register appliers when imported (looked up lazily, see the module docstring).
+One that is not installed is skipped with a warning (its kinds then stay unknown)."""
 
 _APPLIERS: dict[str, Applier] = {}
 _MAX_KIND = 64
@@ -98,7 +100,12 @@ def registered_kinds() -> list[str]:
 
 def _import_appliers() -> None:
     for module in APPLIER_MODULES:
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not (module == exc.name or module.startswith(exc.name + ".")):
+                raise  # the module exists but one of its imports is missing: a real error
+            log.warning("applier module %s is not installed; its approval kinds are unknown", module)
 
 
 def _applier(kind: str) -> Applier:
