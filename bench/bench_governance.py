@@ -94,7 +94,7 @@ def main() -> None:
         read = min(read_once() for _ in range(3))
         dialect = engine.dialect.name
         engine.dispose()
-    out = [
+    out: list[list[object]] = [
         ["write transaction, no audit (baseline)", f"{raw / n * 1e3:.2f} ms", f"{n / raw:,.0f} tx/s", "1.00x"],
         ["write transaction + 1 audit record", f"{audited / n * 1e3:.2f} ms", f"{n / audited:,.0f} tx/s",
          f"{audited / raw:.2f}x"],
