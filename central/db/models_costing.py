@@ -45,6 +45,7 @@ __all__ = [
     "RecordEventRow",
     "JournalEntryRow",
     "JournalLineRow",
+    "ItemStockRow",
 ]
 
 ID = String(64)
@@ -268,3 +269,13 @@ class JournalLineRow(Base):
     work_center: Mapped[str | None] = mapped_column(ID, nullable=True)
     reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
     memo: Mapped[str] = mapped_column(Text, default="")
+
+
+class ItemStockRow(Base):
+    """Running value on hand per item at standard (raw materials and finished goods lines), kept
+    with every entry so a negative-stock check is one key lookup, not a scan of the journal."""
+
+    __tablename__ = "item_stock"
+
+    item: Mapped[str] = mapped_column(ID, primary_key=True)
+    value: Mapped[Decimal] = mapped_column(Cents)

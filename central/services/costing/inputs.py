@@ -9,10 +9,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from central.db.models_costing import JournalLineRow, OpRecordRow
+from central.db.models_costing import OpRecordRow
 from central.domain.accruals import OrderAccruals
 from central.domain.errors import InputError, OrderStateError, PeriodError
 from central.domain.ledger import Tags
@@ -22,7 +22,7 @@ from central.domain.postings import post_overhead_actual as domain_overhead
 from central.errors import NotFound
 from central.services.costing.alerts import raise_alert
 from central.services.costing.closing import order_entity
-from central.services.costing.journal import PeriodChoice, period_for_input, save_entry
+from central.services.costing.journal import PeriodChoice, period_for_input, save_entry, stock_value
 from central.services.costing.master_data import Snapshot, snapshot
 
 log = logging.getLogger(__name__)
@@ -91,20 +91,12 @@ def material_issue(
         save_entry(session, entry, user, rec.id, order.id)
     order.accruals = posted.accruals.to_data()
     session.flush()
-    on_hand = _stock_value(session, item)
+    on_hand = stock_value(session, item)
     if on_hand < 0:
         raise_alert(session, "negative_inventory", f"negative_inventory:{item}",
                     f"item {item} is below zero on hand ({format_amount(on_hand)} at standard)",
                     {"item": item, "value": format_amount(on_hand), "work_order": order.id})
     return record_view(rec)
-
-
-def _stock_value(session: Session, item: str) -> Decimal:
-    debit, credit = session.execute(
-        select(func.sum(JournalLineRow.debit), func.sum(JournalLineRow.credit)).where(
-            JournalLineRow.item == item, JournalLineRow.role.in_(("raw_materials", "finished_goods")))
-    ).one()
-    return Decimal(debit or 0) - Decimal(credit or 0)
 
 
 def _period_choice(session: Session, snap: Snapshot, entity: str | None, period: str) -> PeriodChoice:

@@ -11,20 +11,28 @@ import calendar
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from central.db.models_costing import JournalEntryRow, JournalLineRow, PeriodRow
+from central.db.models_costing import ItemStockRow, JournalEntryRow, JournalLineRow, PeriodRow
 from central.domain.errors import PeriodError
 from central.domain.ledger import EntryHeader, JournalEntry
 from central.services.costing.master_data import Snapshot
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PeriodChoice", "local_date", "period_for_event", "period_for_input", "save_entry", "open_period_row"]
+__all__ = [
+    "PeriodChoice", "local_date", "open_period_row", "period_for_event", "period_for_input", "save_entry",
+    "stock_value",
+]
+
+_STOCK_ROLES = frozenset({"raw_materials", "finished_goods"})
 
 
 @dataclass(frozen=True)
@@ -128,4 +136,33 @@ def save_entry(
          "work_center": line.tags.work_center, "reason": line.tags.reason, "memo": line.tags.memo}
         for n, line in enumerate(entry.lines, start=1)
     ])
+    moves: dict[str, Decimal] = {}
+    for line in entry.lines:
+        if line.role.value in _STOCK_ROLES and line.tags.item is not None:
+            moves[line.tags.item] = moves.get(line.tags.item, Decimal(0)) + line.amount
+    for item, delta in moves.items():
+        _move_stock(session, item, delta)
     return row
+
+
+def _move_stock(session: Session, item: str, delta: Decimal) -> None:
+    table = cast(Table, ItemStockRow.__table__)
+    dialect = session.get_bind().dialect.name
+    cents = int(delta * 100)
+    if dialect in ("sqlite", "postgresql"):
+        module = sqlite_insert if dialect == "sqlite" else pg_insert
+        stmt = module(table).values(item=item, value=delta)
+        session.execute(stmt.on_conflict_do_update(index_elements=["item"],
+                                                   set_={"value": table.c.value + cents}))
+        return
+    row = session.get(ItemStockRow, item, with_for_update=True)  # pragma: no cover - other dialects
+    if row is None:
+        session.add(ItemStockRow(item=item, value=delta))
+    else:
+        row.value += delta
+
+
+def stock_value(session: Session, item: str) -> Decimal:
+    """Value on hand of ``item`` at standard (raw materials and finished goods), kept per entry."""
+    row = session.get(ItemStockRow, item, populate_existing=True)
+    return row.value if row is not None else Decimal(0)

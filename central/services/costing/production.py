@@ -36,9 +36,11 @@ from central.db.models_costing import (
 from central.db.models_ingest import EventRow
 from central.domain.accruals import OrderAccruals
 from central.domain.ledger import Tags
-from central.domain.postings import post_production
+from central.domain.master_data import IssueMethod
+from central.domain.postings import PostingContext, post_production
 from central.domain.time_accounting import Dispatch, order_at
-from central.services.costing.journal import local_date, period_for_event, save_entry
+from central.services.costing.alerts import raise_alert
+from central.services.costing.journal import local_date, period_for_event, save_entry, stock_value
 from central.services.costing.master_data import Snapshot, snapshot
 
 log = logging.getLogger(__name__)
@@ -194,7 +196,21 @@ def post_to_order(
         for p in run:
             out[p.event_id] = Attached(order.id, record.id, choice.late)
     order.accruals = accruals.to_data()
+    if sign > 0:
+        _check_backflushed_stock(session, ctx, order)
     return out
+
+
+def _check_backflushed_stock(session: Session, ctx: PostingContext, order: WorkOrderRow) -> None:
+    """Backflush may take stock below zero (production does not wait): raise an alert if it did."""
+    for material in ctx.card(order.item).materials:
+        if ctx.item(material.item).issue is not IssueMethod.BACKFLUSH:
+            continue
+        value = stock_value(session, material.item)
+        if value < 0:
+            raise_alert(session, "negative_inventory", f"negative_inventory:{material.item}",
+                        f"item {material.item} is below zero on hand ({value} at standard) after backflush",
+                        {"item": material.item, "value": str(value), "work_order": order.id})
 
 
 def _runs_by_period(

@@ -23,6 +23,11 @@ BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    op.create_table('item_stock',
+    sa.Column('item', sa.String(length=64), nullable=False),
+    sa.Column('value', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('item', name=op.f('pk_item_stock'))
+    )
     op.create_table('master_records',
     sa.Column('section', sa.String(length=32), nullable=False),
     sa.Column('key', sa.String(length=200), nullable=False),
@@ -230,3 +235,4 @@ def downgrade() -> None:
     op.drop_table('op_records')
     op.drop_table('master_versions')
     op.drop_table('master_records')
+    op.drop_table('item_stock')
