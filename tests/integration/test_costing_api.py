@@ -266,3 +266,61 @@ def test_late_events_for_a_closed_order_and_a_closed_period(
     assert "late_event:WO-1" in str(alerts)
     old = ok(client.get(f"{API}/journal", params={"period": "P-OLD", "limit": 100}, headers=admin))["entries"]
     assert old and not any(e["late"] for e in old)
+
+
+def test_backflush_below_zero_posts_and_raises_a_negative_inventory_alert(
+    central: Container, client: TestClient, admin: dict[str, str]
+) -> None:
+    with central.write_sessions() as s, s.begin():
+        load_file(s, DEMO, "engineer")  # monthly periods; PL-200 backflushes washers (W)
+    ok(client.post(f"{API}/work-orders", json={"id": "WO-W", "item": "PL-200", "qty": "10"}, headers=admin), 201)
+    ok(client.post(f"{API}/work-orders/WO-W/release", headers=admin))
+    t0 = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
+    ok(client.post(f"{API}/work-orders/WO-W/start", json={"machine": "PRESS-1", "at": t0.isoformat()},
+                   headers=admin))
+    docs = _units(t0 + timedelta(minutes=1), 3, 1)
+    for d in docs:
+        d["machine"] = "PRESS-1"
+    ingest(central, docs, 10)
+    values = {(r["role"], r["item"]): r["value"]
+              for r in ok(client.get(f"{API}/reports/inventory-valuation", headers=admin))["rows"]}
+    assert values[("raw_materials", "W")] == "-0.30"  # 3 units x 2 washers x 0.05
+    assert "negative_inventory:W" in str(ok(client.get(f"{API}/alerts", headers=admin)))
+
+
+def test_period_close_takes_efficiency_to_date_and_the_order_close_the_rest(
+    central: Container, client: TestClient, admin: dict[str, str]
+) -> None:
+    doc = worked_example_master()
+    today = datetime.now(UTC).date()
+    doc["periods"].append({"id": "P-OLD", "start": (today - timedelta(days=60)).isoformat(),
+                           "end": (today - timedelta(days=31)).isoformat()})
+    setup_example(client, admin, doc)
+    t0 = datetime.combine(today - timedelta(days=40), datetime.min.time(), tzinfo=UTC).replace(hour=8)
+    t1 = (datetime.now(UTC) - timedelta(days=2)).replace(microsecond=0)
+
+    def shift(start: datetime, first_seq: int) -> list[Any]:
+        states = wire_events([{"kind": "state", "ts": start, "state": "running", "raw": {"tag": "s", "value": 1,
+                                                                                           "prev": 0}}],
+                             first_seq=first_seq)
+        units = _units(start + timedelta(seconds=30), 10, first_seq + 1)
+        stop = wire_events([{"kind": "state", "ts": start + timedelta(minutes=11), "state": "planned_stop",
+                             "reason": "BREAK", "raw": {"tag": "s", "value": 0, "prev": 1}}], first_seq=first_seq + 11)
+        return [*states, *units, *stop]
+
+    ok(client.post(f"{API}/work-orders/WO-1/start", json={"machine": MACHINE, "at": t0.isoformat()}, headers=admin))
+    ingest(central, shift(t0, 1), 50)
+    ok(client.post(f"{API}/periods/P-OLD/close", headers=admin))  # the order is still open
+    old = ok(client.get(f"{API}/reports/variances", params={"period": "P-OLD"}, headers=admin))["variances"]
+    eff_old = {v["type"]: v["amount"] for v in old if v["type"].endswith("efficiency")}
+    assert eff_old == {"labor_efficiency": "-5.42", "voh_efficiency": "-3.25"}  # (11 min - 24 min) x rate
+    tb_old = ok(client.get(f"{API}/trial-balance", params={"period": "P-OLD"}, headers=admin))
+    assert all(x["balance"] == "0.00" for x in tb_old["lines"] if x["role"].endswith("_control"))
+    ingest(central, shift(t1, 13), 50)
+    ok(client.post(f"{API}/work-orders/WO-1/complete", json={"at": (t1 + timedelta(hours=1)).isoformat()},
+                   headers=admin))
+    ok(client.post(f"{API}/work-orders/WO-1/close", headers=admin))
+    new = ok(client.get(f"{API}/reports/variances", params={"period": period_id()}, headers=admin))["variances"]
+    eff_new = {v["type"]: v["amount"] for v in new if v["type"].endswith("efficiency")}
+    assert eff_new == {"labor_efficiency": "-5.41", "voh_efficiency": "-3.25"}  # the rest: totals -10.83, -6.50
+    assert ok(client.get(f"{API}/reports/wip", headers=admin))["total"] == "0.00"
