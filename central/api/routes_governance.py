@@ -5,18 +5,19 @@ log (installed by :func:`central.api.app.create_app`). Thin: parse, call the ser
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
-from central.api.deps import PrincipalDep, SessionDep, get_container, get_principal
+from central.api.deps import Principal, PrincipalDep, SessionDep, get_container, get_principal, require_role
 from central.api.routers import API_PREFIX
 from central.errors import Unauthorized
 from central.services import governance
 from central.services.governance import RequestContext
 from central.services.governance.appliers import request_period_reopen
+from central.services.governance.manual_journal import propose_manual_entry
 
 __all__ = ["router", "audit_write_requests", "WRITE_METHODS"]
 
@@ -25,6 +26,8 @@ router = APIRouter(tags=["governance"])
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 Limit = Annotated[int, Query(ge=1, description="page size (at most api.page_limit_max)")]
+Controller = Annotated[Principal, Depends(require_role("controller"))]
+Amount = Annotated[StrictStr, StringConstraints(pattern=r"^\d+(\.\d{1,2})?$")]
 
 
 def _limit(request: Request, limit: int | None) -> int:
@@ -137,3 +140,29 @@ def post_reject(approval_id: int, body: RejectIn, session: SessionDep, who: Prin
 def post_period_reopen(period_id: str, body: ReopenIn, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
     """Admin only; the period reopens when another person with the controller role approves."""
     return request_period_reopen(session, who, period_id, body.reason)
+
+
+# --- manual journal entries (a controller proposes, another approves) ----------------------------
+
+
+class JournalLineIn(_Body):
+    account: str = Field(min_length=1, max_length=64)
+    debit: Amount | None = None
+    credit: Amount | None = None
+    work_order: str | None = None
+    item: str | None = None
+    work_center: str | None = None
+    memo: str | None = Field(default=None, max_length=500)
+
+
+class JournalIn(_Body):
+    lines: list[JournalLineIn] = Field(min_length=2, max_length=200)
+    memo: str = Field(min_length=1, max_length=2000)
+    posting_date: date | None = None
+    entity: str | None = None
+
+
+@router.post("/journal", status_code=202)
+def post_manual_journal(body: JournalIn, session: SessionDep, who: Controller) -> dict[str, Any]:
+    """Validated now, posted when another controller approves (amounts are decimal strings)."""
+    return propose_manual_entry(session, who, body.model_dump(mode="json", exclude_none=True))

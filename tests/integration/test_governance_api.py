@@ -233,3 +233,43 @@ def test_period_reopen_needs_an_admin_and_a_controllers_approval(central: Contai
     assert ("approval.request", "root") in actions and ("approval.approve", "dave") in actions
     assert ("http.post", "carol") in actions  # the close itself, through the generic request record
     assert client.get("/api/v1/audit/verify", headers=ctl).json()["ok"] is True
+
+
+def test_manual_journal_entry_posts_only_after_another_controller_approves(central: Container,
+                                                                           client: TestClient) -> None:
+    from support.costing import load, period_id, worked_example_master
+
+    load(central, worked_example_master())
+    carol, dave = auth(central, "carol", "controller"), auth(central, "dave", "controller")
+    lines = [{"account": "1300", "debit": "100.00", "memo": "found stock"}, {"account": "2000", "credit": "100.00"}]
+
+    def manual_entries() -> list[dict[str, Any]]:
+        resp = client.get("/api/v1/journal", params={"period": period_id()}, headers=carol)
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        entries = body["entries"] if isinstance(body, dict) else body
+        return [e for e in entries if e["kind"] == "manual"]
+
+    error(client.post("/api/v1/journal", json={"memo": "m", "lines": [{**lines[0], "debit": 100.0}, lines[1]]},
+                      headers=carol), 422, "validation_error")
+    error(client.post("/api/v1/journal", json={"memo": "m", "lines": [lines[0], {**lines[1], "credit": "99.99"}]},
+                      headers=carol), 422, "unbalanced_entry")
+    error(client.post("/api/v1/journal", json={"memo": "m", "lines": [lines[0], {**lines[1], "account": "9999"}]},
+                      headers=carol), 400, "bad_input")
+    error(client.post("/api/v1/journal", json={"memo": "m", "lines": lines}, headers=auth(central, "e", "engineer")),
+          403, "forbidden")
+    resp = client.post("/api/v1/journal", json={"memo": "stock count difference", "lines": lines}, headers=carol)
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["entry"]["total"] == "100.00" and resp.json()["entry"]["period"] == period_id()
+    approval = resp.json()["approval"]["id"]
+    assert manual_entries() == []
+
+    error(client.post(f"/api/v1/approvals/{approval}/approve", headers=carol), 403, "segregation_of_duties")
+    resp = client.post(f"/api/v1/approvals/{approval}/approve", headers=dave)
+    assert resp.status_code == 200, resp.text
+    entry_id = resp.json()["approval"]["result"]["entry_id"]
+    posted = manual_entries()
+    assert [e["id"] for e in posted] == [entry_id]
+    tb = client.get("/api/v1/trial-balance", params={"period": period_id()}, headers=carol).json()
+    assert tb["total_debit"] == tb["total_credit"] == "100.00", tb
+    assert client.get("/api/v1/audit/verify", headers=carol).json()["ok"] is True

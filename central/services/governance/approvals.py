@@ -74,6 +74,7 @@ Applier = Callable[[Session, ApprovedRequest], Mapping[str, Any] | None]
 
 APPLIER_MODULES: list[str] = [
     "central.services.governance.appliers",
+    "central.services.governance.manual_journal",
     "central.services.costing.approvals",
 ]
 """Modules that register appliers when imported (looked up lazily, see the module docstring).
