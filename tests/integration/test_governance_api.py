@@ -232,6 +232,8 @@ def test_period_reopen_needs_an_admin_and_a_controllers_approval(central: Contai
     actions = [(r["action"], r["actor"]) for r in audit(client, ctl)]
     assert ("approval.request", "root") in actions and ("approval.approve", "dave") in actions
     assert ("http.post", "carol") in actions  # the close itself, through the generic request record
+    # the approve request wrote its own record in the request's transaction: no generic one besides
+    assert ("http.post", "dave") not in actions and ("http.post", "root") not in actions
     assert client.get("/api/v1/audit/verify", headers=ctl).json()["ok"] is True
 
 
