@@ -31,7 +31,7 @@ def command_paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ())
             for name, sub in action.choices.items():
                 path = (*prefix, name)
                 children = command_paths(sub, path)
-                found |= children or {path}
+                found |= {path} | children
     return found
 
 
