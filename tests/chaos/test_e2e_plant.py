@@ -12,7 +12,9 @@ names that counter value, and the truth log's units up to it are left out.)
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import httpx
 import pytest
 from support.demo import all_items, baselines, central_totals, truth_totals
 
-from sfsync.demo_procs import DemoError, wait_until
+from sfsync.demo_procs import DemoError, log_tail, wait_until
 from sfsync.demo_run import Demo, DemoOptions
 from sfsync.demo_view import parse_metrics
 
@@ -39,6 +41,31 @@ def plant(tmp_path: Path) -> Iterator[Demo]:
     finally:
         problems = demo.stop()
         assert problems == [], problems
+
+
+def _diagnosis(demo: Demo) -> str:
+    """What the edge last saw per tag vs. what the PLCs serve now, plus the logs' ends (for a failure message)."""
+    from edge.config import load_edge_settings
+    from protocols.opcua import OpcUaSource
+
+    parts: list[str] = []
+    try:
+        health = httpx.get(f"{demo.edge_status}/health", timeout=5).json()
+        parts.append("edge sources: " + json.dumps(health.get("sources"), sort_keys=True))
+        parts.append("edge tag problems: " + json.dumps(health.get("tag_problems"), sort_keys=True))
+    except (httpx.HTTPError, ValueError) as exc:
+        parts.append(f"edge /health unreadable: {exc!r}")
+    try:
+        settings = load_edge_settings(demo.paths.config / "edge.toml")
+        for cfg in settings.sources:
+            if cfg.protocol == "opcua":
+                rows = asyncio.run(OpcUaSource(cfg).probe())
+                parts.append(f"fresh OPC UA read ({cfg.name}): " + ", ".join(f"{r.tag}={r.value!r}" for r in rows))
+    except Exception as exc:  # noqa: BLE001 - diagnostics of a failure must not hide it
+        parts.append(f"fresh OPC UA read failed: {exc!r}")
+    for name in ("edge", "sim"):
+        parts.append(f"--- {name} log:\n{log_tail(demo.paths.logs / f'{name}.log', 3000)}")
+    return "\n".join(parts)
 
 
 def _metric(demo: Demo, name: str) -> float | None:
@@ -85,6 +112,6 @@ def test_broker_killed_and_edge_killed_lose_and_duplicate_nothing(plant: Demo) -
     try:
         wait_until("central's totals equal the truth log", converged, 90, [edge])
     except DemoError:
-        pytest.fail(f"central {sorted(got.items())} != truth {sorted(truth.items())}")
+        pytest.fail(f"central {sorted(got.items())} != truth {sorted(truth.items())}\n{_diagnosis(plant)}")
     assert got == truth
     assert sum(truth.values()) > 0 and len({m for m, _ in truth}) == 4
