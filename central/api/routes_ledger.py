@@ -1,6 +1,7 @@
 """Inputs that post and the ledger: goods receipts, material issues, labour bookings, overhead
 actuals, the journal (with lineage and reversal), the trial balance, periods and their close,
-and the controller's queues of unassigned and suspect events. Thin: the work is in
+the controller's queues of unassigned and suspect events, and the operational records past a
+threshold (quality exceptions, maintenance requests). Thin: the work is in
 ``central.services.costing``."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from central.api.deps import Principal, PrincipalDep, SessionDep, require_role
-from central.services.costing import closing, inputs, ledger, work_orders
+from central.services.costing import closing, inputs, ledger, operations, work_orders
 from central.services.costing.fields import Money, Price, Quantity
 from central.services.costing.periods import list_periods
 
@@ -164,3 +165,21 @@ def accept_suspect_event(event_id: int, session: SessionDep, who: Controller) ->
 @router.post("/suspect-events/{event_id}/reject")
 def reject_suspect_event(event_id: int, session: SessionDep, who: Controller) -> dict[str, Any]:
     return work_orders.event_view(work_orders.reject_suspect(session, event_id, who.user))
+
+
+@router.get("/quality-exceptions")
+def get_quality_exceptions(
+    session: SessionDep, _who: PrincipalDep, machine: str | None = None,
+    status: Literal["open", "cleared"] | None = None, limit: Limit = 100, offset: Offset = 0,
+) -> dict[str, Any]:
+    """A machine's scrap rate over its rolling window of units reached its threshold."""
+    return {"quality_exceptions": operations.list_quality_exceptions(session, machine, status, limit, offset)}
+
+
+@router.get("/maintenance-requests")
+def get_maintenance_requests(
+    session: SessionDep, _who: PrincipalDep, machine: str | None = None, status: Literal["open"] | None = None,
+    limit: Limit = 100, offset: Offset = 0,
+) -> dict[str, Any]:
+    """Unplanned stops of a maintenance category longer than their threshold."""
+    return {"maintenance_requests": operations.list_maintenance_requests(session, machine, status, limit, offset)}

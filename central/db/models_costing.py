@@ -26,6 +26,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -46,6 +47,8 @@ __all__ = [
     "JournalEntryRow",
     "JournalLineRow",
     "ItemStockRow",
+    "QualityExceptionRow",
+    "MaintenanceRequestRow",
 ]
 
 ID = String(64)
@@ -279,3 +282,54 @@ class ItemStockRow(Base):
 
     item: Mapped[str] = mapped_column(ID, primary_key=True)
     value: Mapped[Decimal] = mapped_column(Cents)
+
+
+class QualityExceptionRow(Base):
+    """A machine's scrap rate over its rolling window of units reached its threshold (open) and,
+    later, fell below the clear rate (cleared). Rates are stored to 6 places."""
+
+    __tablename__ = "quality_exceptions"
+    __table_args__ = (Index("ix_quality_exceptions_machine_status", "machine", "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    machine: Mapped[str] = mapped_column(ID)
+    work_center: Mapped[str | None] = mapped_column(ID, nullable=True)
+    work_order: Mapped[str | None] = mapped_column(ID, nullable=True)
+    status: Mapped[str] = mapped_column(String(8))  # open | cleared
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    opened_event: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    rate: Mapped[Decimal] = mapped_column(Micros)
+    peak_rate: Mapped[Decimal] = mapped_column(Micros)
+    scrap_qty: Mapped[int] = mapped_column(BigInteger)
+    window_units: Mapped[int] = mapped_column(BigInteger)
+    threshold: Mapped[Decimal] = mapped_column(Micros)
+    clear_rate: Mapped[Decimal] = mapped_column(Micros)
+    reasons: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    cleared_event: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    cleared_rate: Mapped[Decimal | None] = mapped_column(Micros, nullable=True)
+    created: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MaintenanceRequestRow(Base):
+    """An unplanned stop of a maintenance category that lasted longer than its threshold; one per
+    stop (``start_event`` is the state event that began it)."""
+
+    __tablename__ = "maintenance_requests"
+    __table_args__ = (UniqueConstraint("machine", "start_event", name="uq_maintenance_requests_machine_start_event"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    machine: Mapped[str] = mapped_column(ID)
+    work_center: Mapped[str | None] = mapped_column(ID, nullable=True)
+    work_order: Mapped[str | None] = mapped_column(ID, nullable=True)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    category: Mapped[str] = mapped_column(String(16))
+    stop_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    stop_end: Mapped[datetime] = mapped_column(UtcDateTime)
+    minutes: Mapped[Decimal] = mapped_column(Micros)
+    threshold_minutes: Mapped[Decimal] = mapped_column(Micros)
+    start_event: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    end_event: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(8))  # open
+    created: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -48,6 +48,7 @@ from central.domain.master_data import (
 from central.domain.master_data_validation import validate_master_data
 from central.domain.posting_rules import DEFAULT_RULES, PostingRuleSet
 from central.domain.postings import PostingContext
+from central.domain.thresholds import threshold_errors
 from central.errors import Conflict
 from central.services.costing.master_file import SECTIONS, MasterFile
 
@@ -95,6 +96,9 @@ def _file_records(mf: MasterFile) -> dict[str, list[dict[str, Any]]]:
     for section in SECTIONS:
         rows = getattr(mf, section)
         out[section] = [r.model_dump(mode="json", by_alias=True) for r in rows]
+        for record in out[section]:  # records stored before thresholds existed compare equal
+            if "thresholds" in record and record["thresholds"] is None:
+                del record["thresholds"]
     return out
 
 
@@ -146,7 +150,7 @@ def load_master(
         merged[section] += [r for k, r in stored[section].items() if k not in keys_in_file]
     periods = _merge_periods(session, mf, summary)
     master = to_domain(merged, periods)
-    errors = validate_master_data(master)
+    errors = validate_master_data(master) + threshold_errors(merged)
     if errors:
         raise MasterDataError(errors)
     if merged["posting_rules"]:
@@ -191,6 +195,11 @@ def record_audit(session: Session, user: str, action: str, target: str, detail: 
 
 
 def _is_guarded(section: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
+    if section == "work_centers":  # operational thresholds move no cost: not guarded
+        def costed(record: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in record.items() if k != "thresholds"}
+
+        return costed(old) != costed(new)
     if section in GUARDED_SECTIONS:
         return True
     return section == "items" and old.get("standard_cost") != new.get("standard_cost")

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from central.domain.errors import MasterDataError
 from central.domain.errors import ValidationError as DomainValidationError
@@ -91,6 +91,25 @@ class BomIn(_Strict):
     components: list[ComponentIn]
 
 
+class ThresholdsIn(_Strict):
+    """Thresholds of operational records (``central.domain.thresholds``); unset keys inherit
+    (machine <- work centre <- defaults)."""
+
+    scrap_rate: Annotated[Dec, Field(gt=0, le=1)] | None = None
+    scrap_clear_rate: Annotated[Dec, Field(ge=0, le=1)] | None = None
+    scrap_window_units: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    downtime_minutes: Annotated[Dec, Field(gt=0)] | None = None
+    downtime_categories: list[Literal["equipment", "material", "quality", "changeover", "operator", "other"]] | None \
+        = None
+
+    @model_validator(mode="after")
+    def _clear_below_threshold(self) -> ThresholdsIn:
+        rate, clear = self.scrap_rate, self.scrap_clear_rate
+        if rate is not None and clear is not None and clear > rate:
+            raise ValueError("scrap_clear_rate must not exceed scrap_rate")
+        return self
+
+
 class WorkCenterIn(_Strict):
     id: Id
     plant: Id
@@ -99,6 +118,7 @@ class WorkCenterIn(_Strict):
     voh_rate: Dec
     foh_budget: Dec
     normal_hours: Dec
+    thresholds: ThresholdsIn | None = None
 
 
 class RoutingIn(_Strict):
@@ -115,6 +135,7 @@ class MachineIn(_Strict):
     work_center: Id
     edge: Id | None = None
     name: str = ""
+    thresholds: ThresholdsIn | None = None
 
 
 class DowntimeReasonIn(_Strict):

@@ -42,6 +42,7 @@ from central.domain.time_accounting import Dispatch, order_at
 from central.services.costing.alerts import raise_alert
 from central.services.costing.journal import local_date, period_for_event, save_entry, stock_value
 from central.services.costing.master_data import Snapshot, snapshot
+from central.services.costing.operations import check_events
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ def post_events(session: Session, events: Sequence[EventRow], user: str = SYSTEM
             row.update(status=EventPostingStatus.POSTED, work_order=a.work_order, record_id=a.record_id, late=a.late)
     if rows:  # event_postings.record_id is the record -> events link of these postings
         session.execute(insert(cast(Table, EventPostingRow.__table__)), rows)
+        check_events(session, snap, rows)  # quality exceptions, maintenance requests past thresholds
 
 
 def dispatches_for(session: Session, machines: Iterable[str], lo: datetime, hi: datetime) -> list[Dispatch]:
