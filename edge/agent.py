@@ -30,6 +30,25 @@ log = logging.getLogger(__name__)
 SourceFactory = Callable[[Any], TagSource]
 
 
+STOP_SOURCES_S = 5.0
+STOP_STORE_S = 10.0
+STOP_FORWARDER_S = 4.0
+
+
+async def _stop_tasks(what: str, tasks: list[asyncio.Task[Any]], timeout: float) -> None:
+    """Cancel ``tasks`` and wait at most ``timeout`` seconds for them to end; say so when they don't."""
+    if not tasks:
+        return
+    for task in tasks:
+        task.cancel()
+    done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s ended with an error while stopping: %r", what, task.exception())
+    if pending:
+        log.warning("%s did not stop within %.0f s; leaving %d task(s) behind", what, timeout, len(pending))
+
+
 def agent_version() -> str:
     try:
         return version("shopfloor-sync")
@@ -144,13 +163,12 @@ class Agent:
             await stop.wait()
         finally:
             log.info("edge agent stopping")
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            store_task.cancel()  # commits what is still queued before it ends
-            await asyncio.gather(store_task, return_exceptions=True)
-            fwd_task.cancel()  # publishes the retained "offline" status, disconnects
-            await asyncio.gather(fwd_task, return_exceptions=True)
+            # Each step is bounded, so a PLC library that hangs in its teardown cannot keep the
+            # agent from stopping (systemd or the demo would SIGKILL it). The outbox flush comes
+            # right after the sources stop and gets the longest bound: it holds derived events.
+            await _stop_tasks("PLC sources", tasks, STOP_SOURCES_S)
+            await _stop_tasks("outbox writer", [store_task], STOP_STORE_S)  # commits what is queued
+            await _stop_tasks("forwarder", [fwd_task], STOP_FORWARDER_S)  # "offline" status, disconnect
             if self.status is not None:
                 await self.status.close()
             await store.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import signal
 import sys
 import time
@@ -38,6 +40,15 @@ def _run(args: argparse.Namespace) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await Agent(settings).run(stop)
+        stuck = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+        if stuck:
+            # The outbox is committed and closed; a PLC library task that ignores cancellation
+            # must not keep the process alive (asyncio.run would wait for it forever).
+            logging.getLogger(__name__).warning(
+                "exiting with %d task(s) that ignored cancellation: %s", len(stuck), [t.get_name() for t in stuck]
+            )
+            logging.shutdown()
+            os._exit(0)
 
     asyncio.run(main())
     return 0
