@@ -167,6 +167,7 @@ class RollingScrap:
         self._events: deque[UnitEvent] = deque()
         self._units = 0
         self._scrap = 0
+        self._reasons: dict[str, int] = {}
 
     def push(self, ev: UnitEvent) -> WindowRate | None:
         """Add ``ev``; the window's rate when it is full, else None."""
@@ -174,21 +175,25 @@ class RollingScrap:
             return self.rate()
         self._events.append(ev)
         self._units += ev.qty
-        self._scrap += ev.qty if ev.kind == "scrap" else 0
+        if ev.kind == "scrap":
+            self._scrap += ev.qty
+            self._reasons[ev.reason or ""] = self._reasons.get(ev.reason or "", 0) + ev.qty
         while self._events and self._units - self._events[0].qty >= self.window_units:
             old = self._events.popleft()
             self._units -= old.qty
-            self._scrap -= old.qty if old.kind == "scrap" else 0
+            if old.kind == "scrap":
+                self._scrap -= old.qty
+                left = self._reasons[old.reason or ""] - old.qty
+                if left:
+                    self._reasons[old.reason or ""] = left
+                else:
+                    del self._reasons[old.reason or ""]
         return self.rate()
 
     def rate(self) -> WindowRate | None:
         if self._units < self.window_units:
             return None
-        reasons: dict[str, int] = {}
-        for ev in self._events:
-            if ev.kind == "scrap":
-                reasons[ev.reason or ""] = reasons.get(ev.reason or "", 0) + ev.qty
-        return WindowRate(self._scrap, self._units, reasons)
+        return WindowRate(self._scrap, self._units, dict(self._reasons))
 
 
 @dataclass(frozen=True)

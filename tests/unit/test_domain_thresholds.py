@@ -38,8 +38,9 @@ def test_window_fills_then_slides_by_units() -> None:
     assert w.push(ev(1, "scrap")) is None and w.push(ev(2, "count", 2)) is None
     full = w.push(ev(3, "count"))
     assert full is not None and (full.scrap, full.units, full.rate) == (1, 4, Decimal("0.25"))
+    assert full.reasons == {"BURR": 1}
     slid = w.push(ev(4, "count", 3))  # the scrap drops out: 1 + 3 = 4 units remain
-    assert slid is not None and (slid.scrap, slid.units) == (0, 4)
+    assert slid is not None and (slid.scrap, slid.units, dict(slid.reasons)) == (0, 4, {})
 
 
 def _replay(events: list[UnitEvent], cuts: list[int], t: Thresholds) -> list[tuple[bool, int]]:

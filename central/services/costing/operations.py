@@ -69,10 +69,6 @@ def _unit(r: Mapping[str, Any]) -> UnitEvent:
     return UnitEvent(int(r["event_id"]), r["ts"], str(r["kind"]), int(r["qty"]), r["reason"], r["work_order"])
 
 
-def _stored_unit(r: EventPostingRow) -> UnitEvent:
-    return UnitEvent(r.event_id, r.ts, r.kind, r.qty, r.reason, r.work_order)
-
-
 def _work_center(snap: Snapshot, machine: str) -> str | None:
     m = snap.master.machines_by_id.get(machine)
     return None if m is None else m.work_center
@@ -82,13 +78,16 @@ def _check_scrap(
     session: Session, snap: Snapshot, machine: str, t: Thresholds, new_rows: Sequence[Mapping[str, Any]]
 ) -> None:
     new = sorted((_unit(r) for r in new_rows), key=lambda u: (u.ts, u.key))
-    new_keys = {u.key for u in new}
-    history_rows = session.scalars(select(EventPostingRow).where(
+    first = new[0]
+    history_rows = session.execute(select(
+        EventPostingRow.event_id, EventPostingRow.ts, EventPostingRow.kind, EventPostingRow.qty,
+        EventPostingRow.reason, EventPostingRow.work_order).where(
         EventPostingRow.machine == machine, EventPostingRow.kind.in_(("count", "scrap")),
-        EventPostingRow.status.in_(_COUNTED), EventPostingRow.qty > 0, EventPostingRow.ts <= new[0].ts,
-        EventPostingRow.event_id.not_in(new_keys),
+        EventPostingRow.status.in_(_COUNTED), EventPostingRow.qty > 0, EventPostingRow.ts <= first.ts,
+        (EventPostingRow.ts < first.ts) | (EventPostingRow.event_id < first.key),
     ).order_by(EventPostingRow.ts.desc(), EventPostingRow.event_id.desc()).limit(t.scrap_window_units))
-    history = sorted((_stored_unit(r) for r in history_rows), key=lambda u: (u.ts, u.key))
+    history = sorted((UnitEvent(int(k), ts, str(kind), int(q), reason, wo)
+                      for k, ts, kind, q, reason, wo in history_rows), key=lambda u: (u.ts, u.key))
     current = session.scalars(select(QualityExceptionRow).where(
         QualityExceptionRow.machine == machine, QualityExceptionRow.status == "open"
     ).order_by(QualityExceptionRow.id.desc()).limit(1)).first()
