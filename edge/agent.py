@@ -196,7 +196,8 @@ class Agent:
             }
         for name, err in self.source_errors.items():
             sources.setdefault(name, {"connected": False})["error"] = err
-        ok = fwd.connected and not self.store.write_error and all(s.health.connected for s in self.sources)
+        ok = (fwd.connected and not self.store.write_error and not stats.over_budget
+              and all(s.health.connected for s in self.sources))
         return {
             "status": "ok" if ok else "degraded",
             "plant": self.settings.plant,
@@ -220,6 +221,10 @@ class Agent:
                 "connected": fwd.connected,
                 "reconnects": fwd.reconnects,
                 "last_error": fwd.last_error,
+                "connect_refused": fwd.connect_refused,
+                "connect_failures": fwd.connect_failures,
+                "session_present": fwd.session_present,
+                "resends": fwd.resends,
                 "drain_rate_events_per_s": round(fwd.drain_rate, 1),
             },
             "sources": sources,
@@ -255,6 +260,11 @@ class Agent:
         m.add(p + "resends_total", fwd.resends, "re-sends after an ack timeout", "counter")
         m.add(p + "mqtt_connected", fwd.connected, "1 while connected to the broker")
         m.add(p + "mqtt_reconnects_total", fwd.reconnects, "broker reconnections", "counter")
+        m.add(p + "mqtt_connect_failures_total", fwd.connect_failures,
+              "connection attempts refused by the broker or failed (TCP, TLS)", "counter")
+        m.add(p + "mqtt_connect_refused", fwd.connect_refused,
+              "1 while the broker refuses the connection (credentials, authorisation)")
+        m.add(p + "mqtt_session_present", fwd.session_present, "1 when the broker kept our session at the last connect")
         for s in self.sources:
             h = s.health
             m.add(p + "source_connected", h.connected, "1 while the PLC connection is up", source=s.name)

@@ -112,6 +112,8 @@ def _status(args: argparse.Namespace) -> int:
     broker = live.get("broker", {})
     print(f"agent: {live.get('status')} at {url}; broker {'connected' if broker.get('connected') else 'DISCONNECTED'}"
           f" ({broker.get('reconnects', 0)} reconnects, drain {broker.get('drain_rate_events_per_s', 0)} ev/s)")
+    if not broker.get("connected") and broker.get("last_error"):
+        print(f"broker: {broker['last_error']} ({broker.get('connect_failures', 0)} failed attempts)")
     for name, src in live.get("sources", {}).items():
         state = "connected" if src.get("connected") else "DISCONNECTED"
         extra = src.get("error") or src.get("last_error") or ""

@@ -22,6 +22,7 @@ import collections
 import contextlib
 import logging
 import ssl
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,6 +74,9 @@ class ForwarderStats:
     connects: int = 0
     reconnects: int = 0
     last_error: str = ""
+    session_present: bool = False  # the broker kept our session (subscription, queued acks) at the last connect
+    connect_failures: int = 0  # connection attempts that failed: refused by the broker, or TCP/TLS failed
+    connect_refused: bool = False  # the broker's last answer was a refusal (bad credentials, not authorised)
     published_batches: int = 0
     published_events: int = 0
     resends: int = 0
@@ -123,6 +127,7 @@ class Forwarder:
         self._outstanding: dict[int, tuple[int, float]] = {}  # mid -> (generation, sent monotonic)
         self._unacked_sends: collections.deque[tuple[int, float]] = collections.deque()  # (last seq, sent at)
         self._acks: asyncio.Queue[int] = asyncio.Queue()
+        self._failure_logged = ""  # the connect failure already logged in this streak (logged once, not per retry)
         self._client = self._make_client()
 
     # ------------------------------------------------------------------ client set-up
@@ -155,6 +160,7 @@ class Forwarder:
         client.reconnect_delay_set(max(1, round(cfg.reconnect_min_s)), max(1, round(cfg.reconnect_max_s)))
         client.will_set(self.status_topic, self._status_payload("offline"), qos=1, retain=True)
         client.on_connect = self._on_connect_thread
+        client.on_connect_fail = self._on_connect_fail_thread
         client.on_disconnect = self._on_disconnect_thread
         client.on_publish = self._on_publish_thread
         client.on_message = self._on_message_thread
@@ -179,8 +185,14 @@ class Forwarder:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(fn, *args)
 
-    def _on_connect_thread(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        self._call(self._on_connect, not reason.is_failure, str(reason))
+    def _on_connect_thread(self, _c: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        self._call(self._on_connect, not reason.is_failure, str(reason), bool(flags.session_present))
+
+    def _on_connect_fail_thread(self, _c: mqtt.Client, _u: Any) -> None:
+        # paho calls this inside its ``except OSError`` around the TCP connect and TLS handshake and
+        # does not pass the exception: it is the one being handled on this thread.
+        exc = sys.exception()
+        self._call(self._on_connect_fail, "unknown error" if exc is None else str(exc) or repr(exc))
 
     def _on_disconnect_thread(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._call(self._on_disconnect, str(reason))
@@ -194,12 +206,30 @@ class Forwarder:
 
     # ------------------------------------------------------------------ loop-side handlers
 
-    def _on_connect(self, ok: bool, reason: str) -> None:
+    def _connect_failed(self, error: str) -> None:
+        """Count and show a failed attempt; log it once per streak (paho retries with backoff)."""
+        self.stats.connect_failures += 1
+        self.stats.last_error = error
+        cfg = self.settings.mqtt
+        if error != self._failure_logged:
+            self._failure_logged = error
+            log.warning("broker %s:%s: %s (retrying every %g-%g s; logged once until it changes)",
+                        cfg.host, cfg.port, error, cfg.reconnect_min_s, cfg.reconnect_max_s)
+
+    def _on_connect_fail(self, error: str) -> None:
+        self.stats.connect_refused = False
+        self._connect_failed(f"cannot connect: {error}")
+
+    def _on_connect(self, ok: bool, reason: str, session_present: bool = False) -> None:
         if not ok:
-            self.stats.last_error = f"connect refused: {reason}"
-            log.warning("broker %s:%s refused the connection: %s", self.settings.mqtt.host,
-                        self.settings.mqtt.port, reason)
+            self.stats.connect_refused = True
+            self._connect_failed(f"connect refused: {reason}")
             return
+        if self._failure_logged:
+            log.info("broker accepts the connection again after %d failed attempt(s)", self.stats.connect_failures)
+            self._failure_logged = ""
+        self.stats.connect_refused = False
+        self.stats.session_present = session_present
         self.stats.connects += 1
         if self.stats.connects > 1:
             self.stats.reconnects += 1
@@ -216,6 +246,8 @@ class Forwarder:
         self._wake.set()
 
     def _on_disconnect(self, reason: str) -> None:
+        if not self._connected and self.stats.connect_refused:
+            return  # paho's disconnect right after a refused CONNACK: keep the refusal as the error
         if self._connected and not self._closing:
             log.warning("disconnected from broker: %s (will reconnect)", reason)
         self.stats.last_error = f"disconnected: {reason}"
@@ -345,8 +377,8 @@ class Forwarder:
         log.debug("published seqs %d..%d (mid %d)", first, last, info.mid)
 
     def _check_resend_timeout(self) -> None:
-        if not self._unacked_sends:
-            return
+        if not self._unacked_sends or not self._connected:
+            return  # while disconnected nothing is re-sent: the next connect re-sends everything unacked
         oldest = self._unacked_sends[0][1]
         if time.monotonic() - oldest < self.settings.mqtt.resend_timeout_s:
             return

@@ -13,10 +13,14 @@ sets (``await plc.set(address, [values])``) and can stop and restart (a PLC rest
 from __future__ import annotations
 
 import asyncio
+import shutil
+import signal
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +28,41 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from sfsync.broker import free_port
+from sfsync.broker import BrokerProcess, free_port, mosquitto_binary
 from shared.contract import decode_batch
 from shared.topics import EVENTS_FILTER, parse_topic
 
-__all__ = ["AckResponder", "ModbusPlc", "edge_toml", "wait_until"]
+__all__ = [
+    "AckResponder",
+    "ModbusPlc",
+    "RunningAgent",
+    "SecureBroker",
+    "TlsFiles",
+    "edge_toml",
+    "fetch_health",
+    "fetch_metrics",
+    "make_tls_files",
+    "mosquitto_passwd_binary",
+    "set_broker_password",
+    "start_agent",
+    "wait_until",
+]
 
 
 class AckResponder:
     """Central stand-in: record every event once, ack the highest contiguous seq (retained)."""
 
     def __init__(
-        self, host: str, port: int, *, validate: bool = True, record: bool = True, client_id: str | None = None
+        self,
+        host: str,
+        port: int,
+        *,
+        validate: bool = True,
+        record: bool = True,
+        client_id: str | None = None,
+        username: str = "central-test",
+        password: str | None = None,
+        tls_ca: Path | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -46,15 +73,20 @@ class AckResponder:
         self.events: dict[tuple[str, int], dict[str, Any]] = {}
         self.duplicates = 0
         self.batches = 0
+        self.batch_ranges: list[tuple[str, int, int]] = []  # (stream, first seq, last seq) of each batch received
         self.problems: list[str] = []
         self.acked: dict[str, int] = {}
         self._topics: dict[str, tuple[str, str]] = {}
         self._paused = False
+        self._drop_first: set[int] = set()
+        self.dropped: list[tuple[str, int]] = []  # (stream, seq) deliveries ignored on purpose
         self._cond = threading.Condition()
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id or f"ack-responder-{uuid.uuid4().hex[:8]}"
         )
-        self._client.username_pw_set("central-test")
+        self._client.username_pw_set(username, password)
+        if tls_ca is not None:
+            self._client.tls_set(ca_certs=str(tls_ca))
         self._client.max_queued_messages_set(0)
         self._client.max_inflight_messages_set(100)
         self._client.reconnect_delay_set(1, 2)
@@ -82,6 +114,12 @@ class AckResponder:
             for stream in list(self.acked):
                 self._advance(stream)
 
+    def drop_first_delivery(self, seqs: set[int]) -> None:
+        """Ignore the first delivery of each of these seqs (of any stream), as if it were lost on
+        the way to central: the ack stops below the first one until the edge sends it again."""
+        with self._cond:
+            self._drop_first |= set(seqs)
+
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if not reason.is_failure:
             client.subscribe(EVENTS_FILTER, qos=1)
@@ -105,12 +143,18 @@ class AckResponder:
             stream, docs = obj["stream"], obj["events"]
         with self._cond:
             self.batches += 1
+            if docs:
+                self.batch_ranges.append((stream, int(docs[0]["seq"]), int(docs[-1]["seq"])))
             self._topics[stream] = (plant, edge)
             self.acked.setdefault(stream, 0)
             seen = self._seen.setdefault(stream, set())
             for doc in docs:
                 seq = int(doc["seq"])
                 key = (stream, seq)
+                if seq in self._drop_first:
+                    self._drop_first.discard(seq)
+                    self.dropped.append(key)
+                    continue
                 if key in self.events or seq in seen or (seq <= self.acked[stream] and not self.record):
                     self.duplicates += 1
                 elif self.record:
@@ -215,8 +259,16 @@ def edge_toml(
     width: int = 16,
     sanity: int = 1000,
     client_id: str | None = None,
+    protocol: str = "3.1.1",
+    max_rows: int = 5_000_000,
+    max_bytes: int = 2 * 1024**3,
+    mqtt_extra: str = "",
 ) -> str:
-    """An edge.toml for one Modbus PLC: machine M1 with a u16 good counter at 0, state at 1."""
+    """An edge.toml for one Modbus PLC: machine M1 with a u16 good counter at 0, state at 1.
+
+    ``mqtt_extra`` is TOML appended to the ``[mqtt]`` table (credentials); a ``[mqtt.tls]``
+    table goes after it, so pass that one last inside ``mqtt_extra``.
+    """
     cid = f'client_id = "{client_id}"\n' if client_id else ""
     return f"""
 plant = "P1"
@@ -225,6 +277,8 @@ edge = "edge-1"
 [outbox]
 path = "{outbox}"
 commit_window_ms = {commit_window_ms}
+max_rows = {max_rows}
+max_bytes = {max_bytes}
 
 [mqtt]
 host = "127.0.0.1"
@@ -232,7 +286,8 @@ port = {mqtt_port}
 resend_timeout_s = {resend_timeout_s}
 reconnect_min_s = 1
 reconnect_max_s = 2
-{cid}
+protocol = "{protocol}"
+{cid}{mqtt_extra}
 [status]
 port = {status_port}
 
@@ -270,3 +325,230 @@ async def wait_until(predicate: Callable[[], bool], timeout: float, interval: fl
             return True
         await asyncio.sleep(interval)
     return predicate()
+
+
+# ---------------------------------------------------------------------- TLS and password broker
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A test CA and, signed by it, a server certificate (127.0.0.1, localhost) and a client one."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def make_tls_files(directory: Path) -> TlsFiles:
+    """Generate a throw-away CA, server and client certificate (EC P-256) with ``cryptography``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> Path:
+        path.write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        return path
+
+    def write_cert(cert: x509.Certificate, path: Path) -> Path:
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        return path
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("sfsync test CA"))
+        .issuer_name(name("sfsync test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    def leaf(cn: str, usage: x509.ObjectIdentifier, san: list[x509.GeneralName]) -> tuple[x509.Certificate, Any]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(cn))
+            .issuer_name(ca_cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        )
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        return builder.sign(ca_key, hashes.SHA256()), key
+
+    server, server_key = leaf("127.0.0.1", ExtendedKeyUsageOID.SERVER_AUTH,
+                              [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")])
+    client, client_key = leaf("edge-1", ExtendedKeyUsageOID.CLIENT_AUTH, [])
+    return TlsFiles(
+        ca=write_cert(ca_cert, directory / "ca.crt"),
+        server_cert=write_cert(server, directory / "server.crt"),
+        server_key=write_key(server_key, directory / "server.key"),
+        client_cert=write_cert(client, directory / "client.crt"),
+        client_key=write_key(client_key, directory / "client.key"),
+    )
+
+
+def mosquitto_passwd_binary() -> str | None:
+    return shutil.which("mosquitto_passwd") or (
+        "/usr/bin/mosquitto_passwd" if Path("/usr/bin/mosquitto_passwd").exists() else None
+    )
+
+
+def set_broker_password(password_file: Path, user: str, password: str) -> None:
+    """Add or change ``user`` in a mosquitto password file (``mosquitto_passwd -b``)."""
+    binary = mosquitto_passwd_binary()
+    if binary is None:
+        raise RuntimeError("mosquitto_passwd is not installed")
+    args = [binary, "-b", str(password_file), user, password]
+    if not password_file.exists():
+        password_file.touch()
+    subprocess.run(args, check=True, capture_output=True, timeout=30)
+
+
+@dataclass
+class SecureBroker(BrokerProcess):
+    """Mosquitto with no anonymous access: a password file for every listener, ``port`` is a TLS
+    listener (client certificate required when ``require_certificate``) and ``plain_port`` a plain
+    one (for the central stand-in). ``reload()`` re-reads the password file (SIGHUP)."""
+
+    tls: TlsFiles | None = None
+    password_file: Path | None = None
+    require_certificate: bool = True
+    plain_port: int = 0
+
+    def __post_init__(self) -> None:
+        self.kind = "mosquitto"
+        self.persistence = False
+        super().__post_init__()
+        if self.plain_port == 0:
+            self.plain_port = free_port(self.host)
+
+    def _config(self) -> tuple[list[str], Path]:
+        assert self.tls is not None and self.password_file is not None
+        conf = self.workdir / "mosquitto-secure.conf"
+        logfile = self.workdir / "mosquitto.log"
+        lines = [
+            "user root",
+            "per_listener_settings false",
+            "allow_anonymous false",
+            f"password_file {self.password_file}",
+            "max_queued_messages 0",
+            "max_inflight_messages 0",
+            "persistence false",
+            f"log_dest file {logfile}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+            f"listener {self.port} {self.host}",
+            f"cafile {self.tls.ca}",
+            f"certfile {self.tls.server_cert}",
+            f"keyfile {self.tls.server_key}",
+            f"require_certificate {'true' if self.require_certificate else 'false'}",
+            f"listener {self.plain_port} {self.host}",
+            self.extra_config,
+        ]
+        conf.write_text("\n".join(lines) + "\n")
+        return [mosquitto_binary() or "mosquitto", "-c", str(conf)], logfile
+
+    def reload(self) -> None:
+        """SIGHUP: mosquitto re-reads its password file without dropping connections."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
+
+    def log_text(self) -> str:
+        path = self.workdir / "mosquitto.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+# ---------------------------------------------------------------------- status endpoint
+
+
+async def fetch_metrics(url: str) -> dict[str, float]:
+    """``GET {url}/metrics`` parsed: ``{"name{labels}": value}`` (names without the prefix too)."""
+    import httpx
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.get(url + "/metrics")
+    response.raise_for_status()
+    out: dict[str, float] = {}
+    for line in response.text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.rpartition(" ")
+        out[key] = float(value)
+        out[key.removeprefix("sfsync_edge_")] = float(value)
+    return out
+
+
+async def fetch_health(url: str) -> dict[str, Any]:
+    import httpx
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.get(url + "/health")
+    response.raise_for_status()
+    doc: dict[str, Any] = response.json()
+    return doc
+
+
+# ---------------------------------------------------------------------- a running agent
+
+
+class RunningAgent:
+    """An :class:`edge.agent.Agent` running as a task on the test's loop; ``close()`` stops it cleanly."""
+
+    def __init__(self, agent: Any, task: asyncio.Task[None], stop: asyncio.Event) -> None:
+        self.agent, self.task, self.stop = agent, task, stop
+
+    @property
+    def url(self) -> str:
+        assert self.agent.status is not None, "status endpoint disabled"
+        return str(self.agent.status.url)
+
+    async def close(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 30)
+
+
+async def start_agent(config: Path, environ: dict[str, str] | None = None) -> RunningAgent:
+    """Load ``config`` (plus ``environ`` overrides, instead of the process environment) and run an agent."""
+    from edge.agent import Agent
+    from edge.config import load_edge_settings
+
+    agent = Agent(load_edge_settings(config, environ if environ is not None else {}))
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    ready = asyncio.create_task(agent.ready.wait())
+    done, _ = await asyncio.wait({task, ready}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
+    if ready not in done:
+        ready.cancel()
+        stop.set()
+        if task in done:
+            task.result()  # the agent failed to start: raise its error
+        raise TimeoutError("edge agent did not become ready within 20 s")
+    return RunningAgent(agent, task, stop)
