@@ -196,6 +196,7 @@ async def test_wrong_password_is_reported_logged_once_and_recovers(
         assert not run.task.done()
 
         # The broker is fixed (the edge's password accepted): the agent connects by itself and drains.
+        assert secure_broker.password_file is not None
         await asyncio.to_thread(set_broker_password, secure_broker.password_file, "edge-1", "not-the-password")
         secure_broker.reload()
         assert await wait_until(lambda: drained(run) and secure_responder.qty("count") == 4, 30)

@@ -28,6 +28,8 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.agent import Agent
+from edge.config import load_edge_settings
 from sfsync.broker import BrokerProcess, free_port, mosquitto_binary
 from shared.contract import decode_batch
 from shared.topics import EVENTS_FILTER, parse_topic
@@ -522,13 +524,13 @@ async def fetch_health(url: str) -> dict[str, Any]:
 class RunningAgent:
     """An :class:`edge.agent.Agent` running as a task on the test's loop; ``close()`` stops it cleanly."""
 
-    def __init__(self, agent: Any, task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    def __init__(self, agent: Agent, task: asyncio.Task[None], stop: asyncio.Event) -> None:
         self.agent, self.task, self.stop = agent, task, stop
 
     @property
     def url(self) -> str:
         assert self.agent.status is not None, "status endpoint disabled"
-        return str(self.agent.status.url)
+        return self.agent.status.url
 
     async def close(self) -> None:
         self.stop.set()
@@ -537,9 +539,6 @@ class RunningAgent:
 
 async def start_agent(config: Path, environ: dict[str, str] | None = None) -> RunningAgent:
     """Load ``config`` (plus ``environ`` overrides, instead of the process environment) and run an agent."""
-    from edge.agent import Agent
-    from edge.config import load_edge_settings
-
     agent = Agent(load_edge_settings(config, environ if environ is not None else {}))
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(stop))
