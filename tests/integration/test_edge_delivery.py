@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -194,6 +196,12 @@ async def test_wrong_password_is_reported_logged_once_and_recovers(
         refusals = [r for r in caplog.records if "connect refused" in r.getMessage()]
         assert len(refusals) == 1 and refusals[0].levelno == logging.WARNING, [r.getMessage() for r in refusals]
         assert not run.task.done()
+        # the operator's view (in a child process: the CLI configures logging for its process)
+        status = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "sfsync.cli", "edge", "status", "--config", str(cfg)],
+            capture_output=True, text=True, timeout=30)
+        assert status.returncode == 0, status.stderr
+        assert "broker: connect refused: Not authorized" in status.stdout, status.stdout
 
         # The broker is fixed (the edge's password accepted): the agent connects by itself and drains.
         assert secure_broker.password_file is not None
