@@ -1,6 +1,6 @@
 """A tiny HTTP control port for a plant running as a subprocess (``[control] port = N``).
 
-``GET /status``            virtual time, producing, endpoints, every machine's counters
+``GET /status``            virtual time, producing, endpoints, OPC UA write failures, every machine's counters
 ``POST /faults``           body: one fault as JSON (``{"kind": "counter_reset", "machine": "M01"}``)
 ``POST /production/stop``  stop producing, keep serving; answers the end time
 
@@ -92,6 +92,7 @@ class ControlServer:
                 "virtual_time": iso_ms(plant.virtual_now_ms), "processed": iso_ms(plant.processed_ms),
                 "producing": plant.producing, "opcua_endpoint": plant.opcua_endpoint,
                 "modbus_port": plant.modbus_port, "faults_applied": plant.faults.applied,
+                "opcua_write_failures": plant.opcua.write_failures if plant.opcua is not None else 0,
                 "machines": plant.counters(),
             }
         if method == "POST" and path == "/faults":

@@ -5,6 +5,12 @@ one event are marked dirty and written by :meth:`OpcUaSimServer.flush` in a fixe
 (counters, then downtime reason before state code), so a subscriber sees a state change with
 its reason already set. ``init()`` + ``start()`` takes 1.5-2.7 s and blocks the loop
 (PITFALLS.md); a restart builds a new server (new start time, like a rebooted PLC).
+
+Every write's status is checked: ``Server.write_attribute_value`` drops the StatusCode the
+address space returns (a refused write, e.g. ``BadTypeMismatch``, is silent there), so the
+writes go to the address space directly. A failed write is counted in ``write_failures``
+(per leaf in ``failed_leaves``, shown on the control port's ``/status``) and logged at
+WARNING once per machine, leaf and status, then again every ``LOG_EVERY`` failures.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from asyncua import ua
 from asyncua.common.node import Node
 from asyncua.server.server import Server
+from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.status_codes import StatusCodes
 
 from device_sim.config import ResolvedMachine, SimSettings
@@ -27,6 +34,8 @@ __all__ = ["OpcUaSimServer", "leaves_for"]
 log = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: a write failure that keeps recurring is logged again after this many failures of its kind
+LOG_EVERY = 1000
 BAD_STATUS: int = StatusCodes.BadCommunicationError
 
 
@@ -78,6 +87,9 @@ class OpcUaSimServer:
         self._dirty: dict[int, set[str]] = {}
         self._nids: dict[tuple[int, str], ua.NodeId] = {}
         self.writes = 0
+        self.write_failures = 0
+        #: failures per ``"<machine>/<leaf>: <status>"``
+        self.failed_leaves: dict[str, int] = {}
 
     @property
     def endpoint(self) -> str:
@@ -175,11 +187,28 @@ class OpcUaSimServer:
         source_ts = _EPOCH + timedelta(milliseconds=view.changed_ms)
         status = ua.StatusCode(BAD_STATUS) if bad else ua.StatusCode()  # type: ignore[arg-type]
         index = view.machine.index
+        aspace = self._server.iserver.aspace
         for leaf in leaves:
             value, vtype = self._value(view, leaf)
             dv = _data_value(value, vtype, status, source_ts)
-            await self._server.write_attribute_value(self._nids[(index, leaf)], dv)
+            try:
+                result = await aspace.write_attribute_value(self._nids[(index, leaf)], AttributeIds.Value, dv)
+            except Exception as exc:  # noqa: BLE001 - asyncua internals: any failure is a lost write, counted
+                self._write_failed(view, leaf, value, repr(exc))
+                continue
             self.writes += 1
+            if not result.is_good():
+                self._write_failed(view, leaf, value, result.name or f"0x{result.value:08X}")
+
+    def _write_failed(self, view: MachineView, leaf: str, value: object, why: str) -> None:
+        self.write_failures += 1
+        key = f"{view.machine.id}/{leaf}: {why}"
+        n = self.failed_leaves[key] = self.failed_leaves.get(key, 0) + 1
+        if n == 1 or n % LOG_EVERY == 0:
+            log.warning(
+                "OPC UA write of %s.%s = %r failed: %s (%s failure(s) of this kind, %s writes failed in all)",
+                view.machine.id, leaf, value, why, n, self.write_failures,
+            )
 
     def _value(self, view: MachineView, leaf: str) -> tuple[object, ua.VariantType]:
         u16 = ua.VariantType.UInt16

@@ -113,6 +113,10 @@ class SourceHealth:
     connected_since: datetime | None = None
     #: why a tag is not GOOD (empty when it is)
     detail: dict[str, str] = field(default_factory=dict)
+    #: changes the subscription did not report and a verification read found (OPC UA)
+    missed_changes: int = 0
+    #: subscriptions re-created because verification kept finding missed changes (OPC UA)
+    resubscribes: int = 0
 
 
 Sink = Callable[[TagReading], Awaitable[None]]

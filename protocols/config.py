@@ -133,6 +133,12 @@ class OpcUaSourceConfig(StrictModel):
     watchdog_interval_s: float = Field(default=1.0, gt=0, le=600)
     reconnect_min_s: float = Field(default=0.5, gt=0, le=3600)
     reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
+    #: every this many seconds all subscribed nodes are read once to catch changes the
+    #: subscription did not report (0 disables the verification read)
+    verify_interval_s: float = Field(default=10.0, ge=0, le=86_400)
+    #: how long a difference found by the verification read may stay in flight on the
+    #: subscription before it counts as missed (at least twice the publishing interval)
+    verify_grace_s: float = Field(default=2.0, gt=0, le=600)
 
     tags: list[OpcUaTagConfig] = Field(default_factory=list)
 

@@ -13,6 +13,9 @@ silent when a restarted server's namespace index moved). Instead, each round:
    state transitions between two publishes are all delivered, not just the last one;
 4. delivers each notification to the sink in order until the watchdog, the socket, the
    session (timeout) or the subscription reports a loss;
+   every ``verify_interval_s`` it reads all subscribed nodes in one request and delivers what
+   the subscription missed (see :mod:`protocols.opcua_verify`); a failing read is a lost
+   connection, a subscription that keeps missing changes is re-created, then reconnected;
 5. disconnects with a timeout, marks the tags BAD ("connection lost"), backs off
    (exponential with jitter, reset after a good subscription) and starts over.
 
@@ -25,24 +28,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from asyncua import ua
 from asyncua.client.client import Client
 from asyncua.common.node import Node
 from asyncua.common.subscription import DataChangeEvent, OverflowPolicy, StatusChangeEvent, Subscription
-from asyncua.crypto import security_policies
 from asyncua.ua.object_ids import ObjectIds
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
-from cryptography import x509
 
 from protocols.base import ProbeRow, Quality, Sink, SourceHealth, SourceUnavailable, TagReading
 from protocols.config import OpcUaSourceConfig, OpcUaTagConfig
+from protocols.opcua_client import ClientFactory, certificate_uri, configure_client, default_client
 from protocols.opcua_values import aware, quality_of, to_reading
+from protocols.opcua_verify import RESUBSCRIBE_AFTER, Action, DeliveryTracker, Verifier
 from protocols.supervision import Backoff, ConditionLog, record_health, utcnow
 
 __all__ = ["OpcUaSource", "default_client", "configure_client", "certificate_uri"]
@@ -53,50 +54,11 @@ logger = logging.getLogger(__name__)
 #: asyncua forces a reconnect (logged) rather than silently dropping transitions
 CLIENT_QUEUE = 100_000
 
-ClientFactory = Callable[[OpcUaSourceConfig], Client]
+#: nodes per Read request of the verification read (servers limit a request's size)
+MAX_NODES_PER_READ = 1000
 
-
-def default_client(config: OpcUaSourceConfig) -> Client:
-    client = Client(config.endpoint, timeout=config.request_timeout_s, watchdog_intervall=config.watchdog_interval_s)
-    client.session_timeout = config.session_timeout_ms
-    client.name = client.description = f"shopfloor-sync edge ({config.name})"
-    return client
-
-
-async def configure_client(client: Client, config: OpcUaSourceConfig) -> None:
-    """Security and user identity from the config (before ``connect``)."""
-    if config.username is not None:
-        client.set_user(config.username)
-        if config.password is not None:
-            client.set_password(config.password.get_secret_value())
-    if config.security_mode == "None":
-        return
-    assert config.security_policy and config.certificate and config.private_key  # config validator
-    uri = certificate_uri(config.certificate)
-    if uri:  # servers check that the application URI matches the certificate's
-        client.application_uri = uri
-    policy = getattr(security_policies, f"SecurityPolicy{config.security_policy}")
-    password = config.private_key_password.get_secret_value() if config.private_key_password else None
-    await client.set_security(
-        policy,
-        config.certificate,
-        config.private_key,
-        password,
-        config.server_certificate,
-        getattr(ua.MessageSecurityMode, config.security_mode),
-    )
-
-
-def certificate_uri(path: str) -> str:
-    """The first URI in a certificate's SubjectAltName ("" when it has none)."""
-    data = Path(path).read_bytes()
-    cert = x509.load_pem_x509_certificate(data) if b"-----BEGIN" in data else x509.load_der_x509_certificate(data)
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except x509.ExtensionNotFound:
-        return ""
-    uris = san.value.get_values_for_type(x509.UniformResourceIdentifier)
-    return uris[0] if uris else ""
+#: how long the consume loop waits for a notification before it checks its timers
+POLL_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +86,9 @@ class OpcUaSource:
         self._not_bad: set[str] = set()  # tags whose last delivered reading was not BAD
         self._tags_by_node: dict[ua.NodeId, list[str]] = {}  # this connection's subscribed nodes
         self._connects = 0
+        self._tracker = DeliveryTracker()  # last reading delivered per tag, this connection
+        self._missed_logged: set[str] = set()  # tags whose missed change was logged, this connection
+        self.subscription_id: int | None = None  # the current subscription's server-side id
 
     # ------------------------------------------------------------------ run loop
 
@@ -133,11 +98,13 @@ class OpcUaSource:
             epoch, error = "", ""
             client = self._client_factory(self.config)
             lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            self._tracker = DeliveryTracker()
+            self._missed_logged = set()
             try:
                 epoch = await self._connect(client, lost)
                 sub = await self._subscribe(client, sink, epoch)
                 backoff.reset()
-                error = "connection lost: " + await self._consume(sub, sink, epoch, lost)
+                error = "connection lost: " + await self._consume(client, sub, sink, epoch, lost)
             except SourceUnavailable as exc:
                 error = str(exc)
             except Exception as exc:  # a bug must not end acquisition: log it, reconnect
@@ -146,6 +113,7 @@ class OpcUaSource:
             finally:
                 self.health.connected = False
                 self.health.connected_since = None
+                self.subscription_id = None
                 await self._disconnect(client)
             await self._on_lost(sink, epoch, error)
             await asyncio.sleep(backoff.next_delay())
@@ -233,6 +201,7 @@ class OpcUaSource:
                 results = await sub.subscribe_data_change(nodes, queuesize=cfg.queue_size, sampling_interval=sampling)
         except (OSError, TimeoutError, UaError) as exc:
             raise SourceUnavailable(f"creating the subscription: {exc!r}") from exc
+        self.subscription_id = sub.subscription_id
         failed = [r for r in resolved if r.node_id is None]
         self._tags_by_node = {}
         for r, result in zip(ok, results, strict=True):
@@ -248,33 +217,108 @@ class OpcUaSource:
             await self._handle(sink, TagReading(r.tag.name, None, None, Quality.BAD, epoch, now, r.error))
         return sub
 
-    async def _consume(self, sub: Subscription, sink: Sink, epoch: str, lost: asyncio.Future[str]) -> str:
-        """Deliver notifications in order until the connection is lost; return why."""
+    async def _consume(
+        self, client: Client, sub: Subscription, sink: Sink, epoch: str, lost: asyncio.Future[str]
+    ) -> str:
+        """Deliver notifications in order (and what verification finds) until the connection is lost; return why."""
+        cfg = self.config
+        verifier: Verifier | None = None
+        if cfg.verify_interval_s > 0:
+            grace = max(cfg.verify_grace_s, 2 * cfg.publishing_interval_ms / 1000)
+            verifier = Verifier(cfg.verify_interval_s, grace, self._tracker)
         while True:
+            timeout = POLL_S if verifier is None else min(POLL_S, verifier.wait_s())
             try:
-                event = await sub.next_event(timeout=0.25)
+                event = await sub.next_event(timeout=max(timeout, 0.001))
             except StopAsyncIteration:
                 return "subscription closed"
-            if event is None:
-                if lost.done():
-                    return lost.result()
-                continue
+            if event is None and lost.done():
+                return lost.result()
             if isinstance(event, StatusChangeEvent):
                 status = event.notification.Status
                 if status is not None and not status.is_good():
                     return f"subscription status {quality_of(status)[1]}"
-                continue
-            if not isinstance(event, DataChangeEvent):
-                continue
-            received = utcnow()
-            dv = event.data.monitored_item.Value
-            for name in self._tags_by_node.get(event.node.nodeid, []):
-                reading = to_reading(name, dv, epoch, received)
-                if reading.quality is not Quality.GOOD:
-                    self._conditions.raise_(f"value {name}", f"tag {name}: {reading.quality.value} {reading.detail}")
-                else:
-                    self._conditions.clear(f"value {name}", f"tag {name}: good again")
-                await self._handle(sink, reading)
+            elif isinstance(event, DataChangeEvent):
+                received = utcnow()
+                dv = event.data.monitored_item.Value
+                for name in self._tags_by_node.get(event.node.nodeid, []):
+                    await self._on_notification(sink, to_reading(name, dv, epoch, received))
+            if verifier is not None:
+                action = await self._verify(client, verifier, sink, epoch)
+                if action is Action.RESUBSCRIBE:
+                    sub = await self._resubscribe(client, sub, sink, epoch)
+                elif action is Action.RECONNECT:
+                    return "the subscription still misses changes after it was re-created"
+
+    async def _on_notification(self, sink: Sink, reading: TagReading) -> None:
+        """A reading from the subscription: delivered unless the verification read already delivered it."""
+        if self._tracker.notification(reading):
+            await self._on_reading(sink, reading)
+        else:
+            logger.debug("source %s: tag %s: late notification dropped: %s", self.name, reading.tag, reading)
+
+    async def _on_reading(self, sink: Sink, reading: TagReading) -> None:
+        name = reading.tag
+        if reading.quality is not Quality.GOOD:
+            self._conditions.raise_(f"value {name}", f"tag {name}: {reading.quality.value} {reading.detail}")
+        else:
+            self._conditions.clear(f"value {name}", f"tag {name}: good again")
+        await self._handle(sink, reading)
+
+    # ------------------------------------------------------------------ verification read
+
+    async def _verify(self, client: Client, verifier: Verifier, sink: Sink, epoch: str) -> Action:
+        """Run the verification step that is due (if any): read, or settle and deliver what was missed."""
+        if verifier.read_due():
+            verifier.begin(await self._read_current(client, epoch))
+        if not verifier.settle_due():
+            return Action.NONE
+        settled = verifier.settle()
+        for reading in settled.missed:
+            self.health.missed_changes += 1
+            if reading.tag not in self._missed_logged:
+                self._missed_logged.add(reading.tag)
+                logger.warning(
+                    "source %s: tag %s: the subscription missed a change (%s %r, source time %s); "
+                    "delivered from the verification read",
+                    self.name, reading.tag, reading.quality.value, reading.value, reading.source_ts,
+                )
+            await self._on_reading(sink, reading)
+        return settled.action
+
+    async def _read_current(self, client: Client, epoch: str) -> list[TagReading]:
+        """Every subscribed node's current DataValue (one Read per MAX_NODES_PER_READ nodes)."""
+        pairs = list(self._tags_by_node.items())
+        nodes = [client.get_node(node_id) for node_id, _ in pairs]
+        values: list[ua.DataValue] = []
+        try:
+            for start in range(0, len(nodes), MAX_NODES_PER_READ):
+                chunk = nodes[start : start + MAX_NODES_PER_READ]
+                values += await asyncio.wait_for(client.read_attributes(chunk), timeout=self.config.request_timeout_s)
+        except (OSError, TimeoutError, UaError) as exc:
+            raise SourceUnavailable(f"verification read failed: {exc!r}") from exc
+        if len(values) != len(nodes):
+            raise SourceUnavailable(f"verification read: {len(values)} values for {len(nodes)} nodes")
+        received = utcnow()
+        out = []
+        for (_, names), dv in zip(pairs, values, strict=True):
+            out += [to_reading(name, dv, epoch, received) for name in names]
+        return out
+
+    async def _resubscribe(self, client: Client, sub: Subscription, sink: Sink, epoch: str) -> Subscription:
+        self.health.resubscribes += 1
+        logger.warning(
+            "source %s: the subscription missed changes in %s verification reads in a row (%s missed in all): "
+            "re-creating it",
+            self.name, RESUBSCRIBE_AFTER, self.health.missed_changes,
+        )
+        try:
+            await asyncio.wait_for(sub.delete(), timeout=self.config.request_timeout_s)
+        except UaStatusCodeError as exc:  # e.g. BadSubscriptionIdInvalid: the server had dropped it already
+            logger.warning("source %s: deleting the old subscription: %s", self.name, exc)
+        except (OSError, TimeoutError, UaError) as exc:
+            raise SourceUnavailable(f"deleting the subscription: {exc!r}") from exc
+        return await self._subscribe(client, sink, epoch)
 
     async def _handle(self, sink: Sink, reading: TagReading) -> None:
         record_health(self.health, reading)
