@@ -234,21 +234,28 @@ class OpcUaSource:
                 return "subscription closed"
             if event is None and lost.done():
                 return lost.result()
-            if isinstance(event, StatusChangeEvent):
-                status = event.notification.Status
-                if status is not None and not status.is_good():
-                    return f"subscription status {quality_of(status)[1]}"
-            elif isinstance(event, DataChangeEvent):
-                received = utcnow()
-                dv = event.data.monitored_item.Value
-                for name in self._tags_by_node.get(event.node.nodeid, []):
-                    await self._on_notification(sink, to_reading(name, dv, epoch, received))
+            loss = await self._on_event(event, sink, epoch)
+            if loss:
+                return loss
             if verifier is not None:
                 action = await self._verify(client, verifier, sink, epoch)
                 if action is Action.RESUBSCRIBE:
                     sub = await self._resubscribe(client, sub, sink, epoch)
                 elif action is Action.RECONNECT:
                     return "the subscription still misses changes after it was re-created"
+
+    async def _on_event(self, event: object, sink: Sink, epoch: str) -> str:
+        """Deliver a data change; a bad subscription status returns why the connection is lost."""
+        if isinstance(event, StatusChangeEvent):
+            status = event.notification.Status
+            if status is not None and not status.is_good():
+                return f"subscription status {quality_of(status)[1]}"
+        elif isinstance(event, DataChangeEvent):
+            received = utcnow()
+            dv = event.data.monitored_item.Value
+            for name in self._tags_by_node.get(event.node.nodeid, []):
+                await self._on_notification(sink, to_reading(name, dv, epoch, received))
+        return ""
 
     async def _on_notification(self, sink: Sink, reading: TagReading) -> None:
         """A reading from the subscription: delivered unless the verification read already delivered it."""
@@ -318,6 +325,14 @@ class OpcUaSource:
             logger.warning("source %s: deleting the old subscription: %s", self.name, exc)
         except (OSError, TimeoutError, UaError) as exc:
             raise SourceUnavailable(f"deleting the subscription: {exc!r}") from exc
+        while True:  # notifications the old subscription had already received still count
+            try:
+                event = await sub.next_event(timeout=0.001)
+            except StopAsyncIteration:
+                break
+            if event is None:
+                break
+            await self._on_event(event, sink, epoch)  # its status no longer matters
         return await self._subscribe(client, sink, epoch)
 
     async def _handle(self, sink: Sink, reading: TagReading) -> None:

@@ -119,7 +119,7 @@ async def test_deleted_subscription_values_still_arrive_and_subscription_is_recr
     opc_server: OpcUaServerProcess, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="protocols.opcua")
-    source = OpcUaSource(make_config(opc_server.endpoint, [COUNT, TICK]))
+    source = OpcUaSource(make_config(opc_server.endpoint, [COUNT, TICK], verify_grace_s=1.0))
     async with running(source) as sink, plc(opc_server.endpoint) as (client, idx):
         await sink.wait_for(is_("count", 0))
         await sink.wait_for(is_("tick"))
