@@ -187,6 +187,8 @@ class Agent:
             sources[s.name] = {
                 "connected": h.connected,
                 "reconnects": h.reconnects,
+                "missed_changes": h.missed_changes,
+                "resubscribes": h.resubscribes,
                 "last_error": h.last_error,
                 "tags": {
                     tag: {"quality": q.value, "detail": h.detail.get(tag, ""),
@@ -269,6 +271,11 @@ class Agent:
             h = s.health
             m.add(p + "source_connected", h.connected, "1 while the PLC connection is up", source=s.name)
             m.add(p + "source_reconnects_total", h.reconnects, "PLC reconnections", "counter", source=s.name)
+            m.add(p + "source_missed_changes_total", h.missed_changes,
+                  "changes the OPC UA subscription missed and the verification read delivered", "counter",
+                  source=s.name)
+            m.add(p + "source_resubscribes_total", h.resubscribes,
+                  "OPC UA subscriptions re-created after repeated misses", "counter", source=s.name)
             for tag, ts in h.last_good.items():
                 m.add(p + "tag_last_good_timestamp_seconds", ts.timestamp(), "time of the tag's last good read",
                       tag=tag, source=s.name)

@@ -98,6 +98,9 @@ good = {{ tag = "tick", width = 32, sanity = 100000 }}
         store = agent.store
         assert await wait_until(lambda: store.acked_through() == store.last_seq(), 30)
         assert agent.sources[0].health.reconnects >= 1
+        metrics = (await agent._metrics()).decode()
+        assert 'sfsync_edge_source_reconnects_total{source="ua"}' in metrics
+        assert 'sfsync_edge_source_missed_changes_total{source="ua"}' in metrics
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
