@@ -33,7 +33,7 @@ from protocols.base import ProbeRow, Quality, Scalar, Sink, SourceHealth, Source
 from protocols.config import ModbusSourceConfig, ModbusTagConfig
 from protocols.modbus_codec import all_interpretations, apply_scale, decode, format_registers, is_finite
 from protocols.modbus_plan import ReadGroup, plan_reads
-from protocols.supervision import Backoff, ConditionLog, record_health, utcnow
+from protocols.supervision import Backoff, ConditionLog, deliver, record_health, utcnow
 
 __all__ = ["ModbusSource"]
 
@@ -140,7 +140,7 @@ class ModbusSource:
             reading = TagReading(tag.name, None, None, Quality.BAD, epoch, now, detail)
             record_health(self.health, reading)
             if previous is not None and previous[1] is not Quality.BAD:
-                await self._deliver(sink, reading)
+                await deliver(sink, reading, self._conditions)
         self._delivered.clear()
 
     async def _poll_forever(
@@ -157,7 +157,7 @@ class ModbusSource:
                 key = (reading.value, reading.quality, reading.detail)
                 previous = self._delivered.get(reading.tag)
                 changed = previous is None or not _same(previous, key)
-                if changed and await self._deliver(sink, reading):
+                if changed and await deliver(sink, reading, self._conditions):
                     self._delivered[reading.tag] = key
             on_good_cycle()
             next_at += interval
@@ -167,16 +167,6 @@ class ModbusSource:
                 delay = 0
             await asyncio.sleep(delay)
 
-    async def _deliver(self, sink: Sink, reading: TagReading) -> bool:
-        try:
-            await sink(reading)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the sink is not ours; its failure must not end acquisition
-            self._conditions.raise_("sink", f"sink failed on tag {reading.tag}: {exc!r}", logging.ERROR)
-            return False
-        self._conditions.clear("sink", "sink accepts readings again")
-        return True
 
     # ------------------------------------------------------------------ reading
 

@@ -44,7 +44,7 @@ from protocols.config import OpcUaSourceConfig, OpcUaTagConfig
 from protocols.opcua_client import ClientFactory, certificate_uri, configure_client, default_client
 from protocols.opcua_values import aware, quality_of, to_reading
 from protocols.opcua_verify import RESUBSCRIBE_AFTER, Action, DeliveryTracker, Verifier
-from protocols.supervision import Backoff, ConditionLog, record_health, utcnow
+from protocols.supervision import Backoff, ConditionLog, deliver, record_health, utcnow
 
 __all__ = ["OpcUaSource", "default_client", "configure_client", "certificate_uri"]
 
@@ -161,7 +161,7 @@ class OpcUaSource:
             reading = TagReading(tag.name, None, None, Quality.BAD, epoch, now, error)
             record_health(self.health, reading)
             if tag.name in self._not_bad:
-                await self._deliver(sink, reading)
+                await deliver(sink, reading, self._conditions)
 
     # ------------------------------------------------------------------ subscription
 
@@ -337,22 +337,12 @@ class OpcUaSource:
 
     async def _handle(self, sink: Sink, reading: TagReading) -> None:
         record_health(self.health, reading)
-        if await self._deliver(sink, reading):
+        if await deliver(sink, reading, self._conditions):
             if reading.quality is Quality.BAD:
                 self._not_bad.discard(reading.tag)
             else:
                 self._not_bad.add(reading.tag)
 
-    async def _deliver(self, sink: Sink, reading: TagReading) -> bool:
-        try:
-            await sink(reading)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the sink is not ours; its failure must not end acquisition
-            self._conditions.raise_("sink", f"sink failed on tag {reading.tag}: {exc!r}", logging.ERROR)
-            return False
-        self._conditions.clear("sink", "sink accepts readings again")
-        return True
 
     # ------------------------------------------------------------------ probe
 

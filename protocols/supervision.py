@@ -7,14 +7,15 @@ writes two lines, not forty thousand).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
 from tenacity import RetryCallState, wait_exponential_jitter
 
-from protocols.base import Quality, SourceHealth, TagReading
+from protocols.base import Quality, Sink, SourceHealth, TagReading
 
-__all__ = ["Backoff", "ConditionLog", "record_health", "utcnow"]
+__all__ = ["Backoff", "ConditionLog", "deliver", "record_health", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -65,3 +66,16 @@ def record_health(health: SourceHealth, reading: TagReading) -> None:
     health.detail[reading.tag] = reading.detail
     if reading.quality is Quality.GOOD:
         health.last_good[reading.tag] = reading.received
+
+
+async def deliver(sink: Sink, reading: TagReading, conditions: ConditionLog) -> bool:
+    """Hand one reading to the sink; a failing sink is logged once (not ours: acquisition goes on)."""
+    try:
+        await sink(reading)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the sink is not ours; its failure must not end acquisition
+        conditions.raise_("sink", f"sink failed on tag {reading.tag}: {exc!r}", logging.ERROR)
+        return False
+    conditions.clear("sink", "sink accepts readings again")
+    return True
