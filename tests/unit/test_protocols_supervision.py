@@ -35,3 +35,29 @@ def test_condition_logged_once_until_it_changes_or_clears(caplog: pytest.LogCapt
         "source plc-1: tag a good again",
     ]
     assert not conditions.active("tag a")
+
+
+async def test_deliver_survives_a_failing_sink_and_says_so_once(caplog: pytest.LogCaptureFixture) -> None:
+    from datetime import UTC, datetime
+
+    from protocols.base import Quality, TagReading
+    from protocols.supervision import deliver
+
+    caplog.set_level(logging.INFO, logger=log.name)
+    conditions = ConditionLog(log, "plc-1")
+    got: list[str] = []
+    fail = True
+
+    async def sink(reading: TagReading) -> None:
+        if fail:
+            raise RuntimeError("outbox full")
+        got.append(reading.tag)
+
+    now = datetime.now(UTC)
+    reading = TagReading("good", 1, now, Quality.GOOD, "e1", now)
+    assert [await deliver(sink, reading, conditions) for _ in range(3)] == [False, False, False]
+    fail = False
+    assert await deliver(sink, reading, conditions)
+    assert got == ["good"]
+    assert caplog.text.count("sink failed on tag good") == 1
+    assert caplog.text.count("sink accepts readings again") == 1
