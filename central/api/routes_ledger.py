@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from central.api.deps import Principal, PrincipalDep, SessionDep, require_role
-from central.services.costing import closing, inputs, ledger, operations, work_orders
+from central.services.costing import closing, inputs, ledger, operations, stock, work_orders
 from central.services.costing.fields import Money, Price, Quantity
 from central.services.costing.periods import list_periods
 
@@ -123,6 +123,14 @@ def get_journal_entry(entry_id: int, session: SessionDep, _who: PrincipalDep) ->
 @router.post("/journal/{entry_id}/reverse", status_code=201)
 def reverse_journal_entry(entry_id: int, body: ReverseIn, session: SessionDep, who: Controller) -> dict[str, Any]:
     return ledger.reverse_entry(session, entry_id, body.reason, who.user)
+
+
+@router.get("/stock-moves")
+def get_stock_moves(
+    session: SessionDep, _who: PrincipalDep, item: str | None = None, work_order: str | None = None,
+    limit: Limit = 100, after: Annotated[int | None, Query(ge=0, description="id of the last move seen")] = None,
+) -> dict[str, Any]:
+    return stock.list_moves(session, item=item, work_order=work_order, limit=limit, after=after)
 
 
 @router.get("/trial-balance")

@@ -47,6 +47,7 @@ __all__ = [
     "JournalEntryRow",
     "JournalLineRow",
     "ItemStockRow",
+    "StockMoveRow",
     "QualityExceptionRow",
     "MaintenanceRequestRow",
 ]
@@ -276,12 +277,48 @@ class JournalLineRow(Base):
 
 class ItemStockRow(Base):
     """Running value on hand per item at standard (raw materials and finished goods lines), kept
-    with every entry so a negative-stock check is one key lookup, not a scan of the journal."""
+    with every entry, and running quantity on hand (the sum of the item's ``stock_moves``), kept
+    with every move, so a negative-stock check is one key lookup, not a scan."""
 
     __tablename__ = "item_stock"
 
     item: Mapped[str] = mapped_column(ID, primary_key=True)
     value: Mapped[Decimal] = mapped_column(Cents)
+    qty: Mapped[Decimal] = mapped_column(Micros, default=Decimal(0), server_default="0")
+
+
+class StockMoveRow(Base):
+    """One quantity movement of an item (positive in, negative out), written in the transaction of
+    the posting that moved it: goods receipt, material issue or return, backflush, finished goods
+    from good counts, and their reversals (``reverses``: the move taken back).
+
+    Lineage: ``record_id`` is the operational record (through it the events, or the API request
+    and user); ``entry_id`` the journal entry posted with it (None when its amount rounded to 0.00).
+    Production moves follow the cumulative rule per order, item and kind, so batching and
+    re-attribution never change the totals."""
+
+    __tablename__ = "stock_moves"
+    __table_args__ = (
+        Index("ix_stock_moves_item", "item"),
+        Index("ix_stock_moves_work_order_item", "work_order", "item"),
+        Index("ix_stock_moves_record_id", "record_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    item: Mapped[str] = mapped_column(ID)
+    qty: Mapped[Decimal] = mapped_column(Micros)
+    work_order: Mapped[str | None] = mapped_column(ID, nullable=True)
+    machine: Mapped[str | None] = mapped_column(ID, nullable=True)
+    record_id: Mapped[int | None] = mapped_column(ForeignKey("op_records.id"), nullable=True)
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), nullable=True)
+    reverses: Mapped[int | None] = mapped_column(ForeignKey("stock_moves.id"), nullable=True)
+    period: Mapped[str] = mapped_column(ID)
+    posting_date: Mapped[date] = mapped_column(Date)
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[datetime] = mapped_column(UtcDateTime)
+    user: Mapped[str] = mapped_column(String(64))
+    memo: Mapped[str] = mapped_column(Text, default="")
 
 
 class QualityExceptionRow(Base):

@@ -114,10 +114,18 @@ def _item(tags: Tags) -> str | None:
     return tags.item
 
 
+_STOCK_ROLES = (Role.RAW_MATERIALS, Role.FINISHED_GOODS)
+
+
 @dataclass(frozen=True)
 class ValuationRow:
-    """Inventory of one item: ``qty`` on hand (from stock records) at the standard ``unit_cost``,
-    ``value`` = qty x unit cost in cents, and ``ledger`` = the balance the ledger holds for it."""
+    """Inventory of one item: ``qty`` on hand (from stock moves) at the standard ``unit_cost``,
+    ``value`` = qty x unit cost in cents, and ``ledger`` = the balance the ledger holds for it.
+
+    ``difference`` = value - ledger. It is 0.00 while quantities and the ledger move together;
+    it is not when a standard cost changed without revaluing the stock on hand (v1 does not
+    revalue: the ledger keeps the old standard), or for stock that moved before quantities were
+    recorded, or for cents left by rounding per posting."""
 
     item: str
     role: Role
@@ -125,6 +133,10 @@ class ValuationRow:
     unit_cost: Decimal
     value: Decimal
     ledger: Decimal
+
+    @property
+    def difference(self) -> Decimal:
+        return self.value - self.ledger
 
 
 def inventory_valuation(
@@ -134,15 +146,35 @@ def inventory_valuation(
     at standard, next to the ledger balance of raw_materials / finished_goods for the item."""
     listed = list(entries)
     ledger = {
-        Role.RAW_MATERIALS: balances_by(listed, Role.RAW_MATERIALS, _item),
-        Role.FINISHED_GOODS: balances_by(listed, Role.FINISHED_GOODS, _item),
+        (role, item): amount
+        for role in _STOCK_ROLES
+        for item, amount in balances_by(listed, role, _item).items()
+        if item is not None
     }
-    items = sorted({*on_hand, *(k for b in ledger.values() for k in b if k is not None)})
+    return value_inventory(ctx, on_hand, ledger)
+
+
+def value_inventory(
+    ctx: PostingContext, on_hand: Mapping[str, Decimal], ledger: Mapping[tuple[Role, str], Decimal]
+) -> tuple[ValuationRow, ...]:
+    """:func:`inventory_valuation` from ledger balances already summed per (role, item).
+
+    An item's quantity sits on the row of its class's role (finished_goods for manufactured
+    items, raw_materials otherwise); a ledger balance an item holds under the other role gets a
+    row of its own with no quantity, so the rows always add up to the two roles' balances. An
+    item unknown to master data is valued at 0 (its ledger balance shows as the difference)."""
     rows = []
-    for item_id in items:
-        item = ctx.item(item_id)
-        role = Role.FINISHED_GOODS if item.manufactured else Role.RAW_MATERIALS
+    for item_id in sorted({*on_hand, *(item for _, item in ledger)}):
+        known = ctx.master.items_by_id.get(item_id)
+        if known is None:
+            home = next((role for role in _STOCK_ROLES if (role, item_id) in ledger), Role.RAW_MATERIALS)
+            cost = ZERO
+        else:
+            home = Role.FINISHED_GOODS if known.manufactured else Role.RAW_MATERIALS
+            cost = ctx.unit_cost(item_id)
         qty = on_hand.get(item_id, ZERO)
-        cost = ctx.unit_cost(item_id)
-        rows.append(ValuationRow(item_id, role, qty, cost, to_cents(qty * cost), ledger[role].get(item_id, ZERO)))
+        rows.append(ValuationRow(item_id, home, qty, cost, to_cents(qty * cost), ledger.get((home, item_id), ZERO)))
+        for role in _STOCK_ROLES:
+            if role is not home and (role, item_id) in ledger:
+                rows.append(ValuationRow(item_id, role, ZERO, cost, ZERO, ledger[(role, item_id)]))
     return tuple(rows)

@@ -20,10 +20,10 @@ from central.domain.money import format_amount, parse_decimal, parse_money, pars
 from central.domain.postings import OverheadKind, post_goods_receipt, post_labor_booking, post_material_issue
 from central.domain.postings import post_overhead_actual as domain_overhead
 from central.errors import NotFound
-from central.services.costing.alerts import raise_alert
 from central.services.costing.closing import order_entity
-from central.services.costing.journal import PeriodChoice, period_for_input, save_entry, stock_value
+from central.services.costing.journal import PeriodChoice, period_for_input, save_entry
 from central.services.costing.master_data import Snapshot, snapshot
+from central.services.costing.stock import MoveSource, add_move, check_negative
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,8 @@ def goods_receipt(
     entry = post_goods_receipt(ctx, choice.header(ctx.chart.entity, ref), item, qty, unit_price,
                                Tags(memo=ref, refs=(f"record:{rec.id}",)))
     row = save_entry(session, entry, user, rec.id)
+    add_move(session, "goods_receipt", item, qty,
+             MoveSource(rec.id, choice.period, choice.entry_date, user, entry_id=row.id, memo=ref))
     return record_view(rec) | {"entry": row.id}
 
 
@@ -87,15 +89,13 @@ def material_issue(
     accruals = OrderAccruals.from_data(order.accruals)
     posted = post_material_issue(ctx, choice.header(ctx.chart.entity), accruals, item, qty,
                                  Tags(refs=(f"record:{rec.id}",)))
-    for entry in posted.entries:
-        save_entry(session, entry, user, rec.id, order.id)
+    rows = [save_entry(session, entry, user, rec.id, order.id) for entry in posted.entries]
     order.accruals = posted.accruals.to_data()
-    session.flush()
-    on_hand = stock_value(session, item)
-    if on_hand < 0:
-        raise_alert(session, "negative_inventory", f"negative_inventory:{item}",
-                    f"item {item} is below zero on hand ({format_amount(on_hand)} at standard)",
-                    {"item": item, "value": format_amount(on_hand), "work_order": order.id})
+    add_move(session, "material_issue", item, -qty,
+             MoveSource(rec.id, choice.period, choice.entry_date, user, order.id,
+                        entry_id=rows[0].id if rows else None))
+    if qty > 0:  # issuing more than is on hand is allowed (production does not wait) and alerts
+        check_negative(session, [item], f"issue to {order.id}", {"work_order": order.id, "record": rec.id})
     return record_view(rec)
 
 

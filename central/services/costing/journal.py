@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "PeriodChoice", "local_date", "open_period_row", "period_for_event", "period_for_input", "save_entry",
-    "stock_value",
 ]
 
 _STOCK_ROLES = frozenset({"raw_materials", "finished_goods"})
@@ -160,9 +159,3 @@ def _move_stock(session: Session, item: str, delta: Decimal) -> None:
         session.add(ItemStockRow(item=item, value=delta))
     else:
         row.value += delta
-
-
-def stock_value(session: Session, item: str) -> Decimal:
-    """Value on hand of ``item`` at standard (raw materials and finished goods), kept per entry."""
-    row = session.get(ItemStockRow, item, populate_existing=True)
-    return row.value if row is not None else Decimal(0)

@@ -27,6 +27,7 @@ from central.errors import Conflict, NotFound
 from central.services.costing.inputs import record_view
 from central.services.costing.journal import period_for_input, save_entry
 from central.services.costing.master_data import snapshot
+from central.services.costing.stock import MoveSource, check_negative, reverse_moves
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,12 @@ def reverse_entry(session: Session, entry_id: int, reason: str, user: str) -> di
         if record is not None and record.kind in {"goods_receipt", "labor_booking", "overhead_actual",
                                                   "material_issue"}:
             record.reversed_by = row.id
+        if record is not None and record.kind in {"goods_receipt", "material_issue"}:
+            source = MoveSource(record.id, choice.period, choice.entry_date, user, entry_id=row.id,
+                                memo=f"reversal of entry {entry.id}: {reason}")
+            moves = reverse_moves(session, record.id, source)
+            check_negative(session, [m.item for m in moves if m.qty < 0], f"reversal of entry {entry.id}",
+                           {"entry": row.id, "record": record.id})
     log.info("journal entry %s reversed by %s as %s: %s", entry.id, user, row.id, reason)
     return get_entry(session, row.id)
 

@@ -36,13 +36,14 @@ from central.db.models_costing import (
 from central.db.models_ingest import EventRow
 from central.domain.accruals import OrderAccruals
 from central.domain.ledger import Tags
-from central.domain.master_data import IssueMethod
-from central.domain.postings import PostingContext, post_production
+from central.domain.money import ZERO
+from central.domain.postings import post_production
+from central.domain.stock import move_deltas, production_targets
 from central.domain.time_accounting import Dispatch, order_at
-from central.services.costing.alerts import raise_alert
-from central.services.costing.journal import local_date, period_for_event, save_entry, stock_value
+from central.services.costing.journal import local_date, period_for_event, save_entry
 from central.services.costing.master_data import Snapshot, snapshot
 from central.services.costing.operations import check_events
+from central.services.costing.stock import MoveSource, add_move, check_negative, moved_for_order
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,8 @@ def post_to_order(
     entity = snap.entity_of_machine(ordered[0].machine)
     ctx = snap.context(entity)
     accruals = OrderAccruals.from_data(order.accruals)
+    moved = moved_for_order(session, order.id)
+    taken: set[str] = set()
     out: dict[int, Attached] = {}
     for choice, run in _runs_by_period(session, snap, entity, ordered):
         good = Decimal(sum(p.qty for p in run if p.kind == "count") * sign)
@@ -188,8 +191,14 @@ def post_to_order(
         session.flush()
         header = replace(choice.header(entity, memo), original_date=choice.original_date)
         posted = post_production(ctx, header, accruals, good, scrap, Tags(memo=memo, refs=(f"record:{record.id}",)))
-        for entry in posted.entries:
-            save_entry(session, entry, user, record.id, order.id)
+        entry_ids = {entry.kind: save_entry(session, entry, user, record.id, order.id).id for entry in posted.entries}
+        source = MoveSource(record.id, choice.period, choice.entry_date, user, order.id, run[0].machine,
+                            late=choice.late, memo=memo)
+        for (kind, item), delta in move_deltas(production_targets(ctx, posted.accruals), moved).items():
+            add_move(session, kind, item, delta, replace(source, entry_id=entry_ids.get(kind)))
+            moved[(kind, item)] = moved.get((kind, item), ZERO) + delta
+            if delta < 0:
+                taken.add(item)
         accruals = posted.accruals
         if accruals.closed:
             accruals = adjust_closed_order(session, snap, order, accruals, choice, user)
@@ -198,21 +207,9 @@ def post_to_order(
         for p in run:
             out[p.event_id] = Attached(order.id, record.id, choice.late)
     order.accruals = accruals.to_data()
-    if sign > 0:
-        _check_backflushed_stock(session, ctx, order)
+    # backflush (or finished goods taken back out) may take stock below zero: production does not wait
+    check_negative(session, taken, "backflush" if sign > 0 else "re-attribution", {"work_order": order.id})
     return out
-
-
-def _check_backflushed_stock(session: Session, ctx: PostingContext, order: WorkOrderRow) -> None:
-    """Backflush may take stock below zero (production does not wait): raise an alert if it did."""
-    for material in ctx.card(order.item).materials:
-        if ctx.item(material.item).issue is not IssueMethod.BACKFLUSH:
-            continue
-        value = stock_value(session, material.item)
-        if value < 0:
-            raise_alert(session, "negative_inventory", f"negative_inventory:{material.item}",
-                        f"item {material.item} is below zero on hand ({value} at standard) after backflush",
-                        {"item": material.item, "value": str(value), "work_order": order.id})
 
 
 def _runs_by_period(

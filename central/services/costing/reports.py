@@ -3,6 +3,7 @@ OEE and the order cost sheet. Amounts and ratios leave as decimal strings."""
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -23,16 +24,20 @@ from central.db.models_costing import (
 )
 from central.domain.accruals import OrderAccruals
 from central.domain.errors import InputError
-from central.domain.money import ZERO, divide, format_amount, to_unit
+from central.domain.money import ZERO, format_amount
 from central.domain.operations_reports import OrderOutput, ScrapRecord, downtime_cost, ideal_hours
 from central.domain.operations_reports import cost_of_quality as domain_coq
 from central.domain.operations_reports import oee as domain_oee
 from central.domain.postings import PostingContext
+from central.domain.reports import value_inventory
 from central.domain.roles import VARIANCE_OF_ROLE, Role
 from central.domain.time_accounting import MachineTime, downtime_hours, machine_time
 from central.errors import NotFound
 from central.services.costing.master_data import Snapshot, snapshot
+from central.services.costing.stock import on_hand_by_item
 from central.services.costing.timeline import intervals, now_utc, order_run_hours
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Window", "window", "variances", "inventory_valuation", "wip", "downtime", "cost_of_quality", "oee",
            "cost_sheet"]
@@ -127,18 +132,27 @@ def _role_balances(session: Session, role: Role, key: Any) -> dict[Any, Decimal]
 
 
 def inventory_valuation(session: Session) -> dict[str, Any]:
-    """Raw materials and finished goods per item, at standard (qty = value / standard unit cost)."""
+    """Raw materials and finished goods per item: the quantity on hand from the stock moves at
+    the standard unit cost (``value``), beside the ledger balance of the item (``ledger``) and
+    ``difference`` = value - ledger (nonzero e.g. after a standard-cost change that did not
+    revalue the stock on hand)."""
     snap = snapshot(session)
     ctx = snap.context(snap.master.entities[0].id if snap.master.entities else None)
-    rows, total = [], ZERO
+    ledger: dict[tuple[Role, str], Decimal] = {}
     for role in (Role.RAW_MATERIALS, Role.FINISHED_GOODS):
-        balances = _role_balances(session, role, JournalLineRow.item)
-        for item, value in sorted(balances.items(), key=lambda kv: kv[0] or ""):
-            unit = ctx.unit_cost(item) if item in snap.master.items_by_id else ZERO
-            rows.append({"item": item, "role": role.value, "unit_cost": format_amount(unit, 6),
-                         "qty": format_amount(to_unit(divide(value, unit)), 6), "value": _m(value)})
-            total += value
-    return {"rows": rows, "total": _m(total)}
+        for item, balance in _role_balances(session, role, JournalLineRow.item).items():
+            if item is None:
+                if balance != 0:
+                    log.warning("%s holds %s on lines without an item: not in the valuation", role.value, balance)
+                continue
+            ledger[(role, str(item))] = balance
+    rows = value_inventory(ctx, on_hand_by_item(session), ledger)
+    out = [{"item": r.item, "role": r.role.value, "unit_cost": format_amount(r.unit_cost, 6),
+            "qty": format_amount(r.qty, 6), "value": _m(r.value), "ledger": _m(r.ledger),
+            "difference": _m(r.difference)} for r in rows]
+    return {"rows": out, "total": _m(sum((r.value for r in rows), ZERO)),
+            "ledger": _m(sum((r.ledger for r in rows), ZERO)),
+            "difference": _m(sum((r.difference for r in rows), ZERO))}
 
 
 def wip(session: Session) -> dict[str, Any]:
