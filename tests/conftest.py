@@ -15,8 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from sfsync.broker import BrokerProcess, free_port
+
+# Machines are shared and noisy: hypothesis's timing checks (per-example deadline, "input generation
+# is slow") measure the machine, not the code, so they are off; every property still runs in full.
+settings.register_profile("sfsync", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("sfsync")
 
 PG_ENV = "SFSYNC_TEST_PG_URL"
 
