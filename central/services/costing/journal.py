@@ -147,12 +147,11 @@ def save_entry(
 def _move_stock(session: Session, item: str, delta: Decimal) -> None:
     table = cast(Table, ItemStockRow.__table__)
     dialect = session.get_bind().dialect.name
-    cents = int(delta * 100)
     if dialect in ("sqlite", "postgresql"):
         module = sqlite_insert if dialect == "sqlite" else pg_insert
         stmt = module(table).values(item=item, value=delta)
         session.execute(stmt.on_conflict_do_update(index_elements=["item"],
-                                                   set_={"value": table.c.value + cents}))
+                                                   set_={"value": table.c.value + delta}))
         return
     row = session.get(ItemStockRow, item, with_for_update=True)  # pragma: no cover - other dialects
     if row is None:

@@ -41,8 +41,6 @@ __all__ = [
     "reverse_moves", "list_moves", "move_view",
 ]
 
-_MICROS = 1_000_000
-
 
 @dataclass(frozen=True)
 class MoveSource:
@@ -82,8 +80,8 @@ def _bump_on_hand(session: Session, item: str, delta: Decimal) -> None:
     if dialect in ("sqlite", "postgresql"):
         module = sqlite_insert if dialect == "sqlite" else pg_insert
         stmt = module(table).values(item=item, value=ZERO, qty=delta)
-        session.execute(stmt.on_conflict_do_update(
-            index_elements=["item"], set_={"qty": table.c.qty + int(delta * _MICROS)}))
+        # the Decimal is bound through the column's type (Micros): it becomes millionths there
+        session.execute(stmt.on_conflict_do_update(index_elements=["item"], set_={"qty": table.c.qty + delta}))
         return
     row = session.get(ItemStockRow, item, with_for_update=True)  # pragma: no cover - other dialects
     if row is None:
