@@ -299,6 +299,16 @@ def test_a_standard_cost_change_shows_as_difference(
                                                                              "20.00")
     body = ok(client.get(f"{API}/reports/inventory-valuation", headers=admin))
     assert (body["total"], body["ledger"], body["difference"]) == ("462.00", "442.00", "20.00")
+    # the controller revalues the stock on hand by a manual entry (approved by another controller)
+    lines = [{"account": "1300", "debit": "20.00", "item": "S", "memo": "revaluation to 4.20"},
+             {"account": "5200", "credit": "20.00", "item": "S"}]
+    carl, dora = auth(central, "carl", "controller"), auth(central, "dora", "controller")
+    proposed = ok(client.post(f"{API}/journal", json={"memo": "revalue S", "lines": lines}, headers=carl), 202)
+    ok(client.post(f"{API}/approvals/{proposed['approval']['id']}/approve", headers=dora))
+    row = valuation(client, admin)["S"]
+    assert (row["qty"], row["value"], row["ledger"], row["difference"]) == ("110.000000", "462.00", "462.00",
+                                                                             "0.00")
+    assert len(moves(client, admin, item="S")) == 2, "money only: a revaluation moves no quantity"
 
 
 def _clone(template: Path, tmp_path: Path, name: str) -> str:
