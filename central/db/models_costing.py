@@ -182,6 +182,7 @@ class EventPostingRow(Base):
         Index("ix_event_postings_machine_ts", "machine", "ts"),
         Index("ix_event_postings_status", "status"),
         Index("ix_event_postings_work_order", "work_order"),
+        Index("ix_event_postings_record_id", "record_id"),  # lineage: record -> events
     )
 
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), primary_key=True)

@@ -4,7 +4,7 @@ Public entry points (everything else is private to the package):
 
 - :class:`CostingHandler` - the posting seam handler the ingest calls inside its transaction;
 - :func:`load_master` / :func:`load_file` - idempotent master-data load (``sfsync central load``);
-- the modules ``work_orders``, ``inputs``, ``closing``, ``ledger``, ``reports`` hold the
+- the modules ``work_orders``, ``inputs``, ``closing``, ``ledger``, ``reports``, ``stock`` hold the
   operations behind the HTTP API (``central/api/routes_master.py``, ``routes_ledger.py``,
   ``routes_reports.py``).
 """

@@ -1,4 +1,4 @@
-"""stock moves: a quantity ledger per item, and the running quantity on hand
+"""stock moves: a quantity ledger per item, the running quantity on hand, event postings by record
 
 Revision ID: 0005_stock_moves
 Revises: 0004_operations
@@ -52,9 +52,14 @@ def upgrade() -> None:
         batch_op.create_index('ix_stock_moves_work_order_item', ['work_order', 'item'], unique=False)
     with op.batch_alter_table('item_stock', schema=None) as batch_op:
         batch_op.add_column(sa.Column('qty', sa.BigInteger(), server_default='0', nullable=False))
+    # lineage reads (a move's or an entry's events) look event postings up by record
+    with op.batch_alter_table('event_postings', schema=None) as batch_op:
+        batch_op.create_index('ix_event_postings_record_id', ['record_id'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('event_postings', schema=None) as batch_op:
+        batch_op.drop_index('ix_event_postings_record_id')
     with op.batch_alter_table('item_stock', schema=None) as batch_op:
         batch_op.drop_column('qty')
     with op.batch_alter_table('stock_moves', schema=None) as batch_op:
