@@ -263,7 +263,11 @@ async def test_simulator_counts_and_logs_a_refused_write(caplog: pytest.LogCaptu
             await server.write(view, ["Counters.Good"])
         assert server.write_failures == 2
         assert server.failed_leaves == {"M1/Counters.Good: BadTypeMismatch": 2}
-        warnings = [r.getMessage() for r in caplog.records if r.name == "device_sim.opcua_server" and r.levelno >= logging.WARNING]
+        warnings = [
+            r.getMessage()
+            for r in caplog.records
+            if r.name == "device_sim.opcua_server" and r.levelno >= logging.WARNING
+        ]
         assert len(warnings) == 1 and "M1.Counters.Good" in warnings[0] and "BadTypeMismatch" in warnings[0]
     finally:
         await server.stop()
