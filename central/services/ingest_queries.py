@@ -22,6 +22,7 @@ from central.db.models_ingest import (
     RejectedEventRow,
     StreamRow,
 )
+from central.db.paging import keyset_page
 
 __all__ = ["Page", "list_events", "list_streams", "list_quarantine", "list_rejected", "list_alerts", "list_edges"]
 
@@ -30,12 +31,8 @@ Page = dict[str, Any]
 
 def _page(session: Session, stmt: Select[Any], id_col: Any, limit: int, after: int | None,
           dump: Any, key: str) -> Page:
-    if after is not None:
-        stmt = stmt.where(id_col > after)
-    rows = list(session.scalars(stmt.order_by(id_col).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {key: [dump(r) for r in rows], "next": rows[-1].id if more and rows else None}
+    rows, next_after = keyset_page(session, stmt, id_col, limit, after)
+    return {key: [dump(r) for r in rows], "next": next_after}
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from central.db.models_costing import EventPostingRow, ItemStockRow, RecordEventRow, StockMoveRow
+from central.db.paging import keyset_page
 from central.domain.errors import InputError
 from central.domain.money import ZERO, format_amount, to_unit
 from central.domain.stock import BACKFLUSH, FINISHED_GOODS, MoveKey
@@ -176,11 +177,6 @@ def list_moves(
         stmt = stmt.where(StockMoveRow.item == item)
     if work_order:
         stmt = stmt.where(StockMoveRow.work_order == work_order)
-    if after is not None:
-        stmt = stmt.where(StockMoveRow.id > after)
-    rows = list(session.scalars(stmt.order_by(StockMoveRow.id).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, next_after = keyset_page(session, stmt, StockMoveRow.id, limit, after)
     events = _events_of(session, {r.record_id for r in rows if r.record_id is not None})
-    return {"stock_moves": [move_view(r, events.get(r.record_id or 0)) for r in rows],
-            "next": rows[-1].id if more and rows else None}
+    return {"stock_moves": [move_view(r, events.get(r.record_id or 0)) for r in rows], "next": next_after}

@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from central.db.models_governance import ApprovalRow
+from central.db.paging import keyset_page
 from central.errors import Conflict, Forbidden, InvalidInput, NotFound
 from central.services.access import ROLES, Principal
 from central.services.governance.audit import Actor, record
@@ -259,9 +260,5 @@ def list_approvals(
         stmt = stmt.where(ApprovalRow.requested_by == requested_by)
     if target is not None:
         stmt = stmt.where(ApprovalRow.target == target)
-    if after is not None:
-        stmt = stmt.where(ApprovalRow.id > after)
-    rows = list(session.scalars(stmt.order_by(ApprovalRow.id).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"approvals": [approval_dict(r) for r in rows], "next": rows[-1].id if more and rows else None}
+    rows, next_after = keyset_page(session, stmt, ApprovalRow.id, limit, after)
+    return {"approvals": [approval_dict(r) for r in rows], "next": next_after}

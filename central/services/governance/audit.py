@@ -26,6 +26,7 @@ from sqlalchemy import event, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from central.db.models_governance import HEAD_ID, AuditHeadRow, AuditRow
+from central.db.paging import keyset_page
 from central.errors import ServiceUnavailable
 from central.services.access import Principal
 from central.services.governance.chain import ChainRecord, ChainVerifier, format_at, normalize_json, record_hash
@@ -232,13 +233,8 @@ def list_audit(
         stmt = stmt.where(AuditRow.at >= since)
     if until is not None:
         stmt = stmt.where(AuditRow.at < until)
-    if after is not None:
-        stmt = stmt.where(AuditRow.seq < after if newest_first else AuditRow.seq > after)
-    order = AuditRow.seq.desc() if newest_first else AuditRow.seq
-    rows = list(session.scalars(stmt.order_by(order).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"records": [audit_dict(r) for r in rows], "next": rows[-1].seq if more and rows else None}
+    rows, next_after = keyset_page(session, stmt, AuditRow.seq, limit, after, descending=newest_first)
+    return {"records": [audit_dict(r) for r in rows], "next": next_after}
 
 
 _CHAIN_COLUMNS = (AuditRow.seq, AuditRow.at, AuditRow.actor, AuditRow.role, AuditRow.token_id, AuditRow.action,
