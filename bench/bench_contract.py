@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,20 +11,10 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.results import table, write_section
+from bench.timing import best_of
 from shared.contract import Event, RawValue, assemble_batch, decode_batch, encode_event
 
 N = 500
-
-
-def best_of(fn: Callable[[], object], repeat: int = 7, number: int = 20) -> float:
-    """Best per-call seconds over ``repeat`` runs of ``number`` calls (least disturbed by noise)."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / number)
-    return best
 
 
 def main() -> None:

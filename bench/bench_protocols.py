@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from asyncua import ua
 from pymodbus.client import AsyncModbusTcpClient
 
 from bench.results import table, write_section
+from bench.timing import async_best_of, best_of
 from protocols import ModbusSourceConfig
 from protocols.modbus import ModbusSource, default_client
 from protocols.modbus_codec import encode
@@ -28,26 +27,6 @@ from sfsync.broker import free_port
 
 N_TAGS = 100
 TYPES = ("u16", "u32", "f32", "i16")
-
-
-async def best_of(fn: Callable[[], Awaitable[Any]], repeat: int = 5, number: int = 40) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            await fn()
-        best = min(best, (time.perf_counter() - t0) / number)
-    return best
-
-
-def sync_best_of(fn: Callable[[], Any], repeat: int = 5, number: int = 2000) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / number)
-    return best
 
 
 def layout() -> tuple[list[dict[str, Any]], list[int]]:
@@ -86,9 +65,9 @@ async def modbus_rows() -> tuple[list[list[object]], int]:
             results = await source._read_all(client)
             source._readings(results, datetime.now(UTC), "bench")
 
-        one = await best_of(raw_one_read)
-        ours = await best_of(adapter_poll)
-        per_tag = await best_of(raw_per_tag, number=5)
+        one = await async_best_of(raw_one_read)
+        ours = await async_best_of(adapter_poll)
+        per_tag = await async_best_of(raw_per_tag, number=5)
         client.close()
         raw.close()
     rows: list[tuple[str, float, float]] = [
@@ -105,8 +84,9 @@ async def modbus_rows() -> tuple[list[list[object]], int]:
 def opcua_rows() -> list[list[object]]:
     dv = ua.DataValue(ua.Variant(41, ua.VariantType.UInt32), SourceTimestamp=datetime.now(UTC))  # type: ignore[arg-type]
     now = datetime.now(UTC)
-    raw = sync_best_of(lambda: (dv.Value.Value, dv.StatusCode.is_good(), dv.SourceTimestamp))  # type: ignore[union-attr]
-    ours = sync_best_of(lambda: to_reading("count", dv, "epoch", now))
+    raw = best_of(lambda: (dv.Value.Value, dv.StatusCode.is_good(), dv.SourceTimestamp),  # type: ignore[union-attr]
+                  repeat=5, number=2000)
+    ours = best_of(lambda: to_reading("count", dv, "epoch", now), repeat=5, number=2000)
     return [
         ["raw attribute access on a DataValue (baseline)", f"{raw * 1e6:.2f} us", f"{1 / raw:,.0f}/s", "1.00x"],
         ["to_reading: quality, scalar check, UTC source time", f"{ours * 1e6:.2f} us", f"{1 / ours:,.0f}/s",
