@@ -16,7 +16,7 @@ from datetime import date
 from decimal import Decimal
 
 from central.domain.errors import UnbalancedEntryError
-from central.domain.money import ZERO, is_cents, to_cents
+from central.domain.money import ZERO, is_cents, sum_by, to_cents
 from central.domain.roles import Role
 
 AccountResolver = Callable[[Role, "Tags"], str]
@@ -287,9 +287,4 @@ def balances_by(
     entries: Iterable[JournalEntry], role: Role, key: Callable[[Tags], str | None]
 ) -> dict[str | None, Decimal]:
     """Signed balances of ``role`` grouped by ``key(tags)``, e.g. WIP by work order."""
-    out: dict[str | None, Decimal] = defaultdict(lambda: ZERO)
-    for entry in entries:
-        for line in entry.lines:
-            if line.role == role:
-                out[key(line.tags)] += line.amount
-    return dict(out)
+    return sum_by((key(line.tags), line.amount) for entry in entries for line in entry.lines if line.role == role)

@@ -8,7 +8,9 @@ go through :data:`CONTEXT`, so results do not depend on the caller's thread-loca
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from typing import TypeVar
 
 from central.domain.errors import MoneyError
 
@@ -25,6 +27,8 @@ MONEY_PLACES = 2
 UNIT_PLACES = 6
 
 DecimalInput = Decimal | str | int
+
+K = TypeVar("K", bound=Hashable)
 
 
 def to_decimal(value: DecimalInput) -> Decimal:
@@ -106,3 +110,11 @@ def format_amount(value: Decimal, decimals: int = MONEY_PLACES) -> str:
     quantum = Decimal(1).scaleb(-decimals)
     result = value.quantize(quantum, rounding=ROUND_HALF_UP)
     return str(result.copy_abs() if result == 0 else result)
+
+
+def sum_by(pairs: Iterable[tuple[K, Decimal]]) -> dict[K, Decimal]:
+    """Total of the amounts per key of ``(key, amount)`` pairs, keys in first-seen order."""
+    out: dict[K, Decimal] = {}
+    for key, amount in pairs:
+        out[key] = out.get(key, ZERO) + amount
+    return out

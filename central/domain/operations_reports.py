@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from central.domain.errors import InputError
 from central.domain.master_data import DowntimeCategory
-from central.domain.money import ONE, ZERO, divide, to_cents, to_ratio
+from central.domain.money import ONE, ZERO, divide, sum_by, to_cents, to_ratio
 from central.domain.postings import PostingContext
 from central.domain.time_accounting import DowntimeHours, MachineTime
 
@@ -34,16 +34,10 @@ class DowntimeCost:
     total_cost: Decimal
 
     def by_category(self) -> dict[DowntimeCategory, Decimal]:
-        out: dict[DowntimeCategory, Decimal] = defaultdict(lambda: ZERO)
-        for row in self.rows:
-            out[row.category] += row.cost
-        return dict(out)
+        return sum_by((row.category, row.cost) for row in self.rows)
 
     def by_reason(self) -> dict[str | None, Decimal]:
-        out: dict[str | None, Decimal] = defaultdict(lambda: ZERO)
-        for row in self.rows:
-            out[row.reason] += row.cost
-        return dict(out)
+        return sum_by((row.reason, row.cost) for row in self.rows)
 
 
 def downtime_cost(

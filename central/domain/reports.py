@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from central.domain.ledger import JournalEntry, Tags, balances_by
-from central.domain.money import ZERO, to_cents
+from central.domain.money import ZERO, sum_by, to_cents
 from central.domain.postings import PostingContext
 from central.domain.roles import VARIANCE_OF_ROLE, Role, VarianceType
 
@@ -47,10 +47,7 @@ class VarianceReport:
 
     def by_type(self) -> dict[VarianceType, Decimal]:
         """Net amount per variance type (types without postings left out)."""
-        out: dict[VarianceType, Decimal] = defaultdict(lambda: ZERO)
-        for row in self.rows:
-            out[row.type] += row.amount
-        return dict(out)
+        return sum_by((row.type, row.amount) for row in self.rows)
 
 
 def variance_report(entries: Iterable[JournalEntry]) -> VarianceReport:
