@@ -16,14 +16,13 @@ from typing import cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from central.db.models_costing import ItemStockRow, JournalEntryRow, JournalLineRow, PeriodRow
+from central.db.models_costing import JournalEntryRow, JournalLineRow, PeriodRow
 from central.domain.errors import PeriodError
 from central.domain.ledger import EntryHeader, JournalEntry
 from central.services.costing.master_data import Snapshot
+from central.services.costing.stock import increment_item_stock
 
 log = logging.getLogger(__name__)
 
@@ -140,21 +139,5 @@ def save_entry(
         if line.role.value in _STOCK_ROLES and line.tags.item is not None:
             moves[line.tags.item] = moves.get(line.tags.item, Decimal(0)) + line.amount
     for item, delta in moves.items():
-        _move_stock(session, item, delta)
+        increment_item_stock(session, item, "value", delta)
     return row
-
-
-def _move_stock(session: Session, item: str, delta: Decimal) -> None:
-    table = cast(Table, ItemStockRow.__table__)
-    dialect = session.get_bind().dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        module = sqlite_insert if dialect == "sqlite" else pg_insert
-        stmt = module(table).values(item=item, value=delta)
-        session.execute(stmt.on_conflict_do_update(index_elements=["item"],
-                                                   set_={"value": table.c.value + delta}))
-        return
-    row = session.get(ItemStockRow, item, with_for_update=True)  # pragma: no cover - other dialects
-    if row is None:
-        session.add(ItemStockRow(item=item, value=delta))
-    else:
-        row.value += delta

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import CompoundSelect, Select, Table, func, select, union
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -71,24 +71,28 @@ def add_move(
         memo=source.memo,
     )
     session.add(row)
-    _bump_on_hand(session, item, qty)
+    increment_item_stock(session, item, "qty", qty, value=ZERO)
     return row
 
 
-def _bump_on_hand(session: Session, item: str, delta: Decimal) -> None:
+def increment_item_stock(
+    session: Session, item: str, column: Literal["value", "qty"], delta: Decimal, **initial: Decimal
+) -> None:
+    """Add ``delta`` to ``item_stock.<column>`` of ``item`` (one upsert); a missing row is inserted
+    with ``column`` = ``delta`` and the ``initial`` values of the other columns."""
     table = cast(Table, ItemStockRow.__table__)
     dialect = session.get_bind().dialect.name
     if dialect in ("sqlite", "postgresql"):
         module = sqlite_insert if dialect == "sqlite" else pg_insert
-        stmt = module(table).values(item=item, value=ZERO, qty=delta)
-        # the Decimal is bound through the column's type (Micros): it becomes millionths there
-        session.execute(stmt.on_conflict_do_update(index_elements=["item"], set_={"qty": table.c.qty + delta}))
+        stmt = module(table).values(item=item, **initial, **{column: delta})
+        # the Decimal is bound through the column's type (Cents/Micros): it is scaled there, once
+        session.execute(stmt.on_conflict_do_update(index_elements=["item"], set_={column: table.c[column] + delta}))
         return
     row = session.get(ItemStockRow, item, with_for_update=True)  # pragma: no cover - other dialects
     if row is None:
-        session.add(ItemStockRow(item=item, value=ZERO, qty=delta))
+        session.add(ItemStockRow(item=item, **initial, **{column: delta}))
     else:
-        row.qty += delta
+        setattr(row, column, getattr(row, column) + delta)
 
 
 def on_hand(session: Session, item: str) -> Decimal:
