@@ -27,7 +27,7 @@ from central.services.costing.stock import increment_item_stock
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "PeriodChoice", "local_date", "open_period_row", "period_for_event", "period_for_input", "save_entry",
+    "PeriodChoice", "local_date", "local_zone", "open_period_row", "period_for_event", "period_for_input", "save_entry",
 ]
 
 _STOCK_ROLES = frozenset({"raw_materials", "finished_goods"})
@@ -47,10 +47,14 @@ class PeriodChoice:
         )
 
 
+def local_zone(snap: Snapshot, entity: str | None) -> ZoneInfo:
+    """The entity's time zone (default UTC)."""
+    return ZoneInfo(snap.entity(entity).timezone or "UTC")
+
+
 def local_date(snap: Snapshot, entity: str | None, ts: datetime) -> date:
     """The date of ``ts`` in the entity's time zone (default UTC)."""
-    tz = snap.entity(entity).timezone or "UTC"
-    return ts.astimezone(ZoneInfo(tz)).date()
+    return ts.astimezone(local_zone(snap, entity)).date()
 
 
 def _find(session: Session, entity: str | None, day: date) -> PeriodRow | None:

@@ -22,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, or_, select
+from sqlalchemy import Table, or_, select
 from sqlalchemy.orm import Session
 
 from central.db.models_costing import (
@@ -40,7 +40,8 @@ from central.domain.money import ZERO
 from central.domain.postings import post_production
 from central.domain.stock import move_deltas, production_targets
 from central.domain.time_accounting import Dispatch, order_at
-from central.services.costing.journal import local_date, period_for_event, save_entry
+from central.services.costing.bulk import insert_rows
+from central.services.costing.journal import local_zone, period_for_event, save_entry
 from central.services.costing.master_data import Snapshot, snapshot
 from central.services.costing.operations import check_events
 from central.services.costing.stock import MoveSource, add_move, check_negative, moved_for_order
@@ -90,29 +91,31 @@ def post_events(session: Session, events: Sequence[EventRow], user: str = SYSTEM
     rows: list[dict[str, Any]] = []
     pending: list[Pending] = []
     for ev in events:
-        if ev.machine is None or ev.kind is None or ev.ts is None:
+        machine, kind, ev_ts = ev.machine, ev.kind, ev.ts
+        if machine is None or kind is None or ev_ts is None:
             continue  # a rejected body: nothing to post
-        ts = ev.posting_ts or ev.ts
+        event_id, reason = ev.id, ev.reason
+        ts = ev.posting_ts or ev_ts
         qty = int(ev.qty or 0)
-        row: dict[str, Any] = {
-            "event_id": ev.id, "machine": ev.machine, "kind": ev.kind, "ts": ts, "qty": qty, "state": ev.state,
-            "reason": ev.reason, "work_order": None, "record_id": None, "late": False, "decided_by": None,
-        }
-        if "suspect" in (ev.flags or []):
-            row["status"] = EventPostingStatus.SUSPECT
-        elif ev.kind == "state" or qty == 0:
-            row["status"] = EventPostingStatus.OPERATIONAL
+        if "suspect" in (ev.flags or ()):
+            status = EventPostingStatus.SUSPECT
+        elif kind == "state" or qty == 0:
+            status = EventPostingStatus.OPERATIONAL
         else:
-            row["status"] = EventPostingStatus.UNASSIGNED
-            pending.append(Pending(ev.id, ev.machine, ev.kind, ts, qty, ev.reason))
-        rows.append(row)
+            status = EventPostingStatus.UNASSIGNED
+            pending.append(Pending(event_id, machine, kind, ts, qty, reason))
+        rows.append({
+            "event_id": event_id, "machine": machine, "kind": kind, "ts": ts, "qty": qty, "state": ev.state,
+            "reason": reason, "work_order": None, "record_id": None, "late": False, "decided_by": None,
+            "status": status,
+        })
     attached = attach(session, snap, pending, user, memo="") if pending else {}
     for row in rows:
         a = attached.get(row["event_id"])
         if a is not None:
             row.update(status=EventPostingStatus.POSTED, work_order=a.work_order, record_id=a.record_id, late=a.late)
     if rows:  # event_postings.record_id is the record -> events link of these postings
-        session.execute(insert(cast(Table, EventPostingRow.__table__)), rows)
+        insert_rows(session, cast(Table, EventPostingRow.__table__), rows)
         check_events(session, snap, rows)  # quality exceptions, maintenance requests past thresholds
 
 
@@ -217,8 +220,9 @@ def _runs_by_period(
 ) -> list[tuple[Any, list[Pending]]]:
     runs: list[tuple[Any, list[Pending]]] = []
     cache: dict[Any, Any] = {}
+    zone = local_zone(snap, entity)
     for p in ordered:
-        day = local_date(snap, entity, p.ts)
+        day = p.ts.astimezone(zone).date()  # local_date, the zone looked up once
         choice = cache.get(day)
         if choice is None:
             choice = period_for_event(session, snap, entity, p.ts)

@@ -119,9 +119,16 @@ def moved_for_order(session: Session, work_order: str) -> dict[MoveKey, Decimal]
 def check_negative(session: Session, items: Iterable[str], cause: str, detail: Mapping[str, Any]) -> list[str]:
     """Raise a ``negative_inventory`` alert (one open alert per item) for each of ``items`` whose
     quantity on hand is below zero; issuing more than is on hand is allowed. Returns those items."""
+    wanted = sorted(set(items))
+    if not wanted:
+        return []
+    session.flush()
+    stmt = select(ItemStockRow.item, ItemStockRow.qty).where(ItemStockRow.item.in_(wanted))
+    stored = {str(item): qty for item, qty in session.execute(stmt)}  # one read for every item
     below = []
-    for item in sorted(set(items)):
-        qty = on_hand(session, item)
+    for item in wanted:
+        qty = stored.get(item)
+        qty = ZERO if qty is None else qty
         if qty < 0:
             below.append(item)
             raise_alert(session, "negative_inventory", f"negative_inventory:{item}",

@@ -1,0 +1,79 @@
+"""``insert_rows`` stores exactly what a Core ``insert`` stores (SQLite driver path)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    create_engine,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.orm import Session
+
+from central.db.base import UtcDateTime
+from central.services.costing.bulk import insert_rows
+
+
+def _table(meta: MetaData, name: str) -> Table:
+    return Table(
+        name, meta,
+        Column("id", Integer, primary_key=True),
+        Column("ts", UtcDateTime),
+        Column("qty", BigInteger, default=0),
+        Column("late", Boolean, default=False),
+        Column("amount", Numeric(18, 2)),
+        Column("note", String(20), nullable=True),
+    )
+
+
+def _rows() -> list[dict[str, object]]:
+    t0 = datetime(2026, 3, 29, 0, 59, 59, 999999, tzinfo=UTC)
+    plus2 = timezone(timedelta(hours=2))
+    return [
+        {"id": n, "ts": (t0 + timedelta(minutes=n)).astimezone(plus2) if n % 2 else t0 + timedelta(minutes=n),
+         "qty": n * 7, "late": bool(n % 3), "amount": Decimal(n) / 3, "note": None if n % 4 else f"n{n}"}
+        for n in range(1, 40)
+    ]
+
+
+def test_same_stored_values_as_core_insert(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/bulk.db")
+    meta = MetaData()
+    core, fast = _table(meta, "core"), _table(meta, "fast")
+    meta.create_all(engine)
+    with Session(engine) as s, s.begin():
+        s.execute(insert(core), _rows())
+        insert_rows(s, fast, _rows())
+    with Session(engine) as s:
+        raw_core = s.execute(text("SELECT * FROM core ORDER BY id")).all()
+        raw_fast = s.execute(text("SELECT * FROM fast ORDER BY id")).all()
+        assert raw_fast == raw_core and len(raw_fast) == 39
+        assert s.execute(select(fast.c.ts).where(fast.c.id == 1)).scalar_one() == datetime(
+            2026, 3, 29, 1, 0, 59, 999999, tzinfo=UTC)
+    engine.dispose()
+
+
+def test_missing_column_default_falls_back_and_unknown_column_refused(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/bulk.db")
+    meta = MetaData()
+    fast = _table(meta, "fast")
+    meta.create_all(engine)
+    with Session(engine) as s, s.begin():
+        insert_rows(s, fast, [{"id": 1, "ts": None, "amount": Decimal("1.50"), "note": "x"}])  # qty, late default
+        assert s.execute(select(fast.c.qty, fast.c.late)).one() == (0, False)
+        with pytest.raises(ValueError, match="no column"):
+            insert_rows(s, fast, [{"id": 2, "nope": 1}])
+    engine.dispose()
