@@ -143,10 +143,12 @@ def attach(
     lineage rows (the ingest path links through ``event_postings.record_id`` instead)."""
     lo = min(p.ts for p in pending)
     hi = max(p.ts for p in pending)
-    dispatches = dispatches_for(session, {p.machine for p in pending}, lo, hi)
+    by_machine: dict[str, list[Dispatch]] = {}
+    for d in dispatches_for(session, {p.machine for p in pending}, lo, hi):
+        by_machine.setdefault(d.machine, []).append(d)
     by_order: dict[str, list[Pending]] = {}
     for p in pending:
-        order = order_at(dispatches, p.machine, p.ts)
+        order = order_at(by_machine.get(p.machine, ()), p.machine, p.ts)
         if order is not None:
             by_order.setdefault(order, []).append(p)
     out: dict[int, Attached] = {}
@@ -207,8 +209,9 @@ def post_to_order(
             accruals = adjust_closed_order(session, snap, order, accruals, choice, user)
         if link:
             session.add_all(RecordEventRow(record_id=record.id, event_id=p.event_id) for p in run)
+        attached = Attached(order.id, record.id, choice.late)  # frozen: one value for the whole run
         for p in run:
-            out[p.event_id] = Attached(order.id, record.id, choice.late)
+            out[p.event_id] = attached
     order.accruals = accruals.to_data()
     # backflush (or finished goods taken back out) may take stock below zero: production does not wait
     check_negative(session, taken, "backflush" if sign > 0 else "re-attribution", {"work_order": order.id})
