@@ -41,7 +41,7 @@ from central.domain.postings import post_production
 from central.domain.stock import move_deltas, production_targets
 from central.domain.time_accounting import Dispatch, order_at
 from central.services.costing.bulk import insert_rows
-from central.services.costing.journal import local_zone, period_for_event, save_entry
+from central.services.costing.journal import local_zone, period_for_event, save_entries
 from central.services.costing.master_data import Snapshot, snapshot
 from central.services.costing.operations import check_events
 from central.services.costing.stock import MoveSource, add_move, check_negative, moved_for_order
@@ -196,7 +196,8 @@ def post_to_order(
         session.flush()
         header = replace(choice.header(entity, memo), original_date=choice.original_date)
         posted = post_production(ctx, header, accruals, good, scrap, Tags(memo=memo, refs=(f"record:{record.id}",)))
-        entry_ids = {entry.kind: save_entry(session, entry, user, record.id, order.id).id for entry in posted.entries}
+        saved = save_entries(session, posted.entries, user, record.id, order.id)
+        entry_ids = {entry.kind: entry_id for entry, entry_id in zip(posted.entries, saved, strict=True)}
         source = MoveSource(record.id, choice.period, choice.entry_date, user, order.id, run[0].machine,
                             late=choice.late, memo=memo)
         for (kind, item), delta in move_deltas(production_targets(ctx, posted.accruals), moved).items():
