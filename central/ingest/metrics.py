@@ -63,12 +63,13 @@ class _Metric:
 class Counter(_Metric):
     kind = "counter"
 
-    def inc(self, amount: float = 1.0, *labels: str) -> None:
-        if amount < 0:
+    def inc(self, step: float = 1.0, *labels: str) -> None:
+        """Add ``step`` (an event count or seconds: Prometheus samples, never money) to the counter."""
+        if step < 0:
             raise ValueError("a counter only goes up")
         key = self._key(labels)
         with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
+            self._values[key] = self._values.get(key, 0.0) + step
 
 
 class Gauge(_Metric):
