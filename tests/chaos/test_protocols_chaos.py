@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from support.protocols import NS_URI, OpcUaServerProcess, ReadingCollector, modbus_server
+from support.protocols import NS_URI, OpcUaServerProcess, modbus_server, running
 
-from protocols import ModbusSourceConfig, OpcUaSourceConfig, Quality, TagReading, TagSource, build_source
+from protocols import ModbusSourceConfig, OpcUaSourceConfig, Quality, TagReading, build_source
 from sfsync.broker import free_port
 from sfsync.proxy import TcpProxy
 
@@ -26,20 +25,6 @@ def opc_server() -> Iterator[OpcUaServerProcess]:
     finally:
         server.stop()
 
-
-@contextlib.asynccontextmanager
-async def running(source: TagSource) -> AsyncIterator[ReadingCollector]:
-    sink = ReadingCollector()
-    task = asyncio.create_task(source.run(sink))
-    try:
-        yield sink
-        if task.done():
-            task.result()
-            pytest.fail("run() returned by itself")
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def tick_after(value: Any) -> Any:

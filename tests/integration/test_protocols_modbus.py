@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from support.protocols import ReadingCollector, modbus_server
+from support.protocols import modbus_server, running
 
 from protocols import ModbusSourceConfig, Quality, TagReading, build_source
 from protocols.modbus import ModbusSource
@@ -62,20 +61,6 @@ def make_config(port: int, tags: list[dict[str, Any]], **extra: Any) -> ModbusSo
     settings.update(extra)
     return ModbusSourceConfig(name="saw-2", host="127.0.0.1", port=port, tags=tags, **settings)
 
-
-@contextlib.asynccontextmanager
-async def running(source: Any) -> AsyncIterator[ReadingCollector]:
-    sink = ReadingCollector()
-    task = asyncio.create_task(source.run(sink))
-    try:
-        yield sink
-        if task.done():
-            task.result()
-            pytest.fail("run() returned by itself")
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def good(tag: str, value: Any = None) -> Any:

@@ -16,8 +16,8 @@ from support.protocols import (
     TEST_PASSWORD,
     TEST_USER,
     OpcUaServerProcess,
-    ReadingCollector,
     make_certificate,
+    running,
 )
 
 from protocols import OpcUaSourceConfig, Quality, TagReading, build_source
@@ -51,20 +51,6 @@ def make_config(endpoint: str, tags: list[dict[str, str]] = TAGS, **extra: Any) 
     settings.update(extra)
     return OpcUaSourceConfig(name="press-1", endpoint=endpoint, namespace_uri=NS_URI, tags=tags, **settings)
 
-
-@contextlib.asynccontextmanager
-async def running(source: OpcUaSource) -> AsyncIterator[ReadingCollector]:
-    sink = ReadingCollector()
-    task = asyncio.create_task(source.run(sink))
-    try:
-        yield sink
-        if task.done():
-            task.result()  # raises what ended it
-            pytest.fail("run() returned by itself")
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @contextlib.asynccontextmanager

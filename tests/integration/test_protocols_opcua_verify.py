@@ -21,7 +21,7 @@ from asyncua.client.client import Client
 from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.status_codes import StatusCodes
 from asyncua.ua.uaerrors import UaStatusCodeError
-from support.protocols import NS_URI, OpcUaServerProcess, ReadingCollector
+from support.protocols import NS_URI, OpcUaServerProcess, running
 from support.sim import plant_settings
 
 from device_sim.layout import MachineView
@@ -58,20 +58,6 @@ def make_config(endpoint: str, tags: list[dict[str, str]], **extra: Any) -> OpcU
     settings.update(extra)
     return OpcUaSourceConfig(name="press-1", endpoint=endpoint, namespace_uri=NS_URI, tags=tags, **settings)
 
-
-@contextlib.asynccontextmanager
-async def running(source: OpcUaSource) -> AsyncIterator[ReadingCollector]:
-    sink = ReadingCollector()
-    task = asyncio.create_task(source.run(sink))
-    try:
-        yield sink
-        if task.done():
-            task.result()
-            pytest.fail("run() returned by itself")
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @contextlib.asynccontextmanager

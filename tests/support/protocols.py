@@ -23,7 +23,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from protocols.base import TagReading
+import pytest
+
+from protocols.base import TagReading, TagSource
 
 NS_URI = "urn:sfsync:test:plc"
 TEST_USER = "operator"
@@ -69,6 +71,22 @@ class ReadingCollector:
 
 
 # ------------------------------------------------------------------ OPC UA server (subprocess)
+
+
+@contextlib.asynccontextmanager
+async def running(source: TagSource) -> AsyncIterator[ReadingCollector]:
+    """Run ``source`` into a fresh collector for the ``async with`` body; fail if run() ended by itself."""
+    sink = ReadingCollector()
+    task = asyncio.create_task(source.run(sink))
+    try:
+        yield sink
+        if task.done():
+            task.result()
+            pytest.fail("run() returned by itself")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class OpcUaServerProcess:
