@@ -73,6 +73,8 @@ class MachineRow(Base):
     plant: Mapped[str | None] = mapped_column(ID, nullable=True)
     edge: Mapped[str | None] = mapped_column(ID, nullable=True)
     work_center: Mapped[str | None] = mapped_column(ID, nullable=True)
+    #: one event's qty above this is held as suspect (``qty_over_limit``); NULL: the default
+    max_event_qty: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class StreamRow(Base):
