@@ -52,6 +52,10 @@ class MqttSettings(StrictModel):
     session_expiry: Annotated[int, Field(ge=0)] = 7 * 24 * 3600
     tls: bool = False
     ca_file: Path | None = None
+    #: cap of paho's doubling reconnect back-off (first wait 1 s, or this when smaller): a broker
+    #: that comes back is used within about this long, however long it was away (the edge's
+    #: ``mqtt.reconnect_max_s`` is the same key)
+    reconnect_max_s: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 2.0
 
 
 class IngestSettings(StrictModel):

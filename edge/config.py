@@ -204,15 +204,19 @@ class MqttConfig(StrictModel):
     max_inflight: int = Field(default=20, ge=1, le=1000)
     max_unacked_events: int = Field(default=50_000, ge=1)
     resend_timeout_s: float = Field(default=30.0, gt=0, le=86_400)
-    reconnect_min_s: float = Field(default=1.0, gt=0, le=3600)
-    reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
+    reconnect_min_s: float = Field(default=1.0, gt=0, le=3600, allow_inf_nan=False)
+    #: cap of the doubling reconnect back-off: a broker that comes back is used within about this
+    #: long, however long it was away (central's ``mqtt.reconnect_max_s`` is the same key)
+    reconnect_max_s: float = Field(default=2.0, gt=0, le=3600, allow_inf_nan=False)
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     session_expiry_s: int = Field(default=7 * 86_400, ge=0)
 
     @model_validator(mode="after")
     def _backoff(self) -> MqttConfig:
         if self.reconnect_max_s < self.reconnect_min_s:
-            raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+            raise ValueError(
+                f"reconnect_max_s ({self.reconnect_max_s:g}) must be >= reconnect_min_s ({self.reconnect_min_s:g})"
+            )
         return self
 
 

@@ -92,7 +92,9 @@ class MqttIngest:
         client.username_pw_set(s.username, s.password or None)
         client.max_queued_messages_set(0)
         client.max_inflight_messages_set(20)
-        client.reconnect_delay_set(1, 30)
+        # paho doubles its wait up to this cap (1 s first, or the cap when smaller); it waits with float
+        # arithmetic, the int in its signature is only a hint
+        client.reconnect_delay_set(min(1.0, s.reconnect_max_s), s.reconnect_max_s)  # type: ignore[arg-type]
         if s.tls:
             client.tls_set(ca_certs=str(s.ca_file) if s.ca_file else None)
         client.on_connect = self._on_connect
