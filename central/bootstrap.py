@@ -115,8 +115,12 @@ def serve(
     migrate: bool = True,
     posting: PostingHandler | None = None,
     out: Callable[[str], None] = print,
+    sock: socket.socket | None = None,
 ) -> int:
-    """``sfsync central serve``: API and MQTT ingest in one process until SIGINT/SIGTERM."""
+    """``sfsync central serve``: API and MQTT ingest in one process until SIGINT/SIGTERM.
+
+    ``sock``: the API's listening socket when the caller bound it already (the CLI does, in
+    :func:`central.preflight.bind_api`, before the database is touched)."""
     import uvicorn
 
     from central.api.app import create_app
@@ -147,7 +151,8 @@ def serve(
             out("API disabled")
             stop.wait()
             return 0
-        sock = _bind(settings.api.host, settings.api.port)
+        if sock is None:
+            sock = _bind(settings.api.host, settings.api.port)
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         out(f"API at http://{shown}:{port}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -60,6 +61,23 @@ def _settings(args: argparse.Namespace) -> Any:
     return load_settings(args.config)
 
 
+def _source(args: argparse.Namespace) -> str:
+    """Where the settings came from, for a :class:`~shared.config.ConfigError` of a start-up check."""
+    from central.config import ENV_PREFIX
+
+    source = str(args.config) if args.config is not None else "defaults"
+    if any(name.startswith(ENV_PREFIX) for name in os.environ):
+        source += f" (+ {ENV_PREFIX}* environment)"
+    return source
+
+
+def _check_database(args: argparse.Namespace, settings: Any) -> None:
+    """Exit 2 (ConfigError) on an unusable database before anything is created or migrated."""
+    from central.preflight import check_database
+
+    check_database(settings.database, _source(args))
+
+
 def _print(line: str) -> None:
     print(f"sfsync: {line}", flush=True)
 
@@ -72,6 +90,7 @@ def _migrate(args: argparse.Namespace) -> int:
     if args.sql:
         print(offline_sql(settings.database.url))
         return 0
+    _check_database(args, settings)
     engine = make_engine(settings.database)
     try:
         upgrade(write_engine(engine))
@@ -86,7 +105,9 @@ def _token(args: argparse.Namespace) -> int:
     from central.errors import CentralError
     from central.services.access import issue_token
 
-    container = bootstrap(_settings(args), migrate=True)
+    settings = _settings(args)
+    _check_database(args, settings)
+    container = bootstrap(settings, migrate=True)
     expires = timedelta(days=args.expires_days) if args.expires_days is not None else None
     try:
         with container.write_sessions() as session, session.begin():
@@ -101,21 +122,28 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> int:
+    """Settings, then the file (every problem with its key path), then the database: a bad
+    file or a bad setting exits 2 before the database is created or touched."""
     from central.bootstrap import bootstrap
-    from central.domain.errors import DomainError
+    from central.domain.errors import DomainError, MasterDataError
     from central.errors import CentralError
+    from central.services.master_data import load_document, read_file
 
+    settings = _settings(args)
     try:
-        from central.services.master_data import load_file  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        print("sfsync: master data loading is not available in this build "
-              "(central.services.master_data.load_file is missing)", file=sys.stderr)
-        return 3
-    container = bootstrap(_settings(args), migrate=True)
+        document = read_file(args.file)
+    except MasterDataError as exc:
+        _print_master_errors(args.file, exc)
+        return 2
+    _check_database(args, settings)
+    container = bootstrap(settings, migrate=True)
     try:
         with container.write_sessions() as session, session.begin():
-            summary = load_file(session, args.file, args.user)
-    except (DomainError, CentralError, OSError) as exc:
+            summary = load_document(session, document, args.user, source=str(args.file))
+    except MasterDataError as exc:
+        _print_master_errors(args.file, exc)
+        return 2
+    except (DomainError, CentralError) as exc:
         print(f"sfsync: cannot load {args.file}: {exc}", file=sys.stderr)
         return 2
     finally:
@@ -124,8 +152,15 @@ def _load(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_master_errors(path: Path, exc: Any) -> None:
+    print(f"sfsync: cannot load {path}: {len(exc.errors)} error(s), nothing written", file=sys.stderr)
+    for error in exc.errors:
+        print(f"sfsync: {path}: {error.key_path}: {error.message}", file=sys.stderr)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from central.bootstrap import serve
+    from central.preflight import bind_api
 
     settings = _settings(args)
     api: dict[str, Any] = {}
@@ -137,4 +172,10 @@ def _serve(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"api": settings.api.model_copy(update=api)})
     if args.no_ingest:
         settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"enabled": False})})
-    return serve(settings, migrate=not args.no_migrate, out=_print)
+    _check_database(args, settings)
+    sock = bind_api(settings.api, _source(args)) if settings.api.enabled else None
+    try:
+        return serve(settings, migrate=not args.no_migrate, out=_print, sock=sock)
+    finally:
+        if sock is not None:
+            sock.close()

@@ -3,6 +3,11 @@
 Built once per process by :func:`load_settings` in ``main``/``bootstrap``, never at import
 time. Every section forbids unknown keys, so a typo fails at start with the file, key and
 reason (see :class:`shared.config.ConfigError`). ``docs/central.md`` is the reference.
+
+What can be checked without touching anything is checked here, at load: every number in its
+range (floats finite), ``database.url`` parses and names an installed driver, ``mqtt.ca_file``
+exists. What needs the outside world (the database reachable, ``api.host`` resolvable, the port
+free) is checked by :mod:`central.preflight` before anything is created.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from shared.config import StrictModel, load_config
 
@@ -28,14 +33,49 @@ __all__ = [
 
 ENV_PREFIX = "SFSYNC_CENTRAL_"
 
+MAX_SECONDS = 7 * 24 * 3600.0
+"""Upper bound of the ingest's durations (clock skew, gap alert): one week."""
+
+MQTT_MAX_EXPIRY = 2**32 - 1
+"""MQTT 5's session expiry is a four-byte integer (this value: never expires)."""
+
+
+def check_database_url(value: str) -> None:
+    """Refuse a URL SQLAlchemy cannot parse, a database other than SQLite/PostgreSQL, a missing
+    driver. The message never repeats the URL (it may hold a password)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        url = make_url(value)
+    except (ArgumentError, ValueError):
+        raise ValueError("not a database URL: expected sqlite:///PATH or "
+                         "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE") from None
+    backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"unsupported database {backend!r}: use sqlite:///PATH or postgresql+psycopg://...")
+    try:
+        url.get_dialect().import_dbapi()
+    except (NoSuchModuleError, ImportError):
+        raise ValueError(f"no installed driver for {url.drivername!r}: use sqlite:///PATH or "
+                         "postgresql+psycopg://...") from None
+    if backend == "postgresql" and not url.database:
+        raise ValueError("a PostgreSQL URL names its database: postgresql+psycopg://USER@HOST:PORT/DATABASE")
+
 
 class DatabaseSettings(StrictModel):
     """SQLAlchemy URL: SQLite (WAL) by default, PostgreSQL via ``postgresql+psycopg://``."""
 
     url: str = "sqlite:///central.db"
     pool_size: Annotated[int, Field(ge=1, le=200)] = 10
-    busy_timeout_ms: Annotated[int, Field(ge=0)] = 30_000
+    busy_timeout_ms: Annotated[int, Field(ge=0, le=3_600_000)] = 30_000
     echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        check_database_url(value)
+        return value
 
 
 class MqttSettings(StrictModel):
@@ -49,13 +89,20 @@ class MqttSettings(StrictModel):
     password: str = ""
     keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
     protocol: Literal["3.1.1", "5"] = "3.1.1"
-    session_expiry: Annotated[int, Field(ge=0)] = 7 * 24 * 3600
+    session_expiry: Annotated[int, Field(ge=0, le=MQTT_MAX_EXPIRY)] = 7 * 24 * 3600
     tls: bool = False
     ca_file: Path | None = None
     #: cap of paho's doubling reconnect back-off (first wait 1 s, or this when smaller): a broker
     #: that comes back is used within about this long, however long it was away (the edge's
     #: ``mqtt.reconnect_max_s`` is the same key)
     reconnect_max_s: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 2.0
+
+    @field_validator("ca_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
 
 
 class IngestSettings(StrictModel):
@@ -66,9 +113,9 @@ class IngestSettings(StrictModel):
     shared_subscription: bool = False
     require_registration: bool = True
     require_known_machine: bool = True
-    clock_skew_seconds: Annotated[float, Field(gt=0)] = 300.0
-    gap_alert_after_seconds: Annotated[float, Field(ge=0)] = 10.0
-    queue_size: Annotated[int, Field(ge=1)] = 1000
+    clock_skew_seconds: Annotated[float, Field(gt=0, le=MAX_SECONDS)] = 300.0
+    gap_alert_after_seconds: Annotated[float, Field(ge=0, le=MAX_SECONDS)] = 10.0
+    queue_size: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
     db_retries: Annotated[int, Field(ge=0, le=100)] = 5
 
     @property
@@ -82,7 +129,7 @@ class ApiSettings(StrictModel):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
-    page_limit_max: Annotated[int, Field(ge=1)] = 1000
+    page_limit_max: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
 
 
 class AuthSettings(StrictModel):
@@ -95,7 +142,7 @@ class FaultSettings(StrictModel):
     """Fault injection for chaos tests only: ``crash_after_commit = N`` makes the process exit
     (``os._exit``) right after committing its N-th batch, before the ack is published."""
 
-    crash_after_commit: Annotated[int, Field(ge=0)] = 0
+    crash_after_commit: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
 
 
 class CentralSettings(StrictModel):

@@ -8,7 +8,10 @@ values are read as TOML values when they parse as one (numbers, booleans, inline
 arrays and tables), else as plain strings.
 
 A bad file never produces a traceback for the user: :class:`ConfigError` names the
-file, the key path and the reason, and the CLI prints it and exits with status 2.
+file, the key path and the reason, and the CLI prints it and exits with status 2. A file
+that is not UTF-8 or not TOML is such an error, and so is a float that is not finite
+(``inf``, ``nan``: :class:`StrictModel` refuses them in every section; ranges are each
+field's own ``ge``/``le``).
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-__all__ = ["ConfigError", "load_config", "env_overrides", "StrictModel"]
+__all__ = ["ConfigError", "load_config", "env_overrides", "env_variable", "read_toml", "StrictModel"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -38,9 +41,11 @@ class ConfigError(Exception):
 
 
 class StrictModel(BaseModel):
-    """Base for settings sections: unknown keys are an error, not silently ignored."""
+    """Base for settings sections: unknown keys are an error, not silently ignored, and a float
+    must be finite (a plain pydantic ``float`` takes ``inf`` and ``nan``, which then break
+    ``timedelta`` arithmetic deep inside a worker)."""
 
-    model_config = {"extra": "forbid"}
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def _parse_env_value(raw: str) -> Any:
@@ -89,6 +94,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(str(path), "", "file not found") from None
     except OSError as exc:
         raise ConfigError(str(path), "", f"cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), "", f"not UTF-8 text (byte {exc.start}): a TOML file is UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), "", f"not valid TOML: {exc}") from exc
 
@@ -113,4 +120,12 @@ def load_config(
         key = ".".join(str(p) for p in first["loc"])
         more = len(exc.errors()) - 1
         reason = first["msg"] + (f" (and {more} more error(s))" if more else "")
+        variable = env_variable(env_prefix, key)
+        if variable in (os.environ if environ is None else environ):
+            source = f"{source}, from {variable}"
         raise ConfigError(source, key, reason) from None
+
+
+def env_variable(prefix: str, key: str) -> str:
+    """The environment variable that overrides ``key``: ``mqtt.port`` -> ``{prefix}MQTT__PORT``."""
+    return prefix + "__".join(part.upper() for part in key.split("."))

@@ -9,6 +9,10 @@ The first load takes effect at once. A later change to anything that moves a sta
 a posting (raw item standard costs, BOMs, routings, work-centre rates, accounts, posting rules)
 needs an approval by someone other than the requester; until the approvals workflow exists such
 a change is refused with ``409 approval_required`` (nothing is written).
+
+An entity's time-zone change is guarded too once the entity has journal entries: it moves the
+boundaries of its periods (and of the days its postings are dated by). Before the first posting
+it applies at once, like a first load.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from central.db.models_costing import MasterRecordRow, MasterVersionRow, PeriodRow
+from central.db.models_costing import JournalEntryRow, MasterRecordRow, MasterVersionRow, PeriodRow
 from central.db.models_ingest import EdgeRow, MachineRow
 from central.domain.errors import MasterDataError
 from central.domain.master_data import (
@@ -147,6 +151,8 @@ def load_master(
             changes.append((section, key, record, old is None))
             if old is not None and not first_load and _is_guarded(section, old, record):
                 guarded.append(f"{section}[{index}]")
+            elif section == "entities" and old is not None and _moves_posted_periods(session, old, record):
+                guarded.append(f"{section}[{index}].timezone")
         merged[section] += [r for k, r in stored[section].items() if k not in keys_in_file]
     periods = _merge_periods(session, mf, summary)
     master = to_domain(merged, periods)
@@ -203,6 +209,14 @@ def _is_guarded(section: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
     if section in GUARDED_SECTIONS:
         return True
     return section == "items" and old.get("standard_cost") != new.get("standard_cost")
+
+
+def _moves_posted_periods(session: Session, old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """An entity's time zone changes and the entity already has journal entries."""
+    if old.get("timezone", "UTC") == new.get("timezone", "UTC"):
+        return False
+    posted = session.scalar(select(JournalEntryRow.id).where(JournalEntryRow.entity == new["id"]).limit(1))
+    return posted is not None
 
 
 def _merge_periods(session: Session, mf: MasterFile, summary: LoadSummary) -> list[dict[str, Any]]:

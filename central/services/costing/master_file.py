@@ -4,45 +4,105 @@ Numbers are read as :class:`~decimal.Decimal` from their text: YAML floats go th
 that never makes a binary float, JSON floats are refused (send strings). Unknown keys and bad
 values are refused with their key path (``items[2].colour``); dangling references are found by
 :func:`central.domain.master_data_validation.validate_master_data` on the merged set.
+
+Every number goes through :func:`central.domain.money.parse_decimal` (plain notation, at most
+15 integer digits) with the places of its kind — prices, costs and rates 6, money 2 (a
+budget), quantities and hours 6 — and more places are refused, never rounded. Each field also
+has an upper bound of its own (:data:`MAX_PRICE`, :data:`MAX_MONEY`, :data:`MAX_PER_UNIT`,
+:data:`MAX_HOURS`) so that a value that loads can be multiplied and stored by every later
+posting. Entity time zones must be keys of the zone database (:func:`known_time_zone`).
 """
 
 from __future__ import annotations
 
+import zoneinfo
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import orjson
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from central.domain.errors import MasterDataError
+from central.domain.errors import MasterDataError, MoneyError
 from central.domain.errors import ValidationError as DomainValidationError
+from central.domain.money import MONEY_PLACES, QUANTITY_PLACES, UNIT_PLACES, parse_decimal
 
-__all__ = ["MasterFile", "parse_master_file", "read_master_file", "parse_master_json", "SECTIONS", "key_path"]
+__all__ = [
+    "MasterFile",
+    "parse_master_file",
+    "read_master_file",
+    "parse_master_json",
+    "SECTIONS",
+    "key_path",
+    "known_time_zone",
+    "MAX_PRICE",
+    "MAX_MONEY",
+    "MAX_PER_UNIT",
+    "MAX_HOURS",
+]
+
+MAX_PRICE = Decimal(10) ** 9
+"""Standard costs, labour and overhead rates: below 1,000,000,000 per unit or hour."""
+MAX_MONEY = Decimal(10) ** 12
+"""Money amounts of master data (a work centre's FOH budget): below 10**12."""
+MAX_PER_UNIT = Decimal(10) ** 6
+"""Quantities and hours per unit processed (BOM quantities, routing hours, cycle time)."""
+MAX_HOURS = Decimal(10) ** 6
+"""A work centre's normal hours (capacity per period) and threshold minutes."""
 
 
-def _decimal(value: object) -> Decimal:
-    if isinstance(value, bool):
-        raise ValueError("a boolean is not a number")
-    if isinstance(value, float):
-        raise ValueError("a binary float is refused: write the number as a string")
-    if isinstance(value, int | Decimal):
-        return Decimal(value)
-    if isinstance(value, str):
+def _number(max_places: int) -> Callable[[object], Decimal]:
+    """A validator reading one number of a kind through :func:`parse_decimal`."""
+
+    def read(value: object) -> Decimal:
+        if isinstance(value, bool):
+            raise ValueError("a boolean is not a number")
+        if isinstance(value, float):
+            raise ValueError("a binary float is refused: write the number as a string")
+        if not isinstance(value, int | Decimal | str):
+            raise ValueError(f"expected a decimal number, got {type(value).__name__}")
         try:
-            result = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueError(f"not a decimal number: {value!r}") from None
-        if not result.is_finite():
-            raise ValueError(f"not a finite number: {value!r}")
-        return result
-    raise ValueError(f"expected a decimal number, got {type(value).__name__}")
+            result = parse_decimal(value, max_places)
+        except MoneyError as exc:
+            raise ValueError(str(exc)) from None
+        return Decimal(format(result, "f"))  # stored and shown in plain notation (a YAML 1.5e+3 is 1500)
+
+    return read
 
 
-Dec = Annotated[Decimal, BeforeValidator(_decimal)]
+Price = Annotated[Decimal, BeforeValidator(_number(UNIT_PLACES)), Field(lt=int(MAX_PRICE))]
+Money = Annotated[Decimal, BeforeValidator(_number(MONEY_PLACES)), Field(lt=int(MAX_MONEY))]
+PerUnit = Annotated[Decimal, BeforeValidator(_number(QUANTITY_PLACES)), Field(lt=int(MAX_PER_UNIT))]
+Hours = Annotated[Decimal, BeforeValidator(_number(QUANTITY_PLACES)), Field(lt=int(MAX_HOURS))]
+Fraction = Annotated[Decimal, BeforeValidator(_number(QUANTITY_PLACES))]
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+_HOST_ZONES = frozenset({"localtime", "posixrules"})
+"""Keys some zone databases hold that name the host's own setting, not a place."""
+
+
+@cache
+def _zone_keys() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones()) - _HOST_ZONES
+
+
+def known_time_zone(value: str) -> str:
+    """``value`` when it is a key of the zone database (``Europe/Berlin``, ``UTC``); else ValueError.
+
+    ``zoneinfo.ZoneInfo`` fails only when used and accepts keys such as ``localtime``; checking
+    against the list of keys refuses made-up and path-like names at load.
+    """
+    if value not in _zone_keys() and value != "UTC":
+        shown = repr(value[:64])
+        raise ValueError(f"unknown time zone {shown}: use a zone database key such as 'Europe/Berlin' or 'UTC'")
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(known_time_zone)]
 
 
 class _Strict(BaseModel):
@@ -53,7 +113,7 @@ class EntityIn(_Strict):
     id: Id
     name: str = ""
     currency: str = "EUR"
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
     period_rule: Literal["none", "monthly"] = "none"
 
 
@@ -77,13 +137,13 @@ class ItemIn(_Strict):
     class_: Literal["raw", "semi", "finished"] = Field(alias="class")
     unit: str = "pcs"
     name: str = ""
-    standard_cost: Dec | None = None
+    standard_cost: Price | None = None
     issue: Literal["manual", "backflush"] = "manual"
 
 
 class ComponentIn(_Strict):
     item: Id
-    qty: Dec
+    qty: PerUnit
 
 
 class BomIn(_Strict):
@@ -95,10 +155,10 @@ class ThresholdsIn(_Strict):
     """Thresholds of operational records (``central.domain.thresholds``); unset keys inherit
     (machine <- work centre <- defaults)."""
 
-    scrap_rate: Annotated[Dec, Field(gt=0, le=1)] | None = None
-    scrap_clear_rate: Annotated[Dec, Field(ge=0, le=1)] | None = None
+    scrap_rate: Annotated[Fraction, Field(gt=0, le=1)] | None = None
+    scrap_clear_rate: Annotated[Fraction, Field(ge=0, le=1)] | None = None
     scrap_window_units: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
-    downtime_minutes: Annotated[Dec, Field(gt=0)] | None = None
+    downtime_minutes: Annotated[Hours, Field(gt=0)] | None = None
     downtime_categories: list[Literal["equipment", "material", "quality", "changeover", "operator", "other"]] | None \
         = None
 
@@ -114,20 +174,20 @@ class WorkCenterIn(_Strict):
     id: Id
     plant: Id
     name: str = ""
-    labor_rate: Dec
-    voh_rate: Dec
-    foh_budget: Dec
-    normal_hours: Dec
+    labor_rate: Price
+    voh_rate: Price
+    foh_budget: Money
+    normal_hours: Hours
     thresholds: ThresholdsIn | None = None
 
 
 class RoutingIn(_Strict):
     item: Id
     work_center: Id
-    labor_hours: Dec
-    machine_hours: Dec
-    normal_spoilage: Dec = Decimal(0)
-    ideal_cycle_time: Dec | None = None
+    labor_hours: PerUnit
+    machine_hours: PerUnit
+    normal_spoilage: Fraction = Decimal(0)
+    ideal_cycle_time: PerUnit | None = None
 
 
 class MachineIn(_Strict):
@@ -215,7 +275,12 @@ def parse_master_file(data: object) -> MasterFile:
     except ValidationError as exc:
         errors = []
         for err in exc.errors():
-            message = "unknown key" if err["type"] == "extra_forbidden" else str(err["msg"])
+            if err["type"] == "extra_forbidden":
+                message = "unknown key"
+            elif err["type"] == "value_error" and "error" in err.get("ctx", {}):
+                message = str(err["ctx"]["error"])  # our own sentence, without pydantic's "Value error, "
+            else:
+                message = str(err["msg"])
             errors.append(DomainValidationError(key_path(tuple(err["loc"])), message))
         raise MasterDataError(errors) from None
 
@@ -236,8 +301,14 @@ _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
 
 
 def read_master_file(path: str | Path) -> MasterFile:
-    """Read a YAML (or JSON, which is YAML) master-data file."""
-    text = Path(path).read_text(encoding="utf-8")
+    """Read a YAML (or JSON, which is YAML) master-data file; a file that cannot be read, is not
+    UTF-8 or not YAML is a :class:`MasterDataError` at ``(file)`` like any other problem."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise MasterDataError([DomainValidationError("(file)", f"not UTF-8 text (byte {exc.start})")]) from None
+    except OSError as exc:
+        raise MasterDataError([DomainValidationError("(file)", f"cannot read: {exc.strerror or exc}")]) from None
     try:
         data: Any = yaml.load(text, Loader=_DecimalLoader)
     except yaml.YAMLError as exc:
