@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -75,6 +75,11 @@ DEFAULT_SCRAP = {"BURR": 1, "CRACK": 2, "DIMENSION": 3}
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+MAX_SECONDS = 366 * 86_400.0
+"""Upper bound of every duration in the simulator's config (a year of virtual time); floats are
+finite anyway (:class:`shared.config.StrictModel`)."""
+MAX_WEIGHT = 1_000_000.0
+
 
 def _ms(seconds: float) -> int:
     return round(seconds * 1000)
@@ -88,7 +93,7 @@ class ClockSettings(StrictModel):
 
     start: datetime | None = None
     speed: float = Field(default=1.0, gt=0, le=1_000_000)
-    run_for_s: float | None = Field(default=None, gt=0)
+    run_for_s: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
 
     @field_validator("start")
     @classmethod
@@ -167,9 +172,9 @@ class StopSpec(StrictModel):
 
     state: StopState = "down"
     reason: str | None = None
-    weight: float = Field(default=1.0, gt=0)
-    min_s: float = Field(default=60.0, ge=0.001)
-    max_s: float = Field(default=600.0, ge=0.001)
+    weight: float = Field(default=1.0, gt=0, le=MAX_WEIGHT)
+    min_s: float = Field(default=60.0, ge=0.001, le=MAX_SECONDS)
+    max_s: float = Field(default=600.0, ge=0.001, le=MAX_SECONDS)
 
     @model_validator(mode="after")
     def _range(self) -> StopSpec:
@@ -183,9 +188,9 @@ class ScheduledStop(StrictModel):
 
     state: StopState = "planned_stop"
     reason: str | None = None
-    first_at_s: float = Field(ge=0)
-    every_s: float | None = Field(default=None, gt=0)
-    duration_s: float = Field(gt=0)
+    first_at_s: float = Field(ge=0, le=MAX_SECONDS)
+    every_s: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
+    duration_s: float = Field(gt=0, le=MAX_SECONDS)
 
 
 class ScriptStep(StrictModel):
@@ -197,9 +202,9 @@ class ScriptStep(StrictModel):
     """
 
     state: StateName
-    for_s: float = Field(gt=0)
+    for_s: float = Field(gt=0, le=MAX_SECONDS)
     reason: str | None = None
-    cycle_s: float | None = Field(default=None, gt=0)
+    cycle_s: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
     scrap_every: int | None = Field(default=None, ge=1)
     scrap_reasons: list[str] | None = Field(default=None, min_length=1)
 
@@ -223,11 +228,11 @@ class MachineSettings(StrictModel):
     count: int = Field(default=1, ge=1, le=10_000)
     line: str = Field(default="Line1", pattern=_ID.pattern)
     protocols: list[Protocol] = Field(default_factory=lambda: list(_BOTH_PROTOCOLS), min_length=1)
-    cycle_s: float = Field(default=1.0, ge=0.001)
-    cycle_jitter_s: float = Field(default=0.0, ge=0)
+    cycle_s: float = Field(default=1.0, ge=0.001, le=MAX_SECONDS)
+    cycle_jitter_s: float = Field(default=0.0, ge=0, le=MAX_SECONDS)
     scrap_rate: float = Field(default=0.0, ge=0, le=1)
-    scrap_weights: dict[str, float] = Field(default_factory=dict)
-    mtbf_s: float | None = Field(default=None, gt=0)
+    scrap_weights: dict[str, Annotated[float, Field(ge=0, le=MAX_WEIGHT)]] = Field(default_factory=dict)
+    mtbf_s: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
     stops: list[StopSpec] = Field(default_factory=list)
     schedule: list[ScheduledStop] = Field(default_factory=list)
     script: list[ScriptStep] | None = Field(default=None, min_length=1)

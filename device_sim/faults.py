@@ -58,8 +58,8 @@ class Fault(StrictModel):
     kind: FaultKind
     machine: str | None = None
     protocol: Literal["opcua", "modbus"] | None = None
-    at_s: float | None = Field(default=None, ge=0)
-    for_s: float | None = Field(default=None, gt=0)
+    at_s: float | None = Field(default=None, ge=0, le=366 * 86_400)
+    for_s: float | None = Field(default=None, gt=0, le=366 * 86_400)
     delay_s: float = Field(default=2.0, gt=0, le=600)
     code: int = Field(default=6, ge=1, le=255)
     margin: int = Field(default=3, ge=0)

@@ -30,9 +30,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from edge.agent import Agent
-    from edge.config import load_edge_settings
+    from edge.config import check_files, load_edge_settings
 
     settings = load_edge_settings(args.config)
+    check_files(settings, str(args.config))
 
     async def main() -> None:
         stop = asyncio.Event()

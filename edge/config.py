@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_STATES",
     "normalize_code",
     "load_edge_settings",
+    "check_files",
 ]
 
 ENV_PREFIX = "SFSYNC_EDGE_"
@@ -277,6 +278,18 @@ class EdgeSettings(StrictModel):
     def username(self) -> str:
         """Always a username: amqtt keeps persistent sessions only for clients that send one."""
         return self.mqtt.username or self.edge
+
+
+def check_files(settings: EdgeSettings, source: str) -> None:
+    """Files ``edge run`` opens at start (TLS CA, client certificate and key) exist: a missing
+    one is a ConfigError naming its key, not a TLS traceback after the outbox is opened."""
+    tls = settings.mqtt.tls
+    if tls is None:
+        return
+    for name in ("ca", "cert", "key"):
+        path: Path | None = getattr(tls, name)
+        if path is not None and not path.is_file():
+            raise ConfigError(source, f"mqtt.tls.{name}", f"no such file: {path}")
 
 
 def load_edge_settings(path: str | Path | None, environ: dict[str, str] | None = None) -> EdgeSettings:
