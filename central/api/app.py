@@ -1,13 +1,19 @@
 """FastAPI application factory: ``create_app(container)``; routers come from
-:mod:`central.api.routers`, errors go through :mod:`central.api.errors`."""
+:mod:`central.api.routers`, errors go through :mod:`central.api.errors`.
+
+The OpenAPI document is made truthful here, once for every route (see :mod:`central.api.openapi`):
+the bearer scheme on each operation that authenticates, and the error responses each operation
+can give, all with the ``{"error": {"code", "message", "detail"}}`` body."""
 
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 
 from central.api.errors import install_error_handlers
+from central.api.openapi import document_errors
 from central.api.routers import API_PREFIX, ROOT_ROUTER_MODULES, ROUTER_MODULES
 from central.api.routes_governance import audit_write_requests
 from central.bootstrap import Container
@@ -36,4 +42,11 @@ def create_app(container: Container) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     for module in ROUTER_MODULES:
         app.include_router(_router(module), prefix=API_PREFIX, dependencies=[Depends(audit_write_requests)])
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(app, FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -5,6 +5,7 @@ exception                                  status  code
 =========================================  ======  ============================
 ``CentralError`` subclasses                its own its ``code``
 ``MoneyError``                             422     ``invalid_money``
+``RangeError``                             422     ``out_of_range``
 ``MasterDataError``                        422     ``invalid_master_data`` (detail: every error)
 ``UnbalancedEntryError``                   422     ``unbalanced_entry``
 ``PostingRuleError``                       422     ``posting_rule``
@@ -15,6 +16,9 @@ other ``DomainError``                      400     ``domain_error``
 request validation (FastAPI/pydantic)      422     ``validation_error``
 ``IntegrityError`` (unique key etc.)       409     ``conflict``
 ``OperationalError`` (database down/busy)  503     ``unavailable``
+``DataError``, a bind that cannot store    422     ``out_of_range`` (number too large for its
+the value (``OverflowError``, NUL byte,            column, text the database cannot hold);
+lone surrogate), ``OverflowError``                 a fallback: inputs are bounded where they enter
 HTTP errors (unknown path, wrong verb)     as is   ``not_found``, ``method_not_allowed``, ...
 anything else                              500     ``internal_error`` (logged with traceback)
 =========================================  ======  ============================
@@ -29,7 +33,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from central.domain.errors import (
@@ -40,6 +44,7 @@ from central.domain.errors import (
     OrderStateError,
     PeriodError,
     PostingRuleError,
+    RangeError,
     UnbalancedEntryError,
 )
 from central.errors import CentralError
@@ -50,6 +55,7 @@ __all__ = ["install_error_handlers", "error_response", "domain_status"]
 
 _DOMAIN: list[tuple[type[DomainError], int, str]] = [
     (MoneyError, 422, "invalid_money"),
+    (RangeError, 422, "out_of_range"),
     (MasterDataError, 422, "invalid_master_data"),
     (UnbalancedEntryError, 422, "unbalanced_entry"),
     (PostingRuleError, 422, "posting_rule"),
@@ -135,6 +141,27 @@ async def _operational(request: Request, exc: Exception) -> JSONResponse:
     return error_response(503, "unavailable", "database unavailable, retry later")
 
 
+_UNSTORABLE = (OverflowError, UnicodeError, MoneyError, RangeError)
+"""Errors a bind processor or driver raises for one value it cannot store."""
+_UNSTORABLE_MESSAGE = "a value is out of range or cannot be stored (number too large, or a NUL/invalid character)"
+
+
+async def _statement(request: Request, exc: Exception) -> JSONResponse:
+    """A statement that failed on its values (``DataError``, or a bind that raised): a 422, the
+    driver's message and SQL stay in the log; anything else is a 500."""
+    assert isinstance(exc, StatementError)
+    if isinstance(exc, DataError) or isinstance(exc.orig, _UNSTORABLE):
+        log.warning("%s %s: value refused by the database layer: %s", request.method, request.url.path,
+                    type(exc.orig).__name__)
+        return error_response(422, "out_of_range", _UNSTORABLE_MESSAGE)
+    return await _unexpected(request, exc)
+
+
+async def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("%s %s: value cannot be handled: %s", request.method, request.url.path, type(exc).__name__)
+    return error_response(422, "out_of_range", _UNSTORABLE_MESSAGE)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("%s %s: unexpected error", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "internal error (logged)")
@@ -148,4 +175,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(IntegrityError, _integrity)
     app.add_exception_handler(OperationalError, _operational)
+    app.add_exception_handler(StatementError, _statement)
+    app.add_exception_handler(OverflowError, _unstorable)
+    app.add_exception_handler(UnicodeError, _unstorable)
     app.add_exception_handler(Exception, _unexpected)

@@ -5,13 +5,24 @@ log (installed by :func:`central.api.app.create_app`). Thin: parse, call the ser
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
-from central.api.deps import Principal, PrincipalDep, SessionDep, get_container, get_principal, require_role
+from central.api.deps import (
+    AfterQuery,
+    Day,
+    IdPath,
+    Instant,
+    LimitQuery,
+    Principal,
+    PrincipalDep,
+    SessionDep,
+    get_container,
+    get_principal,
+    require_role,
+)
 from central.api.routers import API_PREFIX
 from central.errors import Unauthorized
 from central.services import governance
@@ -25,7 +36,7 @@ router = APIRouter(tags=["governance"])
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-Limit = Annotated[int, Query(ge=1, description="page size (at most api.page_limit_max)")]
+Limit = LimitQuery
 Controller = Annotated[Principal, Depends(require_role("controller"))]
 Amount = Annotated[StrictStr, StringConstraints(pattern=r"^\d+(\.\d{1,2})?$")]
 
@@ -68,10 +79,10 @@ def get_audit(
     actor: str | None = None,
     action: Annotated[str | None, Query(description="exact, or a prefix ending in *")] = None,
     target: Annotated[str | None, Query(description="exact, or a prefix ending in *")] = None,
-    since: datetime | None = None, until: datetime | None = None,
+    since: Instant | None = None, until: Instant | None = None,
     order: Literal["asc", "desc"] = "asc",
     limit: Limit | None = None,
-    after: Annotated[int | None, Query(ge=0, description="seq of the last record of the previous page")] = None,
+    after: AfterQuery = None,
 ) -> dict[str, Any]:
     return governance.list_audit(session, limit=_limit(request, limit), after=after, newest_first=order == "desc",
                                  actor=actor, action=action, target=target, since=since, until=until)
@@ -108,19 +119,19 @@ def get_approvals(
     status: Literal["pending", "approved", "rejected"] | None = None,
     kind: str | None = None, requested_by: str | None = None, target: str | None = None,
     limit: Limit | None = None,
-    after: Annotated[int | None, Query(ge=0, description="id of the last row of the previous page")] = None,
+    after: AfterQuery = None,
 ) -> dict[str, Any]:
     return governance.list_approvals(session, limit=_limit(request, limit), after=after, status=status, kind=kind,
                                      requested_by=requested_by, target=target)
 
 
 @router.get("/approvals/{approval_id}")
-def get_approval(approval_id: int, session: SessionDep, _who: PrincipalDep) -> dict[str, Any]:
+def get_approval(approval_id: IdPath, session: SessionDep, _who: PrincipalDep) -> dict[str, Any]:
     return {"approval": governance.approval_dict(governance.get_approval(session, approval_id))}
 
 
 @router.post("/approvals/{approval_id}/approve")
-def post_approve(approval_id: int, session: SessionDep, who: PrincipalDep,
+def post_approve(approval_id: IdPath, session: SessionDep, who: PrincipalDep,
                  body: ApproveIn | None = None) -> dict[str, Any]:
     """The role the request needs; never the requester. Applies the change in this transaction."""
     row = governance.approve(session, who, approval_id, body.comment if body is not None else None)
@@ -128,7 +139,7 @@ def post_approve(approval_id: int, session: SessionDep, who: PrincipalDep,
 
 
 @router.post("/approvals/{approval_id}/reject")
-def post_reject(approval_id: int, body: RejectIn, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
+def post_reject(approval_id: IdPath, body: RejectIn, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
     """The role the request needs, or the requester (withdrawing it)."""
     return {"approval": governance.approval_dict(governance.reject(session, who, approval_id, body.reason))}
 
@@ -158,7 +169,7 @@ class JournalLineIn(_Body):
 class JournalIn(_Body):
     lines: list[JournalLineIn] = Field(min_length=2, max_length=200)
     memo: str = Field(min_length=1, max_length=2000)
-    posting_date: date | None = None
+    posting_date: Day | None = None
     entity: str | None = None
 
 

@@ -6,13 +6,12 @@ threshold (quality exceptions, maintenance requests). Thin: the work is in
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from central.api.deps import Principal, PrincipalDep, SessionDep, require_role
+from central.api.deps import AfterQuery, Day, IdPath, OffsetQuery, Principal, PrincipalDep, SessionDep, require_role
 from central.services.costing import closing, inputs, ledger, operations, stock, work_orders
 from central.services.costing.fields import Money, Price, Quantity
 from central.services.costing.periods import list_periods
@@ -24,7 +23,7 @@ router = APIRouter(tags=["ledger"])
 Operator = Annotated[Principal, Depends(require_role("operator"))]
 Controller = Annotated[Principal, Depends(require_role("controller"))]
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = OffsetQuery
 
 
 class _Body(BaseModel):
@@ -36,14 +35,14 @@ class GoodsReceiptIn(_Body):
     qty: Quantity
     unit_price: Price
     ref: str = Field(default="", max_length=200)
-    posting_date: date | None = None
+    posting_date: Day | None = None
     entity: str | None = None
 
 
 class MaterialIssueIn(_Body):
     item: str
     qty: Quantity
-    posting_date: date | None = None
+    posting_date: Day | None = None
 
 
 class LaborBookingIn(_Body):
@@ -116,19 +115,19 @@ def get_journal(
 
 
 @router.get("/journal/{entry_id}")
-def get_journal_entry(entry_id: int, session: SessionDep, _who: PrincipalDep) -> dict[str, Any]:
+def get_journal_entry(entry_id: IdPath, session: SessionDep, _who: PrincipalDep) -> dict[str, Any]:
     return ledger.get_entry(session, entry_id)
 
 
 @router.post("/journal/{entry_id}/reverse", status_code=201)
-def reverse_journal_entry(entry_id: int, body: ReverseIn, session: SessionDep, who: Controller) -> dict[str, Any]:
+def reverse_journal_entry(entry_id: IdPath, body: ReverseIn, session: SessionDep, who: Controller) -> dict[str, Any]:
     return ledger.reverse_entry(session, entry_id, body.reason, who.user)
 
 
 @router.get("/stock-moves")
 def get_stock_moves(
     session: SessionDep, _who: PrincipalDep, item: str | None = None, work_order: str | None = None,
-    limit: Limit = 100, after: Annotated[int | None, Query(ge=0, description="id of the last move seen")] = None,
+    limit: Limit = 100, after: AfterQuery = None,
 ) -> dict[str, Any]:
     return stock.list_moves(session, item=item, work_order=work_order, limit=limit, after=after)
 
@@ -156,7 +155,7 @@ def get_unassigned(session: SessionDep, _who: PrincipalDep, limit: Limit = 100, 
 
 
 @router.post("/unassigned/{event_id}/assign")
-def assign_unassigned(event_id: int, body: AssignIn, session: SessionDep, who: Controller) -> dict[str, Any]:
+def assign_unassigned(event_id: IdPath, body: AssignIn, session: SessionDep, who: Controller) -> dict[str, Any]:
     return work_orders.event_view(work_orders.assign_event(session, event_id, body.work_order, who.user))
 
 
@@ -166,12 +165,12 @@ def get_suspect_events(session: SessionDep, _who: PrincipalDep, limit: Limit = 1
 
 
 @router.post("/suspect-events/{event_id}/accept")
-def accept_suspect_event(event_id: int, session: SessionDep, who: Controller) -> dict[str, Any]:
+def accept_suspect_event(event_id: IdPath, session: SessionDep, who: Controller) -> dict[str, Any]:
     return work_orders.event_view(work_orders.accept_suspect(session, event_id, who.user))
 
 
 @router.post("/suspect-events/{event_id}/reject")
-def reject_suspect_event(event_id: int, session: SessionDep, who: Controller) -> dict[str, Any]:
+def reject_suspect_event(event_id: IdPath, session: SessionDep, who: Controller) -> dict[str, Any]:
     return work_orders.event_view(work_orders.reject_suspect(session, event_id, who.user))
 
 

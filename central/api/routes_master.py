@@ -4,13 +4,12 @@ Thin: parse, check the role, call ``central.services.costing``."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from central.api.deps import Principal, PrincipalDep, SessionDep, require_role
+from central.api.deps import Day, Instant, OffsetQuery, Principal, PrincipalDep, SessionDep, require_role
 from central.errors import Conflict, NotFound
 from central.services.costing import closing, reports, work_orders
 from central.services.costing.fields import Quantity
@@ -25,7 +24,7 @@ Engineer = Annotated[Principal, Depends(require_role("engineer"))]
 Controller = Annotated[Principal, Depends(require_role("controller"))]
 Planner = Annotated[Principal, Depends(require_role("planner"))]
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = OffsetQuery
 
 
 @router.post("/master-data")
@@ -114,20 +113,20 @@ class WorkOrderIn(_Body):
     id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     item: str
     qty: Quantity
-    due: date | None = None
+    due: Day | None = None
 
 
 class StartIn(_Body):
     machine: str
-    at: datetime | None = None
+    at: Instant | None = None
 
 
 class AtIn(_Body):
-    at: datetime | None = None
+    at: Instant | None = None
 
 
 class CloseIn(_Body):
-    posting_date: date | None = None
+    posting_date: Day | None = None
 
 
 @router.get("/work-orders")

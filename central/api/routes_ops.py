@@ -6,10 +6,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from central.api.deps import Principal, PrincipalDep, SessionDep, get_container, require_role
+from central.api.deps import (
+    AfterQuery,
+    IdPath,
+    Instant,
+    Int64,
+    LimitQuery,
+    Principal,
+    PrincipalDep,
+    SessionDep,
+    get_container,
+    require_role,
+)
 from central.services import ingest_ops, ingest_queries
 
 __all__ = ["router"]
@@ -18,8 +29,8 @@ router = APIRouter(tags=["ingest"])
 
 Controller = Annotated[Principal, Depends(require_role("controller"))]
 Engineer = Annotated[Principal, Depends(require_role("engineer"))]
-Limit = Annotated[int, Query(ge=1, description="page size (at most api.page_limit_max)")]
-After = Annotated[int | None, Query(ge=0, description="id of the last row of the previous page")]
+Limit = LimitQuery
+After = AfterQuery
 
 
 def _now() -> datetime:
@@ -36,7 +47,7 @@ class _Body(BaseModel):
 
 
 class AcceptGapIn(_Body):
-    through: StrictInt = Field(ge=1)
+    through: Annotated[StrictInt, Int64] = Field(ge=1)
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -53,7 +64,7 @@ class EdgeIn(_Body):
 def get_events(
     request: Request, session: SessionDep, _who: PrincipalDep,
     machine: str | None = None, kind: Literal["count", "scrap", "state"] | None = None,
-    since: datetime | None = None, until: datetime | None = None, stream: str | None = None,
+    since: Instant | None = None, until: Instant | None = None, stream: str | None = None,
     edge: str | None = None, status: Literal["accepted", "pending", "rejected"] | None = None,
     limit: Limit | None = None, after: After = None,
 ) -> dict[str, Any]:
@@ -93,7 +104,7 @@ def get_rejected(request: Request, session: SessionDep, _who: PrincipalDep,
 
 
 @router.post("/rejected-events/{rejected_id}/replay")
-def post_replay(request: Request, rejected_id: int, session: SessionDep, who: Controller,
+def post_replay(request: Request, rejected_id: IdPath, session: SessionDep, who: Controller,
                 body: ReplayIn | None = None) -> dict[str, Any]:
     container = get_container(request)
     ingest = container.settings.ingest
@@ -112,7 +123,7 @@ def get_alerts(request: Request, session: SessionDep, _who: PrincipalDep, open: 
 
 
 @router.post("/alerts/{alert_id}/ack")
-def post_alert_ack(alert_id: int, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
+def post_alert_ack(alert_id: IdPath, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
     return {"alert": ingest_queries.alert_dict(ingest_ops.ack_alert(session, alert_id, who.user, _now()))}
 
 

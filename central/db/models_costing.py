@@ -12,7 +12,7 @@ Lineage: ``journal_lines`` -> ``journal_entries.record_id`` -> ``op_records`` ->
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -32,6 +32,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from central.db.base import Base, BigId, UtcDateTime
+from central.domain.bounds import INT64_MAX, INT64_MIN
+from central.domain.errors import RangeError
 
 __all__ = [
     "Cents",
@@ -55,6 +57,15 @@ __all__ = [
 ID = String(64)
 _CENT = Decimal("0.01")
 _MICRO = Decimal("0.000001")
+_EXACT = Context(prec=40)
+"""Wide enough for every int64 number of millionths: nothing is rounded."""
+
+
+def _int64(scaled: Decimal, what: str) -> int:
+    """The stored integer, or :class:`RangeError` (a 422 at the API) when the column cannot hold it."""
+    if not INT64_MIN <= scaled <= INT64_MAX:
+        raise RangeError(f"{what} is too large to store")
+    return int(scaled)
 
 
 class Cents(TypeDecorator[Decimal]):
@@ -66,10 +77,10 @@ class Cents(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> int | None:
         if value is None:
             return None
-        scaled = Decimal(value) * 100
+        scaled = Decimal(value).scaleb(2, _EXACT)
         if scaled != scaled.to_integral_value():
             raise ValueError(f"{value} has more than two decimal places")
-        return int(scaled)
+        return _int64(scaled, "an amount")
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         return None if value is None else (Decimal(int(value)) * _CENT).quantize(_CENT)
@@ -84,13 +95,24 @@ class Micros(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> int | None:
         if value is None:
             return None
-        scaled = Decimal(value) * 1_000_000
+        scaled = Decimal(value).scaleb(6, _EXACT)
         if scaled != scaled.to_integral_value():
             raise ValueError(f"{value} has more than six decimal places")
-        return int(scaled)
+        return _int64(scaled, "a quantity or price")
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        return None if value is None else (Decimal(int(value)) * _MICRO).normalize()
+        return None if value is None else _plain(Decimal(int(value)).scaleb(-6))
+
+
+def _plain(value: Decimal) -> Decimal:
+    """``value`` without trailing zeros and never with a positive exponent, so ``str()`` of it is
+    plain notation (``1000``, ``2.5``), not ``1E+3`` as ``Decimal.normalize`` alone gives."""
+    if value == 0:
+        return Decimal(0)
+    reduced = value.normalize(_EXACT)
+    exponent = reduced.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return reduced.quantize(Decimal(1), context=_EXACT) if exponent > 0 else reduced
 
 
 class MasterRecordRow(Base):

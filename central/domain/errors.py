@@ -9,6 +9,7 @@ One root, so the service layer can map every domain refusal with one handler::
     ├── PostingRuleError        a posting kind or account role the rules do not know
     ├── PeriodError             no open period for a date, or an input dated in a closed period
     ├── InputError              an input the domain refuses (unknown item, zero quantity)
+    │   └── RangeError          an integer, instant or date outside the bounds central accepts
     └── OrderStateError         an operation the work order's state does not allow
 """
 
@@ -57,6 +58,10 @@ class PeriodError(DomainError):
 
 class InputError(DomainError):
     """An input the domain refuses: an unknown item or work centre, a quantity that makes no sense."""
+
+
+class RangeError(InputError, ValueError):
+    """An integer beyond int64, an instant or date outside the accepted range (``central.domain.bounds``)."""
 
 
 class OrderStateError(DomainError):

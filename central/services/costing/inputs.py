@@ -16,7 +16,7 @@ from central.db.models_costing import OpRecordRow
 from central.domain.accruals import OrderAccruals
 from central.domain.errors import InputError, OrderStateError, PeriodError
 from central.domain.ledger import Tags
-from central.domain.money import format_amount, parse_decimal, parse_money, parse_price
+from central.domain.money import format_amount, format_price, format_quantity, parse_decimal, parse_money, parse_price
 from central.domain.postings import OverheadKind, post_goods_receipt, post_labor_booking, post_material_issue
 from central.domain.postings import post_overhead_actual as domain_overhead
 from central.errors import NotFound
@@ -160,13 +160,21 @@ def _text(value: Decimal | None, decimals: int | None = None) -> str | None:
     return format_amount(value, decimals) if decimals is not None else str(value)
 
 
+def _quantity(value: Decimal | None) -> str | None:
+    return None if value is None else format_quantity(value)
+
+
+def _price(value: Decimal | None) -> str | None:
+    return None if value is None else format_price(value)
+
+
 def record_view(rec: OpRecordRow) -> dict[str, Any]:
     """An operational record as JSON (decimals as strings)."""
     return {
         "id": rec.id, "kind": rec.kind, "subkind": rec.subkind, "work_order": rec.work_order, "machine": rec.machine,
         "item": rec.item, "work_center": rec.work_center, "period": rec.period,
         "posting_date": rec.posting_date.isoformat() if rec.posting_date else None,
-        "qty": _text(rec.qty), "unit_price": _text(rec.price), "amount": _text(rec.amount, 2), "ref": rec.ref,
+        "qty": _quantity(rec.qty), "unit_price": _price(rec.price), "amount": _text(rec.amount, 2), "ref": rec.ref,
         "created": rec.created.isoformat(), "user": rec.user, "data": rec.data,
     }
 

@@ -23,8 +23,9 @@ from central.db.models_costing import (
     WorkOrderRow,
 )
 from central.domain.accruals import OrderAccruals
-from central.domain.errors import InputError
-from central.domain.money import ZERO, format_amount
+from central.domain.bounds import check_date, check_instant
+from central.domain.errors import InputError, RangeError
+from central.domain.money import ZERO, format_amount, format_price, format_quantity
 from central.domain.operations_reports import OrderOutput, ScrapRecord, downtime_cost, ideal_hours
 from central.domain.operations_reports import cost_of_quality as domain_coq
 from central.domain.operations_reports import oee as domain_oee
@@ -60,14 +61,16 @@ class Window:
 def _parse_bound(text: str, tz: ZoneInfo, end: bool) -> datetime:
     try:
         if len(text) == 10:
-            day = date.fromisoformat(text)
+            day = check_date(date.fromisoformat(text), "'to'" if end else "'from'")
             return datetime.combine(day + timedelta(days=1 if end else 0), time(0), tzinfo=tz).astimezone(UTC)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except RangeError:
+        raise
     except ValueError:
-        raise InputError(f"not an ISO date or timestamp: {text!r}") from None
+        raise InputError(f"not an ISO date or timestamp: {text[:40]!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
-    return parsed.astimezone(UTC)
+    return check_instant(parsed, "'to'" if end else "'from'").astimezone(UTC)
 
 
 def window(session: Session, snap: Snapshot, period: str | None, start: str | None, end: str | None) -> Window:
@@ -147,8 +150,8 @@ def inventory_valuation(session: Session) -> dict[str, Any]:
                 continue
             ledger[(role, str(item))] = balance
     rows = value_inventory(ctx, on_hand_by_item(session), ledger)
-    out = [{"item": r.item, "role": r.role.value, "unit_cost": format_amount(r.unit_cost, 6),
-            "qty": format_amount(r.qty, 6), "value": _m(r.value), "ledger": _m(r.ledger),
+    out = [{"item": r.item, "role": r.role.value, "unit_cost": format_price(r.unit_cost),
+            "qty": format_quantity(r.qty), "value": _m(r.value), "ledger": _m(r.ledger),
             "difference": _m(r.difference)} for r in rows]
     return {"rows": out, "total": _m(sum((r.value for r in rows), ZERO)),
             "ledger": _m(sum((r.ledger for r in rows), ZERO)),
@@ -245,7 +248,7 @@ def oee(session: Session, w: Window, machine: str | None = None) -> dict[str, An
     ratios = figures.rounded()
     return {"machine": machine, "from": w.start.isoformat(), "to": end.isoformat(),
             **{k: str(v) for k, v in ratios.items()}, "planned_time_h": _h(figures.planned_time_h),
-            "run_time_h": _h(figures.run_time_h), "good": str(good), "scrap": str(scrap)}
+            "run_time_h": _h(figures.run_time_h), "good": format_quantity(good), "scrap": format_quantity(scrap)}
 
 
 def cost_sheet(session: Session, order_id: str) -> dict[str, Any]:
@@ -273,9 +276,10 @@ def cost_sheet(session: Session, order_id: str) -> dict[str, Any]:
     normal_qty = min(acc.scrap_qty, card.normal_spoilage * acc.good_qty)
     return {
         "work_order": order.id, "item": order.item, "status": order.status,
-        "standard_unit_cost": format_amount(card.per_unit_processed, 6), "good_unit_cost": format_amount(
-            card.good_unit, 6), "good_qty": str(acc.good_qty), "scrap_qty": str(acc.scrap_qty),
-        "normal_scrap_qty": str(normal_qty), "abnormal_scrap_qty": str(acc.scrap_qty - normal_qty),
+        "standard_unit_cost": format_price(card.per_unit_processed), "good_unit_cost": format_price(
+            card.good_unit), "good_qty": format_quantity(acc.good_qty), "scrap_qty": format_quantity(acc.scrap_qty),
+        "normal_scrap_qty": format_quantity(normal_qty),
+        "abnormal_scrap_qty": format_quantity(acc.scrap_qty - normal_qty),
         "run_hours": _h(run_hours), "standard_hours": _h(sh), "elements": elements,
         "variances": variances(session, work_order=order.id)["variances"],
     }

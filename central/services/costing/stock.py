@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from central.db.models_costing import EventPostingRow, ItemStockRow, RecordEventRow, StockMoveRow
 from central.db.paging import keyset_page
 from central.domain.errors import InputError
-from central.domain.money import ZERO, format_amount, to_unit
+from central.domain.money import ZERO, format_quantity, to_unit
 from central.domain.stock import BACKFLUSH, FINISHED_GOODS, MoveKey
 from central.services.costing.alerts import raise_alert
 
@@ -133,7 +133,7 @@ def check_negative(session: Session, items: Iterable[str], cause: str, detail: M
             below.append(item)
             raise_alert(session, "negative_inventory", f"negative_inventory:{item}",
                         f"item {item} is below zero on hand ({qty}) after {cause}",
-                        {"item": item, "on_hand": str(qty), "cause": cause, **detail})
+                        {"item": item, "on_hand": format_quantity(qty), "cause": cause, **detail})
     return below
 
 
@@ -166,9 +166,9 @@ def _events_of(session: Session, record_ids: set[int]) -> dict[int, list[int]]:
 
 
 def move_view(row: StockMoveRow, events: list[int] | None = None) -> dict[str, Any]:
-    """A move as JSON: quantity as a decimal string with 6 places, lineage ids."""
+    """A move as JSON: quantity as a plain decimal string (API.md), lineage ids."""
     return {
-        "id": row.id, "kind": row.kind, "item": row.item, "qty": format_amount(row.qty, 6),
+        "id": row.id, "kind": row.kind, "item": row.item, "qty": format_quantity(row.qty),
         "work_order": row.work_order, "machine": row.machine, "period": row.period,
         "posting_date": row.posting_date.isoformat(), "late": row.late, "record": row.record_id,
         "entry": row.entry_id, "reverses": row.reverses, "events": events or [], "user": row.user,

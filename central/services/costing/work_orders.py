@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from central.db.models_costing import DispatchRow, EventPostingRow, EventPostingStatus, RecordEventRow, WorkOrderRow
 from central.domain.accruals import OrderAccruals
 from central.domain.errors import InputError, OrderStateError
-from central.domain.money import parse_decimal
+from central.domain.money import format_quantity, parse_decimal
 from central.errors import Conflict, NotFound
 from central.services.costing.master_data import snapshot
 from central.services.costing.production import Pending, attach, load_order, post_to_order
@@ -193,9 +193,11 @@ def order_view(order: WorkOrderRow) -> dict[str, Any]:
         return v.isoformat() if v else None
 
     return {
-        "id": order.id, "item": order.item, "qty": str(order.qty), "planned_qty": str(order.qty),
+        "id": order.id, "item": order.item, "qty": format_quantity(order.qty),
+        "planned_qty": format_quantity(order.qty),
         "due": order.due.isoformat() if order.due else None, "status": order.status, "machine": order.machine,
-        "good_qty": str(acc.good_qty), "scrap_qty": str(acc.scrap_qty), "created": ts(order.created),
+        "good_qty": format_quantity(acc.good_qty), "scrap_qty": format_quantity(acc.scrap_qty),
+        "created": ts(order.created),
         "released_at": ts(order.released_at), "started_at": ts(order.started_at), "stopped_at": ts(order.stopped_at),
         "completed_at": ts(order.completed_at), "closed_at": ts(order.closed_at),
     }
