@@ -20,12 +20,29 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmds = edge.add_subparsers(dest="edge_command", metavar="EDGE_COMMAND", required=True)
     for name, func, text in (
         ("run", _run, "run the edge agent until SIGTERM/SIGINT"),
-        ("probe", _probe, "read every configured tag once; print raw registers, decodings, quality"),
+        ("probe", _probe, "read every configured tag once; print raw registers, decodings, quality, and for "
+         "32/64-bit Modbus tags the value under every byte/word order with the most plausible one marked"),
         ("status", _status, "backlog, oldest unacked event, last ack, connections"),
     ):
         p = cmds.add_parser(name, help=text, description=text)
         p.add_argument("--config", required=True, help="edge TOML file (keys overridable by SFSYNC_EDGE_*)")
         p.set_defaults(func=func)
+        if name == "probe":
+            p.add_argument(
+                "--watch", type=_seconds, default=0.0, metavar="SECONDS",
+                help="keep reading Modbus tags at the poll interval for SECONDS: the byte/word order whose "
+                "value moves by small non-negative steps (a counting counter) is the one meant",
+            )
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} s: give more than 0 and at most 3600 seconds")
+    return value
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -57,30 +74,10 @@ def _run(args: argparse.Namespace) -> int:
 
 def _probe(args: argparse.Namespace) -> int:
     from edge.config import load_edge_settings
-    from protocols import build_source
+    from edge.probe import probe_sources
 
     settings = load_edge_settings(args.config)
-
-    async def main() -> int:
-        failures = 0
-        for cfg in settings.sources:
-            print(f"== source {cfg.name} ({cfg.protocol})")
-            try:
-                rows = await build_source(cfg).probe()
-            except Exception as exc:  # noqa: BLE001 - report every source; one failure hides no other
-                print(f"   cannot probe: {exc!r}")
-                failures += 1
-                continue
-            for row in rows:
-                print(f"   {row.tag}: {row.address} {row.data_type}")
-                print(f"      raw {row.raw or '-'}  value {row.value!r}  quality {row.quality.value}"
-                      + (f"  ({row.error})" if row.error else ""))
-                for order, alt in row.alternatives.items():
-                    print(f"      as {order}: {alt!r}")
-                failures += row.quality.value != "good"
-        return 1 if failures else 0
-
-    return asyncio.run(main())
+    return asyncio.run(probe_sources(settings, args.watch))
 
 
 def _status(args: argparse.Namespace) -> int:

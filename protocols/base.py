@@ -81,7 +81,11 @@ class TagReading:
 
 @dataclass(frozen=True, slots=True)
 class ProbeRow:
-    """What ``sfsync edge probe`` prints for one tag."""
+    """What ``sfsync edge probe`` prints for one tag.
+
+    ``samples`` (Modbus, ``probe --watch``): the ``alternatives`` of every good read made
+    while watching, oldest first; empty for a single read.
+    """
 
     tag: str
     address: str
@@ -91,6 +95,7 @@ class ProbeRow:
     quality: Quality
     alternatives: dict[str, Scalar] = field(default_factory=dict)
     error: str = ""
+    samples: tuple[dict[str, Scalar], ...] = ()
 
 
 @dataclass(slots=True)

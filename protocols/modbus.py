@@ -18,6 +18,7 @@ else ``None``: the PLC gave no time, and ``received`` (the poll time) is the bes
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import uuid
@@ -255,18 +256,36 @@ class ModbusSource:
 
     # ------------------------------------------------------------------ probe
 
-    async def probe(self) -> list[ProbeRow]:
+    async def probe(self, *, watch_s: float = 0.0) -> list[ProbeRow]:
+        """Connect once and read every tag once; with ``watch_s`` keep reading on the same
+        connection at the poll interval for that long, every read's ``alternatives`` kept in
+        ``ProbeRow.samples`` (a counter that moves tells its byte/word order)."""
         client = self._client_factory(self.config)
         try:
             await self._connect(client)
-            rows: dict[str, ProbeRow] = {}
-            for group in self.groups:
-                data, error = await self._read_group(client, group)
-                for tag in group.tags:
-                    rows[tag.name] = self._probe_row(tag, group, data, error)
-            return [rows[t.name] for t in self.config.tags]
+            rows = await self._probe_read(client)
+            if watch_s <= 0:
+                return rows
+            samples = {row.tag: [row.alternatives] if row.alternatives else [] for row in rows}
+            loop = asyncio.get_running_loop()
+            end = loop.time() + watch_s
+            while (remaining := end - loop.time()) > 0:
+                await asyncio.sleep(min(self.config.poll_interval_ms / 1000, remaining))
+                rows = await self._probe_read(client)
+                for row in rows:
+                    if row.alternatives:
+                        samples[row.tag].append(row.alternatives)
+            return [dataclasses.replace(row, samples=tuple(samples[row.tag])) for row in rows]
         finally:
             client.close()
+
+    async def _probe_read(self, client: AsyncModbusTcpClient) -> list[ProbeRow]:
+        rows: dict[str, ProbeRow] = {}
+        for group in self.groups:
+            data, error = await self._read_group(client, group)
+            for tag in group.tags:
+                rows[tag.name] = self._probe_row(tag, group, data, error)
+        return [rows[t.name] for t in self.config.tags]
 
     def _probe_row(
         self, tag: ModbusTagConfig, group: ReadGroup, data: list[int] | None, error: str
