@@ -21,7 +21,7 @@ from edge.forwarder import Forwarder
 from edge.outbox import Outbox
 from edge.status import Metrics, StatusServer, json_page
 from edge.store import OutboxStore
-from protocols import SourceConfig, TagReading, TagSource, build_source
+from protocols import Snapshot, SourceConfig, TagSource, build_source
 
 __all__ = ["Agent", "agent_version"]
 
@@ -95,7 +95,7 @@ class Agent:
         outbox = await asyncio.to_thread(
             Outbox, cfg.path, self.settings.plant, self.settings.edge, max_rows=cfg.max_rows, max_bytes=cfg.max_bytes
         )
-        self._deriver = Deriver(self.settings.machines, outbox.marks())
+        self._deriver = Deriver.from_settings(self.settings, outbox.marks())
         self._store = OutboxStore(outbox, cfg.commit_window_ms)
         self._forwarder = Forwarder(self.settings, self._store, self.version)
         self._store.on_stored = self._forwarder.wake
@@ -111,9 +111,10 @@ class Agent:
                 self.source_errors[cfg.name] = f"cannot start source: {exc!r}"
                 log.error("source %s cannot start (other sources keep running): %r", cfg.name, exc)
 
-    async def _sink(self, reading: TagReading) -> None:
-        self.readings += 1
-        derived = self.deriver.feed(reading)
+    async def _sink(self, snapshot: Snapshot) -> None:
+        """One source's snapshot (readings that arrived together) -> derived events and marks, queued."""
+        self.readings += len(snapshot)
+        derived = self.deriver.feed(snapshot)
         if derived:
             self.store.add([(d.body, d.key, d.mark) for d in derived])
 
@@ -167,6 +168,8 @@ class Agent:
             # agent from stopping (systemd or the demo would SIGKILL it). The outbox flush comes
             # right after the sources stop and gets the longest bound: it holds derived events.
             await _stop_tasks("PLC sources", tasks, STOP_SOURCES_S)
+            # scrap counts still waiting for a late reason go out with the reason known now
+            store.add([(d.body, d.key, d.mark) for d in self.deriver.release_held()])
             await _stop_tasks("outbox writer", [store_task], STOP_STORE_S)  # commits what is queued
             await _stop_tasks("forwarder", [fwd_task], STOP_FORWARDER_S)  # "offline" status, disconnect
             if self.status is not None:

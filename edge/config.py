@@ -5,11 +5,14 @@ keys are refused, and so is a machine that names a tag no source defines: a typo
 name must stop the agent at start, not silently count nothing for a shift.
 
 PLC codes (``states``, ``reasons``, ``reason_map``) are TOML keys, hence strings; they are
-normalised so ``"01"``, ``1`` and ``1.0`` from the PLC all match the key ``"1"``.
+normalised so ``"01"``, ``1`` and ``1.0`` from the PLC all match the key ``"1"``. A reason code
+nobody mapped is still visible: a numeric one as ``UNMAPPED_<code>``, a text one (``"BURR"``)
+as itself, normalised (:func:`reason_name`).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -31,7 +34,9 @@ __all__ = [
     "StatusConfig",
     "EdgeSettings",
     "DEFAULT_STATES",
+    "RestartIndicatorConfig",
     "normalize_code",
+    "reason_name",
     "load_edge_settings",
     "check_files",
 ]
@@ -46,7 +51,10 @@ DEFAULT_STATES: dict[str, MachineState] = {
     "5": "planned_stop",
 }
 
-Reason = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+REASON_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+Reason = Annotated[str, Field(min_length=1, max_length=64, pattern=REASON_PATTERN)]
+_REASON_RE = re.compile(REASON_PATTERN)
+UNMAPPED = "UNMAPPED"
 
 
 def normalize_code(value: object) -> str | None:
@@ -68,6 +76,24 @@ def normalize_code(value: object) -> str | None:
     return None
 
 
+def reason_name(code: str | None, mapping: dict[str, str]) -> str | None:
+    """The reason an event carries for a normalised PLC reason code (``None``: no code).
+
+    Mapped codes take their name. An unmapped numeric code is ``UNMAPPED_<code>`` (visible,
+    mappable later). An unmapped text code passes through as the PLC sent it, stripped, inner
+    whitespace as ``_``, when it is a valid reason (at most 64 of ``A-Z a-z 0-9 _ . : -``);
+    otherwise ``UNMAPPED``.
+    """
+    if code is None:
+        return None
+    if code in mapping:
+        return mapping[code]
+    if code.lstrip("-").isdigit():
+        return f"{UNMAPPED}_{code}"[:64]
+    text = "_".join(code.split())
+    return text if len(text) <= 64 and _REASON_RE.match(text) else UNMAPPED
+
+
 def _normalize_keys(raw: dict[str, Any], what: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in raw.items():
@@ -81,12 +107,15 @@ def _normalize_keys(raw: dict[str, Any], what: str) -> dict[str, Any]:
 
 
 class CounterConfig(StrictModel):
-    """A cumulative PLC counter: ``max`` (or ``width`` in bits) and the largest plausible delta."""
+    """A cumulative PLC counter: ``max`` (or ``width`` in bits), the largest plausible delta,
+    and the fastest it can count (``max_rate_per_s``: units per second at the machine's top
+    speed; it decides whether a drop is a rollover, a reset or suspect)."""
 
     tag: str = Field(min_length=1)
     max: int | None = Field(default=None, ge=1)
     width: int | None = Field(default=None, ge=1, le=64)
     sanity: int = Field(default=1000, ge=1)
+    max_rate_per_s: float | None = Field(default=None, gt=0, le=1_000_000)
 
     @model_validator(mode="after")
     def _one_range(self) -> CounterConfig:
@@ -106,11 +135,16 @@ class CounterConfig(StrictModel):
 
 
 class ScrapConfig(CounterConfig):
-    """A scrap counter with a fixed ``reason``, or a ``reason_tag`` mapped by ``reason_map``."""
+    """A scrap counter with a fixed ``reason``, or a ``reason_tag`` mapped by ``reason_map``.
+
+    ``reason_wait_ms``: a count whose reason tag did not change with it (nor since the last
+    count) waits at most this long for a new reason value, then goes out with the current one.
+    """
 
     reason: Reason | None = None
     reason_tag: str | None = None
     reason_map: dict[str, Reason] = Field(default_factory=dict)
+    reason_wait_ms: int = Field(default=200, ge=0, le=60_000)
 
     @field_validator("reason_map", mode="before")
     @classmethod
@@ -169,6 +203,20 @@ class MachineConfig(StrictModel):
         if self.state is not None:
             names += [self.state.tag] + ([self.state.reason_tag] if self.state.reason_tag else [])
         return names
+
+
+class RestartIndicatorConfig(StrictModel):
+    """A tag of a source that tells when the PLC restarted, so a counter drop is a certain reset.
+
+    ``kind``: ``boot_count`` — a number the PLC changes at each start (any change = restart);
+    ``uptime`` — time since the PLC started, any unit (a decrease = restart); ``first_scan`` —
+    a bit the PLC sets at start and clears later (a 0 -> 1 change = restart; it must stay set
+    longer than the poll/sampling interval to be seen).
+    """
+
+    source: str = Field(min_length=1)
+    tag: str = Field(min_length=1)
+    kind: Literal["boot_count", "uptime", "first_scan"]
 
 
 class OutboxConfig(StrictModel):
@@ -239,6 +287,7 @@ class EdgeSettings(StrictModel):
     status: StatusConfig = Field(default_factory=StatusConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
     machines: list[MachineConfig] = Field(default_factory=list)
+    restart_indicators: list[RestartIndicatorConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references(self) -> EdgeSettings:
@@ -268,7 +317,26 @@ class EdgeSettings(StrictModel):
                         f"tag {tag!r} is used twice as a counter/state tag ({exclusive[tag]}, {machine.id})"
                     )
                 exclusive[tag] = machine.id
+        self._check_restart_indicators(known)
         return self
+
+    def _check_restart_indicators(self, known: dict[str, str]) -> None:
+        names = {s.name for s in self.sources}
+        seen: set[str] = set()
+        for ind in self.restart_indicators:
+            if ind.source not in names:
+                raise ValueError(f"restart_indicators: source {ind.source!r} is not defined")
+            if known.get(ind.tag) != ind.source:
+                raise ValueError(f"restart_indicators: tag {ind.tag!r} is not a tag of source {ind.source!r}")
+            if ind.tag in exclusive_tags(self.machines):
+                raise ValueError(f"restart_indicators: tag {ind.tag!r} is also a counter or state tag")
+            if ind.source in seen:
+                raise ValueError(f"restart_indicators: source {ind.source!r} has two restart indicators")
+            seen.add(ind.source)
+
+    def source_tags(self, source: str) -> list[str]:
+        """The tag names a source defines."""
+        return [t.name for s in self.sources if s.name == source for t in s.tags]
 
     @property
     def client_id(self) -> str:
@@ -290,6 +358,15 @@ def check_files(settings: EdgeSettings, source: str) -> None:
         path: Path | None = getattr(tls, name)
         if path is not None and not path.is_file():
             raise ConfigError(source, f"mqtt.tls.{name}", f"no such file: {path}")
+
+
+def exclusive_tags(machines: list[MachineConfig]) -> set[str]:
+    """Counter and state tags of the machines (each used once)."""
+    out: set[str] = set()
+    for m in machines:
+        out |= {c.tag for c in ([m.good] if m.good else []) + list(m.scrap)}
+        out |= {m.state.tag} if m.state else set()
+    return out
 
 
 def load_edge_settings(path: str | Path | None, environ: dict[str, str] | None = None) -> EdgeSettings:

@@ -12,6 +12,11 @@ join. Rows are deleted only by :meth:`Outbox.ack`, i.e. when central's ack cover
 The stream id is made when the database is created: a re-imaged box (new file) is a new
 stream from seq 1, and central never confuses it with the old one.
 
+Schema 2 adds ``marks.at`` (when the marked value was read: the counter plausibility rules need
+the time since the last reading). An outbox of schema 1 is upgraded in place when opened for
+writing (one ``ALTER TABLE ... ADD COLUMN`` and the version, in one transaction); its existing
+marks have no time until their counter moves again.
+
 Not thread-safe: the agent uses one outbox from one worker thread.
 """
 
@@ -24,9 +29,10 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from edge.derivation import Mark
+from edge.counters import Mark
 from edge.encoding import with_seq
 from edge.errors import OutboxError, OutboxMismatch
 
@@ -34,12 +40,14 @@ __all__ = ["Outbox", "OutboxStats", "Entry", "SCHEMA_VERSION"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, body BLOB NOT NULL, created REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS marks (key TEXT PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL, epoch TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS marks (
+    key TEXT PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL, epoch TEXT NOT NULL, at REAL
+);
 """
 
 #: one derived item: event body without seq (or None: only the mark moves), mark key, mark
@@ -137,7 +145,20 @@ class Outbox:
                 f"outbox {self.path} belongs to plant {meta.get('plant')!r} edge {meta.get('edge')!r}, "
                 f"not {plant!r} {edge!r}; point outbox.path elsewhere or move the file away"
             )
+        if version < SCHEMA_VERSION and not read_only:
+            self._upgrade(version)
         return meta["stream"]
+
+    def _upgrade(self, version: int) -> None:
+        """Bring an older outbox file to :data:`SCHEMA_VERSION` in one transaction."""
+        with self._tx():
+            columns = {str(row[1]) for row in self._db.execute("PRAGMA table_info(marks)")}
+            if "at" not in columns:
+                self._db.execute("ALTER TABLE marks ADD COLUMN at REAL")
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        log.info("outbox %s upgraded from schema %d to %d", self.path, version, SCHEMA_VERSION)
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)
@@ -165,9 +186,10 @@ class Outbox:
                     self._db.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (str(seq),))
                 if marks:
                     self._db.executemany(
-                        "INSERT OR REPLACE INTO marks (key, kind, value, epoch) VALUES (?, ?, ?, ?)",
+                        "INSERT OR REPLACE INTO marks (key, kind, value, epoch, at) VALUES (?, ?, ?, ?, ?)",
                         [
-                            (k, "i" if isinstance(m.value, int) else "s", str(m.value), m.epoch)
+                            (k, "i" if isinstance(m.value, int) else "s", str(m.value), m.epoch,
+                             None if m.at is None else m.at.timestamp())
                             for k, m in marks.items()
                         ],
                     )
@@ -212,8 +234,12 @@ class Outbox:
 
     def marks(self) -> dict[str, Mark]:
         out: dict[str, Mark] = {}
-        for key, kind, value, epoch in self._db.execute("SELECT key, kind, value, epoch FROM marks"):
-            out[key] = Mark(int(value) if kind == "i" else str(value), str(epoch))
+        columns = {str(row[1]) for row in self._db.execute("PRAGMA table_info(marks)")}
+        at_column = "at" if "at" in columns else "NULL"  # a read-only look at a schema-1 file
+        rows = self._db.execute(f"SELECT key, kind, value, epoch, {at_column} FROM marks")
+        for key, kind, value, epoch, at in rows:
+            when = None if at is None else datetime.fromtimestamp(float(at), UTC)
+            out[key] = Mark(int(value) if kind == "i" else str(value), str(epoch), when)
         return out
 
     def pending(self, after: int, limit: int, max_bytes: int) -> list[tuple[int, bytes]]:

@@ -5,7 +5,7 @@ Public face::
     from protocols import build_source, SourceConfig, TagReading, Quality
 
     source = build_source(config)          # OpcUaSourceConfig | ModbusSourceConfig
-    task = asyncio.create_task(source.run(sink))   # one task per PLC
+    task = asyncio.create_task(source.run(sink))   # one task per PLC; sink(snapshot)
     rows = await source.probe()            # read every tag once, for `sfsync edge probe`
 
 The adapter modules import asyncua/pymodbus; :func:`build_source` imports only the one a
@@ -19,6 +19,7 @@ from protocols.base import (
     ProtocolError,
     Quality,
     Sink,
+    Snapshot,
     SourceHealth,
     SourceUnavailable,
     TagConfigError,
@@ -46,6 +47,7 @@ __all__ = [
     "ProbeRow",
     "Quality",
     "Sink",
+    "Snapshot",
     "SourceHealth",
     "ProtocolError",
     "SourceUnavailable",

@@ -1,9 +1,12 @@
 """The one small interface every PLC adapter implements: :class:`TagSource`.
 
 A source connects to one PLC, delivers every value change of its configured tags to a
-sink as :class:`TagReading`, and keeps doing so across disconnects (reconnect with
-backoff, re-subscribe) until cancelled. One source's failure never touches another's:
-the edge runs each source in its own task.
+sink as :class:`TagReading` values grouped in a :data:`Snapshot`, and keeps doing so across
+disconnects (reconnect with backoff, re-subscribe) until cancelled. A snapshot is what
+arrived together: the changes of one Modbus poll, the data changes of one OPC UA publish
+response, one verification read. Values the PLC changed together (a counter and its reason,
+a state and its reason) are derived together, whatever their order in the config. One
+source's failure never touches another's: the edge runs each source in its own task.
 
 Error tree (all raised values are ``ProtocolError`` subclasses, mapped at the adapter
 boundary from asyncua/pymodbus exceptions with ``raise ... from exc``)::
@@ -17,7 +20,7 @@ boundary from asyncua/pymodbus exceptions with ``raise ... from exc``)::
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -28,6 +31,7 @@ __all__ = [
     "ProbeRow",
     "SourceHealth",
     "Sink",
+    "Snapshot",
     "TagSource",
     "ProtocolError",
     "SourceUnavailable",
@@ -68,6 +72,12 @@ class TagReading:
     server's start time, or for Modbus an id made on each (re)connection. Event derivation
     stores it beside the counter's last value: a counter that drops while the epoch changed
     is a PLC/connection restart (``reset``), not a rollover.
+
+    ``prev_seen`` is when the source last saw this tag still holding the value it delivered
+    before this one, on the same connection: the previous good poll (Modbus) or one sampling
+    interval before the change (OPC UA subscription); ``None`` when it cannot tell (first value
+    of a connection, a verification read). A counter cannot have moved unseen for longer than
+    ``received - prev_seen``: that is the window the rollover/reset plausibility rule uses.
     """
 
     tag: str
@@ -77,6 +87,7 @@ class TagReading:
     epoch: str
     received: datetime
     detail: str = ""
+    prev_seen: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +135,10 @@ class SourceHealth:
     resubscribes: int = 0
 
 
-Sink = Callable[[TagReading], Awaitable[None]]
+#: the readings that arrived together (one poll, one publish response, one read), in arrival order
+Snapshot = Sequence[TagReading]
+
+Sink = Callable[[Snapshot], Awaitable[None]]
 
 
 @runtime_checkable
@@ -135,7 +149,7 @@ class TagSource(Protocol):
     health: SourceHealth
 
     async def run(self, sink: Sink) -> None:
-        """Connect, deliver readings to ``sink`` forever, reconnect with backoff; return on cancel."""
+        """Connect, deliver snapshots to ``sink`` forever, reconnect with backoff; return on cancel."""
         ...
 
     async def probe(self) -> list[ProbeRow]:

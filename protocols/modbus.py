@@ -13,6 +13,10 @@ Faults and what the sink sees:
 
 ``source_ts`` is the tag's ``timestamp_tag`` value when one is configured and usable,
 else ``None``: the PLC gave no time, and ``received`` (the poll time) is the best there is.
+
+One poll is one snapshot: the changed tags of a poll reach the sink together, so a counter
+and its reason register read in the same poll are derived together. ``prev_seen`` of a
+reading is the time of the previous poll in which the tag read good on this connection.
 """
 
 from __future__ import annotations
@@ -86,6 +90,7 @@ class ModbusSource:
         self._client_factory = client_factory
         self._conditions = ConditionLog(logger, config.name)
         self._delivered: dict[str, tuple[Scalar, Quality, str]] = {}
+        self._seen: dict[str, datetime] = {}  # tag -> last poll that read it good, this connection
         self._connects = 0
 
     # ------------------------------------------------------------------ run loop
@@ -128,6 +133,7 @@ class ModbusSource:
         self.health.connected_since = utcnow()
         self.health.epoch = epoch
         self._delivered.clear()  # the first value after each (re)connect is always delivered
+        self._seen.clear()
         self._conditions.clear("connection", f"connected to {self.config.host}:{self.config.port}")
         return epoch
 
@@ -136,13 +142,16 @@ class ModbusSource:
         self._conditions.raise_("connection", error)
         now = utcnow()
         detail = f"connection lost: {error}" if epoch else error
+        lost: list[TagReading] = []
         for tag in self.config.tags:
             previous = self._delivered.get(tag.name)
             reading = TagReading(tag.name, None, None, Quality.BAD, epoch, now, detail)
             record_health(self.health, reading)
             if previous is not None and previous[1] is not Quality.BAD:
-                await deliver(sink, reading, self._conditions)
+                lost.append(reading)
+        await deliver(sink, lost, self._conditions)
         self._delivered.clear()
+        self._seen.clear()
 
     async def _poll_forever(
         self, client: AsyncModbusTcpClient, sink: Sink, epoch: str, on_good_cycle: Callable[[], None]
@@ -153,13 +162,7 @@ class ModbusSource:
         while True:
             received = utcnow()
             results = await self._read_all(client)
-            for reading in self._readings(results, received, epoch):
-                record_health(self.health, reading)
-                key = (reading.value, reading.quality, reading.detail)
-                previous = self._delivered.get(reading.tag)
-                changed = previous is None or not _same(previous, key)
-                if changed and await deliver(sink, reading, self._conditions):
-                    self._delivered[reading.tag] = key
+            await self._deliver_changes(sink, self._readings(results, received, epoch))
             on_good_cycle()
             next_at += interval
             delay = next_at - loop.time()
@@ -168,6 +171,24 @@ class ModbusSource:
                 delay = 0
             await asyncio.sleep(delay)
 
+
+    async def _deliver_changes(self, sink: Sink, readings: list[TagReading]) -> None:
+        """The readings of one poll that changed since last delivered, as one snapshot."""
+        changed: list[TagReading] = []
+        for reading in readings:
+            record_health(self.health, reading)
+            key = (reading.value, reading.quality, reading.detail)
+            previous = self._delivered.get(reading.tag)
+            if previous is None or not _same(previous, key):
+                changed.append(reading)
+        if await deliver(sink, changed, self._conditions):
+            for reading in changed:
+                self._delivered[reading.tag] = (reading.value, reading.quality, reading.detail)
+        for reading in readings:
+            if reading.quality is Quality.GOOD:
+                self._seen[reading.tag] = reading.received
+            else:
+                self._seen.pop(reading.tag, None)
 
     # ------------------------------------------------------------------ reading
 
@@ -239,7 +260,10 @@ class ModbusSource:
             result = results[tag.name]
             source_ts = self._timestamp(tag, results) if tag.timestamp_tag else None
             out.append(
-                TagReading(tag.name, result.value, source_ts, result.quality, epoch, received, result.detail)
+                TagReading(
+                    tag.name, result.value, source_ts, result.quality, epoch, received, result.detail,
+                    prev_seen=self._seen.get(tag.name),
+                )
             )
         return out
 

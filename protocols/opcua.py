@@ -11,8 +11,9 @@ silent when a restarted server's namespace index moved). Instead, each round:
 3. resolves every tag's namespace URI to today's index and creates one subscription whose
    monitored items have a server-side queue (``queue_size``, discard oldest) so bursts of
    state transitions between two publishes are all delivered, not just the last one;
-4. delivers each notification to the sink in order until the watchdog, the socket, the
-   session (timeout) or the subscription reports a loss;
+4. delivers the data changes of each publish response to the sink as one snapshot
+   (:mod:`protocols.opcua_snapshot`: values the PLC changed together stay together), in
+   order, until the watchdog, the socket, the session (timeout) or the subscription reports a loss;
    every ``verify_interval_s`` it reads all subscribed nodes in one request and delivers what
    the subscription missed (see :mod:`protocols.opcua_verify`); a failing read is a lost
    connection, a subscription that keeps missing changes is re-created, then reconnected;
@@ -27,9 +28,10 @@ reconnect.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from asyncua import ua
@@ -42,6 +44,7 @@ from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 from protocols.base import ProbeRow, Quality, Sink, SourceHealth, SourceUnavailable, TagReading
 from protocols.config import OpcUaSourceConfig, OpcUaTagConfig
 from protocols.opcua_client import ClientFactory, certificate_uri, configure_client, default_client
+from protocols.opcua_snapshot import PublishedSnapshot, create_snapshot_subscription
 from protocols.opcua_values import aware, quality_of, to_reading
 from protocols.opcua_verify import RESUBSCRIBE_AFTER, Action, DeliveryTracker, Verifier
 from protocols.supervision import Backoff, ConditionLog, deliver, record_health, utcnow
@@ -157,11 +160,14 @@ class OpcUaSource:
         self.health.last_error = error
         self._conditions.raise_("connection", error)
         now = utcnow()
+        lost: list[TagReading] = []
         for tag in self.config.tags:
             reading = TagReading(tag.name, None, None, Quality.BAD, epoch, now, error)
             record_health(self.health, reading)
             if tag.name in self._not_bad:
-                await deliver(sink, reading, self._conditions)
+                lost.append(reading)
+        await deliver(sink, lost, self._conditions)
+
 
     # ------------------------------------------------------------------ subscription
 
@@ -190,8 +196,8 @@ class OpcUaSource:
         resolved = await self._resolve(client)
         cfg = self.config
         try:
-            sub = await client.create_subscription(
-                cfg.publishing_interval_ms, None, queue_maxsize=CLIENT_QUEUE, overflow=OverflowPolicy.DISCONNECT
+            sub = await create_snapshot_subscription(
+                client, cfg.publishing_interval_ms, queue_maxsize=CLIENT_QUEUE, overflow=OverflowPolicy.DISCONNECT
             )
             ok = [r for r in resolved if r.node_id is not None]
             sampling: Any = float(cfg.sampling_interval_ms)  # asyncua types it as ua.Duration
@@ -214,7 +220,7 @@ class OpcUaSource:
         now = utcnow()
         for r in failed:
             self._conditions.raise_(f"tag {r.tag.name}", f"tag {r.tag.name}: {r.error}")
-            await self._handle(sink, TagReading(r.tag.name, None, None, Quality.BAD, epoch, now, r.error))
+        await self._handle(sink, [TagReading(r.tag.name, None, None, Quality.BAD, epoch, now, r.error) for r in failed])
         return sub
 
     async def _consume(
@@ -245,32 +251,52 @@ class OpcUaSource:
                     return "the subscription still misses changes after it was re-created"
 
     async def _on_event(self, event: object, sink: Sink, epoch: str) -> str:
-        """Deliver a data change; a bad subscription status returns why the connection is lost."""
-        if isinstance(event, StatusChangeEvent):
-            status = event.notification.Status
-            if status is not None and not status.is_good():
-                return f"subscription status {quality_of(status)[1]}"
-        elif isinstance(event, DataChangeEvent):
-            received = utcnow()
-            dv = event.data.monitored_item.Value
-            for name in self._tags_by_node.get(event.node.nodeid, []):
-                await self._on_notification(sink, to_reading(name, dv, epoch, received))
-        return ""
+        """Deliver one publish response's data changes together; a bad status returns why the connection is lost."""
+        events = event.events if isinstance(event, PublishedSnapshot) else (event,)
+        received = utcnow()
+        readings: list[TagReading] = []
+        loss = ""
+        for ev in events:
+            if isinstance(ev, StatusChangeEvent):
+                status = ev.notification.Status
+                if status is not None and not status.is_good() and not loss:
+                    loss = f"subscription status {quality_of(status)[1]}"
+            elif isinstance(ev, DataChangeEvent):
+                dv = ev.data.monitored_item.Value
+                for name in self._tags_by_node.get(ev.node.nodeid, []):
+                    readings.append(self._with_prev_seen(to_reading(name, dv, epoch, received)))
+        await self._on_notification(sink, readings)  # the data changes first: they happened before the loss
+        return loss
 
-    async def _on_notification(self, sink: Sink, reading: TagReading) -> None:
-        """A reading from the subscription: delivered unless the verification read already delivered it."""
-        if self._tracker.notification(reading):
-            await self._on_reading(sink, reading)
-        else:
-            logger.debug("source %s: tag %s: late notification dropped: %s", self.name, reading.tag, reading)
+    def _with_prev_seen(self, reading: TagReading) -> TagReading:
+        """A subscription reading with ``prev_seen``: the server samples the node every sampling interval
+        (the publishing interval when 0) and queues every change, so on one subscription the tag held its
+        previous value until one sampling interval before this change was seen."""
+        last = self._tracker.last(reading.tag)
+        if last is None or last.quality is not Quality.GOOD:
+            return reading
+        window_ms = self.config.sampling_interval_ms or self.config.publishing_interval_ms
+        seen = max(last.received, reading.received - timedelta(milliseconds=window_ms))
+        return dataclasses.replace(reading, prev_seen=seen)
 
-    async def _on_reading(self, sink: Sink, reading: TagReading) -> None:
-        name = reading.tag
-        if reading.quality is not Quality.GOOD:
-            self._conditions.raise_(f"value {name}", f"tag {name}: {reading.quality.value} {reading.detail}")
-        else:
-            self._conditions.clear(f"value {name}", f"tag {name}: good again")
-        await self._handle(sink, reading)
+    async def _on_notification(self, sink: Sink, readings: list[TagReading]) -> None:
+        """The readings of one publish response, less those the verification read already delivered."""
+        fresh = []
+        for reading in readings:
+            if self._tracker.notification(reading):
+                fresh.append(reading)
+            else:
+                logger.debug("source %s: tag %s: late notification dropped: %s", self.name, reading.tag, reading)
+        await self._on_readings(sink, fresh)
+
+    async def _on_readings(self, sink: Sink, readings: list[TagReading]) -> None:
+        for reading in readings:
+            name = reading.tag
+            if reading.quality is not Quality.GOOD:
+                self._conditions.raise_(f"value {name}", f"tag {name}: {reading.quality.value} {reading.detail}")
+            else:
+                self._conditions.clear(f"value {name}", f"tag {name}: good again")
+        await self._handle(sink, readings)
 
     # ------------------------------------------------------------------ verification read
 
@@ -290,7 +316,7 @@ class OpcUaSource:
                     "delivered from the verification read",
                     self.name, reading.tag, reading.quality.value, reading.value, reading.source_ts,
                 )
-            await self._on_reading(sink, reading)
+        await self._on_readings(sink, settled.missed)  # one read: one snapshot
         return settled.action
 
     async def _read_current(self, client: Client, epoch: str) -> list[TagReading]:
@@ -335,13 +361,15 @@ class OpcUaSource:
             await self._on_event(event, sink, epoch)  # its status no longer matters
         return await self._subscribe(client, sink, epoch)
 
-    async def _handle(self, sink: Sink, reading: TagReading) -> None:
-        record_health(self.health, reading)
-        if await deliver(sink, reading, self._conditions):
-            if reading.quality is Quality.BAD:
-                self._not_bad.discard(reading.tag)
-            else:
-                self._not_bad.add(reading.tag)
+    async def _handle(self, sink: Sink, readings: list[TagReading]) -> None:
+        for reading in readings:
+            record_health(self.health, reading)
+        if await deliver(sink, readings, self._conditions):
+            for reading in readings:
+                if reading.quality is Quality.BAD:
+                    self._not_bad.discard(reading.tag)
+                else:
+                    self._not_bad.add(reading.tag)
 
 
     # ------------------------------------------------------------------ probe

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from tenacity import RetryCallState, wait_exponential_jitter
 
-from protocols.base import Quality, Sink, SourceHealth, TagReading
+from protocols.base import Quality, Sink, Snapshot, SourceHealth, TagReading
 
 __all__ = ["Backoff", "ConditionLog", "deliver", "record_health", "utcnow"]
 
@@ -68,14 +68,21 @@ def record_health(health: SourceHealth, reading: TagReading) -> None:
         health.last_good[reading.tag] = reading.received
 
 
-async def deliver(sink: Sink, reading: TagReading, conditions: ConditionLog) -> bool:
-    """Hand one reading to the sink; a failing sink is logged once (not ours: acquisition goes on)."""
+async def deliver(sink: Sink, snapshot: Snapshot, conditions: ConditionLog) -> bool:
+    """Hand one snapshot (readings that arrived together) to the sink; a failing sink is logged once.
+
+    An empty snapshot is not delivered (and counts as accepted). The sink is not ours: its
+    failure must not end acquisition.
+    """
+    if not snapshot:
+        return True
     try:
-        await sink(reading)
+        await sink(snapshot)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - the sink is not ours; its failure must not end acquisition
-        conditions.raise_("sink", f"sink failed on tag {reading.tag}: {exc!r}", logging.ERROR)
+        tags = ", ".join(r.tag for r in snapshot[:5]) + (", ..." if len(snapshot) > 5 else "")
+        conditions.raise_("sink", f"sink failed on tag {tags}: {exc!r}", logging.ERROR)
         return False
     conditions.clear("sink", "sink accepts readings again")
     return True

@@ -144,11 +144,10 @@ async def test_dropped_notification_is_delivered_by_the_read_with_source_time(
     deliver = source._on_notification
     dropped: list[TagReading] = []
 
-    async def lossy(sink: Any, reading: TagReading) -> None:  # the subscription "forgets" counter value 90
-        if reading.tag == "count" and reading.value == 90:
-            dropped.append(reading)
-            return
-        await deliver(sink, reading)
+    async def lossy(sink: Any, readings: list[TagReading]) -> None:  # the subscription "forgets" counter value 90
+        forgotten = [r for r in readings if r.tag == "count" and r.value == 90]
+        dropped.extend(forgotten)
+        await deliver(sink, [r for r in readings if r not in forgotten])
 
     monkeypatch.setattr(source, "_on_notification", lossy)
     async with running(source) as sink, plc(opc_server.endpoint) as (client, idx):

@@ -260,6 +260,7 @@ def edge_toml(
     extra_machine: str = "",
     width: int = 16,
     sanity: int = 1000,
+    max_rate_per_s: float = 100.0,
     client_id: str | None = None,
     protocol: str = "3.1.1",
     max_rows: int = 5_000_000,
@@ -267,6 +268,8 @@ def edge_toml(
     mqtt_extra: str = "",
 ) -> str:
     """An edge.toml for one Modbus PLC: machine M1 with a u16 good counter at 0, state at 1.
+
+    ``max_rate_per_s`` is the good counter's top rate (a drop within it is a rollover).
 
     ``mqtt_extra`` is TOML appended to the ``[mqtt]`` table (credentials); a ``[mqtt.tls]``
     table goes after it, so pass that one last inside ``mqtt_extra``.
@@ -312,7 +315,7 @@ tags = [
 
 [[machines]]
 id = "M1"
-good = {{ tag = "good", width = {width}, sanity = {sanity} }}
+good = {{ tag = "good", width = {width}, sanity = {sanity}, max_rate_per_s = {max_rate_per_s} }}
 scrap = [{{ tag = "scrap", width = 16, reason_tag = "scrap_reason", reason_map = {{ "1" = "BURR", "2" = "CRACK" }} }}]
 state = {{ tag = "state", reason_tag = "stop_reason", reasons = {{ "7" = "EQ_FAIL" }} }}
 {extra_machine}

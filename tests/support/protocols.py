@@ -36,17 +36,24 @@ TEST_PASSWORD = "s3cret"
 
 
 class ReadingCollector:
-    """A sink: stores every reading and wakes waiters whose predicate matches."""
+    """A sink: stores every snapshot and reading, and wakes waiters whose predicate matches."""
 
     def __init__(self) -> None:
         self.readings: list[TagReading] = []
+        self.snapshots: list[list[TagReading]] = []
         self._waiters: list[tuple[Callable[[TagReading], bool], asyncio.Future[TagReading]]] = []
 
-    async def __call__(self, reading: TagReading) -> None:
-        self.readings.append(reading)
-        for pred, fut in list(self._waiters):
-            if not fut.done() and pred(reading):
-                fut.set_result(reading)
+    async def __call__(self, snapshot: Sequence[TagReading]) -> None:
+        self.snapshots.append(list(snapshot))
+        for reading in snapshot:
+            self.readings.append(reading)
+            for pred, fut in list(self._waiters):
+                if not fut.done() and pred(reading):
+                    fut.set_result(reading)
+
+    def snapshot_of(self, reading: TagReading) -> list[TagReading]:
+        """The snapshot ``reading`` arrived in."""
+        return next(s for s in self.snapshots if any(r is reading for r in s))
 
     async def wait_for(
         self, pred: Callable[[TagReading], bool], timeout: float = 20.0, *, since: int = 0

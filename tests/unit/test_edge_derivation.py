@@ -41,12 +41,17 @@ def test_counter_delta_table() -> None:
     assert counter_delta(m, 100, "e1", 65535, 1000) is None
     assert counter_delta(m, 105, "e1", 65535, 1000) == Delta(5)
     assert counter_delta(m, 1101, "e1", 65535, 1000) == Delta(1001, ("suspect",))
-    assert counter_delta(Mark(65530, "e1"), 4, "e1", 65535, 1000) == Delta(10, ("rollover",))
+    fast = {"max_rate_per_s": 10.0, "elapsed_s": 1.0}  # up to 11 units possible since the last reading
+    assert counter_delta(Mark(65530, "e1"), 4, "e1", 65535, 1000, **fast) == Delta(10, ("rollover",))
     # a PLC restart (new epoch) is a reset: count what the new value shows, never add 65535
     assert counter_delta(Mark(65530, "e1"), 4, "e2", 65535, 1000) == Delta(4, ("reset",))
     assert counter_delta(Mark(60000, "e1"), 5000, "e2", 65535, 1000) == Delta(5000, ("reset", "suspect"))
-    # a drop in the same epoch too far for a wrap: suspect, with what a reset would count
-    assert counter_delta(Mark(30000, "e1"), 10, "e1", 65535, 1000) == Delta(10, ("suspect",))
+    # a drop in the same epoch too far for a wrap and too high for a reset: suspect, with what a reset would count
+    assert counter_delta(Mark(30000, "e1"), 12, "e1", 65535, 1000, **fast) == Delta(12, ("suspect",))
+    # ... low enough for a reset at that rate: a reset, counting the new value
+    assert counter_delta(Mark(30000, "e1"), 10, "e1", 65535, 1000, **fast) == Delta(10, ("reset",))
+    # the time since the last reading unknown: a drop cannot be judged
+    assert counter_delta(Mark(65530, "e1"), 4, "e1", 65535, 1000) == Delta(4, ("suspect",))
 
 
 @given(
@@ -59,7 +64,8 @@ def test_rollover_reconstructs_the_true_increment(width: int, sanity: int, prev:
     """Any true increment within sanity is counted exactly, whether or not the counter wrapped."""
     max_value = (1 << width) - 1
     value = (prev + step) % (max_value + 1)
-    delta = counter_delta(Mark(prev, "e"), value, "e", max_value, sanity)
+    # the counter made `step` units in 2 s, within its rate
+    delta = counter_delta(Mark(prev, "e"), value, "e", max_value, sanity, max_rate_per_s=step / 2, elapsed_s=2.0)
     assert delta is not None
     if step <= sanity:
         assert delta.qty == step
@@ -95,63 +101,63 @@ def machine(**kw: Any) -> MachineConfig:
 
 def test_counts_with_raw_values_and_persisted_marks() -> None:
     d = Deriver([machine(good=CounterConfig(tag="good", width=16))])
-    first = events(d.feed(reading("good", 10)))
+    first = events(d.feed([reading("good", 10)]))
     assert first[0]["flags"] == ["baseline"] and first[0]["qty"] == 0
-    out = d.feed(reading("good", 13, 1, source_ts=T0 + timedelta(seconds=0.5)))
+    out = d.feed([reading("good", 13, 1, source_ts=T0 + timedelta(seconds=0.5))])
     ev = events(out)[0]
     assert ev["qty"] == 3 and ev["raw"] == {"tag": "good", "value": 13, "prev": 10}
     assert ev["ts"] == "2026-11-25T08:00:00.500Z" and ev["rx"] == "2026-11-25T08:00:01.000Z"
     assert out[0].mark == Mark(13, "e1") and out[0].key == "good"
     # a restarted agent continues from the persisted mark: nothing counted twice
     d2 = Deriver([machine(good=CounterConfig(tag="good", width=16))], d.marks)
-    assert d2.feed(reading("good", 13, 2)) == []
-    assert events(d2.feed(reading("good", 15, 3)))[0]["qty"] == 2
+    assert d2.feed([reading("good", 13, 2)]) == []
+    assert events(d2.feed([reading("good", 15, 3)]))[0]["qty"] == 2
 
 
 def test_bad_quality_and_bad_values_are_problems_not_events() -> None:
     d = Deriver([machine(good=CounterConfig(tag="good", width=16))])
-    d.feed(reading("good", 10))
-    assert d.feed(reading("good", None, 1, quality=Quality.BAD)) == []
+    d.feed([reading("good", 10)])
+    assert d.feed([reading("good", None, 1, quality=Quality.BAD)]) == []
     assert "good" in d.problems
-    assert d.feed(reading("good", float("nan"), 2)) == []
+    assert d.feed([reading("good", float("nan"), 2)]) == []
     assert "not an integral number" in d.problems["good"]
-    assert events(d.feed(reading("good", 12, 3)))[0]["qty"] == 2  # the units are carried, not lost
+    assert events(d.feed([reading("good", 12, 3)]))[0]["qty"] == 2  # the units are carried, not lost
     assert "good" not in d.problems
 
 
 def test_scrap_with_reason_tag_even_when_the_reason_arrives_after_the_counter() -> None:
     cfg = ScrapConfig(tag="scrap", width=16, reason_tag="why", reason_map={"1": "BURR"})
     d = Deriver([machine(scrap=[cfg])])
-    assert events(d.feed(reading("scrap", 0)))[0]["flags"] == ["baseline"]
+    assert events(d.feed([reading("scrap", 0)]))[0]["flags"] == ["baseline"]
     d2 = Deriver([machine(scrap=[cfg])], d.marks)  # a fresh agent: counter read before its reason
-    assert d2.feed(reading("scrap", 4, 1)) == []
-    ev = events(d2.feed(reading("why", 1, 1)))[0]
+    assert d2.feed([reading("scrap", 4, 1)]) == []
+    ev = events(d2.feed([reading("why", 1, 1)]))[0]
     assert ev["kind"] == "scrap" and ev["qty"] == 4 and ev["reason"] == "BURR"
-    d2.feed(reading("why", 9, 2))
-    assert events(d2.feed(reading("scrap", 5, 2)))[0]["reason"] == "UNMAPPED_9"
+    d2.feed([reading("why", 9, 2)])
+    assert events(d2.feed([reading("scrap", 5, 2)]))[0]["reason"] == "UNMAPPED_9"
 
 
 def test_state_codes_reasons_and_unknown_codes() -> None:
     cfg = StateConfig(tag="st", reason_tag="rs", reasons={"7": "EQ_FAIL"})
     d = Deriver([machine(state=cfg)])
-    assert events(d.feed(reading("st", 1)))[0]["state"] == "running"
-    d.feed(reading("rs", 7, 1))  # a reason while running changes nothing
-    down = events(d.feed(reading("st", 3, 2)))[0]
+    assert events(d.feed([reading("st", 1)]))[0]["state"] == "running"
+    d.feed([reading("rs", 7, 1)])  # a reason while running changes nothing
+    down = events(d.feed([reading("st", 3, 2)]))[0]
     assert down["state"] == "down" and down["reason"] == "EQ_FAIL" and down["raw"]["prev"] == 1
-    assert d.feed(reading("st", 99, 3)) == []  # an unknown state code invents nothing
+    assert d.feed([reading("st", 99, 3)]) == []  # an unknown state code invents nothing
     assert "unmapped state code" in d.problems["st"]
-    assert d.feed(reading("st", 3, 4)) == []  # same pair as emitted: no event
+    assert d.feed([reading("st", 3, 4)]) == []  # same pair as emitted: no event
     assert "st" not in d.problems
 
 
 def test_state_debounce_suppresses_flicker_and_emits_after_stability() -> None:
     d = Deriver([machine(state=StateConfig(tag="st", debounce_ms=1000))])
-    assert d.feed(reading("st", 1, 0)) == []
+    assert d.feed([reading("st", 1, 0)]) == []
     assert events(d.tick(T0 + timedelta(seconds=1)))[0]["state"] == "running"
-    d.feed(reading("st", 2, 2))  # idle for 0.3 s, then running again: a flicker
-    d.feed(reading("st", 1, 2.3))
+    d.feed([reading("st", 2, 2)])  # idle for 0.3 s, then running again: a flicker
+    d.feed([reading("st", 1, 2.3)])
     assert d.tick(T0 + timedelta(seconds=10)) == []
-    d.feed(reading("st", 3, 11))
+    d.feed([reading("st", 3, 11)])
     assert d.tick(T0 + timedelta(seconds=11.5)) == []
     ev = events(d.tick(T0 + timedelta(seconds=12)))[0]
     assert ev["state"] == "down" and ev["ts"] == "2026-11-25T08:00:11.000Z"  # when it happened
@@ -159,9 +165,9 @@ def test_state_debounce_suppresses_flicker_and_emits_after_stability() -> None:
 
 def test_mixed_counter_history_sums_to_true_units() -> None:
     """A sequence with a rollover and a PLC restart counts exactly the units the PLC made."""
-    d = Deriver([machine(good=CounterConfig(tag="good", max=999, sanity=100))])
+    d = Deriver([machine(good=CounterConfig(tag="good", max=999, sanity=100, max_rate_per_s=10))])
     total = 0
     for i, (value, epoch) in enumerate([(990, "a"), (995, "a"), (5, "a"), (50, "a"), (3, "b"), (20, "b")]):
-        for ev in events(d.feed(reading("good", value, i, epoch=epoch))):
+        for ev in events(d.feed([reading("good", value, i, epoch=epoch)])):
             total += ev["qty"]
     assert total == 5 + 10 + 45 + 3 + 17

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import pytest
 
@@ -48,16 +49,17 @@ async def test_deliver_survives_a_failing_sink_and_says_so_once(caplog: pytest.L
     got: list[str] = []
     fail = True
 
-    async def sink(reading: TagReading) -> None:
+    async def sink(snapshot: Sequence[TagReading]) -> None:
         if fail:
             raise RuntimeError("outbox full")
-        got.append(reading.tag)
+        got.extend(r.tag for r in snapshot)
 
     now = datetime.now(UTC)
     reading = TagReading("good", 1, now, Quality.GOOD, "e1", now)
-    assert [await deliver(sink, reading, conditions) for _ in range(3)] == [False, False, False]
+    assert [await deliver(sink, [reading], conditions) for _ in range(3)] == [False, False, False]
     fail = False
-    assert await deliver(sink, reading, conditions)
+    assert await deliver(sink, [reading], conditions)
+    assert await deliver(sink, [], conditions)  # nothing to deliver: not handed to the sink
     assert got == ["good"]
     assert caplog.text.count("sink failed on tag good") == 1
     assert caplog.text.count("sink accepts readings again") == 1
