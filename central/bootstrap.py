@@ -15,7 +15,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -126,12 +126,13 @@ def serve(
     from central.api.app import create_app
     from central.ingest.mqtt import MqttIngest
     from central.services.access import ensure_bootstrap_admin
+    from central.services.governance.sealer import LedgerSealer
 
     container = bootstrap(settings, posting=posting if posting is not None else default_posting_handler(),
                           migrate=migrate)
     if settings.auth.bootstrap_admin:
         with container.write_sessions() as session, session.begin():
-            issued = ensure_bootstrap_admin(session)
+            issued = ensure_bootstrap_admin(session, expires_in=timedelta(days=settings.auth.token_expiry_days))
         if issued is not None:
             out(f"admin token: {issued.token}")
     ingest: MqttIngest | None = None
@@ -143,6 +144,11 @@ def serve(
             log.warning("broker %s:%s not reachable yet; the ingest keeps trying", settings.mqtt.host,
                         settings.mqtt.port)
         out(f"ingest from mqtt://{settings.mqtt.host}:{settings.mqtt.port} ({ingest.events_filter})")
+    sealer: LedgerSealer | None = None
+    if settings.ledger.seal_interval_seconds > 0:
+        sealer = LedgerSealer(container.write_sessions, interval=settings.ledger.seal_interval_seconds,
+                              lookback=settings.ledger.seal_lookback_seconds, batch=settings.ledger.seal_batch)
+        sealer.start()
     try:
         if not settings.api.enabled:
             stop = threading.Event()
@@ -160,6 +166,8 @@ def serve(
         uvicorn.Server(config).run(sockets=[sock])
         return 0
     finally:
+        if sealer is not None:
+            sealer.stop()
         if ingest is not None:
             ingest.stop()
         container.dispose()

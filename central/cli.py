@@ -13,7 +13,6 @@ import argparse
 import logging
 import os
 import sys
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +46,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     load.add_argument("--user", default="cli", help="who loads it (for the audit log)")
     load.set_defaults(func=_load)
 
-    token = csub.add_parser("token", help="issue an API token (shown once)")
-    common(token)
-    token.add_argument("--user", required=True)
-    token.add_argument("--role", required=True, help="operator, planner, engineer, controller, auditor or admin")
-    token.add_argument("--expires-days", type=float, default=None, help="expiry in days (default: never)")
-    token.set_defaults(func=_token)
+    from central.cli_tokens import register as register_token
+
+    register_token(csub, common, _checked_settings)
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -100,25 +96,11 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _token(args: argparse.Namespace) -> int:
-    from central.bootstrap import bootstrap
-    from central.errors import CentralError
-    from central.services.access import issue_token
-
+def _checked_settings(args: argparse.Namespace) -> Any:
+    """Settings of ``--config``, the database checked (exit 2 on an unusable one); for ``token``."""
     settings = _settings(args)
     _check_database(args, settings)
-    container = bootstrap(settings, migrate=True)
-    expires = timedelta(days=args.expires_days) if args.expires_days is not None else None
-    try:
-        with container.write_sessions() as session, session.begin():
-            issued = issue_token(session, args.user, args.role, expires_in=expires)
-    except CentralError as exc:
-        print(f"sfsync: {exc.message}", file=sys.stderr)
-        return 2
-    finally:
-        container.dispose()
-    _print(f"token for {issued.user} ({issued.role}, id {issued.token_id}): {issued.token}")
-    return 0
+    return settings
 
 
 def _load(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ __all__ = [
     "DatabaseSettings",
     "FaultSettings",
     "IngestSettings",
+    "LedgerSettings",
     "MqttSettings",
     "ENV_PREFIX",
     "load_settings",
@@ -117,6 +118,10 @@ class IngestSettings(StrictModel):
     gap_alert_after_seconds: Annotated[float, Field(ge=0, le=MAX_SECONDS)] = 10.0
     queue_size: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
     db_retries: Annotated[int, Field(ge=0, le=100)] = 5
+    #: /health and /ready are degraded when the ingest worker's heartbeat is older than this
+    heartbeat_stale_seconds: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 30.0
+    #: the process exits (status 18) when the worker's heartbeat is older than this; 0: never
+    worker_stuck_exit_seconds: Annotated[float, Field(ge=0, le=86400, allow_inf_nan=False)] = 600.0
 
     @property
     def use_shared_subscription(self) -> bool:
@@ -133,9 +138,22 @@ class ApiSettings(StrictModel):
 
 
 class AuthSettings(StrictModel):
-    """``bootstrap_admin``: on the first start of ``serve`` create an admin token, print it once."""
+    """``bootstrap_admin``: on the first start of ``serve`` create an admin token, print it once.
+    ``token_expiry_days``: every issued token expires after this many days (the bootstrap admin's
+    too; ``sfsync central token --expires-days`` overrides it for one token)."""
 
     bootstrap_admin: bool = True
+    token_expiry_days: Annotated[float, Field(gt=0, le=36_500, allow_inf_nan=False)] = 90.0
+
+
+class LedgerSettings(StrictModel):
+    """Sealing of the journal into the audit chain (docs/governance.md). ``serve`` seals every
+    ``seal_interval_seconds`` (0: only at period close); a periodic run searches entries above the
+    highest id sealed ``seal_lookback_seconds`` ago; at most ``seal_batch`` entries per transaction."""
+
+    seal_interval_seconds: Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)] = 60.0
+    seal_lookback_seconds: Annotated[float, Field(ge=0, le=30 * 86_400, allow_inf_nan=False)] = 600.0
+    seal_batch: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
 
 
 class FaultSettings(StrictModel):
@@ -151,6 +169,7 @@ class CentralSettings(StrictModel):
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
     auth: AuthSettings = AuthSettings()
+    ledger: LedgerSettings = LedgerSettings()
     faults: FaultSettings = FaultSettings()
 
 

@@ -18,6 +18,7 @@ ROUTER_MODULES: list[str] = [
     "central.api.routes_ledger",
     "central.api.routes_reports",
     "central.api.routes_governance",
+    "central.api.routes_access",
 ]
 
 ROOT_ROUTER_MODULES: list[str] = [

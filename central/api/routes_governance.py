@@ -1,4 +1,4 @@
-"""Governance API: ``/audit``, ``/audit/verify``, ``/approvals`` (+ approve/reject); and
+"""Governance API: ``/audit``, ``/audit/verify`` (chain and ledger seals), ``/approvals`` (+ approve/reject); and
 :func:`audit_write_requests`, the app-wide dependency that ties every write request to the audit
 log (installed by :func:`central.api.app.create_app`). Thin: parse, call the service layer."""
 
@@ -29,6 +29,7 @@ from central.services import governance
 from central.services.governance import RequestContext
 from central.services.governance.appliers import request_period_reopen
 from central.services.governance.manual_journal import propose_manual_entry
+from central.services.governance.seal import verify_all
 
 __all__ = ["router", "audit_write_requests", "WRITE_METHODS"]
 
@@ -90,8 +91,10 @@ def get_audit(
 
 @router.get("/audit/verify")
 def get_audit_verify(request: Request, _who: PrincipalDep) -> dict[str, Any]:
-    """Walk the whole chain in one snapshot; ``ok`` false names the first broken link."""
-    return governance.verify_snapshot(get_container(request).read_sessions)
+    """Walk the whole chain and recompute every ledger seal in one snapshot: ``first_broken`` names
+    the chain's first broken link, ``ledger.first_mismatch`` the first journal entry or line that no
+    longer matches its seal, ``ledger.unsealed_entries`` how many entries wait for the next seal."""
+    return verify_all(get_container(request).read_sessions)
 
 
 # --- approvals ------------------------------------------------------------------------------

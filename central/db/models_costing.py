@@ -256,8 +256,14 @@ class RecordEventRow(Base):
 
 
 class JournalEntryRow(Base):
+    """A posted entry; never updated or deleted (database triggers, migration ``0007_ledger_seal``).
+    A reversal is a new entry whose ``reverses`` names the original (unique: reversed at most once)."""
+
     __tablename__ = "journal_entries"
-    __table_args__ = (Index("ix_journal_entries_entity_period", "entity", "period"),)
+    __table_args__ = (
+        Index("ix_journal_entries_entity_period", "entity", "period"),
+        Index("ix_journal_entries_reverses", "reverses", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     entity: Mapped[str | None] = mapped_column(ID, nullable=True)
@@ -269,7 +275,6 @@ class JournalEntryRow(Base):
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     original_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     reverses: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), nullable=True)
-    reversed_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     record_id: Mapped[int | None] = mapped_column(ForeignKey("op_records.id"), nullable=True, index=True)
     work_order: Mapped[str | None] = mapped_column(ID, nullable=True, index=True)
@@ -278,6 +283,8 @@ class JournalEntryRow(Base):
 
 
 class JournalLineRow(Base):
+    """A line of a posted entry; never updated or deleted (like its entry)."""
+
     __tablename__ = "journal_lines"
     __table_args__ = (
         Index("ix_journal_lines_account", "account"),

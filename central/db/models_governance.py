@@ -1,10 +1,16 @@
-"""Tables of governance: the hash-chained audit log, its chain head, and approval requests.
+"""Tables of governance: the hash-chained audit log, its chain head, approval requests, and the
+seals of the ledger.
 
 ``audit_log`` is append-only (database triggers refuse UPDATE and DELETE, see migration
 ``0003_governance``) and every record carries the hash of the one before it. ``audit_head`` is a
 single row holding the last sequence number and hash: writers lock it (``SELECT ... FOR UPDATE``
 on PostgreSQL; SQLite has one writer at a time) so two appends can never fork the chain, and the
 verifier compares the end of the chain with it so that a deleted tail is noticed too.
+
+``ledger_seals`` and its member tables record which journal entries and lines each seal covers and
+their hashes when sealed (one row per entry and per line: an entry is in exactly one seal, the
+primary key says so); the seal's digest itself lives in the audit chain (``ledger.seal`` records),
+see :mod:`central.services.governance.seal`. All three are append-only (migration ``0007_ledger_seal``).
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from sqlalchemy.sql.schema import Table
 
 from central.db.base import Base, BigId, UtcDateTime
 
-__all__ = ["AuditRow", "AuditHeadRow", "ApprovalRow", "GENESIS_HASH", "HEAD_ID"]
+__all__ = ["AuditRow", "AuditHeadRow", "ApprovalRow", "LedgerSealRow", "LedgerSealEntryRow", "LedgerSealLineRow",
+           "GENESIS_HASH", "HEAD_ID"]
 
 GENESIS_HASH = "0" * 64
 """``prev_hash`` of the first record of the chain."""
@@ -100,3 +107,47 @@ class ApprovalRow(Base):
         Index("ix_approvals_kind_status", "kind", "status"),
         Index("ix_approvals_payload_digest", "payload_digest"),
     )
+
+
+class LedgerSealRow(Base):
+    """One seal: the journal entries of one entity sealed together, and their digest.
+
+    The authoritative copy of the digest is the ``ledger.seal`` audit record (target
+    ``ledger_seal/<id>``); this row lets the sealer find where to look from without reading JSON.
+    """
+
+    __tablename__ = "ledger_seals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entity: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reason: Mapped[str] = mapped_column(String(16))
+    period: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sealed_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    entries: Mapped[int] = mapped_column(Integer)
+    lines: Mapped[int] = mapped_column(Integer)
+    first_entry: Mapped[int] = mapped_column(BigInteger)
+    last_entry: Mapped[int] = mapped_column(BigInteger)
+    digest: Mapped[str] = mapped_column(String(64))
+
+
+class LedgerSealEntryRow(Base):
+    """A journal entry's membership of a seal and its hash when sealed (the key: in one seal only)."""
+
+    __tablename__ = "ledger_seal_entries"
+
+    entry_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+                                          autoincrement=False)
+    seal_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class LedgerSealLineRow(Base):
+    """A journal line's hash when its entry was sealed."""
+
+    __tablename__ = "ledger_seal_lines"
+
+    line_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+                                         autoincrement=False)
+    entry_id: Mapped[int] = mapped_column(BigInteger)
+    seal_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    hash: Mapped[str] = mapped_column(String(64))

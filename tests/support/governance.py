@@ -9,6 +9,10 @@ import sqlalchemy as sa
 from central.db.engine import make_engine
 
 
+LEDGER_TABLES = ("journal_entries", "journal_lines", "ledger_seals", "ledger_seal_entries", "ledger_seal_lines")
+"""Tables made append-only by migration 0007_ledger_seal."""
+
+
 def tamper(url: str, *statements: str, params: dict[str, Any] | None = None) -> None:
     """Run raw SQL as a database owner would: drop the append-only triggers first, then edit."""
     engine = make_engine(url)
@@ -16,9 +20,14 @@ def tamper(url: str, *statements: str, params: dict[str, Any] | None = None) -> 
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
+                for table in LEDGER_TABLES:
+                    conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
             else:
                 conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_log_no_update")
                 conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_log_no_delete")
+                for table in LEDGER_TABLES:
+                    conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_update")
+                    conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_delete")
             for sql in statements:
                 conn.execute(sa.text(sql), params or {})
     finally:

@@ -43,6 +43,7 @@ from central.services.costing.alerts import raise_alert
 from central.services.costing.journal import PeriodChoice, period_for_input, save_entry
 from central.services.costing.master_data import Snapshot, snapshot
 from central.services.costing.timeline import intervals, now_utc, order_run_hours
+from central.services.governance.seal import seal_pending
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,8 @@ def close_period(session: Session, period_id: str, user: str) -> dict[str, Any]:
         summary["work_centers"][wc.id] = {"entries": len(closed.entries),
                                           "rounding": {r.value: str(v) for r, v in closed.residues.items()}}
     period.status, period.closed_at, period.closed_by = "closed", now_utc(), user
+    # every entry posted so far, the close's own included, is sealed with the close (audit chain)
+    summary["seals"] = [m.as_dict() for m in seal_pending(session, user, "period_close", period=period.id)]
     log.info("period %s closed by %s", period.id, user)
     return summary
 

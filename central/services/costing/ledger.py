@@ -1,7 +1,8 @@
 """The journal as read by finance: listing, one entry with its lineage, reversal, trial balance.
 
-Nothing posted is edited: a reversal is a new entry with every line's sides swapped, a reason
-and a link both ways. The work order's cumulative memory (accruals) is corrected with it, so
+Nothing posted is edited (the database refuses it): a reversal is a new entry with every line's
+sides swapped, a reason and its ``reverses`` link, which is read both ways (``reversed_by`` of the
+original is the entry that reverses it). The work order's cumulative memory (accruals) is corrected with it, so
 the ledger and what the next event will post stay consistent.
 """
 
@@ -50,12 +51,20 @@ def line_view(line: JournalLineRow) -> dict[str, Any]:
     }
 
 
-def entry_view(entry: JournalEntryRow, lines: list[JournalLineRow]) -> dict[str, Any]:
+def _reversals(session: Session, entry_ids: list[int]) -> dict[int, int]:
+    """Original entry id -> the id of the entry reversing it, for those of ``entry_ids`` reversed."""
+    if not entry_ids:
+        return {}
+    stmt = select(JournalEntryRow.reverses, JournalEntryRow.id).where(JournalEntryRow.reverses.in_(entry_ids))
+    return {int(orig): int(rev) for orig, rev in session.execute(stmt)}
+
+
+def entry_view(entry: JournalEntryRow, lines: list[JournalLineRow], reversed_by: int | None = None) -> dict[str, Any]:
     return {
         "id": entry.id, "entity": entry.entity, "period": entry.period, "date": entry.entry_date.isoformat(),
         "kind": entry.kind, "memo": entry.memo, "rule_version": entry.rule_version, "late": entry.late,
         "original_date": entry.original_date.isoformat() if entry.original_date else None,
-        "reverses": entry.reverses, "reversed_by": entry.reversed_by, "reason": entry.reason,
+        "reverses": entry.reverses, "reversed_by": reversed_by, "reason": entry.reason,
         "record": entry.record_id, "work_order": entry.work_order, "created": entry.created.isoformat(),
         "user": entry.user, "lines": [line_view(x) for x in sorted(lines, key=lambda x: x.line_no)],
         "total_debit": _money(sum((x.debit for x in lines), ZERO)),
@@ -89,7 +98,9 @@ def list_journal(
         for line in session.scalars(select(JournalLineRow).where(
                 JournalLineRow.entry_id.in_([e.id for e in entries]))):
             lines[line.entry_id].append(line)
-    return {"entries": [entry_view(e, lines[e.id]) for e in entries], "total": total, "limit": limit,
+    reversed_by = _reversals(session, [e.id for e in entries])
+    return {"entries": [entry_view(e, lines[e.id], reversed_by.get(e.id)) for e in entries], "total": total,
+            "limit": limit,
             "offset": offset}
 
 
@@ -104,7 +115,7 @@ def _load(session: Session, entry_id: int) -> tuple[JournalEntryRow, list[Journa
 def get_entry(session: Session, entry_id: int) -> dict[str, Any]:
     """One entry with lineage: lines -> operational record -> events -> raw PLC values."""
     entry, lines = _load(session, entry_id)
-    view = entry_view(entry, lines)
+    view = entry_view(entry, lines, _reversals(session, [entry.id]).get(entry.id))
     lineage: dict[str, Any] = {"record": None, "events": []}
     if entry.record_id is not None:
         record = session.get(OpRecordRow, entry.record_id)
@@ -129,8 +140,9 @@ def reverse_entry(session: Session, entry_id: int, reason: str, user: str) -> di
     if not reason.strip():
         raise InputError("a reversal needs a reason")
     entry, lines = _load(session, entry_id)
-    if entry.reversed_by is not None:
-        raise Conflict(f"journal entry {entry_id} is already reversed by {entry.reversed_by}", code="already_reversed")
+    already = _reversals(session, [entry.id]).get(entry.id)
+    if already is not None:  # the unique index on ``reverses`` also refuses a concurrent second one
+        raise Conflict(f"journal entry {entry_id} is already reversed by {already}", code="already_reversed")
     if entry.reverses is not None:
         raise Conflict(f"journal entry {entry_id} is itself a reversal: post a new entry instead")
     if entry.kind in _CLOSES:
@@ -153,7 +165,6 @@ def reverse_entry(session: Session, entry_id: int, reason: str, user: str) -> di
         memo=f"reversal of {entry.id}", rule_version=entry.rule_version, reverses=str(entry.id), reason=reason,
     )
     row = save_entry(session, reversal, user, entry.record_id, entry.work_order, reverses=entry.id)
-    entry.reversed_by = row.id
     _restore_accruals(session, entry, lines)
     if entry.record_id is not None:
         record = session.get(OpRecordRow, entry.record_id)

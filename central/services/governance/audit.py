@@ -127,12 +127,15 @@ def _who(actor: Actor, request: RequestContext | None) -> tuple[str, str | None,
 
 
 def record(session: Session, actor: Actor, action: str, target: str, detail: dict[str, Any] | None = None,
-           *, at: datetime | None = None) -> None:
+           *, at: datetime | None = None, describes_request: bool = True) -> None:
     """Queue an audit record in ``session``'s transaction; it is written when (and only if) it commits.
 
     ``action`` is a dotted verb (``master_data.load``, ``approval.approve``), ``target`` what it
     acted on (``approval/12``, ``period/2026-11``); ``detail`` must be JSON-able (Decimal and dates
     become strings). Bad arguments raise ``ValueError`` at once, not at commit.
+    ``describes_request=False`` marks a side record (a ledger seal made by a period close): the
+    write request it happens in still gets its generic ``http.<METHOD>`` record if nothing else
+    describes it.
     """
     if not action or len(action) > _MAX_ACTION:
         raise ValueError(f"audit action must be 1..{_MAX_ACTION} characters, got {action!r}")
@@ -144,7 +147,8 @@ def record(session: Session, actor: Actor, action: str, target: str, detail: dic
         raise ValueError("audit actor must name a user")
     stamp = (at or datetime.now(UTC)).astimezone(UTC)
     state.queued.append(_Queued(stamp, user[:64], role, token_id, action, target, normalize_json(detail)))
-    state.explicit += 1
+    if describes_request:
+        state.explicit += 1
 
 
 def attach_request(session: Session, ctx: RequestContext) -> None:
@@ -171,7 +175,7 @@ def flush_audit(session: Session) -> list[int]:
     if not isinstance(state, _State):
         return []
     request = state.request
-    if request is not None and state.explicit == 0 and not state.queued:
+    if request is not None and state.explicit == 0:
         state.queued.append(_generic(request))
         state.explicit = -1  # the generic record is written once per transaction
     if not state.queued:
