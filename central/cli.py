@@ -140,6 +140,20 @@ def _print_master_errors(path: Path, exc: Any) -> None:
         print(f"sfsync: {path}: {error.key_path}: {error.message}", file=sys.stderr)
 
 
+def _validated_api(current: Any, override: dict[str, Any]) -> Any:
+    """``--api-host``/``--api-port`` through the same checks as the file's ``[api]``."""
+    from pydantic import ValidationError
+
+    from shared.config import ConfigError
+
+    try:
+        return type(current).model_validate({**current.model_dump(), **override})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = "api." + ".".join(str(p) for p in first["loc"])
+        raise ConfigError("command line", key, first["msg"]) from None
+
+
 def _serve(args: argparse.Namespace) -> int:
     from central.bootstrap import serve
     from central.preflight import bind_api
@@ -151,7 +165,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.api_port is not None:
         api["port"] = args.api_port
     if api:
-        settings = settings.model_copy(update={"api": settings.api.model_copy(update=api)})
+        settings = settings.model_copy(update={"api": _validated_api(settings.api, api)})
     if args.no_ingest:
         settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"enabled": False})})
     _check_database(args, settings)
