@@ -75,3 +75,32 @@ def test_bad_environment_value_names_the_source(tmp_path: Path) -> None:
         load_config(Settings, write(tmp_path, 'plant = "P1"\n'), "X_", environ={"X_MQTT__PORT": "abc"})
     assert info.value.key == "mqtt.port"
     assert "X_* environment" in info.value.source
+
+
+class Timing(StrictModel):
+    skew_s: float = 1.0
+    weights: dict[str, float] = {}
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "+inf"])
+def test_floats_are_finite_in_every_section(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(Timing, write(tmp_path, f"skew_s = {value}\n"), "X_", environ={})
+    assert info.value.key == "skew_s" and "finite" in info.value.reason
+    with pytest.raises(ConfigError) as info:
+        load_config(Timing, write(tmp_path, f"[weights]\na = {value}\n"), "X_", environ={})
+    assert info.value.key == "weights.a"
+
+
+def test_environment_error_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(Timing, write(tmp_path, ""), "X_", environ={"X_SKEW_S": "inf"})
+    assert info.value.key == "skew_s" and "X_SKEW_S" in str(info.value)
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "edge.toml"
+    path.write_bytes(b'plant = "P\xe91"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(Settings, path, "X_", environ={})
+    assert info.value.key == "" and "not UTF-8" in info.value.reason and str(path) in str(info.value)
