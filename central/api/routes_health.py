@@ -1,8 +1,16 @@
-"""Open endpoints: ``/health`` and ``/metrics`` (Prometheus text), at the root and under ``/api/v1``."""
+"""Open endpoints: ``/health``, ``/ready`` and ``/metrics`` (Prometheus text), at the root and
+under ``/api/v1``.
+
+``/health`` and ``/ready`` report the real state of this process: the database answers, and,
+when this process runs an ingest worker, the worker is alive, its heartbeat is fresh (younger
+than ``ingest.heartbeat_stale_seconds``), the database is not failing it and the broker is
+connected. Anything else is ``degraded`` with HTTP 503 and a list of ``problems``.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,27 +29,79 @@ __all__ = ["router"]
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
-def health(request: Request) -> JSONResponse:
-    """Liveness and readiness: database reachable, ingest connected, which posting handler runs."""
+def ingest_view(state: dict[str, object], enabled: bool, stale_after: float) -> tuple[dict[str, Any], list[str]]:
+    """The ``ingest`` section of /health and the problems it shows.
+
+    ``worker``: ``absent`` (no ingest worker in this process: an API-only process or a test),
+    ``running``, ``retrying`` (the database is failing it), ``stale`` (no heartbeat for
+    ``stale_after`` seconds), ``dead`` or ``stopped``."""
+    view: dict[str, Any] = {"enabled": enabled}
+    for key in ("connected", "subscribed", "subscription", "database", "last_error", "worker_restarts"):
+        if key in state:
+            view[key] = state[key]
+    worker = str(state.get("worker", "absent"))
+    beat = state.get("heartbeat")
+    problems: list[str] = []
+    if isinstance(beat, float):
+        age = max(0.0, time.monotonic() - beat)
+        view["heartbeat_age_seconds"] = round(age, 3)
+        if worker in ("running", "retrying") and age > stale_after:
+            worker = "stale"
+    view["worker"] = worker
+    if not enabled or worker == "absent":
+        return view, problems
+    if worker in ("stale", "dead", "stopped"):
+        problems.append(f"ingest worker {worker}")
+    if worker == "retrying" or state.get("database") == "unavailable":
+        problems.append("ingest cannot store: database unavailable")
+    if state.get("connected") is not True:
+        problems.append("ingest not connected to the broker")
+    return view, problems
+
+
+def _state(request: Request) -> tuple[dict[str, Any], list[str]]:
     container = get_container(request)
-    db_ok, db_error = True, None
+    problems: list[str] = []
+    db_ok = True
     try:
         with container.read_sessions() as session:
             session.execute(select(1))
     except SQLAlchemyError as exc:
-        db_ok, db_error = False, str(exc.__class__.__name__)
+        db_ok = False
+        problems.append("database unreachable")
         log.error("health: database check failed: %s", exc)
-    ingest: dict[str, Any] = {"enabled": container.settings.ingest.enabled, **container.ingest_state}
+    settings = container.settings.ingest
+    ingest, ingest_problems = ingest_view(container.ingest_state, settings.enabled, settings.heartbeat_stale_seconds)
+    if "heartbeat_age_seconds" in ingest:
+        container.metrics.heartbeat_age.set(ingest["heartbeat_age_seconds"])
+    problems += ingest_problems
     body = {
-        "status": "ok" if db_ok else "degraded",
-        "database": "ok" if db_ok else f"error: {db_error}",
+        "status": "degraded" if problems else "ok",
+        "ready": not problems,
+        "problems": problems,
+        "database": "ok" if db_ok else "unreachable",
         "ingest": ingest,
         "posting_handler": container.posting_name,
         "started": container.started.isoformat(),
         "now": datetime.now(UTC).isoformat(),
     }
-    return JSONResponse(body, status_code=200 if db_ok else 503)
+    return body, problems
+
+
+@router.get("/health")
+def health(request: Request) -> JSONResponse:
+    """The process's state: database reachable, the ingest worker alive with a fresh heartbeat
+    and connected, which posting handler runs; 503 with ``problems`` when degraded."""
+    body, problems = _state(request)
+    return JSONResponse(body, status_code=503 if problems else 200)
+
+
+@router.get("/ready")
+def ready(request: Request) -> JSONResponse:
+    """Readiness: 200 ``{"ready": true}`` when /health is ok, else 503 with the problems."""
+    body, problems = _state(request)
+    return JSONResponse({"ready": not problems, "problems": problems, "ingest": body["ingest"]},
+                        status_code=503 if problems else 200)
 
 
 def _stream_lines(request: Request) -> list[str]:

@@ -219,6 +219,8 @@ class EventPostingRow(Base):
     record_id: Mapped[int | None] = mapped_column(ForeignKey("op_records.id"), nullable=True)
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: why a ``suspect`` posting is held: ``edge_suspect`` (flagged by the edge) or ``qty_over_limit``
+    hold_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class OpRecordRow(Base):

@@ -161,6 +161,8 @@ class RejectedEventRow(Base):
     stream: Mapped[str] = mapped_column(ID, index=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     field: Mapped[str] = mapped_column(String(200))
+    #: stable reason code (``shared.contract.REJECTION_CODES``); ``reason`` is one sentence
+    code: Mapped[str] = mapped_column(String(32), server_default="invalid_value")
     reason: Mapped[str] = mapped_column(Text)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="open")
@@ -178,6 +180,8 @@ class QuarantineRow(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     topic: Mapped[str] = mapped_column(Text)
+    #: stable reason code (``shared.contract.QUARANTINE_CODES``); ``reason`` is one sentence
+    code: Mapped[str] = mapped_column(String(32), server_default="bad_header")
     reason: Mapped[str] = mapped_column(Text)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     size: Mapped[int] = mapped_column(Integer)

@@ -140,6 +140,8 @@ class Machine:
     id: str
     work_center: str
     edge: str | None = None
+    #: central's bound on one event's qty (None: the ingest default, 1,000,000)
+    max_event_qty: int | None = None
 
 
 @dataclass(frozen=True)

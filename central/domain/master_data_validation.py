@@ -17,6 +17,9 @@ from central.domain.roles import Role, parse_role
 
 Errors = Iterator[ValidationError]
 
+MAX_EVENT_QTY_LIMIT = 2**63 - 1
+"""Largest ``machines[].max_event_qty`` (int64, the column's range)."""
+
 
 def validate_master_data(master: MasterData) -> list[ValidationError]:
     """Every problem in ``master``: duplicates, dangling references, bad numbers, roles, BOM cycles."""
@@ -201,6 +204,9 @@ def _machines(m: MasterData) -> Errors:
         yield from _ref(
             f"machines[{i}].work_center", machine.work_center, m.work_centers_by_id, "work centre"
         )
+        limit = machine.max_event_qty
+        if limit is not None and not (isinstance(limit, int) and 1 <= limit <= MAX_EVENT_QTY_LIMIT):
+            yield ValidationError(f"machines[{i}].max_event_qty", f"must be an integer from 1 to {MAX_EVENT_QTY_LIMIT}")
 
 
 def _periods(m: MasterData) -> Errors:

@@ -155,6 +155,16 @@ class IngestMetrics:
         self.clock_skew = r.add(Counter("sfsync_ingest_clock_skew_total", "Events stamped too far ahead"))
         self.db_retries = r.add(Counter("sfsync_ingest_db_retries_total", "Batch transactions retried"))
         self.failures = r.add(Counter("sfsync_ingest_failures_total", "Batches not stored (not acked)"))
+        self.fallbacks = r.add(Counter("sfsync_ingest_event_by_event_total",
+                                       "Batches stored again event by event after the fast path failed"))
+        self.over_limit = r.add(Counter("sfsync_ingest_events_over_limit_total",
+                                        "Events over their machine's max_event_qty, held as suspect"))
+        self.worker_errors = r.add(Counter("sfsync_ingest_worker_errors_total",
+                                           "Unexpected errors the ingest worker survived (logged with a traceback)"))
+        self.worker_restarts = r.add(Counter("sfsync_ingest_worker_restarts_total",
+                                             "Ingest worker threads restarted after dying"))
+        self.heartbeat_age = r.add(Gauge("sfsync_ingest_heartbeat_age_seconds",
+                                         "Seconds since the ingest worker's last heartbeat (set when scraped)"))
         self.acks = r.add(Counter("sfsync_ingest_acks_published_total", "Acks published"))
         self.status = r.add(Counter("sfsync_ingest_status_messages_total", "Edge status messages"))
         self.queue = r.add(Gauge("sfsync_ingest_queue_depth", "Messages waiting for the ingest worker"))

@@ -9,6 +9,18 @@ and the edge re-sends anything unacked anyway. Persistent session: MQTT 3.1.1
 ``ingest.workers > 1`` (or ``shared_subscription``) the events filter is the shared
 subscription ``$share/central/sfsync/v1/+/+/events``; per-stream order and exactly-once then
 come from the cursor row lock, not from worker affinity.
+
+Supervised: nothing raised while handling one message stops the worker (it is logged with
+its traceback, counted in ``sfsync_ingest_worker_errors_total`` and the message is
+acknowledged: the service has already quarantined or rejected what it could not take). A
+database outage (:class:`~central.errors.IngestUnavailable`) is different: the same message
+is retried with backoff (0.5 s doubling to 30 s), never acknowledged meanwhile, and the state
+says ``retrying``. The worker beats a heartbeat at least every second (also while backing
+off); ``/health`` and ``/ready`` turn degraded when it is older than
+``ingest.heartbeat_stale_seconds``. A supervisor thread restarts a worker thread that died;
+if it dies again and again (:data:`MAX_RESTARTS` within a minute) or its heartbeat is older
+than ``ingest.worker_stuck_exit_seconds``, the process exits with :data:`WORKER_DEAD_EXIT_CODE`
+so systemd or compose restarts it.
 """
 
 from __future__ import annotations
@@ -36,10 +48,14 @@ from shared.topics import EVENTS_FILTER, SHARED_EVENTS_FILTER, STATUS_FILTER, ac
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MqttIngest", "CRASH_EXIT_CODE"]
+__all__ = ["MqttIngest", "CRASH_EXIT_CODE", "WORKER_DEAD_EXIT_CODE", "MAX_RESTARTS"]
 
 CRASH_EXIT_CODE = 17
+WORKER_DEAD_EXIT_CODE = 18
+"""Exit status when the ingest worker cannot be kept alive (a service manager restarts us)."""
+MAX_RESTARTS = 5
 _STOP = object()
+_BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +88,9 @@ class MqttIngest:
         self._crash = crash
         self._queue: queue.Queue[_Message | object] = queue.Queue(maxsize=ingest_settings.queue_size)
         self._worker: threading.Thread | None = None
+        self._supervisor: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._restarts: list[float] = []
         self._commits = 0
         self.events_filter = SHARED_EVENTS_FILTER if ingest_settings.use_shared_subscription else EVENTS_FILTER
         self.connected = threading.Event()
@@ -135,8 +154,10 @@ class MqttIngest:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
         s = self.mqtt_settings
-        self._worker = threading.Thread(target=self._run, name="sfsync-ingest", daemon=True)
-        self._worker.start()
+        self._stopping.clear()
+        self._start_worker()
+        self._supervisor = threading.Thread(target=self._supervise, name="sfsync-ingest-supervisor", daemon=True)
+        self._supervisor.start()
         if s.protocol == "5":
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = s.session_expiry
@@ -146,16 +167,74 @@ class MqttIngest:
         self.client.loop_start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
         self.client.disconnect()
         self.client.loop_stop()
         self._queue.put(_STOP)
         if self._worker is not None:
             self._worker.join(timeout)
+        if self._supervisor is not None:
+            self._supervisor.join(timeout)
+        self.state.update(worker="stopped")
+
+    # -- supervision --------------------------------------------------------------------------
+    def _beat(self) -> None:
+        self.state["heartbeat"] = time.monotonic()
+
+    def _start_worker(self) -> None:
+        self._beat()
+        self.state.update(worker="running", worker_restarts=len(self._restarts))
+        self._worker = threading.Thread(target=self._run, name="sfsync-ingest", daemon=True)
+        self._worker.start()
+
+    def _supervise(self) -> None:
+        """Restart a dead worker; exit the process when it cannot be kept alive."""
+        while not self._stopping.wait(1.0):
+            worker = self._worker
+            if worker is not None and not worker.is_alive() and not self._stopping.is_set():
+                now = time.monotonic()
+                self._restarts = [t for t in self._restarts if now - t < 60.0] + [now]
+                self.metrics.worker_restarts.inc()
+                if len(self._restarts) > MAX_RESTARTS:
+                    self._give_up(f"the ingest worker died {len(self._restarts)} times within a minute")
+                    return
+                log.error("ingest worker thread died; restarting it (%s in the last minute)", len(self._restarts))
+                self._start_worker()
+                continue
+            stuck = self.settings.worker_stuck_exit_seconds
+            age = time.monotonic() - float(self.state.get("heartbeat", time.monotonic()))  # type: ignore[arg-type]
+            if stuck > 0 and age > stuck:
+                self._give_up(f"the ingest worker has not beaten its heartbeat for {age:.0f}s")
+                return
+
+    def _give_up(self, why: str) -> None:
+        self.state.update(worker="dead")
+        log.critical("%s: exiting with status %s so the service manager restarts central", why,
+                     WORKER_DEAD_EXIT_CODE)
+        logging.shutdown()
+        self._crash(WORKER_DEAD_EXIT_CODE)
+
+    def _pause(self, seconds: float) -> bool:
+        """Wait ``seconds`` while beating the heartbeat; False when stopping."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self._stopping.wait(min(1.0, left)):
+                return False
+            self._beat()
+        return not self._stopping.is_set()
 
     # -- worker side --------------------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException:  # the supervisor restarts the thread; logged here
+            self.state.update(worker="dead")
+            log.critical("ingest worker thread died", exc_info=True)
+
+    def _loop(self) -> None:
         next_gap_check = time.monotonic() + 1.0
         while True:
+            self._beat()
             try:
                 item = self._queue.get(timeout=1.0)
             except queue.Empty:
@@ -167,25 +246,52 @@ class MqttIngest:
                 self.metrics.queue.set(self._queue.qsize())
             if time.monotonic() >= next_gap_check:
                 next_gap_check = time.monotonic() + 1.0
-                self.service.check_gaps()
+                self._guarded("gap check", self.service.check_gaps)
+
+    def _guarded(self, what: str, work: Callable[[], object]) -> None:
+        try:
+            work()
+        except Exception:  # never the reason the worker stops
+            self.metrics.worker_errors.inc()
+            log.exception("ingest %s failed (the worker carries on)", what)
 
     def _handle(self, msg: _Message) -> None:
+        """Handle one message; retry it while the database is unavailable; never raise."""
+        delay = _BACKOFF_FIRST
+        while True:
+            try:
+                self._dispatch(msg)
+            except IngestUnavailable as exc:
+                self.state.update(worker="retrying", database="unavailable", last_error=exc.message)
+                log.error("message on %s not stored (%s); retrying in %.1fs, not acked meanwhile",
+                          msg.topic[:200], exc.message, delay)
+                if not self._pause(delay):
+                    return  # stopping: not acked, the broker redelivers it to the next session
+                delay = min(delay * 2, _BACKOFF_MAX)
+                continue
+            except Exception:
+                self.metrics.worker_errors.inc()
+                self.state.update(last_error="an unexpected error while handling a message (see the log)")
+                log.exception("handling a message on %s failed (acknowledged; the worker carries on)",
+                              msg.topic[:200])
+            else:
+                if self.state.get("database") != "ok" or self.state.get("worker") != "running":
+                    self.state.update(worker="running", database="ok")
+            break
+        if msg.qos > 0:
+            self._guarded("MQTT ack", lambda: self.client.ack(msg.mid, msg.qos))
+
+    def _dispatch(self, msg: _Message) -> None:
         try:
             _plant, _edge, channel = parse_topic(msg.topic)
         except ContractError:
             channel = "events"  # quarantined with the reason by the service
-        try:
-            if channel == "events":
-                self._handle_events(msg)
-            elif channel == "status":
-                self.service.handle_status(msg.topic, msg.payload)
-            # "ack": our own acks echoed back by brokers that deliver retained messages for
-            # every filter (amqtt); nothing to do
-        except IngestUnavailable as exc:
-            log.error("batch on %s not stored (not acked, the edge will re-send): %s", msg.topic, exc)
-        finally:
-            if msg.qos > 0:
-                self.client.ack(msg.mid, msg.qos)
+        if channel == "events":
+            self._handle_events(msg)
+        elif channel == "status":
+            self.service.handle_status(msg.topic, msg.payload)
+        # "ack": our own acks echoed back by brokers that deliver retained messages for
+        # every filter (amqtt); nothing to do
 
     def _handle_events(self, msg: _Message) -> None:
         result = self.service.handle_events(msg.topic, msg.payload)

@@ -61,13 +61,17 @@ def raise_alert(
     return row
 
 
-def quarantine_payload(session: Session, topic: str, payload: bytes, reason: str, now: datetime) -> str:
-    """Store (or bump) a refused payload; returns its digest. Oversized payloads are kept
-    truncated to the contract limit (``size`` keeps the real length)."""
+def quarantine_payload(
+    session: Session, topic: str, payload: bytes, reason: str, now: datetime, code: str = "bad_header"
+) -> str:
+    """Store (or bump) a refused payload with its ``code`` (``shared.contract.QUARANTINE_CODES``)
+    and one-sentence ``reason``; returns its digest. Oversized payloads are kept truncated to the
+    contract limit (``size`` keeps the real length)."""
     digest = hashlib.sha256(topic.encode("utf-8", "replace") + b"\0" + payload).hexdigest()
     stmt: Insert = upsert_insert(session, QuarantineRow).values(
         digest=digest,
         topic=topic[:1000],
+        code=code[:32],
         reason=reason[:2000],
         payload=bytes(payload[:MAX_BATCH_BYTES]),
         size=len(payload),
@@ -77,7 +81,7 @@ def quarantine_payload(session: Session, topic: str, payload: bytes, reason: str
     )
     stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
         index_elements=["digest"],
-        set_={"times": QuarantineRow.times + 1, "last_received": now, "reason": reason[:2000]},
+        set_={"times": QuarantineRow.times + 1, "last_received": now, "reason": reason[:2000], "code": code[:32]},
     )
     session.execute(stmt)
     return digest

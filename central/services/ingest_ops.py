@@ -24,8 +24,14 @@ from central.db.models_ingest import (
 )
 from central.errors import Conflict, InvalidInput, NotFound
 from central.ingest.seam import PostingHandler
-from central.services.ingest_store import check_machine, event_values, lock_stream, post_events
-from shared.contract import ID_PATTERN, Event
+from central.services.ingest_store import (
+    DEFAULT_MAX_EVENT_QTY,
+    check_machine,
+    event_values,
+    lock_stream,
+    post_events,
+)
+from shared.contract import ID_PATTERN, Event, problem_of
 
 log = logging.getLogger(__name__)
 
@@ -109,19 +115,21 @@ def replay_rejected(
     try:
         event = Event.model_validate(candidate)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InvalidInput(f"event still invalid: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        code, _field, why = problem_of(exc.errors()[0])
+        raise InvalidInput(f"event still invalid: {why}", {"code": code}) from None
     stream = lock_stream(session, rej.stream)
     if stream is None:  # pragma: no cover - a rejected event always has its stream
         raise NotFound(f"no stream {rej.stream!r}")
-    known = {m: e for m, e in session.execute(
-        select(MachineRow.id, MachineRow.edge).where(MachineRow.id == event.machine)).tuples()}
+    machines = session.execute(select(MachineRow.id, MachineRow.edge, MachineRow.max_event_qty)
+                               .where(MachineRow.id == event.machine)).tuples().all()
+    known = {m: e for m, e, _limit in machines}
+    limit = next((lim for _m, _e, lim in machines if lim is not None), DEFAULT_MAX_EVENT_QTY)
     why = check_machine(event.machine, known, rej.edge, require_known_machine)
     if why is not None:
         raise InvalidInput(f"event still refused: {why}")
     ev = session.get(EventRow, rej.event_id, with_for_update=True)
     assert ev is not None
-    for key, value in event_values(event, now, skew).items():
+    for key, value in event_values(event, now, skew, limit).items():
         setattr(ev, key, value)
     rej.replayed_at, rej.replayed_by = now, by
     if ev.seq > stream.acked_through:

@@ -97,7 +97,7 @@ def _quarantine_dict(r: QuarantineRow) -> dict[str, Any]:
         b64 = None
     except UnicodeDecodeError:
         text, b64 = None, base64.b64encode(preview).decode()
-    return {"id": r.id, "topic": r.topic, "reason": r.reason, "size": r.size, "times": r.times,
+    return {"id": r.id, "topic": r.topic, "code": r.code, "reason": r.reason, "size": r.size, "times": r.times,
             "received": _iso(r.received), "last_received": _iso(r.last_received),
             "payload_text": text, "payload_base64": b64, "truncated": len(r.payload) > len(preview)}
 
@@ -108,7 +108,7 @@ def list_quarantine(session: Session, *, limit: int, after: int | None = None) -
 
 def _rejected_dict(r: RejectedEventRow) -> dict[str, Any]:
     return {"id": r.id, "event_id": r.event_id, "edge": r.edge, "stream": r.stream, "seq": r.seq,
-            "field": r.field, "reason": r.reason, "body": r.body, "status": r.status,
+            "field": r.field, "code": r.code, "reason": r.reason, "body": r.body, "status": r.status,
             "received": _iso(r.received), "replayed_at": _iso(r.replayed_at), "replayed_by": r.replayed_by}
 
 

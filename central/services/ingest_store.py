@@ -6,6 +6,13 @@ sequence, ``pending`` when they wait behind a gap, ``rejected`` (with the reason
 not validate; open a gap row for every run of missing seqs; release held events the batch
 makes contiguous; hand every newly accepted event, in seq order, to the posting seam; advance
 the cursor. The caller commits, then publishes the ack.
+
+Every refusal carries a stable code (``shared.contract.REJECTION_CODES``) and one sentence;
+an exception's text reaches a stored reason only when it is ours (a domain or central error,
+or a plain ``ValueError`` of the costing layer): driver messages, SQL and parameters go to the
+log only. An event whose ``qty`` exceeds its machine's ``max_event_qty`` (default
+:data:`DEFAULT_MAX_EVENT_QTY`) is accepted with the central flag ``qty_over_limit``: the
+costing layer holds it in the suspect queue, never posted until a controller accepts it.
 """
 
 from __future__ import annotations
@@ -18,23 +25,43 @@ from typing import Any
 
 import orjson
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from central.db.models_ingest import EdgeRow, EventRow, EventStatus, GapRow, MachineRow, RejectedEventRow, StreamRow
+from central.domain.errors import DomainError
+from central.errors import CentralError
 from central.ingest.seam import PostingHandler
 from central.services.ingest_alerts import upsert_insert
 from shared.contract import DecodedBatch, Event, EventProblem
 
 log = logging.getLogger(__name__)
 
-__all__ = ["StoreResult", "StoreRefused", "store_batch", "lock_stream", "post_events", "event_values", "check_machine"]
+__all__ = [
+    "CENTRAL_FLAGS",
+    "DEFAULT_MAX_EVENT_QTY",
+    "StoreResult",
+    "StoreRefused",
+    "store_batch",
+    "lock_stream",
+    "post_events",
+    "event_values",
+    "check_machine",
+    "machine_problem",
+    "posting_reason",
+]
+
+DEFAULT_MAX_EVENT_QTY = 1_000_000
+"""A machine's bound on one event's qty when master data sets none (API.md)."""
+CENTRAL_FLAGS = ("clock_skew", "qty_over_limit")
+"""Flags central adds to a stored event (never on the wire: a replayed body drops them)."""
 
 
 @dataclass
 class StoreResult:
     acked_through: int
     accepted: int = 0
+    #: ``(seq, code, reason)`` of every event stored as rejected
     released: int = 0
     duplicates: int = 0
     held: int = 0
@@ -42,6 +69,22 @@ class StoreResult:
     gaps: list[tuple[int, int]] = field(default_factory=list)
     clock_skew: int = 0
     newest_ts: datetime | None = None
+    #: ``(seq, machine, qty)`` of accepted events held as suspect for ``qty_over_limit``
+    over_limit: list[tuple[int, str, int]] = field(default_factory=list)
+
+    def merge(self, other: StoreResult) -> None:
+        """Fold the result of the next part of the same batch (event-by-event storing)."""
+        self.acked_through = other.acked_through
+        self.accepted += other.accepted
+        self.released += other.released
+        self.duplicates += other.duplicates
+        self.held += other.held
+        self.rejected += other.rejected
+        self.gaps += other.gaps
+        self.clock_skew += other.clock_skew
+        self.over_limit += other.over_limit
+        if other.newest_ts is not None and (self.newest_ts is None or other.newest_ts > self.newest_ts):
+            self.newest_ts = other.newest_ts
 
 
 @dataclass(frozen=True)
@@ -74,24 +117,34 @@ def _lock_or_create_stream(session: Session, batch: DecodedBatch, now: datetime)
     return row
 
 
-def check_machine(machine: str, known: dict[str, str | None], edge: str, require_known: bool) -> str | None:
-    """Why an event of ``machine`` from ``edge`` is refused, or None."""
+def machine_problem(
+    machine: str, known: dict[str, str | None], edge: str, require_known: bool
+) -> tuple[str, str] | None:
+    """``(code, reason)`` when an event of ``machine`` from ``edge`` is refused, else None."""
     if machine not in known:
-        return f"unknown machine {machine!r}" if require_known else None
+        return ("unknown_machine", f"unknown machine {machine!r}") if require_known else None
     owner = known[machine]
     if owner is not None and owner != edge:
-        return f"machine {machine!r} belongs to edge {owner!r}, not {edge!r}"
+        return "wrong_edge", f"machine {machine!r} belongs to edge {owner!r}, not {edge!r}"
     return None
 
 
-def event_values(ev: Event, now: datetime, skew: timedelta) -> dict[str, Any]:
+def check_machine(machine: str, known: dict[str, str | None], edge: str, require_known: bool) -> str | None:
+    """Why an event of ``machine`` from ``edge`` is refused, or None."""
+    problem = machine_problem(machine, known, edge, require_known)
+    return problem[1] if problem is not None else None
+
+
+def event_values(ev: Event, now: datetime, skew: timedelta, max_qty: int | None = None) -> dict[str, Any]:
     """Columns of an accepted or held event; ``posting_ts`` is the receive time when ``ts`` is
-    too far ahead (flag ``clock_skew``)."""
+    too far ahead (flag ``clock_skew``); a ``qty`` above ``max_qty`` is flagged ``qty_over_limit``."""
     flags: list[str] = list(ev.flags)
     posting_ts = ev.ts
-    if ev.ts > now + skew:
+    if ev.ts - skew > now:  # subtracting keeps the sum within range at the top of the wire range
         flags.append("clock_skew")
         posting_ts = now
+    if max_qty is not None and ev.qty is not None and ev.qty > max_qty:
+        flags.append("qty_over_limit")
     return {
         "machine": ev.machine, "kind": ev.kind, "ts": ev.ts, "rx": ev.rx, "posting_ts": posting_ts,
         "qty": ev.qty, "state": ev.state, "reason": ev.reason, "flags": flags,
@@ -102,6 +155,16 @@ def event_values(ev: Event, now: datetime, skew: timedelta) -> dict[str, Any]:
 def _problem_values(p: EventProblem) -> dict[str, Any]:
     return {"machine": None, "kind": None, "ts": None, "rx": None, "posting_ts": None, "qty": None,
             "state": None, "reason": None, "flags": [], "raw": None}
+
+
+def posting_reason(exc: BaseException) -> str:
+    """One sentence for a stored reason: our own errors' text, never a driver's (SQL, parameters)."""
+    if isinstance(exc, DomainError | CentralError | ValueError) and not isinstance(exc, SQLAlchemyError):
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"posting failed: {text[:300]}"
+    if isinstance(exc, SQLAlchemyError):
+        return "posting failed: the database refused the event's postings (details in the central log)"
+    return "posting failed: an internal error (details in the central log)"
 
 
 def post_events(session: Session, posting: PostingHandler, events: Sequence[EventRow], now: datetime) -> list[EventRow]:
@@ -131,8 +194,8 @@ def post_events(session: Session, posting: PostingHandler, events: Sequence[Even
             ev.status = EventStatus.REJECTED
             ev.accepted_at = None
             session.add(RejectedEventRow(
-                event_id=ev.id, edge=ev.edge, stream=ev.stream, seq=ev.seq, field="posting",
-                reason=f"posting failed: {type(exc).__name__}: {exc}"[:2000], body=_body_of(ev),
+                event_id=ev.id, edge=ev.edge, stream=ev.stream, seq=ev.seq, field="posting", code="posting_failed",
+                reason=posting_reason(exc), body=_body_of(ev),
                 status="open", received=now,
             ))
             refused.append(ev)
@@ -143,7 +206,7 @@ def _body_of(ev: EventRow) -> dict[str, Any]:
     """The wire form of a stored event (what a replay re-validates)."""
     body: dict[str, Any] = {"seq": ev.seq, "machine": ev.machine, "kind": ev.kind,
                             "ts": ev.ts.isoformat() if ev.ts else None, "rx": ev.rx.isoformat() if ev.rx else None,
-                            "flags": [f for f in ev.flags if f != "clock_skew"], "raw": ev.raw}
+                            "flags": [f for f in ev.flags if f not in CENTRAL_FLAGS], "raw": ev.raw}
     for key in ("qty", "state", "reason"):
         if getattr(ev, key) is not None:
             body[key] = getattr(ev, key)
@@ -219,20 +282,24 @@ def store_batch(
     # which fresh events are refused, before deciding what the cursor can reach
     machines = {valid[s].machine for s in fresh if s in valid}
     known: dict[str, str | None] = {}
+    limits: dict[str, int] = {}
     if machines:
-        known = {m: e for m, e in session.execute(select(MachineRow.id, MachineRow.edge).where(
-            MachineRow.id.in_(machines))).tuples()}
-    refusals: dict[int, tuple[str, str, dict[str, Any]]] = {}
+        for m, e, limit in session.execute(select(MachineRow.id, MachineRow.edge, MachineRow.max_event_qty).where(
+                MachineRow.id.in_(machines))).tuples():
+            known[m] = e
+            limits[m] = limit if limit is not None else DEFAULT_MAX_EVENT_QTY
+    # seq -> (field, code, reason, body)
+    refusals: dict[int, tuple[str, str, str, dict[str, Any]]] = {}
     for s in late:
         body = valid[s].model_dump(mode="json") if s in valid else bad[s].raw
-        refusals[s] = ("seq", "arrived after its gap was accepted", body)
+        refusals[s] = ("seq", "late_after_gap", "seq arrived after its gap was accepted", body)
     for s in fresh:
         if s in bad:
-            refusals[s] = (bad[s].field, bad[s].reason, bad[s].raw)
+            refusals[s] = (bad[s].field, bad[s].code, bad[s].reason, bad[s].raw)
         else:
-            why = check_machine(valid[s].machine, known, batch.edge, require_known_machine)
-            if why is not None:
-                refusals[s] = ("machine", why, valid[s].model_dump(mode="json"))
+            problem = machine_problem(valid[s].machine, known, batch.edge, require_known_machine)
+            if problem is not None:
+                refusals[s] = ("machine", problem[0], problem[1], valid[s].model_dump(mode="json"))
 
     present = set(held) | set(fresh)
     new_cursor = cursor
@@ -253,9 +320,15 @@ def store_batch(
             status = EventStatus.REJECTED
         else:
             status = EventStatus.ACCEPTED if s <= new_cursor else EventStatus.PENDING
-        values = event_values(ev, now, skew) if ev is not None else _problem_values(bad[s])
+        if ev is not None:
+            values = event_values(ev, now, skew, limits.get(ev.machine, DEFAULT_MAX_EVENT_QTY))
+        else:
+            values = _problem_values(bad[s])
         if "clock_skew" in values["flags"] and status != EventStatus.REJECTED:
             result.clock_skew += 1
+        if ev is not None and ev.qty is not None and "qty_over_limit" in values["flags"] \
+                and status != EventStatus.REJECTED:
+            result.over_limit.append((s, ev.machine, ev.qty))
         rows.append({"plant": batch.plant, "edge": batch.edge, "stream": batch.stream, "seq": s, "status": status,
                      "received": now, "accepted_at": now if status == EventStatus.ACCEPTED else None, **values})
     stored: list[EventRow] = []
@@ -271,9 +344,9 @@ def store_batch(
     if refusals:
         session.execute(insert(RejectedEventRow), [
             {"event_id": by_seq[s].id, "edge": batch.edge, "stream": batch.stream, "seq": s, "field": f[:200],
-             "reason": why[:2000], "body": body, "status": "open", "received": now}
-            for s, (f, why, body) in refusals.items()])
-        result.rejected = [(s, f, why) for s, (f, why, _b) in refusals.items()]
+             "code": code, "reason": why[:2000], "body": body, "status": "open", "received": now}
+            for s, (f, code, why, body) in refusals.items()])
+        result.rejected = [(s, code, why) for s, (_f, code, why, _b) in refusals.items()]
 
     released: list[EventRow] = []
     if held and new_cursor > cursor:
@@ -290,7 +363,7 @@ def store_batch(
     to_post = sorted([*released, *fresh_accepted], key=lambda r: r.seq)
     refused = post_events(session, posting, to_post, now)
     for ev_row in refused:
-        result.rejected.append((ev_row.seq, "posting", "posting failed"))
+        result.rejected.append((ev_row.seq, "posting_failed", "posting failed"))
 
     for lo, hi in result.gaps:
         session.add(GapRow(stream=batch.stream, edge=batch.edge, from_seq=lo, through_seq=hi, opened=now,

@@ -100,9 +100,10 @@ def _file_records(mf: MasterFile) -> dict[str, list[dict[str, Any]]]:
     for section in SECTIONS:
         rows = getattr(mf, section)
         out[section] = [r.model_dump(mode="json", by_alias=True) for r in rows]
-        for record in out[section]:  # records stored before thresholds existed compare equal
-            if "thresholds" in record and record["thresholds"] is None:
-                del record["thresholds"]
+        for record in out[section]:  # records stored before thresholds (max_event_qty) existed compare equal
+            for optional in ("thresholds", "max_event_qty"):
+                if optional in record and record[optional] is None:
+                    del record[optional]
     return out
 
 
@@ -259,18 +260,20 @@ def _write(
             period.start, period.end, period.entity = p.start, p.end, p.entity
     plants = {wc.id: wc.plant for wc in master.work_centers}
     for m in mf.machines:
-        _upsert_machine(session, m.id, plants[m.work_center], m.edge, m.work_center)
+        _upsert_machine(session, m.id, plants[m.work_center], m.edge, m.work_center, m.max_event_qty)
         if m.edge is not None and session.get(EdgeRow, m.edge) is None:
             session.add(EdgeRow(id=m.edge, plant=plants[m.work_center], registered=now))
             session.flush()
 
 
-def _upsert_machine(session: Session, machine: str, plant: str, edge: str | None, work_center: str) -> None:
+def _upsert_machine(session: Session, machine: str, plant: str, edge: str | None, work_center: str,
+                    max_event_qty: int | None = None) -> None:
     row = session.get(MachineRow, machine)
     if row is None:
-        session.add(MachineRow(id=machine, plant=plant, edge=edge, work_center=work_center))
+        session.add(MachineRow(id=machine, plant=plant, edge=edge, work_center=work_center,
+                               max_event_qty=max_event_qty))
     else:
-        row.plant, row.edge, row.work_center = plant, edge, work_center
+        row.plant, row.edge, row.work_center, row.max_event_qty = plant, edge, work_center, max_event_qty
 
 
 def current_version(session: Session) -> int:
@@ -304,7 +307,8 @@ def to_domain(records: dict[str, list[dict[str, Any]]], periods: list[dict[str, 
         routings=tuple(Routing(x["item"], x["work_center"], _dec(x["labor_hours"]), _dec(x["machine_hours"]),
                                _dec(x.get("normal_spoilage", "0")), _opt_dec(x.get("ideal_cycle_time")))
                        for x in r.get("routings", [])),
-        machines=tuple(Machine(m["id"], m["work_center"], m.get("edge")) for m in r.get("machines", [])),
+        machines=tuple(Machine(m["id"], m["work_center"], m.get("edge"), m.get("max_event_qty"))
+                       for m in r.get("machines", [])),
         downtime_reasons=tuple(DowntimeReason(d["code"], DowntimeCategory(d.get("category", "other")),
                                               bool(d.get("planned", False))) for d in r.get("downtime_reasons", [])),
         scrap_reasons=tuple(ScrapReason(s["code"]) for s in r.get("scrap_reasons", [])),

@@ -25,7 +25,16 @@ from typing import Annotated, Any, Literal
 
 import orjson
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 
 from central.domain.errors import MasterDataError, MoneyError
 from central.domain.errors import ValidationError as DomainValidationError
@@ -194,6 +203,8 @@ class MachineIn(_Strict):
     id: Id
     work_center: Id
     edge: Id | None = None
+    #: central's bound on one event's qty (default 1,000,000): above it the event is held as suspect
+    max_event_qty: Annotated[StrictInt, Field(ge=1, le=2**63 - 1)] | None = None
     name: str = ""
     thresholds: ThresholdsIn | None = None
 

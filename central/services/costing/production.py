@@ -4,7 +4,9 @@
 Each accepted event gets one ``event_postings`` row saying what costing made of it:
 
 * ``state`` events and zero counts (baselines): ``operational`` (time accounting reads them);
-* events the edge flagged ``suspect``: ``suspect``, held unposted for a controller;
+* events the edge flagged ``suspect``, and events whose qty is over their machine's
+  ``max_event_qty`` (central's flag ``qty_over_limit``): ``suspect``, held unposted for a
+  controller (``hold_reason`` says which);
 * count / scrap with an order dispatched to the machine at their timestamp: ``posted``;
   with none: ``unassigned``, until a dispatch after the fact or a controller assigns them.
 
@@ -97,7 +99,9 @@ def post_events(session: Session, events: Sequence[EventRow], user: str = SYSTEM
         event_id, reason = ev.id, ev.reason
         ts = ev.posting_ts or ev_ts
         qty = int(ev.qty or 0)
-        if "suspect" in (ev.flags or ()):
+        flags = ev.flags or ()
+        hold_reason = "qty_over_limit" if "qty_over_limit" in flags else "edge_suspect" if "suspect" in flags else None
+        if hold_reason is not None:
             status = EventPostingStatus.SUSPECT
         elif kind == "state" or qty == 0:
             status = EventPostingStatus.OPERATIONAL
@@ -107,7 +111,7 @@ def post_events(session: Session, events: Sequence[EventRow], user: str = SYSTEM
         rows.append({
             "event_id": event_id, "machine": machine, "kind": kind, "ts": ts, "qty": qty, "state": ev.state,
             "reason": reason, "work_order": None, "record_id": None, "late": False, "decided_by": None,
-            "status": status,
+            "status": status, "hold_reason": hold_reason,
         })
     attached = attach(session, snap, pending, user, memo="") if pending else {}
     for row in rows:

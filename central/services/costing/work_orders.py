@@ -251,7 +251,7 @@ def event_view(row: EventPostingRow) -> dict[str, Any]:
     return {
         "id": row.event_id, "machine": row.machine, "kind": row.kind, "ts": row.ts.isoformat(), "qty": row.qty,
         "state": row.state, "reason": row.reason, "status": row.status, "work_order": row.work_order,
-        "record": row.record_id, "late": row.late, "decided_by": row.decided_by,
+        "record": row.record_id, "late": row.late, "decided_by": row.decided_by, "hold_reason": row.hold_reason,
     }
 
 
