@@ -26,9 +26,9 @@ from central.errors import Conflict, InvalidInput, NotFound
 from central.ingest.seam import PostingHandler
 from central.services.ingest_store import (
     DEFAULT_MAX_EVENT_QTY,
-    check_machine,
     event_values,
     lock_stream,
+    machine_problem,
     post_events,
 )
 from shared.contract import ID_PATTERN, Event, problem_of
@@ -124,9 +124,9 @@ def replay_rejected(
                                .where(MachineRow.id == event.machine)).tuples().all()
     known = {m: e for m, e, _limit in machines}
     limit = next((lim for _m, _e, lim in machines if lim is not None), DEFAULT_MAX_EVENT_QTY)
-    why = check_machine(event.machine, known, rej.edge, require_known_machine)
-    if why is not None:
-        raise InvalidInput(f"event still refused: {why}")
+    refusal = machine_problem(event.machine, known, rej.edge, require_known_machine)
+    if refusal is not None:
+        raise InvalidInput(f"event still refused: {refusal[1]}", {"code": refusal[0]})
     ev = session.get(EventRow, rej.event_id, with_for_update=True)
     assert ev is not None
     for key, value in event_values(event, now, skew, limit).items():
