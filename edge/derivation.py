@@ -118,6 +118,7 @@ class _Scrap:
 
     cfg: ScrapConfig
     used: str | None = None  # reason code of the last count (or the first value seen)
+    seen: bool = False  # the reason tag had a value
     fresh: bool = False  # the reason changed since the last count: it is this count's reason
     held: TagReading | None = None
     due: datetime | None = None  # None while the reason tag never had a value
@@ -153,6 +154,8 @@ class Deriver:
         self._machines: list[_Machine] = []
         self.problems: dict[str, str] = {}
         self._flagged: set[str] = set()
+        #: config order of every tag: a snapshot's events come out in it, whatever the arrival order
+        self._rank = {tag: i for i, tag in enumerate(dict.fromkeys(t for m in machines for t in m.tags()))}
         for m in machines:
             for cfg, kind in [(m.good, "count")] + [(s, "scrap") for s in m.scrap]:
                 if cfg is None:
@@ -201,7 +204,7 @@ class Deriver:
 
     def _moment(self, readings: list[TagReading]) -> list[Derived]:
         good: list[TagReading] = []
-        for r in readings:
+        for r in sorted(readings, key=lambda r: self._rank.get(r.tag, -1)):
             if r.quality is Quality.GOOD:
                 good.append(r)
             else:
@@ -342,7 +345,7 @@ class Deriver:
         out: list[Derived] = []
         code = normalize_code(reading.value)
         for scrap in self._scraps_by_reason.get(reading.tag, []):
-            first = scrap.used is None and not scrap.fresh
+            first, scrap.seen = not scrap.seen, True
             if first and scrap.held is None:
                 scrap.used = code  # the value standing when we start: used by earlier counts
             elif first or code != scrap.used:
