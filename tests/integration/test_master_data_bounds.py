@@ -91,6 +91,8 @@ BAD_VALUES = [
     ("entities", 0, "timezone", "../../etc/passwd", "unknown time zone"),
     ("entities", 0, "timezone", "", "unknown time zone"),
     ("entities", 0, "timezone", "localtime", "unknown time zone"),
+    ("periods", 0, "end", "9999-12-31", "out of range"),
+    ("periods", 0, "start", "0001-01-01", "out of range"),
 ]
 
 

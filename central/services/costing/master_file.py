@@ -36,6 +36,7 @@ from pydantic import (
     model_validator,
 )
 
+from central.domain.bounds import check_date
 from central.domain.errors import MasterDataError, MoneyError
 from central.domain.errors import ValidationError as DomainValidationError
 from central.domain.money import MONEY_PLACES, QUANTITY_PLACES, UNIT_PLACES, parse_decimal
@@ -112,6 +113,9 @@ def known_time_zone(value: str) -> str:
 
 
 TimeZone = Annotated[str, AfterValidator(known_time_zone)]
+Day = Annotated[date, AfterValidator(check_date)]
+"""A period's first or last day, within the wire's range (2000-01-01 .. 2999-12-31): the day
+after the last one and midnight in any zone stay representable."""
 
 
 class _Strict(BaseModel):
@@ -223,8 +227,8 @@ class ScrapReasonIn(_Strict):
 
 class PeriodIn(_Strict):
     id: Id
-    start: date
-    end: date
+    start: Day
+    end: Day
     entity: Id | None = None
 
 
