@@ -154,10 +154,7 @@ class MqttIngest:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
         s = self.mqtt_settings
-        self._stopping.clear()
-        self._start_worker()
-        self._supervisor = threading.Thread(target=self._supervise, name="sfsync-ingest-supervisor", daemon=True)
-        self._supervisor.start()
+        self.start_worker()
         if s.protocol == "5":
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = s.session_expiry
@@ -178,6 +175,17 @@ class MqttIngest:
         self.state.update(worker="stopped")
 
     # -- supervision --------------------------------------------------------------------------
+    def start_worker(self) -> None:
+        """Start the worker and its supervisor (``start`` does, then connects to the broker)."""
+        self._stopping.clear()
+        self._start_worker()
+        self._supervisor = threading.Thread(target=self._supervise, name="sfsync-ingest-supervisor", daemon=True)
+        self._supervisor.start()
+
+    def submit(self, topic: str, payload: bytes, mid: int = 0, qos: int = 0) -> None:
+        """Queue a message as paho's thread does (tests, tools)."""
+        self._queue.put(_Message(topic, payload, mid, qos))
+
     def _beat(self) -> None:
         self.state["heartbeat"] = time.monotonic()
 
