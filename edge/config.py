@@ -112,9 +112,9 @@ class CounterConfig(StrictModel):
     speed; it decides whether a drop is a rollover, a reset or suspect)."""
 
     tag: str = Field(min_length=1)
-    max: int | None = Field(default=None, ge=1)
+    max: int | None = Field(default=None, ge=1, le=2**64 - 1)
     width: int | None = Field(default=None, ge=1, le=64)
-    sanity: int = Field(default=1000, ge=1)
+    sanity: int = Field(default=1000, ge=1, le=2**63 - 1)
     max_rate_per_s: float | None = Field(default=None, gt=0, le=1_000_000)
 
     @model_validator(mode="after")
@@ -258,7 +258,7 @@ class MqttConfig(StrictModel):
     #: long, however long it was away (central's ``mqtt.reconnect_max_s`` is the same key)
     reconnect_max_s: float = Field(default=2.0, gt=0, le=3600, allow_inf_nan=False)
     protocol: Literal["3.1.1", "5"] = "3.1.1"
-    session_expiry_s: int = Field(default=7 * 86_400, ge=0)
+    session_expiry_s: int = Field(default=7 * 86_400, ge=0, le=2**32 - 1)
 
     @model_validator(mode="after")
     def _backoff(self) -> MqttConfig:

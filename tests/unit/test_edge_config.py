@@ -41,3 +41,36 @@ def test_mistakes_are_refused_with_file_and_reason(tmp_path: Path, old: str, new
     with pytest.raises(ConfigError) as err:
         load_edge_settings(bad)
     assert said in str(err.value) and str(bad) in str(err.value)
+
+
+@pytest.mark.parametrize(("variable", "value", "key"), [
+    ("SFSYNC_EDGE_MQTT__RESEND_TIMEOUT_S", "inf", "mqtt.resend_timeout_s"),
+    ("SFSYNC_EDGE_MQTT__RECONNECT_MIN_S", "nan", "mqtt.reconnect_min_s"),
+    ("SFSYNC_EDGE_MQTT__RECONNECT_MAX_S", "1e300", "mqtt.reconnect_max_s"),
+    ("SFSYNC_EDGE_MQTT__SESSION_EXPIRY_S", "4294967296", "mqtt.session_expiry_s"),
+])
+def test_numbers_finite_and_in_range(variable: str, value: str, key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_edge_settings(EXAMPLE, {variable: value})
+    assert err.value.key == key and variable in str(err.value)
+
+
+def test_a_counter_max_beyond_64_bits_is_refused(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text()
+    assert "max = 999999, sanity = 1000" in text
+    bad = tmp_path / "edge.toml"
+    bad.write_text(text.replace("max = 999999, sanity = 1000", f"max = {2**64}, sanity = 1000"))
+    with pytest.raises(ConfigError) as err:
+        load_edge_settings(bad)
+    assert err.value.key.endswith(".max") and "less than or equal" in err.value.reason
+
+
+def test_missing_tls_files_are_refused_by_run(tmp_path: Path) -> None:
+    from edge.config import check_files
+
+    settings = load_edge_settings(EXAMPLE, {"SFSYNC_EDGE_MQTT__TLS__CA": str(tmp_path / "ca.crt")})
+    with pytest.raises(ConfigError) as err:
+        check_files(settings, str(EXAMPLE))
+    assert err.value.key == "mqtt.tls.ca" and "no such file" in err.value.reason
+    (tmp_path / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    check_files(settings, str(EXAMPLE))
