@@ -12,7 +12,14 @@ asyncio loop with ``call_soon_threadsafe`` and all state lives on the loop. Rule
 - the retained ``{"stream", "acked_through"}`` on the ack topic deletes rows; acks of another
   stream are ignored; a PUBACK deletes nothing (a broker can lose its queue);
 - everything unacked is re-sent on every (re)connect and when no ack came for
-  ``resend_timeout_s`` after a send.
+  ``resend_timeout_s`` after a send;
+- reconnect waits double from ``reconnect_min_s`` up to ``reconnect_max_s`` (default 2 s), so a
+  broker that comes back is used within about that long however long it was away. Central
+  reconnects on the same cap, but may subscribe *after* our re-send: a broker that lost its
+  sessions (restart without persistence, ``kill -9``) PUBACKs and drops those batches. So once per
+  connection, while central has acked nothing since the connect, a batch unacked for
+  ``reconnect_max_s`` + 1 s is re-sent (with everything after it) instead of waiting the full
+  ``resend_timeout_s``.
 """
 
 from __future__ import annotations
@@ -126,6 +133,9 @@ class Forwarder:
         self._central_acked = 0
         self._outstanding: dict[int, tuple[int, float]] = {}  # mid -> (generation, sent monotonic)
         self._unacked_sends: collections.deque[tuple[int, float]] = collections.deque()  # (last seq, sent at)
+        # no ack of central has come since this connection's CONNACK, and the early re-send is not
+        # made yet (see the module docstring)
+        self._first_ack_pending = False
         self._acks: asyncio.Queue[int] = asyncio.Queue()
         self._failure_logged = ""  # the connect failure already logged in this streak (logged once, not per retry)
         self._client = self._make_client()
@@ -157,7 +167,9 @@ class Forwarder:
             client.tls_insecure_set(cfg.tls.insecure)
         client.max_inflight_messages_set(cfg.max_inflight)
         client.max_queued_messages_set(0)
-        client.reconnect_delay_set(max(1, round(cfg.reconnect_min_s)), max(1, round(cfg.reconnect_max_s)))
+        # paho doubles the wait from min to max (reset on a CONNACK), also between first-connect attempts;
+        # it waits with float arithmetic, the int in its signature is only a hint
+        client.reconnect_delay_set(cfg.reconnect_min_s, cfg.reconnect_max_s)  # type: ignore[arg-type]
         client.will_set(self.status_topic, self._status_payload("offline"), qos=1, retain=True)
         client.on_connect = self._on_connect_thread
         client.on_connect_fail = self._on_connect_fail_thread
@@ -238,6 +250,7 @@ class Forwarder:
         self._outstanding.clear()
         self._unacked_sends.clear()
         self._sent_through = self._central_acked  # re-send everything central has not acked
+        self._first_ack_pending = True
         log.info("connected to broker %s:%s (connect #%d); resending from seq %d",
                  self.settings.mqtt.host, self.settings.mqtt.port, self.stats.connects, self._sent_through + 1)
         self._client.subscribe(self.ack_topic, qos=1)
@@ -310,6 +323,12 @@ class Forwarder:
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
 
+    @property
+    def early_resend_s(self) -> float:
+        """On a new connection, how long a batch waits for central's first ack before one early re-send."""
+        cfg = self.settings.mqtt
+        return min(cfg.resend_timeout_s, cfg.reconnect_max_s + 1.0)
+
     def wake(self) -> None:
         """New events were stored: look at the outbox again."""
         self._wake.set()
@@ -333,6 +352,7 @@ class Forwarder:
                 self._acks.put_nowait(through)
                 continue
             self._central_acked = max(self._central_acked, through)
+            self._first_ack_pending = False  # central is subscribed: this connection delivers
             if self._sent_through < self._central_acked:
                 self._sent_through = self._central_acked
             while self._unacked_sends and self._unacked_sends[0][0] <= through:
@@ -379,13 +399,23 @@ class Forwarder:
     def _check_resend_timeout(self) -> None:
         if not self._unacked_sends or not self._connected:
             return  # while disconnected nothing is re-sent: the next connect re-sends everything unacked
+        cfg = self.settings.mqtt
+        now = time.monotonic()
         oldest = self._unacked_sends[0][1]
-        if time.monotonic() - oldest < self.settings.mqtt.resend_timeout_s:
+        if self._first_ack_pending and now - oldest >= self.early_resend_s:
+            # every unacked send was made on this connection (the list is cleared on connect)
+            self._first_ack_pending = False  # once per connection; then resend_timeout_s applies
+            log.warning(
+                "no ack for seqs %d..%d %.1f s after sending on a new connection (central may have "
+                "subscribed after we sent): re-sending once", self._central_acked + 1, self._sent_through, now - oldest,
+            )
+        elif now - oldest < cfg.resend_timeout_s:
             return
-        log.warning(
-            "no ack for seqs %d..%d within %.0f s: re-sending",
-            self._central_acked + 1, self._sent_through, self.settings.mqtt.resend_timeout_s,
-        )
+        else:
+            log.warning(
+                "no ack for seqs %d..%d within %.0f s: re-sending",
+                self._central_acked + 1, self._sent_through, cfg.resend_timeout_s,
+            )
         self.stats.resends += 1
         self._unacked_sends.clear()
         self._sent_through = self._central_acked
