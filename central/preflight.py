@@ -86,12 +86,14 @@ def _check_server(url: URL, source: str) -> None:
 
 def bind_api(api: ApiSettings, source: str) -> socket.socket:
     """A listening socket on ``api.host``:``api.port``, or ConfigError naming the key."""
+    family = socket.AF_INET6 if ":" in api.host else socket.AF_INET  # as before: a name binds IPv4
     try:
-        infos = socket.getaddrinfo(api.host, api.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(api.host or None, api.port, family=family, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
     except (socket.gaierror, UnicodeError) as exc:
         reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
         raise ConfigError(source, "api.host", f"cannot resolve {api.host!r}: {reason}") from None
-    family, _type, _proto, _name, address = infos[0]
+    address = infos[0][4]
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
