@@ -271,7 +271,8 @@ class IngestService:
             with self.sessions() as session, session.begin():
                 quarantine_payload(session, topic, payload, reason, now, code)
                 raise_alert(session, "quarantine", f"quarantine:{kind}:{topic[:150]}",
-                            f"payload on {topic!r} quarantined: {reason}", now, detail={"topic": topic[:1000]})
+                            f"payload on {topic[:200]!r} quarantined: {reason}", now,
+                            detail={"topic": topic[:1000], "code": code})
             return IngestResult("quarantined", reason)
 
         result = self._with_retries(work)
