@@ -11,10 +11,14 @@ from typing import Any
 import pytest
 from support.demo import (
     COMPOSE,
+    COMPOSE_SECRETS,
     ROOT,
+    TEST_COMPOSE_ENV,
+    MissingVariable,
     bind_mounts,
     compose_mosquitto,
     connect,
+    interpolate,
     load_compose,
     service_env,
 )
@@ -70,15 +74,53 @@ def _schema_errors(doc: dict[str, Any]) -> list[str]:
     return errors
 
 
-def test_compose_file_is_valid() -> None:
+def _compose_config(cli: list[str], tmp_path: Path, secrets: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``config -q`` with exactly ``secrets`` as the project's ``.env`` (an empty one: none)."""
+    env_file = tmp_path / "compose.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in secrets.items()))
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_PASSWORD")}
+    return subprocess.run([*cli, "-f", str(COMPOSE), "--env-file", str(env_file), "config", "-q"],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_compose_file_is_valid(tmp_path: Path) -> None:
     """``docker compose config`` / ``docker-compose config`` when installed, plus the schema-level check."""
     doc = load_compose()
     assert _schema_errors(doc) == []
     cli = _compose_cli()
     if cli is not None:
-        env = {k: v for k, v in os.environ.items() if not k.endswith("_PASSWORD")}
-        proc = subprocess.run([*cli, "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True, env=env)
+        proc = _compose_config(cli, tmp_path, TEST_COMPOSE_ENV)
         assert proc.returncode == 0, proc.stderr
+
+
+def test_compose_has_no_default_secrets() -> None:
+    """Every secret is ``${VAR:?message}``: no known fallback password anywhere in the file."""
+    text = COMPOSE.read_text()
+    assert "dev-" not in text
+    for name in COMPOSE_SECRETS:
+        assert f"${{{name}:?" in text and f"${{{name}:-" not in text
+        with pytest.raises(MissingVariable, match=f"{name} is missing a value: set {name} in .env"):
+            interpolate(text, {k: v for k, v in TEST_COMPOSE_ENV.items() if k != name})
+        with pytest.raises(MissingVariable, match=name):  # an empty value is refused too (env.example's)
+            interpolate(text, {**TEST_COMPOSE_ENV, name: ""})
+    example = (ROOT / "deploy" / "compose" / "env.example").read_text()
+    assert {line.split("=", 1)[0] for line in example.splitlines() if "=" in line and not line.startswith("#")} \
+        == set(COMPOSE_SECRETS)
+
+
+def test_compose_without_env_refuses_to_start_with_a_clear_message(tmp_path: Path) -> None:
+    """The real compose binary, without ``.env``: non-zero exit naming the missing secret and ``.env``."""
+    cli = _compose_cli()
+    if cli is None:
+        pytest.skip("neither docker-compose nor `docker compose` is installed (Debian: apt-get install docker-compose)")
+    proc = _compose_config(cli, tmp_path, {})
+    # compose v1 says "Missing mandatory value for ...", v2 "required variable ... is missing a value";
+    # both end with our message naming the variable and .env
+    assert proc.returncode != 0, proc.stdout
+    named = [n for n in COMPOSE_SECRETS if f"set {n} in .env (copy deploy/compose/env.example)" in proc.stderr]
+    assert named and "missing" in proc.stderr.lower(), proc.stderr
+    empty = _compose_config(cli, tmp_path, {name: "" for name in COMPOSE_SECRETS})  # env.example as shipped
+    assert empty.returncode != 0 and "in .env (copy deploy/compose/env.example)" in empty.stderr, empty.stderr
 
 
 def test_schema_check_catches_mistakes() -> None:

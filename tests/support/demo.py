@@ -22,21 +22,35 @@ from sfsync.broker import free_port, mosquitto_binary, wait_port
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?]([^}]*))?\}")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
+
+COMPOSE_SECRETS = ("CENTRAL_MQTT_PASSWORD", "EDGE1_MQTT_PASSWORD", "POSTGRES_PASSWORD")
+TEST_COMPOSE_ENV = {name: f"test-{name.lower().replace('_', '-')}" for name in COMPOSE_SECRETS}
+"""What a test's ``.env`` would hold (the compose file has no defaults for its secrets)."""
+
+
+class MissingVariable(ValueError):
+    """A ``${VAR:?message}`` without a value, as compose refuses it."""
 
 
 def interpolate(text: str, env: dict[str, str] | None = None) -> str:
-    """Compose-style ``${VAR}``, ``${VAR:-default}`` substitution (``$$`` is a literal ``$``)."""
+    """Compose-style ``${VAR}``, ``${VAR:-default}`` and ``${VAR:?message}`` substitution (``$$`` is a
+    literal ``$``); a required variable without a value raises :class:`MissingVariable` naming it."""
     env = env or {}
 
     def sub(m: re.Match[str]) -> str:
-        return env.get(m.group(1)) or (m.group(2) or "")
+        name, op, arg = m.group(1), m.group(2), m.group(3) or ""
+        value = env.get(name)
+        if op in (":?", "?") and (value is None or (op == ":?" and value == "")):
+            raise MissingVariable(f"required variable {name} is missing a value: {arg}")
+        return value or ("" if op in (":?", "?") else arg)
 
     return _VAR.sub(sub, text.replace("$$", "\x00")).replace("\x00", "$")
 
 
 def load_compose(env: dict[str, str] | None = None) -> dict[str, Any]:
-    doc: dict[str, Any] = yaml.safe_load(interpolate(COMPOSE.read_text(), env))
+    """The compose file with ``env`` substituted (default: :data:`TEST_COMPOSE_ENV`)."""
+    doc: dict[str, Any] = yaml.safe_load(interpolate(COMPOSE.read_text(), TEST_COMPOSE_ENV if env is None else env))
     return doc
 
 

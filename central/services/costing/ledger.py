@@ -56,7 +56,7 @@ def _reversals(session: Session, entry_ids: list[int]) -> dict[int, int]:
     if not entry_ids:
         return {}
     stmt = select(JournalEntryRow.reverses, JournalEntryRow.id).where(JournalEntryRow.reverses.in_(entry_ids))
-    return {int(orig): int(rev) for orig, rev in session.execute(stmt)}
+    return {int(orig): int(rev) for orig, rev in session.execute(stmt).tuples() if orig is not None}
 
 
 def entry_view(entry: JournalEntryRow, lines: list[JournalLineRow], reversed_by: int | None = None) -> dict[str, Any]:

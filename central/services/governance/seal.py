@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, cast
@@ -127,7 +127,7 @@ def seal_ledger(
     stmt = select(*_ENTRIES.c).where(~exists().where(_SE.c.entry_id == _ENTRIES.c.id))
     if floor:
         stmt = stmt.where(_ENTRIES.c.id > floor)
-    rows = [tuple(r) for r in session.execute(stmt.order_by(_ENTRIES.c.id).limit(batch))]
+    rows: list[tuple[Any, ...]] = [tuple(r) for r in session.execute(stmt.order_by(_ENTRIES.c.id).limit(batch))]
     if not rows:
         return []
     lines = _lines_of(session, [int(r[0]) for r in rows])
@@ -196,12 +196,14 @@ def _check_page(session: Session, page: list[tuple[int, int, str]], tally: _Tall
     lo, hi = min(ids), max(ids)
     in_page = _SE.c.seal_id.between(lo, hi)
     stored_lines: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for line_id, entry_id, h in session.execute(
-            select(_SL.c.line_id, _SL.c.entry_id, _SL.c.hash).where(_SL.c.seal_id.between(lo, hi))):
+    line_rows: list[tuple[Any, ...]] = [tuple(r) for r in session.execute(
+        select(_SL.c.line_id, _SL.c.entry_id, _SL.c.hash).where(_SL.c.seal_id.between(lo, hi)))]
+    for line_id, entry_id, h in line_rows:
         stored_lines[int(entry_id)].append((int(line_id), str(h)))
     stored: dict[int, list[SealedEntry]] = defaultdict(list)
-    for entry_id, seal_id, h in session.execute(
-            select(_SE.c.entry_id, _SE.c.seal_id, _SE.c.hash).where(in_page).order_by(_SE.c.entry_id)):
+    member_rows: list[tuple[Any, ...]] = [tuple(r) for r in session.execute(
+        select(_SE.c.entry_id, _SE.c.seal_id, _SE.c.hash).where(in_page).order_by(_SE.c.entry_id))]
+    for entry_id, seal_id, h in member_rows:
         stored[int(seal_id)].append(SealedEntry(int(entry_id), str(h), tuple(sorted(stored_lines[int(entry_id)]))))
     now_entries = {int(r[0]): entry_hash(tuple(r)) for r in session.execute(
         select(*_ENTRIES.c).join(_SE, _SE.c.entry_id == _ENTRIES.c.id).where(in_page))}
@@ -235,7 +237,8 @@ def verify_ledger(session: Session) -> dict[str, Any]:
     page: list[tuple[int, int, str]] = []
     page_entries = 0
     stmt = select(AuditRow.seq, AuditRow.detail).where(AuditRow.action == SEAL_ACTION).order_by(AuditRow.seq)
-    for seq, detail in session.execute(stmt):
+    seals: Iterable[tuple[int, Any]] = session.execute(stmt).tuples()
+    for seq, detail in seals:
         parsed = _seal_of(detail)
         if parsed is None:
             tally.mismatch = SealMismatch(0, "seal_altered", f"audit record {seq} is a seal without a seal id "
@@ -271,9 +274,10 @@ def _unknown_members(session: Session, sealed_total: int) -> SealMismatch | None
     members = int(session.scalar(select(func.count()).select_from(_SE)) or 0)
     if members == sealed_total:
         return None
-    known = {p[0] for d in session.scalars(select(AuditRow.detail).where(AuditRow.action == SEAL_ACTION))
-             if (p := _seal_of(d)) is not None}
-    for seal_id in session.scalars(select(_SE.c.seal_id).distinct().order_by(_SE.c.seal_id)):
+    details: list[Any] = list(session.scalars(select(AuditRow.detail).where(AuditRow.action == SEAL_ACTION)))
+    known = {p[0] for d in details if (p := _seal_of(d)) is not None}
+    seal_ids: list[Any] = list(session.scalars(select(_SE.c.seal_id).distinct().order_by(_SE.c.seal_id)))
+    for seal_id in seal_ids:
         if int(seal_id) not in known:
             entry = session.scalar(select(func.min(_SE.c.entry_id)).where(_SE.c.seal_id == seal_id))
             return SealMismatch(int(seal_id), "unknown_seal",
