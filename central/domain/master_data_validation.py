@@ -2,6 +2,10 @@
 
 In the style of beancount's validation: a list of :class:`ValidationError` rather than an
 exception on the first problem, so a person fixing a file sees everything wrong with it.
+
+Magnitudes and places are checked here too (:data:`MAX_PRICE` and friends), on the merged set:
+the file reader refuses them on the way in, and a value stored before these bounds existed is
+named at the next load instead of breaking a posting.
 """
 
 from __future__ import annotations
@@ -13,9 +17,19 @@ from itertools import pairwise
 
 from central.domain.errors import MasterDataError, ValidationError
 from central.domain.master_data import ItemClass, MasterData
+from central.domain.money import MONEY_PLACES, QUANTITY_PLACES, UNIT_PLACES, significant_places
 from central.domain.roles import Role, parse_role
 
 Errors = Iterator[ValidationError]
+
+MAX_PRICE = Decimal(10) ** 9
+"""Standard costs, labour and overhead rates: below 1,000,000,000 per unit or hour."""
+MAX_MONEY = Decimal(10) ** 12
+"""Money amounts of master data (a work centre's FOH budget): below 10**12."""
+MAX_PER_UNIT = Decimal(10) ** 6
+"""Quantities and hours per unit processed (BOM quantities, routing hours, cycle time)."""
+MAX_HOURS = Decimal(10) ** 6
+"""A work centre's normal hours (capacity per period) and threshold minutes."""
 
 MAX_EVENT_QTY_LIMIT = 2**63 - 1
 """Largest ``machines[].max_event_qty`` (int64, the column's range)."""
@@ -34,6 +48,7 @@ def validate_master_data(master: MasterData) -> list[ValidationError]:
         _routings,
         _machines,
         _periods,
+        _magnitudes,
     )
     return [error for check in checks for error in check(master)]
 
@@ -217,3 +232,33 @@ def _periods(m: MasterData) -> Errors:
     for (_, earlier), (j, later) in pairwise(ordered):
         if later.start <= earlier.end:
             yield ValidationError(f"periods[{j}]", f"overlaps period {earlier.id!r}")
+
+
+def _bounded(path: str, value: Decimal | None, limit: Decimal, max_places: int) -> Errors:
+    if value is None:
+        return
+    if not value.is_finite() or abs(value) >= limit:
+        yield ValidationError(path, f"must be less than {limit:,} in absolute value")
+    elif significant_places(value) > max_places:
+        yield ValidationError(path, f"has more than {max_places} decimal places")
+
+
+def _magnitudes(m: MasterData) -> Errors:
+    """Every number within its bound and places, so products and stored values stay in range."""
+    for i, item in enumerate(m.items):
+        yield from _bounded(f"items[{i}].standard_cost", item.standard_cost, MAX_PRICE, UNIT_PLACES)
+    for i, bom in enumerate(m.boms):
+        for j, line in enumerate(bom.components):
+            yield from _bounded(f"boms[{i}].components[{j}].qty", line.qty, MAX_PER_UNIT, QUANTITY_PLACES)
+    for i, wc in enumerate(m.work_centers):
+        path = f"work_centers[{i}]"
+        yield from _bounded(f"{path}.labor_rate", wc.labor_rate, MAX_PRICE, UNIT_PLACES)
+        yield from _bounded(f"{path}.voh_rate", wc.voh_rate, MAX_PRICE, UNIT_PLACES)
+        yield from _bounded(f"{path}.foh_budget", wc.foh_budget, MAX_MONEY, MONEY_PLACES)
+        yield from _bounded(f"{path}.normal_hours", wc.normal_hours, MAX_HOURS, QUANTITY_PLACES)
+    for i, r in enumerate(m.routings):
+        path = f"routings[{i}]"
+        yield from _bounded(f"{path}.labor_hours", r.labor_hours, MAX_PER_UNIT, QUANTITY_PLACES)
+        yield from _bounded(f"{path}.machine_hours", r.machine_hours, MAX_PER_UNIT, QUANTITY_PLACES)
+        yield from _bounded(f"{path}.normal_spoilage", r.normal_spoilage, MAX_PER_UNIT, QUANTITY_PLACES)
+        yield from _bounded(f"{path}.ideal_cycle_time", r.ideal_cycle_time, MAX_PER_UNIT, QUANTITY_PLACES)

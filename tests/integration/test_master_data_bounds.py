@@ -245,3 +245,18 @@ def test_cli_load_refused_leaves_a_loaded_database_unchanged(tmp_path: Path) -> 
     proc = run_load(tmp_path, bad, db)
     assert proc.returncode == 2 and "items[0].standard_cost" in proc.stderr
     assert db.read_bytes() == before
+
+
+def test_a_value_stored_before_the_bounds_is_named_at_the_next_load(client: TestClient, admin: dict[str, str],
+                                                                    central: Container) -> None:
+    from central.db.models_costing import MasterRecordRow
+
+    ok(client.post(f"{API}/master-data", json=worked_example_master(), headers=admin))
+    with central.write_sessions() as s, s.begin():
+        row = s.get(MasterRecordRow, ("items", "S"))
+        assert row is not None
+        row.data = {**row.data, "standard_cost": "1E+400"}  # as an older release could have stored it
+    before = stored(central)
+    errors = refused(client.post(f"{API}/master-data", json={"scrap_reasons": [{"code": "NEW"}]}, headers=admin))
+    assert any(path.startswith("items[") and path.endswith(".standard_cost") for path in errors), errors
+    assert stored(central) == before

@@ -39,6 +39,7 @@ from pydantic import (
 from central.domain.bounds import check_date
 from central.domain.errors import MasterDataError, MoneyError
 from central.domain.errors import ValidationError as DomainValidationError
+from central.domain.master_data_validation import MAX_HOURS, MAX_MONEY, MAX_PER_UNIT, MAX_PRICE
 from central.domain.money import MONEY_PLACES, QUANTITY_PLACES, UNIT_PLACES, parse_decimal
 
 __all__ = [
@@ -55,14 +56,6 @@ __all__ = [
     "MAX_HOURS",
 ]
 
-MAX_PRICE = Decimal(10) ** 9
-"""Standard costs, labour and overhead rates: below 1,000,000,000 per unit or hour."""
-MAX_MONEY = Decimal(10) ** 12
-"""Money amounts of master data (a work centre's FOH budget): below 10**12."""
-MAX_PER_UNIT = Decimal(10) ** 6
-"""Quantities and hours per unit processed (BOM quantities, routing hours, cycle time)."""
-MAX_HOURS = Decimal(10) ** 6
-"""A work centre's normal hours (capacity per period) and threshold minutes."""
 
 
 def _number(max_places: int) -> Callable[[object], Decimal]:
