@@ -10,9 +10,11 @@ named at the next load instead of breaking a posting.
 
 from __future__ import annotations
 
+import zoneinfo
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
+from functools import cache
 from itertools import pairwise
 
 from central.domain.errors import MasterDataError, ValidationError
@@ -30,6 +32,23 @@ MAX_PER_UNIT = Decimal(10) ** 6
 """Quantities and hours per unit processed (BOM quantities, routing hours, cycle time)."""
 MAX_HOURS = Decimal(10) ** 6
 """A work centre's normal hours (capacity per period) and threshold minutes."""
+
+_HOST_ZONES = frozenset({"localtime", "posixrules"})
+"""Keys some zone databases hold that name the host's own setting, not a place."""
+
+
+@cache
+def _zone_keys() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones()) - _HOST_ZONES
+
+
+def is_zone_key(name: str) -> bool:
+    """True for a key of the zone database (``Europe/Berlin``, ``UTC``).
+
+    ``zoneinfo.ZoneInfo`` fails only when used and accepts keys such as ``localtime``; checking
+    against the list of keys refuses made-up and path-like names (``../../etc/passwd``) at load.
+    """
+    return name == "UTC" or name in _zone_keys()
 
 MAX_EVENT_QTY_LIMIT = 2**63 - 1
 """Largest ``machines[].max_event_qty`` (int64, the column's range)."""
@@ -49,6 +68,7 @@ def validate_master_data(master: MasterData) -> list[ValidationError]:
         _machines,
         _periods,
         _magnitudes,
+        _time_zones,
     )
     return [error for check in checks for error in check(master)]
 
@@ -262,3 +282,9 @@ def _magnitudes(m: MasterData) -> Errors:
         yield from _bounded(f"{path}.machine_hours", r.machine_hours, MAX_PER_UNIT, QUANTITY_PLACES)
         yield from _bounded(f"{path}.normal_spoilage", r.normal_spoilage, MAX_PER_UNIT, QUANTITY_PLACES)
         yield from _bounded(f"{path}.ideal_cycle_time", r.ideal_cycle_time, MAX_PER_UNIT, QUANTITY_PLACES)
+
+
+def _time_zones(m: MasterData) -> Errors:
+    for i, entity in enumerate(m.entities):
+        if not is_zone_key(entity.timezone):
+            yield ValidationError(f"entities[{i}].timezone", f"unknown time zone {entity.timezone[:64]!r}")

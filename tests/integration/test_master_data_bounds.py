@@ -256,7 +256,11 @@ def test_a_value_stored_before_the_bounds_is_named_at_the_next_load(client: Test
         row = s.get(MasterRecordRow, ("items", "S"))
         assert row is not None
         row.data = {**row.data, "standard_cost": "1E+400"}  # as an older release could have stored it
+        entity = s.get(MasterRecordRow, ("entities", "E1"))
+        assert entity is not None
+        entity.data = {**entity.data, "timezone": "../../etc/passwd"}
     before = stored(central)
     errors = refused(client.post(f"{API}/master-data", json={"scrap_reasons": [{"code": "NEW"}]}, headers=admin))
     assert any(path.startswith("items[") and path.endswith(".standard_cost") for path in errors), errors
+    assert "unknown time zone" in errors["entities[0].timezone"]
     assert stored(central) == before

@@ -46,3 +46,15 @@ def test_trailing_zeros_are_not_places() -> None:
     index = next(i for i, item in enumerate(master.items) if item.standard_cost is not None)
     changed = replaced(master, "items", index, standard_cost=Decimal("4.000000000"))
     assert validate_master_data(changed) == validate_master_data(master)
+
+
+@pytest.mark.parametrize("zone", ["../../etc/passwd", "", "Mars/Olympus_Mons", "localtime", "posixrules"])
+def test_time_zones_outside_the_zone_database_are_named(zone: str) -> None:
+    errors = validate_master_data(replaced(worked_example_master(), "entities", 0, timezone=zone))
+    assert [e for e in errors if e.key_path == "entities[0].timezone" and "unknown time zone" in e.message], errors
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/Argentina/Buenos_Aires"])
+def test_zone_database_keys_pass(zone: str) -> None:
+    errors = validate_master_data(replaced(worked_example_master(), "entities", 0, timezone=zone))
+    assert not [e for e in errors if e.key_path == "entities[0].timezone"]

@@ -15,11 +15,9 @@ posting. Entity time zones must be keys of the zone database (:func:`known_time_
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -39,7 +37,7 @@ from pydantic import (
 from central.domain.bounds import check_date
 from central.domain.errors import MasterDataError, MoneyError
 from central.domain.errors import ValidationError as DomainValidationError
-from central.domain.master_data_validation import MAX_HOURS, MAX_MONEY, MAX_PER_UNIT, MAX_PRICE
+from central.domain.master_data_validation import MAX_HOURS, MAX_MONEY, MAX_PER_UNIT, MAX_PRICE, is_zone_key
 from central.domain.money import MONEY_PLACES, QUANTITY_PLACES, UNIT_PLACES, parse_decimal
 
 __all__ = [
@@ -84,22 +82,10 @@ Hours = Annotated[Decimal, BeforeValidator(_number(QUANTITY_PLACES)), Field(lt=i
 Fraction = Annotated[Decimal, BeforeValidator(_number(QUANTITY_PLACES))]
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
-_HOST_ZONES = frozenset({"localtime", "posixrules"})
-"""Keys some zone databases hold that name the host's own setting, not a place."""
-
-
-@cache
-def _zone_keys() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones()) - _HOST_ZONES
-
-
 def known_time_zone(value: str) -> str:
-    """``value`` when it is a key of the zone database (``Europe/Berlin``, ``UTC``); else ValueError.
-
-    ``zoneinfo.ZoneInfo`` fails only when used and accepts keys such as ``localtime``; checking
-    against the list of keys refuses made-up and path-like names at load.
-    """
-    if value not in _zone_keys() and value != "UTC":
+    """``value`` when it is a key of the zone database (``Europe/Berlin``, ``UTC``); else ValueError
+    (:func:`~central.domain.master_data_validation.is_zone_key`)."""
+    if not is_zone_key(value):
         shown = repr(value[:64])
         raise ValueError(f"unknown time zone {shown}: use a zone database key such as 'Europe/Berlin' or 'UTC'")
     return value
