@@ -97,3 +97,10 @@ def test_the_central_cap_reaches_paho(cap: float, first: float) -> None:
     ingest = MqttIngest(MqttSettings(reconnect_max_s=cap), IngestSettings(), service=None,  # type: ignore[arg-type]
                         metrics=IngestMetrics())
     assert paho_backoff(ingest.client) == (first, cap)
+
+
+def test_the_shipped_examples_spell_the_same_key() -> None:
+    assert load_settings(EXAMPLES / "central.toml", {}).mqtt.reconnect_max_s == 2.0
+    assert load_edge_settings(EDGE_EXAMPLE, {}).mqtt.reconnect_max_s == 2.0
+    for name in ("central.toml", "edge.toml"):
+        assert "\nreconnect_max_s = 2 " in (EXAMPLES / name).read_text()
