@@ -9,17 +9,38 @@ Scrap is mapped as one counter per scrap reason with a fixed ``reason`` (exact e
 reasons happen between two polls); state as the state code with the downtime reason tag and
 the ``[reasons.downtime]`` table. Modbus tags carry ``timestamp_tag`` = the machine's u64
 "last change" register, so events get the virtual time of the change.
+
+Every counter gets ``max_rate_per_s`` from the machine model (:func:`max_rate_per_s`): the
+fastest the simulated machine can count in wall-clock time, so the edge tells a rollover from
+a reset exactly as it would for a real machine whose top speed the engineer states.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from device_sim.config import ResolvedMachine, SimSettings
 from device_sim.layout import OFF_DOWN_REASON, OFF_GOOD, OFF_SCRAP_BY_REASON, OFF_STATE, OFF_TIME, node_id
 
-__all__ = ["edge_mapping", "edge_mapping_toml"]
+__all__ = ["edge_mapping", "edge_mapping_toml", "max_rate_per_s"]
+
+#: headroom over the model's top rate: the simulator catches up in bursts after a lag
+RATE_HEADROOM = 1.25
+#: the edge config's bound on max_rate_per_s
+MAX_RATE = 1_000_000.0
+
+
+def max_rate_per_s(m: ResolvedMachine, speed: float) -> float:
+    """Units per wall-clock second the machine can make at most: ``speed`` / its shortest cycle
+    (``cycle_s - cycle_jitter_s``, or a scripted step's ``cycle_s``), with some headroom;
+    rounded up to 3 significant digits."""
+    cycles = [m.spec.cycle_s - m.spec.cycle_jitter_s]
+    cycles += [step.cycle_s for step in m.spec.script or [] if step.cycle_s]
+    rate = min(RATE_HEADROOM * speed / max(min(cycles), 0.001), MAX_RATE)
+    digits = 2 - math.floor(math.log10(rate))
+    return min(round(math.ceil(rate * 10**digits) / 10**digits, max(digits, 0)), MAX_RATE)
 
 
 def edge_mapping(
@@ -61,11 +82,12 @@ def edge_mapping(
             )
             src["tags"] += _modbus_tags(settings, m, tag)
         width = m.spec.counter_bits
+        rate = max_rate_per_s(m, settings.clock.speed)
         out_machines.append({
             "id": m.id,
-            "good": {"tag": tag["good"], "width": width, "sanity": sanity},
+            "good": {"tag": tag["good"], "width": width, "sanity": sanity, "max_rate_per_s": rate},
             "scrap": [
-                {"tag": tag[f"scrap.{r}"], "width": width, "sanity": sanity, "reason": r}
+                {"tag": tag[f"scrap.{r}"], "width": width, "sanity": sanity, "max_rate_per_s": rate, "reason": r}
                 for r in settings.scrap_reason_names
             ],
             "state": {"tag": tag["state"], "reason_tag": tag["reason"], "reasons": dict(downtime)},

@@ -79,3 +79,17 @@ def test_example_config_loads_and_maps() -> None:
     sim = load_settings(root / "deploy" / "examples" / "sim.toml")
     assert [m.id for m in sim.resolve()] == ["PRESS-1", "PRESS-2", "SAW-1", "SAW-2", "LATHE-1"]
     EdgeSettings.model_validate({"plant": "P1", "edge": "e1", **edge_mapping(sim)})
+
+
+def test_generated_counters_state_the_machines_top_rate() -> None:
+    """max_rate_per_s = clock speed / the shortest cycle (with 25 % headroom): 1 s cycles at 60x."""
+    sim = SimSettings.model_validate({
+        "clock": {"speed": 60},
+        "machines": [{"id": "FAST", "cycle_s": 1.0, "cycle_jitter_s": 0.2},
+                     {"id": "SCRIPTED", "cycle_s": 30, "script": [{"state": "running", "for_s": 600, "cycle_s": 12}]}],
+    })
+    machines = {m["id"]: m for m in edge_mapping(sim)["machines"]}
+    assert machines["FAST"]["good"]["max_rate_per_s"] == 93.8  # 1.25 x 60 / 0.8, rounded up
+    assert all(s["max_rate_per_s"] == 93.8 for s in machines["FAST"]["scrap"])
+    assert machines["SCRIPTED"]["good"]["max_rate_per_s"] == 6.25  # the scripted 12 s cycle is the fastest
+    EdgeSettings.model_validate({"plant": "P1", "edge": "e1", **edge_mapping(sim)})
