@@ -70,8 +70,10 @@ def section(out: str, tag: str) -> str:
     """The probe's lines about one tag."""
     lines = out.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(f"   {tag}: "))
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("   ") and not lines[i].startswith("    ")),
-               len(lines))
+    def is_tag_line(line: str) -> bool:
+        return line.startswith("   ") and not line.startswith("    ")
+
+    end = next((i for i in range(start + 1, len(lines)) if is_tag_line(lines[i])), len(lines))
     return "\n".join(lines[start:end])
 
 
@@ -107,8 +109,8 @@ async def test_probe_marks_each_stored_word_order_and_prints_the_toml(
     cdab = section(out, "c_CDAB")  # the issue's case: 13 stored low word first reads 851968 by default
     assert "raw 0x000D 0x0000  value 851968  quality good" in cdab
     assert "as byte_order=big word_order=little: 13  = CDAB, low word first (word swap)  <- most plausible" in cdab
-    assert "as byte_order=big word_order=big: 851968  = ABCD, big-endian, high word first (Modbus default)  (configured)" \
-        in cdab
+    assert ("as byte_order=big word_order=big: 851968  = ABCD, big-endian, high word first (Modbus default)"
+            "  (configured)") in cdab
     assert ('most plausible: CDAB (byte_order = "big", word_order = "little", low word first (word swap)): '
             "smallest non-negative value within the good counter range of M-CDAB (0..4294967295)") in cdab
     assert "the configured order is ABCD (reads 851968)" in cdab
@@ -186,8 +188,10 @@ async def test_watch_keeps_one_connection_and_collects_samples(plc: ModbusPlc) -
     from protocols.modbus import ModbusSource
 
     await plc.set(0, encode(5, "u32", word_order="little"))
-    source = ModbusSource(ModbusSourceConfig(name="p", host="127.0.0.1", port=plc.port, poll_interval_ms=100,
-                                             tags=[{"name": "c", "address": 0, "type": "u32"}]))  # type: ignore[list-item]
+    config = ModbusSourceConfig.model_validate({"name": "p", "host": "127.0.0.1", "port": plc.port,
+                                                "poll_interval_ms": 100,
+                                                "tags": [{"name": "c", "address": 0, "type": "u32"}]})
+    source = ModbusSource(config)
     connects = 0
     original = source._connect
 
