@@ -22,9 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, routing
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
 
 from central.api.deps import get_principal, get_session
 
@@ -66,7 +65,16 @@ def _dependants(dependant: Dependant) -> Iterator[Dependant]:
         yield from _dependants(sub)
 
 
-def _statuses(route: APIRoute, method: str) -> set[int]:
+def _routes(app: FastAPI) -> Iterator[Any]:
+    """Every API route with its effective path (prefixes applied), as FastAPI's own OpenAPI
+    generator walks them (``iter_route_contexts`` where the version has included-router wrappers)."""
+    walk = getattr(routing, "iter_route_contexts", None)
+    for route in walk(app.routes) if walk is not None else app.routes:
+        if isinstance(getattr(route, "dependant", None), Dependant) and getattr(route, "include_in_schema", False):
+            yield route
+
+
+def _statuses(route: Any, method: str) -> set[int]:
     calls = [d.call for d in _dependants(route.dependant) if d.call is not None]
     params = any(d.path_params or d.query_params or d.body_params for d in _dependants(route.dependant))
     authenticates = get_principal in calls
@@ -93,9 +101,7 @@ def document_errors(app: FastAPI, schema: dict[str, Any]) -> dict[str, Any]:
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
-    for route in app.routes:
-        if not isinstance(route, APIRoute) or not route.include_in_schema:
-            continue
+    for route in _routes(app):
         operations = schema.get("paths", {}).get(route.path_format, {})
         for method in route.methods or ():
             operation = operations.get(method.lower())

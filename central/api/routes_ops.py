@@ -13,7 +13,6 @@ from central.api.deps import (
     AfterQuery,
     IdPath,
     Instant,
-    Int64,
     LimitQuery,
     Principal,
     PrincipalDep,
@@ -21,6 +20,7 @@ from central.api.deps import (
     get_container,
     require_role,
 )
+from central.domain.bounds import INT64_MAX
 from central.services import ingest_ops, ingest_queries
 
 __all__ = ["router"]
@@ -47,7 +47,7 @@ class _Body(BaseModel):
 
 
 class AcceptGapIn(_Body):
-    through: Annotated[StrictInt, Int64] = Field(ge=1)
+    through: StrictInt = Field(ge=1, le=INT64_MAX)
     reason: str = Field(min_length=1, max_length=2000)
 
 
