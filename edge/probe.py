@@ -40,6 +40,8 @@ async def probe_sources(settings: EdgeSettings, watch_s: float = 0.0) -> int:
             print(f"   cannot probe: {result!r}")
             failures += 1
             continue
+        if watch_s > 0 and not isinstance(cfg, ModbusSourceConfig):
+            print("   (--watch applies to Modbus sources: read once)")
         tags = {t.name: t for t in cfg.tags} if isinstance(cfg, ModbusSourceConfig) else {}
         for row in result:
             tag = tags.get(row.tag)
