@@ -88,7 +88,11 @@ def _state(request: Request) -> tuple[dict[str, Any], list[str]]:
     return body, problems
 
 
-@router.get("/health")
+_DEGRADED: dict[int | str, dict[str, Any]] = {
+    503: {"description": "Degraded: the database or the ingest worker is not well (see `problems`)"}}
+
+
+@router.get("/health", responses=_DEGRADED)
 def health(request: Request) -> JSONResponse:
     """The process's state: database reachable, the ingest worker alive with a fresh heartbeat
     and connected, which posting handler runs; 503 with ``problems`` when degraded."""
@@ -96,7 +100,7 @@ def health(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=503 if problems else 200)
 
 
-@router.get("/ready")
+@router.get("/ready", responses=_DEGRADED)
 def ready(request: Request) -> JSONResponse:
     """Readiness: 200 ``{"ready": true}`` when /health is ok, else 503 with the problems."""
     body, problems = _state(request)
