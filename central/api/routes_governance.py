@@ -39,7 +39,8 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 Limit = LimitQuery
 Controller = Annotated[Principal, Depends(require_role("controller"))]
-Amount = Annotated[StrictStr, StringConstraints(pattern=r"^\d+(\.\d{1,2})?$")]
+Amount = Annotated[StrictStr, StringConstraints(pattern=r"^[0-9]{1,15}(\.[0-9]{1,2}0*)?$")]
+"""A non-negative amount: plain notation, at most 15 integer digits and 2 places (API.md)."""
 
 
 def _limit(request: Request, limit: int | None) -> int:
