@@ -6,22 +6,39 @@ until a controller decides."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
-from support.central import EDGE, MACHINE, T0, event, make_container, payload, register, topic
+from support.central import (
+    EDGE,
+    MACHINE,
+    STREAM,
+    T0,
+    FakeEdge,
+    event,
+    make_container,
+    payload,
+    register,
+    start_ingest,
+    topic,
+    wait_until,
+)
 from support.costing import costing_container, load, worked_example_master
 
 from central.api.app import create_app
-from central.bootstrap import Container
+from central.bootstrap import Container, bootstrap
+from central.config import CentralSettings, DatabaseSettings, IngestSettings
 from central.db.models_costing import EventPostingRow
 from central.db.models_ingest import EventRow, MachineRow, RejectedEventRow
+from central.ingest.seam import RecordingHandler
 from central.services import ingest_store
 from central.services.access import issue_token
 from central.services.ingest_ops import replay_rejected
+from sfsync.broker import BrokerProcess
 
 API = "/api/v1"
 
@@ -133,3 +150,40 @@ def test_max_event_qty_from_master_data_holds_larger_events_for_a_controller(cos
         row = s.scalars(select(EventPostingRow).join(EventRow, EventRow.id == EventPostingRow.event_id)
                         .where(EventRow.seq == 5)).one()
         assert row.status == "posted" and row.hold_reason is None
+
+
+@pytest.mark.timeout(180)
+def test_a_database_outage_is_retried_unacked_and_shows_on_health(central_sqlite_url: str,
+                                                                   broker: BrokerProcess) -> None:
+    """SQLite locked by another writer: the batch is not acked, the worker retries it with backoff
+    and /health is degraded; once the lock is gone the same batch is stored and acked."""
+    settings = CentralSettings(database=DatabaseSettings(url=central_sqlite_url, busy_timeout_ms=50),
+                               ingest=IngestSettings(db_retries=1, gap_alert_after_seconds=0.0))
+    c = bootstrap(settings, posting=RecordingHandler())
+    register(c)
+    client = TestClient(create_app(c), raise_server_exceptions=False)
+    ingest = start_ingest(c, broker.host, broker.port, "central-outage")
+    edge = FakeEdge(broker.host, broker.port)
+    blocker = sqlite3.connect(central_sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        edge.publish([1, 2])
+        edge.wait_ack(STREAM, 2)
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
+        edge.publish([3, 4])
+        wait_until(lambda: c.ingest_state.get("worker") == "retrying", 60, "the worker retrying")
+        health = client.get("/health")
+        assert health.status_code == 503 and health.json()["ingest"]["database"] == "unavailable"
+        assert "ingest cannot store: database unavailable" in health.json()["problems"]
+        assert client.get("/ready").json()["ready"] is False
+        assert edge.acks[STREAM] == 2  # nothing acked while the database refuses
+        blocker.execute("ROLLBACK")
+        edge.wait_ack(STREAM, 4)
+        wait_until(lambda: client.get("/health").status_code == 200, 30, "health back to ok")
+        assert c.ingest_state["worker"] == "running" and c.metrics.worker_restarts.value() == 0
+        with c.read_sessions() as s:
+            assert list(s.scalars(select(EventRow.seq).order_by(EventRow.seq))) == [1, 2, 3, 4]
+    finally:
+        blocker.close()
+        edge.close()
+        ingest.stop()
+        c.dispose()
