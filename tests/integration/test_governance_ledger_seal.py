@@ -20,7 +20,8 @@ from support.governance import tamper
 from central.api.app import create_app
 from central.bootstrap import Container
 from central.db.engine import make_engine, write_engine
-from central.db.migrate import upgrade
+from central.db.migrate import offline_sql, upgrade
+from central.db.models_access import ApiTokenRow
 from central.db.models_governance import AuditRow, LedgerSealEntryRow, LedgerSealRow
 from central.domain.ledger import JournalEntry, JournalLine, Tags
 from central.domain.roles import Role
@@ -345,7 +346,15 @@ def _migrate_existing_ledger(url: str) -> None:
         lines = sa.table("journal_lines", *(sa.column(n) for n in (
             "id", "entry_id", "line_no", "account", "role", "debit", "credit", "memo")))
         at = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+        tokens = sa.table("api_tokens", *(sa.column(n) for n in ("id", "user", "role", "token_hash")),
+                          sa.column("created", UtcDateTime()), sa.column("expires", UtcDateTime()),
+                          sa.column("revoked_at", UtcDateTime()))
         with engine.begin() as conn:
+            conn.execute(sa.insert(tokens), [
+                {"id": "forever", "user": "admin", "role": "admin", "token_hash": "a" * 64, "created": at,
+                 "expires": None, "revoked_at": None},
+                {"id": "dated", "user": "u", "role": "planner", "token_hash": "b" * 64, "created": at,
+                 "expires": at + timedelta(days=5), "revoked_at": None}])
             for eid, rev, rev_by in ((1, None, 2), (2, 1, None), (3, None, None)):
                 conn.execute(sa.insert(entries).values(
                     id=eid, entity="E1", period="2026-11", entry_date=date(2026, 11, 2), kind="goods_receipt",
@@ -370,6 +379,10 @@ def _migrate_existing_ledger(url: str) -> None:
             assert ledger.get_entry(s, 1)["reversed_by"] == 2 and ledger.get_entry(s, 2)["reverses"] == 1
             assert ledger.get_entry(s, 3)["reversed_by"] is None
             assert [r.action for r in s.scalars(sa.select(AuditRow))] == [SEAL_ACTION]
+            expiry = {t.id: t.expires for t in s.scalars(sa.select(ApiTokenRow))}
+        assert expiry["dated"] == at + timedelta(days=5)  # an expiry already set is kept
+        left = expiry["forever"] - datetime.now(UTC) if expiry["forever"] is not None else None
+        assert left is not None and timedelta(days=89) < left <= timedelta(days=90)
         with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as conn:
             conn.execute(sa.text("UPDATE journal_lines SET debit = 1 WHERE id = 11"))
         with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:  # a second reversal of entry 1
@@ -390,3 +403,11 @@ def test_record_of_a_side_effect_keeps_the_requests_generic_record(central: Cont
     with central.read_sessions() as s:
         actions = [r.action for r in s.scalars(sa.select(AuditRow).order_by(AuditRow.seq))]
     assert actions[-2:] == [SEAL_ACTION, "http.post"]
+
+
+def test_offline_migration_gives_old_tokens_an_expiry_too(tmp_path: Any) -> None:
+    """``migrate --sql`` (the script the PostgreSQL fixtures run) carries the token expiry and the triggers."""
+    for url, trigger in ((f"sqlite:///{tmp_path / 'x.db'}", "CREATE TRIGGER journal_lines_no_update"),
+                         ("postgresql+psycopg://localhost/unused", "CREATE TRIGGER journal_lines_append_only")):
+        script = offline_sql(url)
+        assert "UPDATE api_tokens SET expires" in script and trigger in script

@@ -8,6 +8,8 @@ Create Date: 2026-12-03
   the reversal's own ``reverses`` (now unique: an entry is reversed at most once), read both ways.
 - ``journal_entries`` and ``journal_lines`` refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL);
   so do the seal tables ``ledger_seals``, ``ledger_seal_entries`` and ``ledger_seal_lines``.
+- API tokens that never expire (issued before ``auth.token_expiry_days`` existed, the bootstrap
+  admin's among them) and are not revoked expire 90 days after the upgrade.
 - Online, every entry that exists is sealed (one ``ledger.seal`` audit record per entity). The
   seal code is the service's (``central.services.governance.seal``), reading the journal through
   its own column list. Offline (``--sql``) nothing is read: the first sealer run seals them.
@@ -16,9 +18,12 @@ Create Date: 2026-12-03
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from alembic import context, op
+
+from central.db.base import UtcDateTime
 
 revision: str = '0007_ledger_seal'
 down_revision: str | None = '0006_event_bounds'
@@ -26,6 +31,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+TOKEN_GRACE_DAYS = 90
 APPEND_ONLY_TABLES = ("journal_entries", "journal_lines", "ledger_seals", "ledger_seal_entries", "ledger_seal_lines")
 
 _PG_FUNCTION = """CREATE OR REPLACE FUNCTION sfsync_append_only() RETURNS trigger AS $$
@@ -101,8 +107,23 @@ def upgrade() -> None:
             for ddl in _sqlite_triggers(table):
                 op.execute(ddl)
 
+    _expire_old_tokens(dialect)
     if not context.is_offline_mode():
         _seal_what_exists()
+
+
+def _expire_old_tokens(dialect: str) -> None:
+    if context.is_offline_mode():
+        if dialect == 'postgresql':
+            op.execute("UPDATE api_tokens SET expires = now() + interval '90 days' "
+                       "WHERE expires IS NULL AND revoked_at IS NULL")
+        elif dialect == 'sqlite':  # naive UTC text with microseconds, as UtcDateTime stores it
+            op.execute("UPDATE api_tokens SET expires = strftime('%Y-%m-%d %H:%M:%f', 'now', '+90 days') || '000' "
+                       "WHERE expires IS NULL AND revoked_at IS NULL")
+        return
+    tokens = sa.table('api_tokens', sa.column('expires', UtcDateTime()), sa.column('revoked_at', UtcDateTime()))
+    op.get_bind().execute(sa.update(tokens).where(tokens.c.expires.is_(None), tokens.c.revoked_at.is_(None))
+                          .values(expires=datetime.now(UTC) + timedelta(days=TOKEN_GRACE_DAYS)))
 
 
 def _seal_what_exists() -> None:
