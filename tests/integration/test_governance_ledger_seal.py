@@ -411,3 +411,27 @@ def test_offline_migration_gives_old_tokens_an_expiry_too(tmp_path: Any) -> None
                          ("postgresql+psycopg://localhost/unused", "CREATE TRIGGER journal_lines_append_only")):
         script = offline_sql(url)
         assert "UPDATE api_tokens SET expires" in script and trigger in script
+
+
+def test_postgresql_posting_does_not_wait_for_an_open_seal(central_pg_url: str) -> None:
+    """A seal holds its advisory lock and the chain head until it commits; a posting needs neither."""
+    c = costing_container(central_pg_url)
+    try:
+        load(c, worked_example_master())
+        post(c, 2)
+        sealer = c.write_sessions()
+        sealer.begin()
+        try:
+            assert seal_ledger(sealer, SEALER, "periodic", lookback=None)
+            governance.flush_audit(sealer)  # the chain head is now locked by the sealer
+            with c.write_sessions() as s, s.begin():
+                s.execute(sa.text("SET LOCAL lock_timeout = '20s'"))  # blocked on a lock: an error, not a hang
+                posted = save_entry(s, _entry("E1", "3.00", "during the seal"), "tester").id
+        finally:
+            sealer.commit()
+            sealer.close()
+        report = verify(c)
+        assert report["ok"] is True and report["ledger"]["unsealed_entries"] == 1
+        assert seal(c)[0]["first_entry"] == posted
+    finally:
+        c.dispose()
