@@ -148,8 +148,16 @@ class MqttIngest:
         log.warning("ingest disconnected from broker: %s (paho reconnects)", reason)
 
     def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
-        self._queue.put(_Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos))
-        self.metrics.queue.set(self._queue.qsize())
+        try:
+            try:
+                topic = msg.topic
+            except UnicodeDecodeError:  # quarantined as bad_topic by the service, not a dead network thread
+                topic = bytes(msg._topic).decode("utf-8", "replace")
+            self._queue.put(_Message(topic, bytes(msg.payload), msg.mid, msg.qos))
+            self.metrics.queue.set(self._queue.qsize())
+        except Exception:  # paho re-raises callback errors into its network loop: never let one out
+            self.metrics.worker_errors.inc()
+            log.exception("ingest: could not queue a message (not acked; the broker redelivers it)")
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
