@@ -74,3 +74,32 @@ def test_missing_tls_files_are_refused_by_run(tmp_path: Path) -> None:
     assert err.value.key == "mqtt.tls.ca" and "no such file" in err.value.reason
     (tmp_path / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
     check_files(settings, str(EXAMPLE))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        ('tag = "saw2_boots"', 'tag = "press1_good"', "tag 'press1_good' is not a tag of source 'saw-2'"),
+        ('tag = "saw2_boots"', 'tag = "saw2_scrap"', "tag 'saw2_scrap' is also a counter or state tag"),
+        ('source = "saw-2"', 'source = "saw-9"', "source 'saw-9' is not defined"),
+        ('kind = "boot_count"', 'kind = "reboots"', "restart_indicators.0.kind"),
+        ("max_rate_per_s = 4 }", "max_rate_per_s = 0 }", "max_rate_per_s"),
+        ("reason_wait_ms = 200", "reason_wait_ms = -1", "reason_wait_ms"),
+    ],
+)
+def test_rates_waits_and_restart_indicators_are_checked(tmp_path: Path, old: str, new: str, said: str) -> None:
+    text = EXAMPLE.read_text()
+    assert old in text
+    bad = tmp_path / "edge.toml"
+    bad.write_text(text.replace(old, new))
+    with pytest.raises(ConfigError) as err:
+        load_edge_settings(bad)
+    assert said in str(err.value)
+
+
+def test_counter_rates_and_restart_indicator_of_the_example() -> None:
+    s = load_edge_settings(EXAMPLE)
+    saw = s.machines[0]
+    assert saw.good is not None and saw.good.max_rate_per_s == 2.5
+    assert saw.scrap[0].reason_wait_ms == 200
+    assert [(r.source, r.tag, r.kind) for r in s.restart_indicators] == [("saw-2", "saw2_boots", "boot_count")]
