@@ -53,8 +53,9 @@ __all__ = ["OpcUaSource", "default_client", "configure_client", "certificate_uri
 
 logger = logging.getLogger(__name__)
 
-#: client-side notification buffer between asyncua's publish loop and our sink; on overflow
-#: asyncua forces a reconnect (logged) rather than silently dropping transitions
+#: client-side buffer of publish responses (one snapshot each) between asyncua's publish loop
+#: and our sink; on overflow asyncua forces a reconnect (logged) rather than silently dropping
+#: transitions
 CLIENT_QUEUE = 100_000
 
 #: nodes per Read request of the verification read (servers limit a request's size)
