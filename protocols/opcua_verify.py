@@ -13,7 +13,8 @@ request) and compares each value with the last reading delivered for its tag:
 2. **settle** (``grace_s`` later; the subscription's in-flight notifications arrive
    meanwhile): a candidate the subscription still has not caught up with is a *missed
    change*. Its read reading (with the read's SourceTimestamp, so event time stays right)
-   is returned for delivery and recorded as delivered;
+   is returned for delivery and recorded as delivered; the missed changes of one read reach
+   the sink together, as one snapshot (they were read at one instant);
 3. :data:`RESUBSCRIBE_AFTER` verifications in a row with a missed change ask for the
    subscription to be re-created; if the next streak follows without a clean verification
    in between, for a reconnect (new session).
