@@ -27,13 +27,15 @@ import pytest
 from asyncua import ua
 from asyncua.client.client import Client
 from asyncua.server.server import Server
-from support.protocols import modbus_server
+from support.protocols import modbus_server, running
 from support.sim import plant_settings, truth_lines, wait_for
 
 from device_sim.layout import OFF_DOWN_REASON, OFF_SCRAP_REASON, OFF_SCRAP_TOTAL, OFF_STATE
 from device_sim.plant import SimPlant
 from edge.agent import Agent
 from edge.config import EdgeSettings
+from protocols import Quality, TagReading, build_source
+from protocols.config import ModbusSourceConfig, OpcUaSourceConfig
 from sfsync.broker import free_port
 
 pytestmark = pytest.mark.timeout(120)
@@ -226,6 +228,51 @@ async def test_opcua_counter_and_reason_written_together(tmp_path: Path, order: 
         events = await stored(agent)
     assert scrap_events(events) == EXPECTED_SCRAP
     assert state_events(events) == [("running", None), ("down", "EQ_FAIL"), ("running", None)]
+
+
+# ------------------------------------------------------------------ the sources' snapshots themselves
+
+
+def good(tag: str, value: int) -> Callable[[TagReading], bool]:
+    def pred(r: TagReading) -> bool:
+        return r.tag == tag and r.quality is Quality.GOOD and r.value == value
+
+    return pred
+
+
+async def test_one_opcua_write_of_two_nodes_is_one_snapshot(tmp_path: Path) -> None:
+    port = free_port()
+    endpoint = f"opc.tcp://127.0.0.1:{port}/plc/"
+    source = build_source(OpcUaSourceConfig(
+        name="plc", endpoint=endpoint, namespace_uri=NS, publishing_interval_ms=200,
+        tags=[{"name": "scrap", "node": "s=Press.Scrap"}, {"name": "why", "node": "s=Press.ScrapReason"}],
+    ))
+    async with plain_opcua_server(port), Client(endpoint) as plc, running(source) as sink:
+        await sink.wait_for(good("scrap", 0))
+        for n in range(1, 6):
+            await write_together(plc, [("Scrap", n), ("ScrapReason", 10 + n)])
+            reading = await sink.wait_for(good("scrap", n))
+            together = sink.snapshot_of(reading)
+            assert [(r.tag, r.value) for r in together] == [("scrap", n), ("why", 10 + n)]
+            assert reading.prev_seen is not None and reading.prev_seen < reading.received  # seen on this subscription
+
+
+async def test_one_modbus_poll_is_one_snapshot_with_the_previous_poll_as_last_seen(tmp_path: Path) -> None:
+    port = free_port()
+    source = build_source(ModbusSourceConfig(
+        name="plc", host="127.0.0.1", port=port, poll_interval_ms=100,
+        tags=[{"name": "scrap", "address": 0, "type": "u16"}, {"name": "why", "address": 1, "type": "u16"},
+              {"name": "other", "address": 30, "type": "u16"}],  # another read request in the same poll
+    ))
+    async with modbus_server(port, [0] * 40) as server, running(source) as sink:
+        first = await sink.wait_for(good("scrap", 0))
+        assert {r.tag for r in sink.snapshot_of(first)} == {"scrap", "why", "other"} and first.prev_seen is None
+        await asyncio.sleep(0.5)  # a few polls that see nothing new (and deliver nothing)
+        await server.async_setValues(1, 3, 0, [1, 2])
+        reading = await sink.wait_for(good("scrap", 1))
+        assert [(r.tag, r.value) for r in sink.snapshot_of(reading)] == [("scrap", 1), ("why", 2)]
+        # last seen: the poll just before, not the first read (the last *change*)
+        assert reading.prev_seen is not None and first.received < reading.prev_seen < reading.received
 
 
 # ------------------------------------------------------------------ the project's simulator
