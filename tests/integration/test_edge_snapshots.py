@@ -50,8 +50,8 @@ NS = "urn:sfsync:test:snapshot-plc"
 
 
 @contextlib.asynccontextmanager
-async def running_agent(tmp_path: Path, sources: list[dict[str, Any]], machines: list[dict[str, Any]]
-                        ) -> AsyncIterator[Agent]:
+async def running_agent(tmp_path: Path, sources: list[dict[str, Any]], machines: list[dict[str, Any]],
+                        **extra: Any) -> AsyncIterator[Agent]:
     settings = EdgeSettings.model_validate({
         "plant": "P1", "edge": "edge-1",
         "outbox": {"path": str(tmp_path / "outbox.db"), "commit_window_ms": 10},
@@ -59,6 +59,7 @@ async def running_agent(tmp_path: Path, sources: list[dict[str, Any]], machines:
         "status": {"enabled": False},
         "sources": sources,
         "machines": machines,
+        **extra,
     })
     agent = Agent(settings)
     stop = asyncio.Event()
@@ -171,6 +172,22 @@ async def test_modbus_counter_and_reason_written_together(tmp_path: Path, order:
               if e["machine"] == "M1" and e["kind"] == "count" and "baseline" not in e["flags"]]
     assert counts == [(65533, 1, []), (65534, 1, []), (65535, 1, []), (0, 1, ["rollover"]), (1, 1, [])]
     assert (reset["qty"], reset["flags"], reset["raw"]["prev"]) == (1, ["reset"], 65533)  # nothing invented
+
+
+async def test_a_restart_indicator_makes_a_drop_a_reset_behind_a_gateway(tmp_path: Path) -> None:
+    """The TCP connection (to a gateway) stays up while the PLC behind it restarts: only its boot
+    counter tells. At 100 units/s 65530 -> 2 would fit a rollover; the boot counter says reset."""
+    port = free_port()
+    source = {"name": "gw", "protocol": "modbus", "host": "127.0.0.1", "port": port, "poll_interval_ms": 100,
+              "tags": [{"name": "good", "address": 0, "type": "u16"}, {"name": "boots", "address": 1, "type": "u16"}]}
+    machines = [{"id": "M1", "good": {"tag": "good", "width": 16, "max_rate_per_s": 100}}]
+    settings_extra = {"restart_indicators": [{"source": "gw", "tag": "boots", "kind": "boot_count"}]}
+    async with modbus_server(port, [65530, 7]) as server, \
+            running_agent(tmp_path, [source], machines, **settings_extra) as agent:
+        await wait_event(agent, lambda e: "baseline" in e["flags"], "baseline")
+        await server.async_setValues(1, 3, 0, [2, 8])  # restarted: counter from 0, boot count + 1
+        reset = await wait_event(agent, raw_is(2, "count"), "after the restart")
+    assert (reset["qty"], reset["flags"], reset["raw"]["prev"]) == (2, ["reset"], 65530)
 
 
 # ------------------------------------------------------------------ plain asyncua server
