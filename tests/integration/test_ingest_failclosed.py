@@ -77,7 +77,7 @@ def test_an_event_that_cannot_be_stored_is_rejected_alone_and_replayable(
             assert replayed.status == "accepted" and replayed.qty == 1
         with c.read_sessions() as s:
             assert set(s.scalars(select(EventRow.status))) == {"accepted"}
-            assert s.get(RejectedEventRow, rej.id).status == "replayed"  # type: ignore[union-attr]
+            assert s.get(RejectedEventRow, rej.id).status == "replayed"
     finally:
         c.dispose()
 
