@@ -79,14 +79,15 @@ def _print(line: str) -> None:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)  # checks first: a config error is one line, before Alembic's imports log
+    if not args.sql:
+        _check_database(args, settings)
     from central.db.engine import make_engine, write_engine
     from central.db.migrate import current_revision, offline_sql, upgrade
 
-    settings = _settings(args)
     if args.sql:
         print(offline_sql(settings.database.url))
         return 0
-    _check_database(args, settings)
     engine = make_engine(settings.database)
     try:
         upgrade(write_engine(engine))
@@ -106,7 +107,6 @@ def _checked_settings(args: argparse.Namespace) -> Any:
 def _load(args: argparse.Namespace) -> int:
     """Settings, then the file (every problem with its key path), then the database: a bad
     file or a bad setting exits 2 before the database is created or touched."""
-    from central.bootstrap import bootstrap
     from central.domain.errors import DomainError, MasterDataError
     from central.errors import CentralError
     from central.services.master_data import load_document, read_file
@@ -118,6 +118,8 @@ def _load(args: argparse.Namespace) -> int:
         _print_master_errors(args.file, exc)
         return 2
     _check_database(args, settings)
+    from central.bootstrap import bootstrap
+
     container = bootstrap(settings, migrate=True)
     try:
         with container.write_sessions() as session, session.begin():
@@ -155,7 +157,6 @@ def _validated_api(current: Any, override: dict[str, Any]) -> Any:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from central.bootstrap import serve
     from central.preflight import bind_api
 
     settings = _settings(args)
@@ -170,6 +171,8 @@ def _serve(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"enabled": False})})
     _check_database(args, settings)
     sock = bind_api(settings.api, _source(args)) if settings.api.enabled else None
+    from central.bootstrap import serve  # after the checks (its imports log at INFO)
+
     try:
         return serve(settings, migrate=not args.no_migrate, out=_print, sock=sock)
     finally:

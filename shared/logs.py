@@ -36,5 +36,5 @@ def setup_logging(level: str = "INFO", json_logs: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("asyncua", "pymodbus", "amqtt", "transitions", "uvicorn.access"):
+    for noisy in ("asyncua", "pymodbus", "amqtt", "transitions", "uvicorn.access", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

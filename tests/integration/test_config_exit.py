@@ -29,6 +29,7 @@ def refused(proc: subprocess.CompletedProcess[str], *words: str) -> None:
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr, proc.stderr
     assert "configuration error" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr  # one line, nothing logged before it
     for word in words:
         assert word in proc.stderr, (word, proc.stderr)
 
