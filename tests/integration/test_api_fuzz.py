@@ -9,7 +9,9 @@ What it asserts, per database:
   master data is seeded and an explicit example per operation (the valid request a client would
   send, with ids that exist) is sent first; generated cases draw their path ids from the ids that
   exist as often as from the schema;
-* **numbers as API.md writes them**: no decimal in a 2xx body is in exponent form (``1E+3``).
+* **numbers as API.md writes them**: no decimal in a 2xx body is in exponent form (``1E+3``),
+  and none is a JSON float (amounts, quantities and ratios are strings; ``/health`` reports
+  seconds).
 
 The time bound is ``SFSYNC_API_FUZZ_SECONDS`` per database (default 180 under ``CI=true``, 30
 otherwise); ``SFSYNC_API_FUZZ_SEED`` fixes the seed. A summary (requests, statuses per operation)
@@ -102,6 +104,8 @@ class Run:
                 self._check_numbers(key, value)
         elif isinstance(doc, str) and EXPONENT.match(doc):
             self.bad_numbers.append(f"{key}: {doc!r}")
+        elif isinstance(doc, float) and not key[1].endswith(("/health", "/ready")):  # health: seconds, not amounts
+            self.bad_numbers.append(f"{key}: JSON float {doc!r}")
 
     def ok(self, method: str, template: str, role: str | None = "admin", **kw: Any) -> Any:
         resp = self.send(method, template, role=role, **kw)
@@ -287,8 +291,9 @@ def _approval_id(doc: dict[str, Any]) -> int:
 
 def _pools(run: Run) -> dict[str, list[Any]]:
     """Ids that exist now, per path parameter name (``record_id`` per resource)."""
-    get = lambda path, key, field="id": [  # noqa: E731
-        r[field] for r in run.client.get(f"{API}/{path}", headers=run.tokens["admin"]).json().get(key, [])]
+    def get(path: str, key: str, field: str = "id") -> list[Any]:
+        return [r[field] for r in run.client.get(f"{API}/{path}", headers=run.tokens["admin"]).json().get(key, [])]
+
     return {
         "order_id": get("work-orders", "work_orders"), "entry_id": get("journal", "entries"),
         "approval_id": get("approvals", "approvals"), "alert_id": get("alerts", "alerts"),
@@ -329,7 +334,7 @@ def _sender(run: Run, method: str, path: str, strategy: Any, per_op: int, seed: 
         run.send(method, path, url=case.formatted_path, role=role, query=query, body=case.body, fuzzed=True,
                  headers={k: str(v) for k, v in (case.headers or {}).items()})
 
-    return send  # type: ignore[no-any-return]
+    return send
 
 
 def _fuzz_round(run: Run, ops: list[tuple[str, str, Any]], per_op: int, seed: int, deadline: float) -> None:
