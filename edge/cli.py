@@ -47,10 +47,11 @@ def _seconds(text: str) -> float:
 
 def _run(args: argparse.Namespace) -> int:
     from edge.agent import Agent
-    from edge.config import check_files, load_edge_settings
+    from edge.config import check_files, check_status_port, load_edge_settings
 
     settings = load_edge_settings(args.config)
     check_files(settings, str(args.config))
+    check_status_port(settings, str(args.config))
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -13,6 +13,7 @@ as itself, normalised (:func:`reason_name`).
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -39,6 +40,7 @@ __all__ = [
     "reason_name",
     "load_edge_settings",
     "check_files",
+    "check_status_port",
 ]
 
 ENV_PREFIX = "SFSYNC_EDGE_"
@@ -367,6 +369,28 @@ def exclusive_tags(machines: list[MachineConfig]) -> set[str]:
         out |= {c.tag for c in ([m.good] if m.good else []) + list(m.scrap)}
         out |= {m.state.tag} if m.state else set()
     return out
+
+
+def check_status_port(settings: EdgeSettings, source: str) -> None:
+    """The status endpoint's host resolves and its port is free (checked by binding and
+    releasing it), so ``edge run`` stops with the key instead of a traceback after opening the
+    outbox."""
+    status = settings.status
+    if not status.enabled:
+        return
+    try:
+        infos = socket.getaddrinfo(status.host or None, status.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
+        raise ConfigError(source, "status.host", f"cannot resolve {status.host!r}: {reason}") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio.start_server does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise ConfigError(source, "status.port", f"cannot listen on {status.host}:{status.port}: "
+                                                     f"{exc.strerror}") from None
 
 
 def load_edge_settings(path: str | Path | None, environ: dict[str, str] | None = None) -> EdgeSettings:

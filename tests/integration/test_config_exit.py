@@ -168,3 +168,16 @@ def test_sim_config_floats_are_finite_and_in_range(tmp_path: Path, variable: str
 
 def test_sim_speed_option_is_checked_too(tmp_path: Path) -> None:
     refused(sfsync(tmp_path, "sim", "--config", str(SIM_EXAMPLE), "--speed", "inf"), "clock.speed")
+
+
+def test_edge_run_refuses_a_busy_status_port(tmp_path: Path, busy_port: int) -> None:
+    ca = tmp_path / "ca.crt"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    outbox = tmp_path / "outbox.sqlite"
+    env = {"SFSYNC_EDGE_OUTBOX__PATH": str(outbox), "SFSYNC_EDGE_MQTT__TLS__CA": str(ca),
+           "SFSYNC_EDGE_STATUS__PORT": str(busy_port)}
+    refused(sfsync(tmp_path, "edge", "run", "--config", str(EDGE_EXAMPLE), env=env), "status.port",
+            f"cannot listen on 127.0.0.1:{busy_port}")
+    assert not outbox.exists()
+    env["SFSYNC_EDGE_STATUS__HOST"] = "no-such-host.invalid"
+    refused(sfsync(tmp_path, "edge", "run", "--config", str(EDGE_EXAMPLE), env=env), "status.host")
