@@ -3,7 +3,9 @@ process against the ASGI app, on SQLite and PostgreSQL (when SFSYNC_TEST_PG_URL 
 
 What it asserts, per database:
 
-* **zero 5xx**: whatever the generated request (valid per schema, or deliberately invalid), every
+* **zero 5xx**: whatever the request (schemathesis' coverage cases first: boundary values such as
+  maximum + 1, pattern and type violations, unexpected methods; then generated cases, valid per
+  schema or deliberately invalid), every
   token (each role, none, a forged one), the service answers 2xx/4xx;
 * **every operation answered 2xx at least once**, so the run reaches past validation and auth:
   master data is seeded and an explicit example per operation (the valid request a client would
@@ -347,6 +349,27 @@ def _fuzz_round(run: Run, ops: list[tuple[str, str, Any]], per_op: int, seed: in
             print(f"  generation stopped for {method} {path}: {type(exc).__name__}: {str(exc)[:200]}")
 
 
+def _coverage(run: Run, schema: Any, deadline: float) -> int:
+    """Schemathesis' coverage cases (boundary values: maximum + 1, pattern and type violations,
+    missing fields, unexpected methods), each once, tokens in turn; until ``deadline``."""
+    sent = 0
+    for result in schema.get_all_operations():
+        op = result.ok()
+        if op is None:
+            continue
+        config = schema.config.generation_for(operation=op)
+        cases = schema.iter_coverage_cases(op, generation_modes=list(GenerationMode), generation_config=config)
+        for case in cases:
+            if time.monotonic() > deadline:
+                return sent
+            role = TOKENS[sent % len(TOKENS)] if sent % 2 else "admin"
+            query = {k: v for k, v in (case.query or {}).items() if v is not None} or None
+            run.send(case.method.upper(), op.path, url=case.formatted_path, role=role, query=query, body=case.body,
+                     fuzzed=True, headers={k: str(v) for k, v in (case.headers or {}).items()})
+            sent += 1
+    return sent
+
+
 def _run(container: Container) -> Run:
     app = create_app(container)
     client = TestClient(app, raise_server_exceptions=False)
@@ -361,20 +384,23 @@ def _run(container: Container) -> Run:
     schema_paths = {(m.upper(), p) for p, ops in schema_doc["paths"].items() for m in ops}
     _examples(run, container, schema_paths)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    deadline = time.monotonic() + FUZZ_SECONDS
+    start = time.monotonic()
+    deadline = start + FUZZ_SECONDS
+    coverage = _coverage(run, schema, start + FUZZ_SECONDS * 0.4)
     rounds, per_op = 0, 5
     while time.monotonic() < deadline:
         ops = _strategies(schema, _pools(run))
         _fuzz_round(run, ops, per_op, SEED + rounds * 1000, deadline)
         rounds += 1
         per_op = min(per_op * 2, 40)
-    print(_summary(run, schema_paths, rounds))
+    print(_summary(run, schema_paths, rounds, coverage))
     return run
 
 
-def _summary(run: Run, schema_paths: set[tuple[str, str]], rounds: int) -> str:
+def _summary(run: Run, schema_paths: set[tuple[str, str]], rounds: int, coverage: int) -> str:
     total = sum(sum(c.values()) for c in run.statuses.values())
-    lines = [f"API fuzz: seed {SEED}, {rounds} rounds, {total} requests, {len(run.errors)} 5xx, "
+    lines = [f"API fuzz: seed {SEED}, {coverage} coverage cases, {rounds} fuzz rounds, {total} requests, "
+             f"{len(run.errors)} 5xx, "
              f"{len(run.fuzz_ok & schema_paths)}/{len(schema_paths)} operations with a 2xx from generated cases"]
     for key in sorted(run.statuses):
         counts = " ".join(f"{s}:{n}" for s, n in sorted(run.statuses[key].items()))
