@@ -15,7 +15,6 @@ database.
 
 from __future__ import annotations
 
-import errno
 import socket
 import sqlite3
 from pathlib import Path
@@ -26,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from central.config import ApiSettings, DatabaseSettings
-from shared.config import ConfigError
+from shared.config import ConfigError, listen_socket
 
 __all__ = ["CONNECT_TIMEOUT_S", "bind_api", "check_database", "sqlite_path"]
 
@@ -86,22 +85,6 @@ def _check_server(url: URL, source: str) -> None:
 
 def bind_api(api: ApiSettings, source: str) -> socket.socket:
     """A listening socket on ``api.host``:``api.port``, or ConfigError naming the key."""
-    family = socket.AF_INET6 if ":" in api.host else socket.AF_INET  # as before: a name binds IPv4
-    try:
-        infos = socket.getaddrinfo(api.host or None, api.port, family=family, type=socket.SOCK_STREAM,
-                                   flags=socket.AI_PASSIVE)
-    except (socket.gaierror, UnicodeError) as exc:
-        reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
-        raise ConfigError(source, "api.host", f"cannot resolve {api.host!r}: {reason}") from None
-    address = infos[0][4]
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        key = "api.port" if exc.errno in (errno.EADDRINUSE, errno.EACCES) else "api.host"
-        raise ConfigError(source, key, f"cannot listen on {api.host}:{api.port}: {exc.strerror}") from None
+    sock = listen_socket(api.host, api.port, source, "api")
     sock.set_inheritable(True)
     return sock

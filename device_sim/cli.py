@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from device_sim.config import load_settings
+    from device_sim.config import check_ports, load_settings
 
     env: dict[str, str] = dict(os.environ)
     if args.seed is not None:
@@ -53,6 +53,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.speed is not None:
         env["SFSYNC_SIM_CLOCK__SPEED"] = repr(args.speed)
     settings = load_settings(args.config, environ=env)
+    check_ports(settings, str(args.config))
     return asyncio.run(_serve(settings, args))
 
 

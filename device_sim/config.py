@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from device_sim.faults import Fault, fault_target_errors
-from shared.config import StrictModel, load_config
+from shared.config import StrictModel, listen_socket, load_config
 from shared.contract import MACHINE_PATTERN
 
 __all__ = [
@@ -405,6 +405,17 @@ class SimSettings(StrictModel):
 def load_settings(path: str | Path | None, environ: dict[str, str] | None = None) -> SimSettings:
     """Load and validate; raises :class:`ConfigError` with file, key and reason."""
     return load_config(SimSettings, path, env_prefix=ENV_PREFIX, environ=environ)
+
+
+def check_ports(settings: SimSettings, source: str) -> None:
+    """Each server's host resolves and its port is free (bound and released): a port in use is a
+    ConfigError naming ``opcua.port``, ``modbus.port`` or ``control.port``, not a traceback."""
+    listeners = [("opcua", settings.opcua.host, settings.opcua.port, settings.opcua.enabled),
+                 ("modbus", settings.modbus.host, settings.modbus.port, settings.modbus.enabled),
+                 ("control", settings.control.host, settings.control.port, settings.control.port is not None)]
+    for section, host, port, enabled in listeners:
+        if enabled and port:
+            listen_socket(host, port, source, section, listen=False).close()
 
 
 def ms(seconds: float) -> int:

@@ -13,14 +13,13 @@ as itself, normalised (:func:`reason_name`).
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from protocols.config import SourceConfig
-from shared.config import ConfigError, StrictModel, load_config
+from shared.config import ConfigError, StrictModel, listen_socket, load_config
 from shared.contract import ID_PATTERN, MACHINE_PATTERN, MachineState
 
 __all__ = [
@@ -372,25 +371,10 @@ def exclusive_tags(machines: list[MachineConfig]) -> set[str]:
 
 
 def check_status_port(settings: EdgeSettings, source: str) -> None:
-    """The status endpoint's host resolves and its port is free (checked by binding and
-    releasing it), so ``edge run`` stops with the key instead of a traceback after opening the
-    outbox."""
-    status = settings.status
-    if not status.enabled:
-        return
-    try:
-        infos = socket.getaddrinfo(status.host or None, status.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except (socket.gaierror, UnicodeError) as exc:
-        reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
-        raise ConfigError(source, "status.host", f"cannot resolve {status.host!r}: {reason}") from None
-    family, _, _, _, address = infos[0]
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio.start_server does
-        try:
-            sock.bind(address)
-        except OSError as exc:
-            raise ConfigError(source, "status.port", f"cannot listen on {status.host}:{status.port}: "
-                                                     f"{exc.strerror}") from None
+    """The status endpoint's host resolves and its port is free (bound and released), so
+    ``edge run`` stops with the key instead of a traceback after opening the outbox."""
+    if settings.status.enabled:
+        listen_socket(settings.status.host, settings.status.port, source, "status", listen=False).close()
 
 
 def load_edge_settings(path: str | Path | None, environ: dict[str, str] | None = None) -> EdgeSettings:

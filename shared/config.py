@@ -16,7 +16,9 @@ field's own ``ge``/``le``).
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,7 +26,15 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-__all__ = ["ConfigError", "load_config", "env_overrides", "env_variable", "read_toml", "StrictModel"]
+__all__ = [
+    "ConfigError",
+    "load_config",
+    "env_overrides",
+    "env_variable",
+    "listen_socket",
+    "read_toml",
+    "StrictModel",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -129,3 +139,31 @@ def load_config(
 def env_variable(prefix: str, key: str) -> str:
     """The environment variable that overrides ``key``: ``mqtt.port`` -> ``{prefix}MQTT__PORT``."""
     return prefix + "__".join(part.upper() for part in key.split("."))
+
+
+def listen_socket(host: str, port: int, source: str, section: str, *, listen: bool = True) -> socket.socket:
+    """A socket bound to ``host``:``port`` (listening unless ``listen=False``), or ConfigError
+    naming ``{section}.host`` (does not resolve) or ``{section}.port`` (in use, not allowed).
+
+    Start-up checks of a process's own listening addresses, before anything else is opened. A
+    name binds IPv4, an address with ``:`` IPv6, an empty host every interface; SO_REUSEADDR is
+    set as asyncio and uvicorn do. The caller closes the socket or hands it to its server.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        infos = socket.getaddrinfo(host or None, port, family=family, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
+        raise ConfigError(source, f"{section}.host", f"cannot resolve {host!r}: {reason}") from None
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(infos[0][4])
+        if listen:
+            sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        key = f"{section}.port" if exc.errno in (errno.EADDRINUSE, errno.EACCES) else f"{section}.host"
+        raise ConfigError(source, key, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock

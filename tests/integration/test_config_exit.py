@@ -181,3 +181,9 @@ def test_edge_run_refuses_a_busy_status_port(tmp_path: Path, busy_port: int) -> 
     assert not outbox.exists()
     env["SFSYNC_EDGE_STATUS__HOST"] = "no-such-host.invalid"
     refused(sfsync(tmp_path, "edge", "run", "--config", str(EDGE_EXAMPLE), env=env), "status.host")
+
+
+def test_sim_refuses_a_busy_port(tmp_path: Path, busy_port: int) -> None:
+    env = {"SFSYNC_SIM_MODBUS__PORT": str(busy_port), "SFSYNC_SIM_OPCUA__PORT": "0", "SFSYNC_SIM_CONTROL__PORT": "0"}
+    refused(sfsync(tmp_path, "sim", "--config", str(SIM_EXAMPLE), env=env), str(SIM_EXAMPLE), "modbus.port",
+            f"cannot listen on 127.0.0.1:{busy_port}")
