@@ -40,7 +40,8 @@ def max_rate_per_s(m: ResolvedMachine, speed: float) -> float:
     cycles += [step.cycle_s for step in m.spec.script or [] if step.cycle_s]
     rate = min(RATE_HEADROOM * speed / max(min(cycles), 0.001), MAX_RATE)
     digits = 2 - math.floor(math.log10(rate))
-    return min(round(math.ceil(rate * 10**digits) / 10**digits, max(digits, 0)), MAX_RATE)
+    scale = 10.0**digits
+    return min(round(math.ceil(rate * scale) / scale, max(digits, 0)), MAX_RATE)
 
 
 def edge_mapping(
