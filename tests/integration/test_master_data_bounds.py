@@ -264,3 +264,19 @@ def test_a_value_stored_before_the_bounds_is_named_at_the_next_load(client: Test
     assert any(path.startswith("items[") and path.endswith(".standard_cost") for path in errors), errors
     assert "unknown time zone" in errors["entities[0].timezone"]
     assert stored(central) == before
+
+
+def test_yaml_numbers_that_are_not_finite_or_too_large_are_named(tmp_path: Path) -> None:
+    from central.domain.errors import MasterDataError
+    from central.services.costing.master_file import read_master_file
+
+    path = tmp_path / "m.yaml"
+    path.write_text("items:\n"
+                    "  - {id: A, class: raw, standard_cost: .inf}\n"
+                    "  - {id: B, class: raw, standard_cost: -.NaN}\n"
+                    "  - {id: C, class: raw, standard_cost: 1.0e+400}\n"
+                    "  - {id: D, class: raw, standard_cost: 4.1234567}\n"
+                    "  - {id: E, class: raw, standard_cost: 4.50}\n")
+    with pytest.raises(MasterDataError) as info:
+        read_master_file(path)
+    assert [e.key_path for e in info.value.errors] == [f"items[{i}].standard_cost" for i in range(4)]

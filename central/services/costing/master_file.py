@@ -283,12 +283,15 @@ class _DecimalLoader(yaml.SafeLoader):
     """SafeLoader whose floats become Decimals from their text (never a binary float)."""
 
 
-def _construct_decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal:
+def _construct_decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal | str:
+    """A YAML float as a Decimal from its text; ``.inf``/``.nan`` stay text, so the field that
+    holds one refuses it with its key path (a number field never takes them)."""
     text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
     try:
-        return Decimal(text.replace("_", ""))
+        value = Decimal(text.replace("_", ""))
     except InvalidOperation:
-        raise yaml.constructor.ConstructorError(None, None, f"not a number: {text!r}", node.start_mark) from None
+        return text
+    return value if value.is_finite() else text
 
 
 _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
