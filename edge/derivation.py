@@ -213,7 +213,7 @@ class Deriver:
         others = [r for r in good if r.tag not in self._counters]
         out: list[Derived] = []
         for r in counters:  # a new count of a held one: the held one first, with the reason known before
-            out += self._release(r.tag)
+            out += self._release(r.tag, timed_only=True)  # (one still waiting for a first reason merges)
         for r in others:
             if r.tag in self._restarts:
                 out += self._restart(self._restarts[r.tag], r)
@@ -320,18 +320,18 @@ class Deriver:
             return None
         if cfg.reason_tag is None:
             return cfg.reason
-        if cfg.reason_tag not in self._codes:
-            return None  # a baseline before the reason's first value: it counts nothing
+        if cfg.reason_tag not in self._codes:  # the reason tag never had a value
+            return None if "baseline" in delta.flags else UNMAPPED
         code = normalize_code(self._codes[cfg.reason_tag])
         scrap = self._scraps[tag]
         if "baseline" not in delta.flags:
             scrap.used, scrap.fresh = code, False
         return reason_name(code, cfg.reason_map) or UNMAPPED
 
-    def _release(self, tag: str) -> list[Derived]:
-        """A held scrap count out now, with the reason known now."""
+    def _release(self, tag: str, *, timed_only: bool = False) -> list[Derived]:
+        """A held scrap count out now, with the reason known now (``UNMAPPED`` if none ever came)."""
         scrap = self._scraps.get(tag)
-        if scrap is None or scrap.held is None:
+        if scrap is None or scrap.held is None or (timed_only and scrap.due is None):
             return []
         held, scrap.held, scrap.due = scrap.held, None, None
         value = counter_value(held.value, scrap.cfg.max_value)

@@ -280,3 +280,24 @@ def test_derived_events_do_not_depend_on_the_order_within_a_snapshot(steps: list
         results.append([(e["kind"], e.get("qty"), e.get("state"), e.get("reason")) for e in got])
     assert all(r == results[0] for r in results)
     assert sum(int(q or 0) for k, q, _, _ in results[0] if k == "scrap") == sum(inc for inc, _, _ in steps)
+
+
+def test_counts_waiting_for_a_first_reason_merge_and_a_restart_does_not_lose_them() -> None:
+    marks = {"scrap": Mark(100, "e1", T0)}
+    d = Deriver([scrap_machine()], marks)  # a fresh agent whose reason tag is unreadable so far
+    assert d.feed([rd("scrap", 102, 1)]) == [] and d.feed([rd("scrap", 104, 2)]) == []
+    assert "waiting for reason tag" in d.problems["scrap"]
+    assert [(e["qty"], e["reason"]) for e in events(d.feed([rd("why", 2, 3)]))] == [(4, "CRACK")]
+    assert "scrap" not in d.problems
+    # the same wait cut short by a PLC restart: the units seen before it are sent, reason unknown
+    w = restart_deriver_with_scrap(marks)
+    w.feed([rd("boot", 1, 0)])
+    w.feed([rd("scrap", 103, 1)])
+    out = events(w.feed([rd("boot", 2, 2), rd("scrap", 1, 2)]))
+    assert [(e["qty"], e["flags"], e["reason"]) for e in out] == [(3, [], "UNMAPPED")]
+    out = events(w.feed([rd("why", 1, 3)]))  # the count after the restart waited for its reason
+    assert [(e["qty"], e["flags"], e["reason"]) for e in out] == [(1, ["reset"], "BURR")]
+
+
+def restart_deriver_with_scrap(marks: dict[str, Mark]) -> Deriver:
+    return Deriver([scrap_machine()], marks, [RestartWatch("boot", "boot_count", ("scrap",))])
