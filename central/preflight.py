@@ -15,6 +15,7 @@ database.
 
 from __future__ import annotations
 
+import os
 import socket
 import sqlite3
 from pathlib import Path
@@ -57,8 +58,12 @@ def _check_sqlite(url: URL, source: str) -> None:
         raise ConfigError(source, "database.url", f"directory {path.parent} of the SQLite file does not exist")
     if path.is_dir():
         raise ConfigError(source, "database.url", f"{path} is a directory, not a SQLite file")
+    if not os.access(path.parent, os.W_OK | os.X_OK):  # SQLite writes its -wal/-shm files beside it
+        raise ConfigError(source, "database.url", f"directory {path.parent} of the SQLite file is not writable")
     if not path.exists():
         return
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise ConfigError(source, "database.url", f"SQLite file {path} is not readable and writable")
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
         try:

@@ -4,6 +4,7 @@ reachable, api.host resolvable, api.port free)."""
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -103,3 +104,15 @@ def test_api_host_and_port() -> None:
     probe = socket.socket()
     probe.bind(("127.0.0.1", port))  # released: the port is free again
     probe.close()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_a_directory_that_is_not_writable_is_refused(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(ConfigError, match="not writable"):
+            check_database(DatabaseSettings(url=f"sqlite:///{locked / 'central.db'}"), "central.toml")
+    finally:
+        locked.chmod(0o700)
