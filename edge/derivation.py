@@ -43,7 +43,6 @@ from edge.config import (
     CounterConfig,
     EdgeSettings,
     MachineConfig,
-    RestartIndicatorConfig,
     ScrapConfig,
     StateConfig,
     normalize_code,
@@ -51,6 +50,7 @@ from edge.config import (
 )
 from edge.counters import DEFAULT_MAX_RATE_PER_S, Delta, Mark, counter_delta, counter_value
 from edge.encoding import Scalar, event_body
+from edge.restarts import RestartWatch, restart_seen, restart_watches
 from protocols.base import Quality, Snapshot, TagReading
 
 __all__ = [
@@ -71,15 +71,6 @@ class Derived:
     body: bytes | None
     key: str
     mark: Mark
-
-
-@dataclass(frozen=True, slots=True)
-class RestartWatch:
-    """A restart indicator tag and the counter tags of its source."""
-
-    tag: str
-    kind: str
-    counters: tuple[str, ...]
 
 
 def moments(snapshot: Snapshot) -> list[list[TagReading]]:
@@ -357,7 +348,7 @@ class Deriver:
     # ------------------------------------------------------------------ restart indicators
 
     def _restart(self, watch: RestartWatch, reading: TagReading) -> list[Derived]:
-        now_value, restarted = _restart_seen(watch.kind, self._restart_last.get(watch.tag), reading.value)
+        now_value, restarted = restart_seen(watch.kind, self._restart_last.get(watch.tag), reading.value)
         if now_value is None:
             self._problem(watch.tag, f"restart indicator value {reading.value!r} is not usable for {watch.kind}")
             return []
@@ -472,28 +463,3 @@ class Deriver:
     def _clear(self, tag: str) -> None:
         text = self.problems.pop(tag)
         log.info("tag %s: recovered (was: %s)", tag, text)
-
-
-def restart_watches(settings: EdgeSettings) -> list[RestartWatch]:
-    """The configured restart indicators with the counter tags of their sources."""
-    counters = {c.tag for m in settings.machines for c in ([m.good] if m.good else []) + list(m.scrap)}
-    return [_watch(ind, settings.source_tags(ind.source), counters) for ind in settings.restart_indicators]
-
-
-def _watch(ind: RestartIndicatorConfig, source_tags: list[str], counters: set[str]) -> RestartWatch:
-    return RestartWatch(ind.tag, ind.kind, tuple(t for t in source_tags if t in counters))
-
-
-def _restart_seen(kind: str, last: str | None, value: Scalar) -> tuple[str | None, bool]:
-    """``(value as stored, restarted?)`` for a restart indicator reading; ``(None, False)`` if unusable."""
-    if kind == "first_scan":
-        if not isinstance(value, bool | int | float) or (isinstance(value, float) and value != value):
-            return None, False
-        flag = "1" if value else "0"
-        return flag, last == "0" and flag == "1"
-    if kind == "uptime":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return None, False
-        return repr(float(value)), last is not None and float(value) < float(last)
-    code = normalize_code(value)  # boot_count
-    return code, code is not None and last is not None and code != last
