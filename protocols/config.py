@@ -7,7 +7,10 @@ A source is one PLC connection; ``protocol`` picks the model::
     protocol = "opcua"
     endpoint = "opc.tcp://10.0.0.5:4840"
     namespace_uri = "urn:press:plc"
-    tags = [{ name = "good_count", node = "s=Counters.Good" }]
+    tags = [
+        { name = "good_count", node = "s=Counters.Good" },
+        { name = "scrap_count", path = "Objects/Plant/Line1/Press7/Counters/Scrap" },
+    ]
 
     [[sources]]
     name = "saw-2"
@@ -28,6 +31,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from protocols.modbus_codec import VALUE_TYPES, Order, ValueType, register_count
+from protocols.opcua_paths import BrowsePath, parse_path
 from shared.config import StrictModel
 
 __all__ = [
@@ -90,22 +94,60 @@ def parse_node(text: str) -> NodeRef:
 class OpcUaTagConfig(StrictModel):
     """One OPC UA tag: a name used in events, and the node to subscribe to.
 
-    ``node`` without ``ns=``/``nsu=`` uses the source's ``namespace_uri`` (or namespace 0
-    when that is unset). ``nsu=`` is resolved to an index at every (re)connect, so a
-    server that reorders its namespaces after a restart keeps working.
+    The node is given either by ``node`` (a node id) or by ``path`` (browse names from
+    ``Objects`` down, see :mod:`protocols.opcua_paths`), exactly one of the two.
+    ``node`` without ``ns=``/``nsu=`` and path segments without ``<index>:`` use the
+    source's ``namespace_uri`` (or namespace 0 when that is unset). URIs and paths are
+    resolved at every (re)connect, so a server that reorders its namespaces or renumbers
+    its nodes after a restart keeps working.
     """
 
     name: str = Field(min_length=1, pattern=_NAME)
-    node: str
+    node: str | None = None
+    path: str | None = None
 
     @field_validator("node")
     @classmethod
-    def _node_is_valid(cls, v: str, info: ValidationInfo) -> str:
+    def _node_is_valid(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return None
         try:
             parse_node(v)
         except ValueError as exc:
             raise ValueError(f"tag {info.data.get('name', '?')!r}: {exc}") from None
         return v.strip()
+
+    @field_validator("path")
+    @classmethod
+    def _path_is_valid(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return None
+        try:
+            parse_path(v)
+        except ValueError as exc:
+            raise ValueError(f"tag {info.data.get('name', '?')!r}: {exc}") from None
+        return v.strip()
+
+    @model_validator(mode="after")
+    def _node_or_path(self) -> OpcUaTagConfig:
+        if self.node is None and self.path is None:
+            raise ValueError(
+                f"tag {self.name!r}: give node (a node id, e.g. 's=Counters.Good') "
+                "or path (browse names, e.g. 'Objects/Plant/Line1/Press7/Counters/Good')"
+            )
+        if self.node is not None and self.path is not None:
+            raise ValueError(f"tag {self.name!r}: give node or path, not both")
+        return self
+
+    @property
+    def browse_path(self) -> BrowsePath | None:
+        """The parsed ``path``, ``None`` for a tag given by ``node``."""
+        return None if self.path is None else parse_path(self.path)
+
+    @property
+    def where(self) -> str:
+        """The node as configured (node id or path), for messages."""
+        return self.node if self.node is not None else f"path {self.path}"
 
 
 class OpcUaSourceConfig(StrictModel):
@@ -160,7 +202,9 @@ class OpcUaSourceConfig(StrictModel):
         return self
 
     def node_ref(self, tag: OpcUaTagConfig) -> NodeRef:
-        """The tag's node with the source's default namespace URI applied."""
+        """The tag's node id with the source's default namespace URI applied (a ``node`` tag)."""
+        if tag.node is None:
+            raise ValueError(f"tag {tag.name!r} is given by path, not by node id")
         ref = parse_node(tag.node)
         if ref.namespace_index is None and ref.namespace_uri is None and self.namespace_uri:
             return NodeRef(identifier=ref.identifier, namespace_uri=self.namespace_uri)

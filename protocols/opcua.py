@@ -8,7 +8,8 @@ silent when a restarted server's namespace index moved). Instead, each round:
    timeout, session timeout, keep-alive watchdog interval) with ``connection_lost_callback``;
 2. connects; reads ``ServerStatus.StartTime`` as the ``epoch`` (a changed epoch tells the
    edge the PLC restarted, so a counter drop is a reset, not a rollover);
-3. resolves every tag's namespace URI to today's index and creates one subscription whose
+3. resolves every tag's node anew (:mod:`protocols.opcua_resolve`: namespace URIs to today's
+   index, browse paths to today's node ids) and creates one subscription whose
    monitored items have a server-side queue (``queue_size``, discard oldest) so bursts of
    state transitions between two publishes are all delivered, not just the last one;
 4. delivers the data changes of each publish response to the sink as one snapshot
@@ -20,9 +21,9 @@ silent when a restarted server's namespace index moved). Instead, each round:
 5. disconnects with a timeout, marks the tags BAD ("connection lost"), backs off
    (exponential with jitter, reset after a good subscription) and starts over.
 
-A node that does not exist (wrong node id, unknown namespace URI) is one tag BAD with the
-status in ``detail``, logged once; the other tags keep flowing. It is retried at the next
-reconnect.
+A node that does not exist (wrong node id, unknown namespace URI, a browse path with a
+segment the server does not have) is one tag BAD with the reason in ``detail``, logged once;
+the other tags keep flowing. It is retried at the next reconnect.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,8 +42,10 @@ from asyncua.ua.object_ids import ObjectIds
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
 from protocols.base import ProbeRow, Quality, Sink, SourceHealth, SourceUnavailable, TagReading
-from protocols.config import OpcUaSourceConfig, OpcUaTagConfig
+from protocols.config import OpcUaSourceConfig
 from protocols.opcua_client import ClientFactory, certificate_uri, configure_client, default_client
+from protocols.opcua_resolve import Resolved as _Resolved
+from protocols.opcua_resolve import resolve_tags
 from protocols.opcua_snapshot import PublishedSnapshot, create_snapshot_subscription
 from protocols.opcua_values import aware, quality_of, to_reading
 from protocols.opcua_verify import RESUBSCRIBE_AFTER, Action, DeliveryTracker, Verifier
@@ -65,19 +67,6 @@ MAX_NODES_PER_READ = 1000
 POLL_S = 0.25
 
 
-@dataclass(frozen=True, slots=True)
-class _Resolved:
-    """A tag's node for this connection, or why it has none."""
-
-    tag: OpcUaTagConfig
-    node_id: ua.NodeId | None
-    error: str = ""
-
-    @property
-    def address(self) -> str:
-        return self.node_id.to_string() if self.node_id is not None else self.tag.node
-
-
 class OpcUaSource:
     """A :class:`~protocols.base.TagSource` for one OPC UA server."""
 
@@ -93,6 +82,8 @@ class OpcUaSource:
         self._tracker = DeliveryTracker()  # last reading delivered per tag, this connection
         self._missed_logged: set[str] = set()  # tags whose missed change was logged, this connection
         self.subscription_id: int | None = None  # the current subscription's server-side id
+        #: each tag's node id on the current (or last) connection, as resolved at its connect
+        self.node_ids: dict[str, ua.NodeId] = {}
 
     # ------------------------------------------------------------------ run loop
 
@@ -169,29 +160,23 @@ class OpcUaSource:
                 lost.append(reading)
         await deliver(sink, lost, self._conditions)
 
-
     # ------------------------------------------------------------------ subscription
 
     async def _resolve(self, client: Client) -> list[_Resolved]:
-        """Every tag's node id with its namespace URI mapped to the server's current index."""
-        try:
-            namespaces = await client.get_namespace_array()
-        except (OSError, TimeoutError, UaError) as exc:
-            raise SourceUnavailable(f"reading the namespace array: {exc!r}") from exc
-        out = []
-        for tag in self.config.tags:
-            ref = self.config.node_ref(tag)
-            index = ref.namespace_index or 0
-            if ref.namespace_uri is not None:
-                if ref.namespace_uri not in namespaces:
-                    out.append(_Resolved(tag, None, f"namespace {ref.namespace_uri!r} is not on the server"))
-                    continue
-                index = namespaces.index(ref.namespace_uri)
-            try:
-                out.append(_Resolved(tag, ua.NodeId.from_string(f"ns={index};{ref.identifier}")))
-            except (ValueError, UaError) as exc:
-                out.append(_Resolved(tag, None, f"node {tag.node!r} is not a valid node id: {exc}"))
-        return out
+        """Every tag's node id on this connection (namespace URIs and browse paths resolved anew)."""
+        resolved = await resolve_tags(client, self.config)
+        for r in resolved:
+            if r.node_id is None:
+                self.node_ids.pop(r.tag.name, None)
+                continue
+            before = self.node_ids.get(r.tag.name)
+            if r.tag.path is not None and before != r.node_id:
+                logger.info(
+                    "source %s: tag %s: path %s resolves to %s%s", self.name, r.tag.name, r.tag.path,
+                    r.node_id.to_string(), "" if before is None else f" (was {before.to_string()})",
+                )
+            self.node_ids[r.tag.name] = r.node_id
+        return resolved
 
     async def _subscribe(self, client: Client, sink: Sink, epoch: str) -> Subscription:
         resolved = await self._resolve(client)
@@ -239,6 +224,11 @@ class OpcUaSource:
                 event = await sub.next_event(timeout=max(timeout, 0.001))
             except StopAsyncIteration:
                 return "subscription closed"
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                # Python 3.11's asyncio.wait_for (inside next_event) returns the item instead of raising
+                # when a cancel races it: without this check a cancelled source would run on for ever
+                raise asyncio.CancelledError
             if event is None and lost.done():
                 return lost.result()
             loss = await self._on_event(event, sink, epoch)
@@ -386,7 +376,7 @@ class OpcUaSource:
 
     async def _probe_row(self, client: Client, r: _Resolved) -> ProbeRow:
         if r.node_id is None:
-            return ProbeRow(r.tag.name, r.tag.node, "", "", None, Quality.BAD, error=r.error)
+            return ProbeRow(r.tag.name, r.probe_address, "", "", None, Quality.BAD, error=r.error)
         node: Node = client.get_node(r.node_id)
         try:
             dv = await node.read_data_value(raise_on_bad_status=False)
@@ -394,7 +384,7 @@ class OpcUaSource:
         except (OSError, TimeoutError) as exc:
             raise SourceUnavailable(f"reading {r.address}: {exc!r}") from exc
         except UaError as exc:
-            return ProbeRow(r.tag.name, r.address, "", "", None, Quality.BAD, error=f"node {r.address}: {exc}")
+            return ProbeRow(r.tag.name, r.probe_address, "", "", None, Quality.BAD, error=f"node {r.address}: {exc}")
         reading = to_reading(r.tag.name, dv, "", utcnow())
         raw = dv.Value.Value if dv.Value is not None else None
         variant = dv.Value.VariantType.name if dv.Value is not None else ""
@@ -404,7 +394,7 @@ class OpcUaSource:
             error = f"node {r.address}: {error}"
         if reading.quality is Quality.GOOD:
             error = ""
-        return ProbeRow(r.tag.name, r.address, data_type, raw_text, reading.value, reading.quality, error=error)
+        return ProbeRow(r.tag.name, r.probe_address, data_type, raw_text, reading.value, reading.quality, error=error)
 
 
 async def _data_type_name(client: Client, node: Node) -> str:

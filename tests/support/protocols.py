@@ -2,8 +2,10 @@
 
 - :class:`OpcUaServerProcess`: an asyncua server in a subprocess (its start blocks an event
   loop for ~2 s, and a subprocess is a real "server restart"): ``start()``, ``stop()``,
-  ``restart(shift=...)`` where ``shift`` registers extra namespaces first so the test
-  namespace's index changes. Run this module as a script to get the server itself.
+  ``restart(shift=..., pad=...)`` where ``shift`` registers extra namespaces first so the test
+  namespace's index changes, and ``pad`` creates numbered nodes (``Objects/Spare/Pad<i>``)
+  first so every numeric node id of the ``Objects/Plant/Line1/Press7`` tree changes. Run this
+  module as a script to get the server itself.
 - :func:`modbus_server`: an in-process pymodbus 3.16 TCP server (``async with``).
 - :class:`ReadingCollector`: a sink that records readings and lets a test await the first
   reading matching a condition, with a timeout (no sleeps as synchronisation).
@@ -106,10 +108,11 @@ class OpcUaServerProcess:
         self.endpoint = f"opc.tcp://127.0.0.1:{port}/sfsync/"
         self._proc: subprocess.Popen[str] | None = None
 
-    def start(self, shift: int = 0, timeout: float = 60.0) -> None:
+    def start(self, shift: int = 0, timeout: float = 60.0, *, pad: int = 0) -> None:
         """Start the server; return when it accepts connections (it prints READY)."""
         assert self._proc is None, "already running"
         cmd = [sys.executable, "-m", "support.protocols", "opcua", "--port", str(self.port), "--shift", str(shift)]
+        cmd += ["--pad", str(pad)]
         if self.users:
             cmd.append("--users")
         if self.secure:
@@ -142,9 +145,9 @@ class OpcUaServerProcess:
         if proc.stdin is not None:
             proc.stdin.close()
 
-    def restart(self, shift: int = 0) -> None:
+    def restart(self, shift: int = 0, *, pad: int = 0) -> None:
         self.stop()
-        self.start(shift=shift)
+        self.start(shift=shift, pad=pad)
 
     @property
     def running(self) -> bool:
@@ -176,7 +179,7 @@ def make_certificate(directory: Path, name: str, uri: str, *, server: bool) -> t
     return cert_path, key_path
 
 
-async def _serve_opcua(port: int, shift: int, users: bool, cert: str | None, key: str | None) -> None:
+async def _serve_opcua(port: int, shift: int, users: bool, cert: str | None, key: str | None, pad: int = 0) -> None:
     from asyncua import Server, ua
     from asyncua.crypto.permission_rules import User, UserRole
 
@@ -220,6 +223,20 @@ async def _serve_opcua(port: int, shift: int, users: bool, cert: str | None, key
     await var("Shaky", 2.5, ua.VariantType.Double, ua.StatusCodes.UncertainLastUsableValue)
     tick = await var("Tick", 0, ua.VariantType.UInt32)
 
+    # a tree with numeric node ids numbered at start-up (as many servers do), for browse paths:
+    # Objects/Plant/Line1/Press7/{Counters/{Good,Scrap}, Status/State}; Good counts with Tick.
+    # ``pad`` numbered nodes made first (Objects/Spare/Pad0..) give all of them other ids.
+    if pad:
+        spare = await server.nodes.objects.add_folder(idx, "Spare")
+        for i in range(pad):
+            await spare.add_variable(idx, f"Pad{i}", ua.Variant(i, ua.VariantType.UInt32))
+    plant = await server.nodes.objects.add_folder(idx, "Plant")
+    press = await (await plant.add_folder(idx, "Line1")).add_object(idx, "Press7")
+    counters, status = await press.add_folder(idx, "Counters"), await press.add_folder(idx, "Status")
+    good = await counters.add_variable(idx, "Good", ua.Variant(0, ua.VariantType.UInt32))
+    for parent, name, vtype in ((counters, "Scrap", ua.VariantType.UInt32), (status, "State", ua.VariantType.Int16)):
+        await (await parent.add_variable(idx, name, ua.Variant(0, vtype))).set_writable()
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # the parent closes our stdin (or dies): stop
@@ -230,6 +247,7 @@ async def _serve_opcua(port: int, shift: int, users: bool, cert: str | None, key
         while not stop.is_set():
             n += 1
             await tick.write_value(ua.Variant(n, ua.VariantType.UInt32))
+            await good.write_value(ua.Variant(n, ua.VariantType.UInt32))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.1)
 
@@ -267,11 +285,12 @@ def main(argv: list[str] | None = None) -> None:
     op = sub.add_parser("opcua")
     op.add_argument("--port", type=int, required=True)
     op.add_argument("--shift", type=int, default=0)
+    op.add_argument("--pad", type=int, default=0)
     op.add_argument("--users", action="store_true")
     op.add_argument("--cert")
     op.add_argument("--key")
     args = parser.parse_args(argv)
-    asyncio.run(_serve_opcua(args.port, args.shift, args.users, args.cert, args.key))
+    asyncio.run(_serve_opcua(args.port, args.shift, args.users, args.cert, args.key, args.pad))
 
 
 if __name__ == "__main__":
