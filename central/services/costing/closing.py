@@ -31,7 +31,7 @@ from central.db.models_costing import (
 )
 from central.domain.accruals import OrderAccruals
 from central.domain.errors import OrderStateError, PeriodError
-from central.domain.money import ZERO
+from central.domain.money import ZERO, format_money, format_quantity
 from central.domain.order_close import OrderFacts, close_work_order
 from central.domain.order_close import adjust_closed_order as domain_adjust
 from central.domain.period_close import CentreFacts, close_period_for_centre, downtime_labour, standard_machine_hours
@@ -88,7 +88,7 @@ def close_order(session: Session, order_id: str, user: str, posting_date: date |
     order.accruals = posted.accruals.to_data()
     order.status, order.closed_at, order.closed_by = "closed", now_utc(), user
     log.info("work order %s closed by %s (period %s)", order.id, user, choice.period)
-    return {"work_order": order.id, "period": choice.period, "run_hours": str(facts.run_hours),
+    return {"work_order": order.id, "period": choice.period, "run_hours": format_quantity(facts.run_hours),
             "entries": len(posted.entries)}
 
 
@@ -168,7 +168,7 @@ def close_period(session: Session, period_id: str, user: str) -> dict[str, Any]:
         for acc in closed.accruals:
             by_id[acc.work_order].accruals = acc.to_data()
         summary["work_centers"][wc.id] = {"entries": len(closed.entries),
-                                          "rounding": {r.value: str(v) for r, v in closed.residues.items()}}
+                                          "rounding": {r.value: format_money(v) for r, v in closed.residues.items()}}
     period.status, period.closed_at, period.closed_by = "closed", now_utc(), user
     # every entry posted so far, the close's own included, is sealed with the close (audit chain)
     summary["seals"] = [m.as_dict() for m in seal_pending(session, user, "period_close", period=period.id)]
