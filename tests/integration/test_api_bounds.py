@@ -5,9 +5,11 @@ scheme, error responses). SQLite, and PostgreSQL when SFSYNC_TEST_PG_URL is set.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -134,9 +136,15 @@ def test_a_product_too_large_to_store_is_422_and_nothing_is_written(client: Test
 def test_text_the_database_cannot_hold_is_not_a_500(client: TestClient, admin: dict[str, str]) -> None:
     for params in ({"machine": "a\x00b"}, {"stream": "\x00"}):
         assert client.get(f"{API}/events", params=params, headers=admin).status_code in (200, 422)
-    resp = client.post(f"{API}/goods-receipts", json={"item": "S\x00", "qty": "1", "unit_price": "1", "ref": "\x00"},
-                       headers=admin)
-    assert 400 <= resp.status_code < 500, resp.text
+    for text in ("\x00", "\ud800"):  # a NUL byte (PostgreSQL text cannot hold it), a lone surrogate
+        for path, body in (("goods-receipts", {"item": f"S{text}", "qty": "1", "unit_price": "1", "ref": text}),
+                           ("work-orders", {"item": f"BR-100{text}", "qty": "1"}),
+                           ("edges", {"id": f"e{text}", "plant": "P1"})):
+            raw = json.dumps(body).encode()  # JSON escapes (\\u0000, \\ud800), as a client sends them
+            resp = client.post(f"{API}/{path}", content=raw, headers={**admin, "Content-Type": "application/json"})
+            assert 400 <= resp.status_code < 500, resp.text
+        path_text = quote(text.encode("utf-8", "surrogatepass"))  # %00, or %ED%A0%80: not UTF-8 at all
+        assert client.get(f"{API}/work-orders/x{path_text}", headers=admin).status_code in (404, 422)
 
 
 def test_numbers_out_as_api_md_writes_them(client: TestClient, admin: dict[str, str]) -> None:
