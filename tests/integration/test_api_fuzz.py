@@ -54,9 +54,21 @@ from central.services.access import ROLES, issue_token
 API = "/api/v1"
 FUZZ_SECONDS = float(os.environ.get("SFSYNC_API_FUZZ_SECONDS", "180" if os.environ.get("CI") == "true" else "30"))
 SEED = int(os.environ.get("SFSYNC_API_FUZZ_SEED", str(random.randrange(2**32))))
-EXPONENT = re.compile(r"^-?[0-9]+(\.[0-9]+)?[eE][+-]?[0-9]+$")
+EXPONENT = re.compile(r"^-?[0-9]+(\.[0-9]+)?[eE][+-][0-9]+$")
+"""A number as str() writes an exponent form: 1E+3, 2.1E-7 (hex digests carry no sign)."""
 TOKENS = [*ROLES, None, "forged"]
 """Each request carries one of these: a role's token, no token, or a well-formed unknown one."""
+
+HOSTILE: list[Any] = [
+    2**63, -(2**63) - 1, 10**30, -1, 0, "1e400", "1E+3", "-0", "1000000000000000", "0.0000001", "NaN", 1e308, 1.5,
+    "0001-01-01", "9999-12-31", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "\x00", "\ud800",
+    "x" * 5000, True, None, [], {},
+]
+"""Values that once broke central (issue 11) or break parsers in general; generated cases get them
+in path ids, query parameters and body fields, as well as the schema's own values."""
+
+_URL_HOSTILE = [v for v in HOSTILE if v != "\ud800"]
+"""A lone surrogate cannot be put in a URL at all (no UTF-8 for it); in a JSON body it can."""
 
 pytestmark = pytest.mark.timeout(int(FUZZ_SECONDS) + 600)
 
@@ -94,17 +106,20 @@ class Run:
             if fuzzed:
                 self.fuzz_ok.add(key)
             if resp.headers.get("content-type", "").startswith("application/json"):
-                self._check_numbers(key, resp.json())
+                sent = _scalars(query) | _scalars(body) | _scalars(path) | set(url.split("/"))
+                self._check_numbers(key, resp.json(), sent)
         return resp
 
-    def _check_numbers(self, key: tuple[str, str], doc: Any) -> None:
+    def _check_numbers(self, key: tuple[str, str], doc: Any, sent: set[str]) -> None:
+        """No decimal in exponent form, no JSON float (a filter value the request sent and the
+        response echoes, such as ``entity=1e+308``, is the client's text, not a number)."""
         if isinstance(doc, dict):
             for value in doc.values():
-                self._check_numbers(key, value)
+                self._check_numbers(key, value, sent)
         elif isinstance(doc, list):
             for value in doc:
-                self._check_numbers(key, value)
-        elif isinstance(doc, str) and EXPONENT.match(doc):
+                self._check_numbers(key, value, sent)
+        elif isinstance(doc, str) and EXPONENT.match(doc) and doc not in sent:
             self.bad_numbers.append(f"{key}: {doc!r}")
         elif isinstance(doc, float) and not key[1].endswith(("/health", "/ready")):  # health: seconds, not amounts
             self.bad_numbers.append(f"{key}: JSON float {doc!r}")
@@ -113,6 +128,15 @@ class Run:
         resp = self.send(method, template, role=role, **kw)
         assert 200 <= resp.status_code < 300, f"{method} {template}: {resp.status_code} {resp.text[:500]}"
         return resp.json() if resp.headers.get("content-type", "").startswith("application/json") else resp.text
+
+
+def _scalars(doc: Any) -> set[str]:
+    """Every scalar of a request part, as text."""
+    if isinstance(doc, dict):
+        return set().union(*(_scalars(v) for v in doc.values())) if doc else set()
+    if isinstance(doc, list | tuple):
+        return set().union(*(_scalars(v) for v in doc)) if doc else set()
+    return {str(doc)}
 
 
 def _clip(body: Any) -> str:
@@ -319,8 +343,43 @@ def _strategies(schema: Any, pools: dict[str, list[Any]]) -> list[tuple[str, str
         for name in names:
             for value in pools.get(name, [])[:6]:
                 variants.append(op.as_strategy(path_parameters={name: value}))
+            hostile = [v for v in _URL_HOSTILE if isinstance(v, int | str) and not isinstance(v, bool)]
+            variants.append(st.one_of([op.as_strategy(path_parameters={name: v}) for v in hostile]))
+        base = variants[0]
+        if any(p.name for p in op.query):
+            variants.append(st.tuples(base, st.sampled_from([p.name for p in op.query]),
+                                      st.sampled_from(_URL_HOSTILE)).map(_with_query))
+        if op.body:
+            variants.append(st.tuples(base, st.integers(0, 50), st.sampled_from(HOSTILE)).map(_with_body_field))
         out.append((op.method.upper(), op.path, st.one_of(variants)))
     return out
+
+
+def _with_query(drawn: tuple[Any, str, Any]) -> Any:
+    case, name, value = drawn
+    case.query = {**(case.query or {}), name: value}
+    return case
+
+
+def _with_body_field(drawn: tuple[Any, int, Any]) -> Any:
+    """A valid body with one field (at any depth of its first branch) replaced by a hostile value."""
+    case, pick, value = drawn
+    if isinstance(case.body, dict) and case.body:
+        body = json.loads(json.dumps(case.body))
+        target = body
+        while True:
+            keys = list(target)
+            key = keys[pick % len(keys)]
+            inner = target[key]
+            if isinstance(inner, dict) and inner and pick % 3:
+                target = inner
+            elif isinstance(inner, list) and inner and isinstance(inner[0], dict) and inner[0] and pick % 3:
+                target = inner[0]
+            else:
+                target[key] = value
+                break
+        case.body = body
+    return case
 
 
 def _sender(run: Run, method: str, path: str, strategy: Any, per_op: int, seed: int) -> Callable[[], None]:
