@@ -17,11 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, create_engine, insert, select, text
 
 from bench.results import table, write_section
-from central.db.engine import make_engine, make_session_factory, write_engine
-from central.db.migrate import upgrade
-from central.db.models_governance import AuditRow
-from central.services import governance
-from central.services.access import Principal
+from central.adapters.db.engine import make_engine, make_session_factory, write_engine
+from central.adapters.db.migrate import upgrade
+from central.adapters.db.models_governance import AuditRow
+from central.service_layer import governance
+from central.service_layer.access import Principal
 
 WHO = Principal("bench", "controller", "tok-bench")
 

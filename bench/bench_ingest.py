@@ -53,9 +53,9 @@ def payloads(per_stream: int) -> list[tuple[str, bytes]]:
 
 
 def prepare(url: str) -> None:
-    from central.db.engine import make_engine, write_engine
-    from central.db.migrate import upgrade
-    from central.db.models_ingest import EdgeRow, MachineRow
+    from central.adapters.db.engine import make_engine, write_engine
+    from central.adapters.db.migrate import upgrade
+    from central.adapters.db.models_ingest import EdgeRow, MachineRow
 
     engine = make_engine(url)
     upgrade(write_engine(engine))
@@ -76,7 +76,7 @@ def worker_main(url: str, port: int, client_id: str, workers: int) -> None:
         IngestSettings,
         MqttSettings,
     )
-    from central.ingest.seam import NoCostingHandler
+    from central.service_layer.posting_seam import NoCostingHandler
 
     settings = CentralSettings(
         database=DatabaseSettings(url=url),

@@ -57,9 +57,9 @@ def run(url: str, costing: bool, batches: list[tuple[str, bytes]], t0: datetime)
     """Seconds to ingest every batch (setup excluded)."""
     from central.bootstrap import bootstrap
     from central.config import CentralSettings, DatabaseSettings
-    from central.ingest.seam import NoCostingHandler
-    from central.services.costing import CostingHandler, work_orders
-    from central.services.master_data import load_file
+    from central.service_layer.costing import CostingHandler, work_orders
+    from central.service_layer.master_data import load_file
+    from central.service_layer.posting_seam import NoCostingHandler
 
     settings = CentralSettings(database=DatabaseSettings(url=url))
     handler = CostingHandler() if costing else NoCostingHandler()

@@ -42,11 +42,11 @@ from support.edge import ModbusPlc
 
 from bench.bench_edge import health, spawn_agent, stop_agent
 from bench.results import table, write_section
+from central.adapters.db.engine import make_engine, write_engine
+from central.adapters.db.migrate import upgrade
+from central.adapters.db.models_ingest import EventRow
 from central.config import MqttSettings
-from central.db.engine import make_engine, write_engine
-from central.db.migrate import upgrade
-from central.db.models_ingest import EventRow
-from central.ingest.mqtt import MqttIngest
+from central.entrypoints.consumer import MqttIngest
 from sfsync.broker import BrokerProcess, free_port
 
 POLL_S = 0.02

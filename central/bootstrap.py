@@ -1,9 +1,9 @@
 """Wiring of the central service: settings -> engines -> sessions -> services -> app.
 
 Nothing here runs at import time; ``sfsync central serve``, tests and benchmarks call
-:func:`bootstrap` (and :func:`central.api.app.create_app`) explicitly. The costing layer
+:func:`bootstrap` (and :func:`central.entrypoints.api.app.create_app`) explicitly. The costing layer
 plugs its posting handler in through ``posting=``; without one, the explicit
-:class:`~central.ingest.seam.NoCostingHandler` is used.
+:class:`~central.service_layer.posting_seam.NoCostingHandler` is used.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from central.adapters.db.engine import make_engine, make_session_factory, write_engine
+from central.adapters.db.migrate import upgrade
+from central.adapters.metrics import IngestMetrics
 from central.config import CentralSettings, load_settings
-from central.db.engine import make_engine, make_session_factory, write_engine
-from central.db.migrate import upgrade
-from central.ingest.metrics import IngestMetrics
-from central.ingest.seam import NoCostingHandler, PostingHandler
-from central.services.ingest import IngestService
+from central.service_layer.ingest import IngestService
+from central.service_layer.posting_seam import NoCostingHandler, PostingHandler
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +56,16 @@ class Container:
 
 
 def default_posting_handler() -> PostingHandler:
-    """The costing layer's handler when it is installed (``central.services.costing.posting
+    """The costing layer's handler when it is installed (``central.service_layer.costing.posting
     .make_posting_handler``), else the explicit no-costing handler."""
     try:
-        costing_posting = importlib.import_module("central.services.costing.posting")
+        costing_posting = importlib.import_module("central.service_layer.costing.posting")
     except ImportError:
         log.warning("costing layer not installed: events are stored but not posted (no-costing handler)")
         return NoCostingHandler()
     factory = getattr(costing_posting, "make_posting_handler", None)
     if factory is None:
-        log.warning("central.services.costing.posting has no make_posting_handler: using the no-costing handler")
+        log.warning("central.service_layer.costing.posting has no make_posting_handler: using the no-costing handler")
         return NoCostingHandler()
     handler: PostingHandler = factory()
     return handler
@@ -120,13 +120,13 @@ def serve(
     """``sfsync central serve``: API and MQTT ingest in one process until SIGINT/SIGTERM.
 
     ``sock``: the API's listening socket when the caller bound it already (the CLI does, in
-    :func:`central.preflight.bind_api`, before the database is touched)."""
+    :func:`central.entrypoints.preflight.bind_api`, before the database is touched)."""
     import uvicorn
 
-    from central.api.app import create_app
-    from central.ingest.mqtt import MqttIngest
-    from central.services.access import ensure_bootstrap_admin
-    from central.services.governance.sealer import LedgerSealer
+    from central.entrypoints.api.app import create_app
+    from central.entrypoints.consumer import MqttIngest
+    from central.service_layer.access import ensure_bootstrap_admin
+    from central.service_layer.governance.sealer import LedgerSealer
 
     container = bootstrap(settings, posting=posting if posting is not None else default_posting_handler(),
                           migrate=migrate)

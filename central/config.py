@@ -7,7 +7,7 @@ reason (see :class:`shared.config.ConfigError`). ``docs/central.md`` is the refe
 What can be checked without touching anything is checked here, at load: every number in its
 range (floats finite), ``database.url`` parses and names an installed driver, ``mqtt.ca_file``
 exists. What needs the outside world (the database reachable, ``api.host`` resolvable, the port
-free) is checked by :mod:`central.preflight` before anything is created.
+free) is checked by :mod:`central.entrypoints.preflight` before anything is created.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from shared.config import ConfigError
 from shared.logs import setup_logging
 
-COMMAND_MODULES = ("sfsync.demo", "device_sim.cli", "edge.cli", "central.cli")
+COMMAND_MODULES = ("sfsync.demo", "device_sim.cli", "edge.cli", "central.entrypoints.cli")
 
 
 def _version() -> str:

@@ -73,8 +73,8 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def central_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file migrated to head once per session; tests get copies."""
-    from central.db.engine import make_engine, write_engine
-    from central.db.migrate import upgrade
+    from central.adapters.db.engine import make_engine, write_engine
+    from central.adapters.db.migrate import upgrade
 
     path = tmp_path_factory.mktemp("central-template") / "template.db"
     engine = make_engine(f"sqlite:///{path}")
@@ -98,7 +98,7 @@ def central_sqlite_url(central_sqlite_template: Path, tmp_path: Path) -> str:
 @pytest.fixture(scope="session")
 def central_pg_sql() -> str:
     """Alembic's offline SQL for PostgreSQL, generated once per session."""
-    from central.db.migrate import offline_sql
+    from central.adapters.db.migrate import offline_sql
 
     return offline_sql(pg_base_url() or "postgresql+psycopg://localhost/unused")
 

@@ -22,9 +22,9 @@ from sqlalchemy import func, select
 from support.central import make_container, register, start_ingest
 from support.edge import AckResponder, ModbusPlc, RunningAgent, edge_toml, start_agent, wait_until
 
+from central.adapters.db.models_ingest import EventRow
 from central.bootstrap import Container
-from central.db.models_ingest import EventRow
-from central.ingest.mqtt import MqttIngest
+from central.entrypoints.consumer import MqttIngest
 from sfsync.broker import BrokerProcess
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]

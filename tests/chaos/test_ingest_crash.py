@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import func, select
 from support.central import STREAM, FakeEdge, ServeProcess, make_container, register, wait_until
 
-from central.db.engine import write_engine
-from central.db.migrate import upgrade
-from central.db.models_ingest import EventRow, StreamRow
-from central.ingest.mqtt import CRASH_EXIT_CODE
+from central.adapters.db.engine import write_engine
+from central.adapters.db.migrate import upgrade
+from central.adapters.db.models_ingest import EventRow, StreamRow
+from central.entrypoints.consumer import CRASH_EXIT_CODE
 from sfsync.broker import BrokerProcess
 
 pytestmark = pytest.mark.chaos

@@ -17,13 +17,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from support.central import make_container
 
-from central.api.app import create_app
+from central.adapters.db.models_access import ApiTokenRow
+from central.adapters.db.models_governance import AuditRow
 from central.bootstrap import Container
 from central.config import load_settings
-from central.db.models_access import ApiTokenRow
-from central.db.models_governance import AuditRow
+from central.entrypoints.api.app import create_app
 from central.errors import InvalidInput
-from central.services.access import TOKEN_EXPIRY_DEFAULT, ensure_bootstrap_admin, issue_token
+from central.service_layer.access import TOKEN_EXPIRY_DEFAULT, ensure_bootstrap_admin, issue_token
 from shared.config import ConfigError
 
 

@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from support.costing import costing_container, worked_example_master
 
-from central.api.app import create_app
 from central.bootstrap import Container
-from central.services.access import issue_token
+from central.entrypoints.api.app import create_app
+from central.service_layer.access import issue_token
 
 API = "/api/v1"
 BIG = 2**63

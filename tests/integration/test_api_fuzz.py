@@ -46,10 +46,10 @@ from schemathesis.generation import GenerationMode
 from support.central import event, payload, topic
 from support.costing import MACHINE, costing_container, ingest, wire_events, worked_example_master
 
-from central.api.app import create_app
 from central.bootstrap import Container
 from central.domain.posting_rules import DEFAULT_RULES
-from central.services.access import ROLES, issue_token
+from central.entrypoints.api.app import create_app
+from central.service_layer.access import ROLES, issue_token
 
 API = "/api/v1"
 FUZZ_SECONDS = float(os.environ.get("SFSYNC_API_FUZZ_SECONDS", "180" if os.environ.get("CI") == "true" else "30"))

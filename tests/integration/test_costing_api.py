@@ -14,10 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 from support.costing import MACHINE, costing_container, ingest, period_id, wire_events, worked_example_master
 
-from central.api.app import create_app
 from central.bootstrap import Container
-from central.services.access import issue_token
-from central.services.master_data import load_file
+from central.entrypoints.api.app import create_app
+from central.service_layer.access import issue_token
+from central.service_layer.master_data import load_file
 
 API = "/api/v1"
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,7 +119,7 @@ def test_demo_master_data_loads_and_registers_machines(central: Container) -> No
     with central.write_sessions() as s, s.begin():
         summary = load_file(s, DEMO, "engineer")
     assert summary["sections"]["machines"]["created"] == 4 and summary["sections"]["work_centers"]["created"] == 2
-    from central.db.models_ingest import EdgeRow, MachineRow
+    from central.adapters.db.models_ingest import EdgeRow, MachineRow
 
     with central.read_sessions() as s:
         assert s.get(EdgeRow, "edge-1") is not None

@@ -23,8 +23,8 @@ from support.costing import (
     worked_example_master,
 )
 
-from central.db.models_costing import JournalEntryRow, JournalLineRow
-from central.services.costing import closing, inputs, ledger, work_orders
+from central.adapters.db.models_costing import JournalEntryRow, JournalLineRow
+from central.service_layer.costing import closing, inputs, ledger, work_orders
 
 
 def _ledger(url: str, size: int, docs: list[dict[str, Any]], t0: Any) -> dict[tuple[str, ...], Decimal]:

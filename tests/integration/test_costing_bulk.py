@@ -23,8 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from central.db.base import UtcDateTime
-from central.services.costing.bulk import insert_rows
+from central.adapters.db.base import UtcDateTime
+from central.service_layer.costing.bulk import insert_rows
 
 
 def _table(meta: MetaData, name: str) -> Table:

@@ -27,7 +27,7 @@ from support.costing import (
 
 from central.bootstrap import Container
 from central.domain.errors import DomainError
-from central.services.costing import closing, inputs, ledger, work_orders
+from central.service_layer.costing import closing, inputs, ledger, work_orders
 
 
 def _balances(c: Container) -> dict[tuple[str, str], str]:

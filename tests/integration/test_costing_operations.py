@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from support.central import payload, topic
 from support.costing import MACHINE, chunks, costing_container, window_start, wire_events, worked_example_master
 
-from central.api.app import create_app
 from central.bootstrap import Container
-from central.services.access import issue_token
+from central.entrypoints.api.app import create_app
+from central.service_layer.access import issue_token
 
 API = "/api/v1"
 

@@ -28,11 +28,11 @@ from support.costing import (
     worked_example_master,
 )
 
-from central.api.app import create_app
+from central.adapters.db.models_costing import ItemStockRow
 from central.bootstrap import Container
-from central.db.models_costing import ItemStockRow
-from central.services.access import issue_token
-from central.services.costing import stock
+from central.entrypoints.api.app import create_app
+from central.service_layer.access import issue_token
+from central.service_layer.costing import stock
 
 API = "/api/v1"
 D = Decimal

@@ -25,11 +25,11 @@ from support.costing import (
     worked_example_master,
 )
 
-from central.api.app import create_app
+from central.adapters.db.models_ingest import StreamRow
 from central.bootstrap import Container
-from central.db.models_ingest import StreamRow
-from central.services.access import issue_token
-from central.services.master_data import load_file
+from central.entrypoints.api.app import create_app
+from central.service_layer.access import issue_token
+from central.service_layer.master_data import load_file
 from sfsync.broker import BrokerProcess
 
 API = "/api/v1"

@@ -14,13 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from support.central import make_container
 
-from central.api.app import create_app
+from central.adapters.db.models_access import ApiTokenRow
 from central.bootstrap import Container
-from central.db.models_access import ApiTokenRow
+from central.entrypoints.api.app import create_app
 from central.errors import Conflict
-from central.services import governance
-from central.services.access import Principal, issue_token
-from central.services.governance import ApprovedRequest
+from central.service_layer import governance
+from central.service_layer.access import Principal, issue_token
+from central.service_layer.governance import ApprovedRequest
 
 
 def _apply_issue_token(session: Session, req: ApprovedRequest) -> Mapping[str, Any]:

@@ -12,12 +12,12 @@ from sqlalchemy import select
 from support.central import make_container
 from support.governance import tamper
 
+from central.adapters.db.models_access import ApiTokenRow
+from central.adapters.db.models_governance import AuditHeadRow, AuditRow
 from central.bootstrap import Container
-from central.db.models_access import ApiTokenRow
-from central.db.models_governance import AuditHeadRow, AuditRow
 from central.errors import ServiceUnavailable
-from central.services import governance
-from central.services.access import Principal, issue_token
+from central.service_layer import governance
+from central.service_layer.access import Principal, issue_token
 
 ALICE = Principal("alice", "controller", "tok-a")
 

@@ -17,21 +17,21 @@ from support.central import wait_until
 from support.costing import costing_container, load, period_id, worked_example_master
 from support.governance import tamper
 
-from central.api.app import create_app
+from central.adapters.db.engine import make_engine, write_engine
+from central.adapters.db.migrate import offline_sql, upgrade
+from central.adapters.db.models_access import ApiTokenRow
+from central.adapters.db.models_governance import AuditRow, LedgerSealEntryRow, LedgerSealRow
 from central.bootstrap import Container
-from central.db.engine import make_engine, write_engine
-from central.db.migrate import offline_sql, upgrade
-from central.db.models_access import ApiTokenRow
-from central.db.models_governance import AuditRow, LedgerSealEntryRow, LedgerSealRow
 from central.domain.ledger import JournalEntry, JournalLine, Tags
 from central.domain.roles import Role
-from central.services import governance
-from central.services.access import issue_token
-from central.services.costing import closing, ledger
-from central.services.costing.journal import save_entry
-from central.services.governance.seal import SEAL_ACTION, SEALER, seal_ledger, verify_all
-from central.services.governance.seal_hash import LINE_COLUMNS, line_hash
-from central.services.governance.sealer import LedgerSealer, seal_once
+from central.domain.seal_hash import LINE_COLUMNS, line_hash
+from central.entrypoints.api.app import create_app
+from central.service_layer import governance
+from central.service_layer.access import issue_token
+from central.service_layer.costing import closing, ledger
+from central.service_layer.costing.journal import save_entry
+from central.service_layer.governance.seal import SEAL_ACTION, SEALER, seal_ledger, verify_all
+from central.service_layer.governance.sealer import LedgerSealer, seal_once
 
 LOOKBACK = timedelta(minutes=10)
 
@@ -335,7 +335,7 @@ def test_the_migration_seals_what_exists_on_postgresql(pg_url: str) -> None:
 
 
 def _migrate_existing_ledger(url: str) -> None:
-    from central.db.base import UtcDateTime
+    from central.adapters.db.base import UtcDateTime
 
     engine = make_engine(url)
     try:
@@ -366,7 +366,7 @@ def _migrate_existing_ledger(url: str) -> None:
                     {"id": eid * 10 + 2, "entry_id": eid, "line_no": 2, "account": "2000",
                      "role": "accounts_payable", "debit": credit, "credit": debit, "memo": ""}])
         upgrade(write_engine(engine))
-        from central.db.engine import make_session_factory
+        from central.adapters.db.engine import make_session_factory
 
         sessions = make_session_factory(engine)
         report = verify_all(sessions)

@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from support.central import STREAM, event, make_container, payload, register, topic
 
-from central.api.app import create_app
 from central.bootstrap import Container
-from central.services.access import ensure_bootstrap_admin, issue_token, revoke_token
+from central.entrypoints.api.app import create_app
+from central.service_layer.access import ensure_bootstrap_admin, issue_token, revoke_token
 
 
 @pytest.fixture

@@ -29,15 +29,15 @@ from support.central import (
 )
 from support.costing import costing_container, load, worked_example_master
 
-from central.api.app import create_app
+from central.adapters.db.models_costing import EventPostingRow
+from central.adapters.db.models_ingest import EventRow, MachineRow, RejectedEventRow
 from central.bootstrap import Container, bootstrap
 from central.config import CentralSettings, DatabaseSettings, IngestSettings
-from central.db.models_costing import EventPostingRow
-from central.db.models_ingest import EventRow, MachineRow, RejectedEventRow
-from central.ingest.seam import RecordingHandler
-from central.services import ingest_store
-from central.services.access import issue_token
-from central.services.ingest_ops import replay_rejected
+from central.entrypoints.api.app import create_app
+from central.service_layer import ingest_store
+from central.service_layer.access import issue_token
+from central.service_layer.ingest_ops import replay_rejected
+from central.service_layer.posting_seam import RecordingHandler
 from sfsync.broker import BrokerProcess
 
 API = "/api/v1"

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from support.central import EDGE, PLANT, event, make_container, payload, register, topic
 
+from central.adapters.db.engine import write_engine
+from central.adapters.db.migrate import upgrade
+from central.adapters.db.models_ingest import EventRow, QuarantineRow, StreamRow
 from central.bootstrap import Container
-from central.db.engine import write_engine
-from central.db.migrate import upgrade
-from central.db.models_ingest import EventRow, QuarantineRow, StreamRow
 from shared.contract import ContractError, decode_batch
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

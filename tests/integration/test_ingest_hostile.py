@@ -19,12 +19,12 @@ from sqlalchemy import func, select
 from support.central import PLANT, T0, FakeEdge, event, start_ingest
 from support.costing import costing_container, load, worked_example_master
 
-from central.api.app import create_app
+from central.adapters.db.models_costing import EventPostingRow
+from central.adapters.db.models_ingest import EventRow, GapRow, QuarantineRow, RejectedEventRow
 from central.bootstrap import Container
-from central.db.models_costing import EventPostingRow
-from central.db.models_ingest import EventRow, GapRow, QuarantineRow, RejectedEventRow
-from central.ingest.mqtt import MqttIngest
-from central.services.access import issue_token
+from central.entrypoints.api.app import create_app
+from central.entrypoints.consumer import MqttIngest
+from central.service_layer.access import issue_token
 from sfsync.broker import BrokerProcess
 from shared.contract import MAX_BATCH_BYTES, QUARANTINE_CODES, REJECTION_CODES
 from shared.topics import events_topic

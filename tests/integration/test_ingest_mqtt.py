@@ -22,8 +22,8 @@ from support.central import (
     wait_until,
 )
 
+from central.adapters.db.models_ingest import EdgeRow, EventRow
 from central.bootstrap import Container
-from central.db.models_ingest import EdgeRow, EventRow
 from sfsync.broker import BrokerProcess
 from shared.contract import Status, encode_status
 from shared.topics import status_topic

@@ -20,10 +20,10 @@ from support.central import (
     topic,
 )
 
+from central.adapters.db.models_ingest import AlertRow, EventRow, GapRow, QuarantineRow, RejectedEventRow
 from central.bootstrap import Container
-from central.db.models_ingest import AlertRow, EventRow, GapRow, QuarantineRow, RejectedEventRow
-from central.ingest.seam import RecordingHandler
-from central.services import ingest_ops
+from central.service_layer import ingest_ops
+from central.service_layer.posting_seam import RecordingHandler
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ import yaml
 from fastapi.testclient import TestClient
 from support.costing import costing_container, worked_example_master
 
-from central.api.app import create_app
 from central.bootstrap import Container
-from central.services.access import issue_token
-from central.services.costing.master_data import current_version, snapshot
+from central.entrypoints.api.app import create_app
+from central.service_layer.access import issue_token
+from central.service_layer.costing.master_data import current_version, snapshot
 
 API = "/api/v1"
 
@@ -121,7 +121,7 @@ def test_every_error_at_once_nothing_written(client: TestClient, admin: dict[str
 
 
 def test_trailing_zeros_are_not_places_and_yaml_exponents_land_plain(central: Container, tmp_path: Path) -> None:
-    from central.services.costing.master_file import read_master_file
+    from central.service_layer.costing.master_file import read_master_file
 
     doc = worked_example_master()
     doc["items"][0]["standard_cost"] = "4.000000000"  # more digits, not more places: not rounding
@@ -249,7 +249,7 @@ def test_cli_load_refused_leaves_a_loaded_database_unchanged(tmp_path: Path) -> 
 
 def test_a_value_stored_before_the_bounds_is_named_at_the_next_load(client: TestClient, admin: dict[str, str],
                                                                     central: Container) -> None:
-    from central.db.models_costing import MasterRecordRow
+    from central.adapters.db.models_costing import MasterRecordRow
 
     ok(client.post(f"{API}/master-data", json=worked_example_master(), headers=admin))
     with central.write_sessions() as s, s.begin():
@@ -268,7 +268,7 @@ def test_a_value_stored_before_the_bounds_is_named_at_the_next_load(client: Test
 
 def test_yaml_numbers_that_are_not_finite_or_too_large_are_named(tmp_path: Path) -> None:
     from central.domain.errors import MasterDataError
-    from central.services.costing.master_file import read_master_file
+    from central.service_layer.costing.master_file import read_master_file
 
     path = tmp_path / "m.yaml"
     path.write_text("items:\n"

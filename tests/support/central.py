@@ -18,11 +18,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 
+from central.adapters.db.models_ingest import EdgeRow, EventRow, MachineRow, StreamRow
 from central.bootstrap import Container, bootstrap
 from central.config import CentralSettings, DatabaseSettings, IngestSettings, MqttSettings
-from central.db.models_ingest import EdgeRow, EventRow, MachineRow, StreamRow
-from central.ingest.mqtt import MqttIngest
-from central.ingest.seam import PostingHandler, RecordingHandler
+from central.entrypoints.consumer import MqttIngest
+from central.service_layer.posting_seam import PostingHandler, RecordingHandler
 from shared.contract import decode_ack
 from shared.topics import events_topic
 

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from central.bootstrap import Container
-from central.services.costing import CostingHandler, load_master, parse_master_file
+from central.service_layer.costing import CostingHandler, load_master, parse_master_file
 from shared.contract import format_ts
 from support.central import EDGE, PLANT, make_container, payload, topic
 

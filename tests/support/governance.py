@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from central.db.engine import make_engine
+from central.adapters.db.engine import make_engine
 
 LEDGER_TABLES = ("journal_entries", "journal_lines", "ledger_seals", "ledger_seal_entries", "ledger_seal_lines")
 """Tables made append-only by migration 0007_ledger_seal."""

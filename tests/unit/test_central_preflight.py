@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from central.config import DatabaseSettings, load_settings
-from central.preflight import bind_api, check_database
+from central.entrypoints.preflight import bind_api, check_database
 from shared.config import ConfigError
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from central.services.governance.chain import (
+from central.domain.audit_chain import (
     GENESIS_HASH,
     ChainRecord,
     ChainVerifier,
@@ -20,7 +20,7 @@ from central.services.governance.chain import (
     normalize_json,
     record_hash,
 )
-from central.services.governance.rules import Decision, refusal
+from central.domain.governance import Decision, refusal
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 

@@ -14,14 +14,14 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from central.api.routes_health import ingest_view
 from central.domain.errors import InputError
 from central.domain.master_data import Machine, MasterData, WorkCentre
 from central.domain.master_data_validation import validate_master_data
+from central.entrypoints.api.routes_health import ingest_view
 from central.errors import Conflict
-from central.services.costing.master_file import parse_master_file
-from central.services.ingest import db_unavailable
-from central.services.ingest_store import DEFAULT_MAX_EVENT_QTY, event_values, posting_reason
+from central.service_layer.costing.master_file import parse_master_file
+from central.service_layer.ingest import db_unavailable
+from central.service_layer.ingest_store import DEFAULT_MAX_EVENT_QTY, event_values, posting_reason
 from shared.contract import (
     INT64_MAX,
     INT64_MIN,

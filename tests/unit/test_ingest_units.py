@@ -12,9 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from central.api.deps import Principal, require_role
-from central.api.errors import domain_status, install_error_handlers
-from central.db.registry import load_metadata
+from central.adapters.db.registry import load_metadata
+from central.adapters.metrics import IngestMetrics
 from central.domain.errors import (
     InputError,
     MasterDataError,
@@ -23,10 +22,11 @@ from central.domain.errors import (
     PeriodError,
     ValidationError,
 )
+from central.entrypoints.api.deps import Principal, require_role
+from central.entrypoints.api.errors import domain_status, install_error_handlers
 from central.errors import Conflict, Forbidden, Unauthorized
-from central.ingest.metrics import IngestMetrics
-from central.services.access import authenticate, check_role, issue_token, revoke_token
-from central.services.ingest_store import check_machine, event_values
+from central.service_layer.access import authenticate, check_role, issue_token, revoke_token
+from central.service_layer.ingest_store import check_machine, event_values
 from shared.contract import Event, RawValue
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -43,7 +43,7 @@ def session() -> Iterator[Session]:
 
 def test_token_is_stored_hashed_and_authenticates(session: Session) -> None:
     issued = issue_token(session, "ann", "planner", now=NOW)
-    from central.db.models_access import ApiTokenRow
+    from central.adapters.db.models_access import ApiTokenRow
 
     row = session.get(ApiTokenRow, issued.token_id)
     assert row is not None and issued.token not in row.token_hash and len(row.token_hash) == 64

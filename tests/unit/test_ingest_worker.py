@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from central.adapters.metrics import IngestMetrics
 from central.config import IngestSettings, MqttSettings
+from central.entrypoints.consumer import MAX_RESTARTS, WORKER_DEAD_EXIT_CODE, MqttIngest
 from central.errors import IngestUnavailable
-from central.ingest.metrics import IngestMetrics
-from central.ingest.mqtt import MAX_RESTARTS, WORKER_DEAD_EXIT_CODE, MqttIngest
-from central.services.ingest import IngestResult
+from central.service_layer.ingest import IngestResult
 from sfsync.broker import free_port
 
 TOPIC = "sfsync/v1/P1/edge-1/events"

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from central.adapters.metrics import IngestMetrics
 from central.config import IngestSettings, MqttSettings, load_settings
-from central.ingest.metrics import IngestMetrics
-from central.ingest.mqtt import MqttIngest
+from central.entrypoints.consumer import MqttIngest
 from edge.config import EdgeSettings, load_edge_settings
 from edge.forwarder import Forwarder
 from shared.config import ConfigError

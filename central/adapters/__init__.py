@@ -1,0 +1,1 @@
+"""Adapters: everything that talks to the database (SQLAlchemy, Alembic) and the broker."""

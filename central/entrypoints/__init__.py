@@ -1,0 +1,1 @@
+"""Entry points, kept thin: the FastAPI API, the supervised MQTT consumer, the CLI."""

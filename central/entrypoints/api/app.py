@@ -1,0 +1,52 @@
+"""FastAPI application factory: ``create_app(container)``; routers come from
+:mod:`central.entrypoints.api.routers`, errors go through :mod:`central.entrypoints.api.errors`.
+
+The OpenAPI document is made truthful here, once for every route (see :mod:`central.entrypoints.api.openapi`):
+the bearer scheme on each operation that authenticates, and the error responses each operation
+can give, all with the ``{"error": {"code", "message", "detail"}}`` body."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from central.bootstrap import Container
+from central.entrypoints.api.errors import install_error_handlers
+from central.entrypoints.api.openapi import document_errors
+from central.entrypoints.api.routers import API_PREFIX, ROOT_ROUTER_MODULES, ROUTER_MODULES
+from central.entrypoints.api.routes_governance import audit_write_requests
+
+__all__ = ["create_app"]
+
+
+def _router(module: str) -> APIRouter:
+    router = getattr(importlib.import_module(module), "router", None)
+    if not isinstance(router, APIRouter):
+        raise TypeError(f"{module} has no `router: APIRouter`")
+    return router
+
+
+def create_app(container: Container) -> FastAPI:
+    app = FastAPI(
+        title="shopfloor-sync central",
+        version="1",
+        description="Machine events to a governed production cost ledger. Bearer token auth; see API.md.",
+    )
+    app.state.container = container
+    install_error_handlers(app)
+    for module in ROOT_ROUTER_MODULES:
+        router = _router(module)
+        app.include_router(router)
+        app.include_router(router, prefix=API_PREFIX)
+    for module in ROUTER_MODULES:
+        app.include_router(_router(module), prefix=API_PREFIX, dependencies=[Depends(audit_write_requests)])
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(app, FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

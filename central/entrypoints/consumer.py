@@ -1,0 +1,326 @@
+"""MQTT ingest adapter (paho-mqtt v2) and the worker that feeds the ingest service.
+
+paho's network thread only enqueues (``on_message`` -> bounded queue); one worker thread
+takes messages in arrival order, calls the service (one database transaction per batch),
+publishes the retained ack after the commit, and only then acknowledges the MQTT message
+(``manual_ack``), so a message the process never finished is redelivered by the broker —
+and the edge re-sends anything unacked anyway. Persistent session: MQTT 3.1.1
+``clean_session=False``; MQTT 5 ``clean_start=False`` with a session expiry. With
+``ingest.workers > 1`` (or ``shared_subscription``) the events filter is the shared
+subscription ``$share/central/sfsync/v1/+/+/events``; per-stream order and exactly-once then
+come from the cursor row lock, not from worker affinity.
+
+Supervised: nothing raised while handling one message stops the worker (it is logged with
+its traceback, counted in ``sfsync_ingest_worker_errors_total`` and the message is
+acknowledged: the service has already quarantined or rejected what it could not take). A
+database outage (:class:`~central.errors.IngestUnavailable`) is different: the same message
+is retried with backoff (0.5 s doubling to 30 s), never acknowledged meanwhile, and the state
+says ``retrying``. The worker beats a heartbeat at least every second (also while backing
+off); ``/health`` and ``/ready`` turn degraded when it is older than
+``ingest.heartbeat_stale_seconds``. A supervisor thread restarts a worker thread that died;
+if it dies again and again (:data:`MAX_RESTARTS` within a minute) or its heartbeat is older
+than ``ingest.worker_stuck_exit_seconds``, the process exits with :data:`WORKER_DEAD_EXIT_CODE`
+so systemd or compose restarts it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from central.adapters.metrics import IngestMetrics
+from central.config import FaultSettings, IngestSettings, MqttSettings
+from central.errors import IngestUnavailable
+from central.service_layer.ingest import IngestService
+from shared.contract import Ack, ContractError, encode_ack
+from shared.topics import EVENTS_FILTER, SHARED_EVENTS_FILTER, STATUS_FILTER, ack_topic, parse_topic
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MqttIngest", "CRASH_EXIT_CODE", "WORKER_DEAD_EXIT_CODE", "MAX_RESTARTS"]
+
+CRASH_EXIT_CODE = 17
+WORKER_DEAD_EXIT_CODE = 18
+"""Exit status when the ingest worker cannot be kept alive (a service manager restarts us)."""
+MAX_RESTARTS = 5
+_STOP = object()
+_BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+
+
+class MqttIngest:
+    """One MQTT client + one worker thread; ``start()``/``stop()``; state in ``state``."""
+
+    def __init__(
+        self,
+        mqtt_settings: MqttSettings,
+        ingest_settings: IngestSettings,
+        service: IngestService,
+        metrics: IngestMetrics,
+        faults: FaultSettings | None = None,
+        state: dict[str, object] | None = None,
+        crash: Callable[[int], None] = os._exit,
+    ) -> None:
+        self.mqtt_settings = mqtt_settings
+        self.settings = ingest_settings
+        self.service = service
+        self.metrics = metrics
+        self.faults = faults or FaultSettings()
+        self.state = state if state is not None else {}
+        self._crash = crash
+        self._queue: queue.Queue[_Message | object] = queue.Queue(maxsize=ingest_settings.queue_size)
+        self._worker: threading.Thread | None = None
+        self._supervisor: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._restarts: list[float] = []
+        self._commits = 0
+        self.events_filter = SHARED_EVENTS_FILTER if ingest_settings.use_shared_subscription else EVENTS_FILTER
+        self.connected = threading.Event()
+        """Set once connected AND subscribed (the broker confirmed the subscription)."""
+        self.client = self._make_client()
+
+    # -- paho side (network thread: enqueue only) -------------------------------------------
+    def _make_client(self) -> mqtt.Client:
+        s = self.mqtt_settings
+        v5 = s.protocol == "5"
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=s.client_id,
+            clean_session=None if v5 else False,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            manual_ack=True,
+        )
+        client.username_pw_set(s.username, s.password or None)
+        client.max_queued_messages_set(0)
+        client.max_inflight_messages_set(20)
+        # paho doubles its wait up to this cap (1 s first, or the cap when smaller); it waits with float
+        # arithmetic, the int in its signature is only a hint
+        client.reconnect_delay_set(min(1.0, s.reconnect_max_s), s.reconnect_max_s)  # type: ignore[arg-type]
+        if s.tls:
+            client.tls_set(ca_certs=str(s.ca_file) if s.ca_file else None)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client: mqtt.Client, _ud: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        if reason.is_failure:
+            log.error("ingest: broker refused connection: %s", reason)
+            return
+        client.subscribe([(self.events_filter, 1), (STATUS_FILTER, 1)])
+        self.metrics.connected.set(1)
+        self.state.update(connected=True, subscription=self.events_filter)
+        log.info("ingest connected to %s:%s, subscribed to %s", self.mqtt_settings.host, self.mqtt_settings.port,
+                 self.events_filter)
+
+    def _on_subscribe(self, _c: mqtt.Client, _ud: Any, _mid: int, reasons: Any, _props: Any) -> None:
+        failed = [r for r in reasons if getattr(r, "is_failure", False)]
+        if failed:
+            log.error("ingest: broker refused subscription %s: %s", self.events_filter, failed)
+            self.state.update(subscribed=False)
+            return
+        self.state.update(subscribed=True)
+        self.connected.set()
+
+    def _on_disconnect(self, _c: mqtt.Client, _ud: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        self.metrics.connected.set(0)
+        self.state.update(connected=False)
+        self.connected.clear()
+        log.warning("ingest disconnected from broker: %s (paho reconnects)", reason)
+
+    def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            try:
+                topic = msg.topic
+            except UnicodeDecodeError:  # quarantined as bad_topic by the service, not a dead network thread
+                topic = bytes(msg._topic).decode("utf-8", "replace")
+            self._queue.put(_Message(topic, bytes(msg.payload), msg.mid, msg.qos))
+            self.metrics.queue.set(self._queue.qsize())
+        except Exception:  # paho re-raises callback errors into its network loop: never let one out
+            self.metrics.worker_errors.inc()
+            log.exception("ingest: could not queue a message (not acked; the broker redelivers it)")
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        s = self.mqtt_settings
+        self.start_worker()
+        if s.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = s.session_expiry
+            self.client.connect_async(s.host, s.port, s.keepalive, clean_start=False, properties=props)
+        else:
+            self.client.connect_async(s.host, s.port, s.keepalive)
+        self.client.loop_start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._queue.put(_STOP)
+        if self._worker is not None:
+            self._worker.join(timeout)
+        if self._supervisor is not None:
+            self._supervisor.join(timeout)
+        self.state.update(worker="stopped")
+
+    # -- supervision --------------------------------------------------------------------------
+    def start_worker(self) -> None:
+        """Start the worker and its supervisor (``start`` does, then connects to the broker)."""
+        self._stopping.clear()
+        self._start_worker()
+        self._supervisor = threading.Thread(target=self._supervise, name="sfsync-ingest-supervisor", daemon=True)
+        self._supervisor.start()
+
+    def submit(self, topic: str, payload: bytes, mid: int = 0, qos: int = 0) -> None:
+        """Queue a message as paho's thread does (tests, tools)."""
+        self._queue.put(_Message(topic, payload, mid, qos))
+
+    def _beat(self) -> None:
+        self.state["heartbeat"] = time.monotonic()
+
+    def _start_worker(self) -> None:
+        self._beat()
+        self.state.update(worker="running", worker_restarts=len(self._restarts))
+        self._worker = threading.Thread(target=self._run, name="sfsync-ingest", daemon=True)
+        self._worker.start()
+
+    def _supervise(self) -> None:
+        """Restart a dead worker; exit the process when it cannot be kept alive."""
+        while not self._stopping.wait(1.0):
+            worker = self._worker
+            if worker is not None and not worker.is_alive() and not self._stopping.is_set():
+                now = time.monotonic()
+                self._restarts = [t for t in self._restarts if now - t < 60.0] + [now]
+                self.metrics.worker_restarts.inc()
+                if len(self._restarts) > MAX_RESTARTS:
+                    self._give_up(f"the ingest worker died {len(self._restarts)} times within a minute")
+                    return
+                log.error("ingest worker thread died; restarting it (%s in the last minute)", len(self._restarts))
+                self._start_worker()
+                continue
+            stuck = self.settings.worker_stuck_exit_seconds
+            age = time.monotonic() - float(self.state.get("heartbeat", time.monotonic()))  # type: ignore[arg-type]
+            if stuck > 0 and age > stuck:
+                self._give_up(f"the ingest worker has not beaten its heartbeat for {age:.0f}s")
+                return
+
+    def _give_up(self, why: str) -> None:
+        self.state.update(worker="dead")
+        log.critical("%s: exiting with status %s so the service manager restarts central", why,
+                     WORKER_DEAD_EXIT_CODE)
+        logging.shutdown()
+        self._crash(WORKER_DEAD_EXIT_CODE)
+
+    def _pause(self, seconds: float) -> bool:
+        """Wait ``seconds`` while beating the heartbeat; False when stopping."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self._stopping.wait(min(1.0, left)):
+                return False
+            self._beat()
+        return not self._stopping.is_set()
+
+    # -- worker side --------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException:  # the supervisor restarts the thread; logged here
+            self.state.update(worker="dead")
+            log.critical("ingest worker thread died", exc_info=True)
+
+    def _loop(self) -> None:
+        next_gap_check = time.monotonic() + 1.0
+        while True:
+            self._beat()
+            try:
+                item = self._queue.get(timeout=1.0)
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                return
+            if isinstance(item, _Message):
+                self._handle(item)
+                self.metrics.queue.set(self._queue.qsize())
+            if time.monotonic() >= next_gap_check:
+                next_gap_check = time.monotonic() + 1.0
+                self._guarded("gap check", self.service.check_gaps)
+
+    def _guarded(self, what: str, work: Callable[[], object]) -> None:
+        try:
+            work()
+        except Exception:  # never the reason the worker stops
+            self.metrics.worker_errors.inc()
+            log.exception("ingest %s failed (the worker carries on)", what)
+
+    def _handle(self, msg: _Message) -> None:
+        """Handle one message; retry it while the database is unavailable; never raise."""
+        delay = _BACKOFF_FIRST
+        while True:
+            try:
+                self._dispatch(msg)
+            except IngestUnavailable as exc:
+                self.state.update(worker="retrying", database="unavailable", last_error=exc.message)
+                log.error("message on %s not stored (%s); retrying in %.1fs, not acked meanwhile",
+                          msg.topic[:200], exc.message, delay)
+                if not self._pause(delay):
+                    return  # stopping: not acked, the broker redelivers it to the next session
+                delay = min(delay * 2, _BACKOFF_MAX)
+                continue
+            except Exception:
+                self.metrics.worker_errors.inc()
+                self.state.update(last_error="an unexpected error while handling a message (see the log)")
+                log.exception("handling a message on %s failed (acknowledged; the worker carries on)",
+                              msg.topic[:200])
+            else:
+                if self.state.get("database") != "ok" or self.state.get("worker") != "running":
+                    self.state.update(worker="running", database="ok")
+            break
+        if msg.qos > 0:
+            self._guarded("MQTT ack", lambda: self.client.ack(msg.mid, msg.qos))
+
+    def _dispatch(self, msg: _Message) -> None:
+        try:
+            _plant, _edge, channel = parse_topic(msg.topic)
+        except ContractError:
+            channel = "events"  # quarantined with the reason by the service
+        if channel == "events":
+            self._handle_events(msg)
+        elif channel == "status":
+            self.service.handle_status(msg.topic, msg.payload)
+        # "ack": our own acks echoed back by brokers that deliver retained messages for
+        # every filter (amqtt); nothing to do
+
+    def _handle_events(self, msg: _Message) -> None:
+        result = self.service.handle_events(msg.topic, msg.payload)
+        if result.ack is None:
+            return
+        self._commits += 1
+        if self.faults.crash_after_commit and self._commits >= self.faults.crash_after_commit:
+            log.error("fault injection: exiting after commit %s, before the ack", self._commits)
+            logging.shutdown()
+            self._crash(CRASH_EXIT_CODE)
+        plant, edge, stream, through = result.ack
+        info = self.client.publish(ack_topic(plant, edge), encode_ack(Ack(stream=stream, acked_through=through)),
+                                   qos=1, retain=True)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            log.warning("ack publish for %s failed with rc %s", stream, info.rc)
+        self.metrics.acks.inc()

@@ -1,0 +1,1 @@
+"""Service layer: the handlers every write goes through (ingest, costing, governance, tokens)."""

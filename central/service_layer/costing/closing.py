@@ -1,0 +1,226 @@
+"""Order close and period close (ACCOUNTING.md, "Variances").
+
+Order close posts usage, spoilage and efficiency variances and clears the order's WIP to
+zero; every amount is cumulative-to-date minus what is already posted, so a late event for a
+closed order recomputes the close for the difference, and an efficiency taken at a period
+close is not taken twice. Period close posts rate, idle (by downtime reason), spending, budget
+and volume variances per work centre and leaves every control account at zero.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from central.adapters.db.models_costing import (
+    DispatchRow,
+    EventPostingRow,
+    EventPostingStatus,
+    JournalEntryRow,
+    JournalLineRow,
+    OpRecordRow,
+    PeriodRow,
+    WorkOrderRow,
+)
+from central.domain.accruals import OrderAccruals
+from central.domain.errors import OrderStateError, PeriodError
+from central.domain.money import ZERO, format_money, format_quantity
+from central.domain.order_close import OrderFacts, close_work_order
+from central.domain.order_close import adjust_closed_order as domain_adjust
+from central.domain.period_close import CentreFacts, close_period_for_centre, downtime_labour, standard_machine_hours
+from central.domain.postings import Posted, PostingContext
+from central.domain.roles import CONTROL_ROLES, Role
+from central.domain.time_accounting import work_centre_hours
+from central.errors import NotFound
+from central.service_layer.costing.alerts import raise_alert
+from central.service_layer.costing.journal import PeriodChoice, period_for_input, save_entry
+from central.service_layer.costing.master_data import Snapshot, snapshot
+from central.service_layer.costing.timeline import intervals, now_utc, order_run_hours
+from central.service_layer.governance.seal import seal_pending
+
+log = logging.getLogger(__name__)
+
+__all__ = ["close_order", "adjust_closed_order", "close_period", "order_entity"]
+
+
+def order_entity(snap: Snapshot, item: str) -> str | None:
+    routing = snap.master.routings_by_item.get(item)
+    return None if routing is None else snap.master.entity_of_work_center(routing.work_center)
+
+
+def _facts(session: Session, snap: Snapshot, order: WorkOrderRow, accruals: OrderAccruals) -> OrderFacts:
+    return OrderFacts(accruals, order_run_hours(session, snap, order.id))
+
+
+def _persist(session: Session, posted: Posted, user: str, record_id: int, work_order: str | None) -> None:
+    for entry in posted.entries:
+        save_entry(session, entry, user, record_id, work_order)
+
+
+def close_order(session: Session, order_id: str, user: str, posting_date: date | None = None) -> dict[str, Any]:
+    """Close a completed order: variances, WIP to zero. 409 unless the order is complete."""
+    from central.service_layer.costing.production import load_order
+
+    order = load_order(session, order_id)
+    if order is None:
+        raise NotFound(f"no work order {order_id!r}")
+    if order.status != "completed":
+        raise OrderStateError(f"work order {order_id} is {order.status}: only a completed order can be closed")
+    snap = snapshot(session)
+    entity = order_entity(snap, order.item)
+    ctx = snap.context(entity)
+    choice = period_for_input(session, snap, entity, posting_date)
+    facts = _facts(session, snap, order, OrderAccruals.from_data(order.accruals))
+    record = OpRecordRow(kind="order_close", work_order=order.id, item=order.item, period=choice.period,
+                         posting_date=choice.entry_date, created=now_utc(), user=user,
+                         data={"run_hours": str(facts.run_hours)})
+    session.add(record)
+    session.flush()
+    posted = close_work_order(ctx, choice.header(entity), facts)
+    _persist(session, posted, user, record.id, order.id)
+    order.accruals = posted.accruals.to_data()
+    order.status, order.closed_at, order.closed_by = "closed", now_utc(), user
+    log.info("work order %s closed by %s (period %s)", order.id, user, choice.period)
+    return {"work_order": order.id, "period": choice.period, "run_hours": format_quantity(facts.run_hours),
+            "entries": len(posted.entries)}
+
+
+def adjust_closed_order(
+    session: Session, snap: Snapshot, order: WorkOrderRow, accruals: OrderAccruals, choice: PeriodChoice, user: str
+) -> OrderAccruals:
+    """A late event for a closed order: recompute its close for the difference, and alert."""
+    entity = order_entity(snap, order.item)
+    facts = _facts(session, snap, order, accruals)
+    record = OpRecordRow(kind="order_close_adjustment", work_order=order.id, item=order.item, period=choice.period,
+                         posting_date=choice.entry_date, created=now_utc(), user=user,
+                         data={"run_hours": str(facts.run_hours)})
+    session.add(record)
+    session.flush()
+    posted = domain_adjust(snap.context(entity), choice.header(entity), facts)
+    _persist(session, posted, user, record.id, order.id)
+    raise_alert(session, "late_event", f"late_event:{order.id}", f"late event for closed work order {order.id}",
+                {"work_order": order.id, "period": choice.period})
+    return posted.accruals
+
+
+def _bounds(snap: Snapshot, entity: str | None, period: PeriodRow) -> tuple[datetime, datetime]:
+    tz = ZoneInfo(snap.entity(entity).timezone or "UTC")
+    lo = datetime.combine(period.start, time(0), tzinfo=tz).astimezone(UTC)
+    hi = datetime.combine(period.end + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+    return lo, hi
+
+
+def _sum(session: Session, kind: str, period: str, wc: str, subkind: str | None = None) -> tuple[Decimal, Decimal]:
+    stmt = select(func.sum(OpRecordRow.qty), func.sum(OpRecordRow.amount)).where(
+        OpRecordRow.kind == kind, OpRecordRow.period == period, OpRecordRow.work_center == wc,
+        OpRecordRow.reversed_by.is_(None))
+    if subkind is not None:
+        stmt = stmt.where(OpRecordRow.subkind == subkind)
+    qty, amount = session.execute(stmt).one()
+    return (Decimal(qty or 0), Decimal(amount or 0))
+
+
+def _balance(session: Session, period: str, wc: str, role: Role, kind: str | None = None) -> Decimal:
+    stmt = select(func.sum(JournalLineRow.debit), func.sum(JournalLineRow.credit)).join(
+        JournalEntryRow, JournalEntryRow.id == JournalLineRow.entry_id).where(
+        JournalEntryRow.period == period, JournalLineRow.work_center == wc, JournalLineRow.role == role.value)
+    if kind is not None:
+        stmt = stmt.where(JournalEntryRow.kind == kind)
+    debit, credit = session.execute(stmt).one()
+    return Decimal(debit or 0) - Decimal(credit or 0)
+
+
+def close_period(session: Session, period_id: str, user: str) -> dict[str, Any]:
+    """Close a period: per work centre, open orders' efficiency to date, then its variances."""
+    period = session.get(PeriodRow, period_id)
+    if period is None:
+        raise NotFound(f"no period {period_id!r}")
+    if period.status != "open":
+        raise PeriodError(f"period {period_id} is already closed")
+    snap = snapshot(session)
+    entities: list[str | None] = [e.id for e in snap.master.entities] or [None]
+    entity = period.entity if period.entity is not None else entities[0]
+    lo, hi = _bounds(snap, entity, period)
+    until = min(hi, now_utc())
+    choice = PeriodChoice(period.id, period.end, False, None)
+    ctx = snap.context(entity)
+    items_of = dict(session.execute(select(WorkOrderRow.id, WorkOrderRow.item)).tuples().all())
+    summary: dict[str, Any] = {"period": period.id, "work_centers": {}}
+    for wc in snap.master.work_centers:
+        if snap.master.entity_of_work_center(wc.id) != entity:
+            continue
+        facts, orders = _centre_facts(session, snap, ctx, period, wc.id, lo, until, items_of)
+        record = OpRecordRow(kind="period_close", work_center=wc.id, period=period.id, posting_date=period.end,
+                             created=now_utc(), user=user, data={"open_orders": [o.id for o in orders]})
+        session.add(record)
+        session.flush()
+        closed = close_period_for_centre(ctx, choice.header(entity), facts)
+        for entry in closed.entries:
+            save_entry(session, entry, user, record.id, entry.lines[0].tags.work_order)
+        by_id = {o.id: o for o in orders}
+        for acc in closed.accruals:
+            by_id[acc.work_order].accruals = acc.to_data()
+        summary["work_centers"][wc.id] = {"entries": len(closed.entries),
+                                          "rounding": {r.value: format_money(v) for r, v in closed.residues.items()}}
+    period.status, period.closed_at, period.closed_by = "closed", now_utc(), user
+    # every entry posted so far, the close's own included, is sealed with the close (audit chain)
+    summary["seals"] = [m.as_dict() for m in seal_pending(session, user, "period_close", period=period.id)]
+    log.info("period %s closed by %s", period.id, user)
+    return summary
+
+
+def _processed(session: Session, order_id: str | None, hi: datetime) -> tuple[Decimal, Decimal]:
+    stmt = select(EventPostingRow.kind, func.sum(EventPostingRow.qty)).where(
+        EventPostingRow.status == EventPostingStatus.POSTED, EventPostingRow.ts < hi).group_by(EventPostingRow.kind)
+    if order_id is not None:
+        stmt = stmt.where(EventPostingRow.work_order == order_id)
+    sums = {k: Decimal(v or 0) for k, v in session.execute(stmt)}
+    return sums.get("count", ZERO), sums.get("scrap", ZERO)
+
+
+def _centre_facts(
+    session: Session, snap: Snapshot, ctx: PostingContext, period: PeriodRow, wc_id: str, lo: datetime,
+    hi: datetime, items_of: dict[str, str],
+) -> tuple[CentreFacts, list[WorkOrderRow]]:
+    master = snap.master
+    machines = [m.id for m in master.machines if m.work_center == wc_id]
+    ivs = intervals(session, snap, machines, lo, hi) if hi > lo else []
+
+    def crew(order: str | None) -> Decimal:
+        item = items_of.get(order or "")
+        return ctx.card(item).crew_ratio if item is not None and item in ctx.costs else Decimal(1)
+
+    hours = work_centre_hours(ivs, lambda m: master.machine(m).work_center, crew, lo, hi).get(wc_id)
+    paid, booked = _sum(session, "labor_booking", period.id, wc_id)
+    _, voh = _sum(session, "overhead_actual", period.id, wc_id, "variable")
+    _, foh = _sum(session, "overhead_actual", period.id, wc_id, "fixed")
+    processed: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for rec in session.scalars(select(OpRecordRow).where(
+            OpRecordRow.period == period.id, OpRecordRow.kind.in_(("production", "production_reversal")))):
+        if rec.item is not None and ctx.card(rec.item).work_center == wc_id:
+            processed[rec.item] += Decimal(rec.data["good"]) + Decimal(rec.data["scrap"])
+    orders = [o for o in session.scalars(select(WorkOrderRow).where(WorkOrderRow.status != "closed").where(
+        WorkOrderRow.id.in_(select(DispatchRow.work_order).where(DispatchRow.start < hi))))
+        if ctx.card(o.item).work_center == wc_id]
+    open_orders = []
+    for o in orders:
+        good, scrap = _processed(session, o.id, hi)
+        open_orders.append(OrderFacts(OrderAccruals.from_data(o.accruals), order_run_hours(session, snap, o.id, hi),
+                                      good, scrap))
+    facts = CentreFacts(
+        work_center=wc_id, paid_hours=paid, booked_amount=booked, actual_voh=voh, actual_foh=foh,
+        run_machine_hours=hours.run_machine_hours if hours else ZERO,
+        run_labor_hours=hours.run_labor_hours if hours else ZERO,
+        standard_machine_hours=standard_machine_hours(ctx, processed),
+        downtime=downtime_labour(ctx, hours.downtime if hours else (), items_of),
+        control_balances={role: _balance(session, period.id, wc_id, role) for role in CONTROL_ROLES},
+        open_orders=tuple(open_orders),
+    )
+    return facts, orders

@@ -1,0 +1,187 @@
+"""Periods and the journal store: which period takes a date, and persisting balanced entries.
+
+Events dated in a closed period post to the first open period, flagged late with their own
+date kept; an API input dated in a closed period is refused (409). An entity with
+``period_rule: monthly`` gets the calendar month of a date with no period created on first use.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table, insert, select
+from sqlalchemy.orm import Session
+
+from central.adapters.db.models_costing import JournalEntryRow, JournalLineRow, PeriodRow
+from central.domain.errors import PeriodError
+from central.domain.ledger import EntryHeader, JournalEntry
+from central.service_layer.costing.master_data import Snapshot
+from central.service_layer.costing.stock import increment_item_stock
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "PeriodChoice", "local_date", "local_zone", "open_period_row", "period_for_event", "period_for_input",
+    "save_entries", "save_entry",
+]
+
+_STOCK_ROLES = frozenset({"raw_materials", "finished_goods"})
+
+
+@dataclass(frozen=True)
+class PeriodChoice:
+    period: str
+    entry_date: date
+    late: bool
+    original_date: date | None
+
+    def header(self, entity: str | None, memo: str = "") -> EntryHeader:
+        return EntryHeader(
+            entry_date=self.entry_date, period=self.period, entity=entity, memo=memo,
+            late=self.late, original_date=self.original_date,
+        )
+
+
+def local_zone(snap: Snapshot, entity: str | None) -> ZoneInfo:
+    """The entity's time zone (default UTC)."""
+    return ZoneInfo(snap.entity(entity).timezone or "UTC")
+
+
+def local_date(snap: Snapshot, entity: str | None, ts: datetime) -> date:
+    """The date of ``ts`` in the entity's time zone (default UTC)."""
+    return ts.astimezone(local_zone(snap, entity)).date()
+
+
+def _find(session: Session, entity: str | None, day: date) -> PeriodRow | None:
+    stmt = select(PeriodRow).where(PeriodRow.start <= day, PeriodRow.end >= day)
+    rows = [p for p in session.scalars(stmt) if p.entity in (None, entity)]
+    return rows[0] if rows else None
+
+
+def _ensure(session: Session, snap: Snapshot, entity: str | None, day: date) -> PeriodRow:
+    found = _find(session, entity, day)
+    if found is not None:
+        return found
+    if snap.period_rule(entity) != "monthly":
+        raise PeriodError(f"no accounting period covers {day.isoformat()} (entity {entity})")
+    last = calendar.monthrange(day.year, day.month)[1]
+    row = PeriodRow(
+        id=f"{day.year:04d}-{day.month:02d}", entity=None, start=day.replace(day=1), end=day.replace(day=last),
+        status="open",
+    )
+    session.add(row)
+    session.flush()
+    log.info("period %s created on first use (monthly rule)", row.id)
+    return row
+
+
+def open_period_row(session: Session, period_id: str) -> PeriodRow:
+    row = session.get(PeriodRow, period_id)
+    if row is None:
+        raise PeriodError(f"unknown period {period_id!r}")
+    if row.status != "open":
+        raise PeriodError(f"period {period_id} is closed")
+    return row
+
+
+def period_for_event(session: Session, snap: Snapshot, entity: str | None, ts: datetime) -> PeriodChoice:
+    """The period an event posts in: its own, or the first open one after it (late)."""
+    day = local_date(snap, entity, ts)
+    period = _ensure(session, snap, entity, day)
+    if period.status == "open":
+        return PeriodChoice(period.id, day, False, None)
+    probe = period
+    for _ in range(1200):
+        following = probe.end.toordinal() + 1
+        probe = _ensure(session, snap, entity, date.fromordinal(following))
+        if probe.status == "open":
+            return PeriodChoice(probe.id, probe.start, True, day)
+    raise PeriodError(f"no open period after {period.id}")  # pragma: no cover - 100 years closed
+
+
+def period_for_input(session: Session, snap: Snapshot, entity: str | None, day: date | None) -> PeriodChoice:
+    """The period of an API input dated ``day`` (default today in the entity's zone); closed: 409."""
+    day = day or local_date(snap, entity, datetime.now(UTC))
+    period = _ensure(session, snap, entity, day)
+    if period.status != "open":
+        raise PeriodError(f"period {period.id} is closed: date the input {day.isoformat()} in an open period")
+    return PeriodChoice(period.id, day, False, None)
+
+
+def save_entry(
+    session: Session,
+    entry: JournalEntry,
+    user: str,
+    record_id: int | None = None,
+    work_order: str | None = None,
+    reverses: int | None = None,
+) -> JournalEntryRow:
+    """Persist a balanced entry; refuse one dated into a closed period."""
+    period = session.get(PeriodRow, entry.period)
+    if period is None or period.status != "open":
+        raise PeriodError(f"period {entry.period} is closed or unknown: nothing posts into it")
+    row = JournalEntryRow(
+        entity=entry.entity, period=entry.period, entry_date=entry.entry_date, kind=entry.kind, memo=entry.memo,
+        rule_version=entry.rule_version, late=entry.late, original_date=entry.original_date, reverses=reverses,
+        reason=entry.reason, record_id=record_id, work_order=work_order, created=datetime.now(UTC), user=user,
+    )
+    session.add(row)
+    session.flush()
+    session.execute(insert(cast(Table, JournalLineRow.__table__)), _line_rows(row.id, entry))
+    _bump_stock_value(session, entry)
+    return row
+
+
+def save_entries(
+    session: Session, entries: Sequence[JournalEntry], user: str, record_id: int | None = None,
+    work_order: str | None = None,
+) -> list[int]:
+    """:func:`save_entry` for several entries at once, returning their ids in order: the same rows
+    and running stock values, in one INSERT for the entries and one for all their lines."""
+    if not entries:
+        return []
+    for period_id in dict.fromkeys(e.period for e in entries):
+        period = session.get(PeriodRow, period_id)
+        if period is None or period.status != "open":
+            raise PeriodError(f"period {period_id} is closed or unknown: nothing posts into it")
+    table = cast(Table, JournalEntryRow.__table__)
+    values = [
+        {"entity": e.entity, "period": e.period, "entry_date": e.entry_date, "kind": e.kind, "memo": e.memo,
+         "rule_version": e.rule_version, "late": e.late, "original_date": e.original_date, "reverses": None,
+         "reason": e.reason, "record_id": record_id, "work_order": work_order, "created": datetime.now(UTC),
+         "user": user}
+        for e in entries
+    ]
+    ids = [int(i) for i in session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                                           values)]
+    session.execute(insert(cast(Table, JournalLineRow.__table__)),
+                    [line for entry_id, e in zip(ids, entries, strict=True) for line in _line_rows(entry_id, e)])
+    for e in entries:
+        _bump_stock_value(session, e)
+    return ids
+
+
+def _line_rows(entry_id: int, entry: JournalEntry) -> list[dict[str, Any]]:
+    return [
+        {"entry_id": entry_id, "line_no": n, "account": line.account or "", "role": line.role.value,
+         "debit": line.debit, "credit": line.credit, "work_order": line.tags.work_order, "item": line.tags.item,
+         "work_center": line.tags.work_center, "reason": line.tags.reason, "memo": line.tags.memo}
+        for n, line in enumerate(entry.lines, start=1)
+    ]
+
+
+def _bump_stock_value(session: Session, entry: JournalEntry) -> None:
+    """The running value on hand of every item the entry's stock lines move."""
+    moves: dict[str, Decimal] = {}
+    for line in entry.lines:
+        if line.role.value in _STOCK_ROLES and line.tags.item is not None:
+            moves[line.tags.item] = moves.get(line.tags.item, Decimal(0)) + line.amount
+    for item, delta in moves.items():
+        increment_item_stock(session, item, "value", delta)

@@ -1,0 +1,237 @@
+"""The journal as read by finance: listing, one entry with its lineage, reversal, trial balance.
+
+Nothing posted is edited (the database refuses it): a reversal is a new entry with every line's
+sides swapped, a reason and its ``reverses`` link, which is read both ways (``reversed_by`` of the
+original is the entry that reverses it). The work order's cumulative memory (accruals) is corrected with it, so
+the ledger and what the next event will post stay consistent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from central.adapters.db.models_costing import (
+    EventPostingRow,
+    JournalEntryRow,
+    JournalLineRow,
+    OpRecordRow,
+    RecordEventRow,
+)
+from central.adapters.db.models_ingest import EventRow
+from central.domain.accruals import BACKFLUSH, CONVERSION, FINISHED_GOODS, ISSUE, OrderAccruals, element
+from central.domain.errors import InputError
+from central.domain.ledger import JournalEntry, JournalLine, Tags
+from central.domain.money import ZERO, format_amount
+from central.domain.roles import Role
+from central.errors import Conflict, NotFound
+from central.service_layer.costing.inputs import record_view
+from central.service_layer.costing.journal import period_for_input, save_entry
+from central.service_layer.costing.master_data import snapshot
+from central.service_layer.costing.stock import MoveSource, check_negative, reverse_moves
+
+log = logging.getLogger(__name__)
+
+__all__ = ["list_journal", "entry_view", "get_entry", "reverse_entry", "trial_balance"]
+
+_CLOSES = {"work_order_close", "efficiency_to_date", "period_close"}
+_FROM_EVENTS = {"backflush", "conversion_applied", "finished_goods"}
+_CONVERSION_ROLES = {Role.LABOR_CONTROL.value: "labor", Role.VOH_CONTROL.value: "voh", Role.FOH_CONTROL.value: "foh"}
+
+
+def _money(value: Decimal) -> str:
+    return format_amount(value)
+
+
+def line_view(line: JournalLineRow) -> dict[str, Any]:
+    return {
+        "line": line.line_no, "account": line.account, "role": line.role, "debit": _money(line.debit),
+        "credit": _money(line.credit), "work_order": line.work_order, "item": line.item,
+        "work_center": line.work_center, "reason": line.reason, "memo": line.memo,
+    }
+
+
+def _reversals(session: Session, entry_ids: list[int]) -> dict[int, int]:
+    """Original entry id -> the id of the entry reversing it, for those of ``entry_ids`` reversed."""
+    if not entry_ids:
+        return {}
+    stmt = select(JournalEntryRow.reverses, JournalEntryRow.id).where(JournalEntryRow.reverses.in_(entry_ids))
+    return {int(orig): int(rev) for orig, rev in session.execute(stmt).tuples() if orig is not None}
+
+
+def entry_view(entry: JournalEntryRow, lines: list[JournalLineRow], reversed_by: int | None = None) -> dict[str, Any]:
+    return {
+        "id": entry.id, "entity": entry.entity, "period": entry.period, "date": entry.entry_date.isoformat(),
+        "kind": entry.kind, "memo": entry.memo, "rule_version": entry.rule_version, "late": entry.late,
+        "original_date": entry.original_date.isoformat() if entry.original_date else None,
+        "reverses": entry.reverses, "reversed_by": reversed_by, "reason": entry.reason,
+        "record": entry.record_id, "work_order": entry.work_order, "created": entry.created.isoformat(),
+        "user": entry.user, "lines": [line_view(x) for x in sorted(lines, key=lambda x: x.line_no)],
+        "total_debit": _money(sum((x.debit for x in lines), ZERO)),
+        "total_credit": _money(sum((x.credit for x in lines), ZERO)),
+    }
+
+
+def list_journal(
+    session: Session, *, period: str | None = None, account: str | None = None, work_order: str | None = None,
+    entity: str | None = None, kind: str | None = None, limit: int = 100, offset: int = 0,
+) -> dict[str, Any]:
+    """Entries (newest last) with their lines, filtered; ``total`` counts every match."""
+    stmt: Select[Any] = select(JournalEntryRow)
+    if period:
+        stmt = stmt.where(JournalEntryRow.period == period)
+    if entity:
+        stmt = stmt.where(JournalEntryRow.entity == entity)
+    if kind:
+        stmt = stmt.where(JournalEntryRow.kind == kind)
+    if work_order:
+        stmt = stmt.where(JournalEntryRow.id.in_(select(JournalLineRow.entry_id).where(
+            JournalLineRow.work_order == work_order)))
+    if account:
+        stmt = stmt.where(JournalEntryRow.id.in_(select(JournalLineRow.entry_id).where(
+            (JournalLineRow.account == account) | (JournalLineRow.role == account))))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    page = stmt.order_by(JournalEntryRow.id).limit(limit).offset(offset)
+    entries: list[JournalEntryRow] = list(session.scalars(page))
+    lines: dict[int, list[JournalLineRow]] = defaultdict(list)
+    if entries:
+        for line in session.scalars(select(JournalLineRow).where(
+                JournalLineRow.entry_id.in_([e.id for e in entries]))):
+            lines[line.entry_id].append(line)
+    reversed_by = _reversals(session, [e.id for e in entries])
+    return {"entries": [entry_view(e, lines[e.id], reversed_by.get(e.id)) for e in entries], "total": total,
+            "limit": limit,
+            "offset": offset}
+
+
+def _load(session: Session, entry_id: int) -> tuple[JournalEntryRow, list[JournalLineRow]]:
+    entry = session.get(JournalEntryRow, entry_id)
+    if entry is None:
+        raise NotFound(f"no journal entry {entry_id}")
+    lines = list(session.scalars(select(JournalLineRow).where(JournalLineRow.entry_id == entry_id)))
+    return entry, lines
+
+
+def get_entry(session: Session, entry_id: int) -> dict[str, Any]:
+    """One entry with lineage: lines -> operational record -> events -> raw PLC values."""
+    entry, lines = _load(session, entry_id)
+    view = entry_view(entry, lines, _reversals(session, [entry.id]).get(entry.id))
+    lineage: dict[str, Any] = {"record": None, "events": []}
+    if entry.record_id is not None:
+        record = session.get(OpRecordRow, entry.record_id)
+        if record is not None:
+            lineage["record"] = record_view(record)
+        linked = select(RecordEventRow.event_id).where(RecordEventRow.record_id == entry.record_id).union(
+            select(EventPostingRow.event_id).where(EventPostingRow.record_id == entry.record_id))
+        events = session.scalars(select(EventRow).where(EventRow.id.in_(linked)).order_by(EventRow.stream,
+                                                                                         EventRow.seq))
+        lineage["events"] = [
+            {"id": e.id, "edge": e.edge, "stream": e.stream, "seq": e.seq, "machine": e.machine, "kind": e.kind,
+             "ts": e.ts.isoformat() if e.ts else None, "qty": e.qty, "state": e.state, "reason": e.reason,
+             "flags": e.flags, "raw": e.raw}
+            for e in events
+        ]
+    view["lineage"] = lineage
+    return view
+
+
+def reverse_entry(session: Session, entry_id: int, reason: str, user: str) -> dict[str, Any]:
+    """Post the reversal of an entry in today's open period; restore the order's accruals."""
+    if not reason.strip():
+        raise InputError("a reversal needs a reason")
+    entry, lines = _load(session, entry_id)
+    already = _reversals(session, [entry.id]).get(entry.id)
+    if already is not None:  # the unique index on ``reverses`` also refuses a concurrent second one
+        raise Conflict(f"journal entry {entry_id} is already reversed by {already}", code="already_reversed")
+    if entry.reverses is not None:
+        raise Conflict(f"journal entry {entry_id} is itself a reversal: post a new entry instead")
+    if entry.kind in _CLOSES:
+        raise Conflict(f"a {entry.kind} entry is not reversed by hand: it follows from the order and period data")
+    if entry.kind in _FROM_EVENTS:
+        raise Conflict(
+            f"a {entry.kind} entry follows from machine events: correct the events instead (stop the order with a "
+            "past 'at', assign or reject them); their postings are reversed and reposted",
+            code="posted_from_events",
+        )
+    snap = snapshot(session)
+    choice = period_for_input(session, snap, entry.entity, None)
+    domain_lines = tuple(
+        JournalLine(Role(x.role), debit=x.credit, credit=x.debit, account=x.account,
+                    tags=Tags(x.work_order, x.item, x.work_center, x.reason, x.memo))
+        for x in sorted(lines, key=lambda x: x.line_no)
+    )
+    reversal = JournalEntry(
+        entry_date=choice.entry_date, period=choice.period, kind=entry.kind, lines=domain_lines, entity=entry.entity,
+        memo=f"reversal of {entry.id}", rule_version=entry.rule_version, reverses=str(entry.id), reason=reason,
+    )
+    row = save_entry(session, reversal, user, entry.record_id, entry.work_order, reverses=entry.id)
+    _restore_accruals(session, entry, lines)
+    if entry.record_id is not None:
+        record = session.get(OpRecordRow, entry.record_id)
+        if record is not None and record.kind in {"goods_receipt", "labor_booking", "overhead_actual",
+                                                  "material_issue"}:
+            record.reversed_by = row.id
+        if record is not None and record.kind in {"goods_receipt", "material_issue"}:
+            source = MoveSource(record.id, choice.period, choice.entry_date, user, entry_id=row.id,
+                                memo=f"reversal of entry {entry.id}: {reason}")
+            moves = reverse_moves(session, record.id, source)
+            check_negative(session, [m.item for m in moves if m.qty < 0], f"reversal of entry {entry.id}",
+                           {"entry": row.id, "record": record.id})
+    log.info("journal entry %s reversed by %s as %s: %s", entry.id, user, row.id, reason)
+    return get_entry(session, row.id)
+
+
+def _restore_accruals(session: Session, entry: JournalEntryRow, lines: list[JournalLineRow]) -> None:
+    from central.service_layer.costing.production import load_order
+
+    if entry.work_order is None:
+        return
+    order = load_order(session, entry.work_order)
+    if order is None:
+        return
+    acc = OrderAccruals.from_data(order.accruals)
+    changes: dict[str, Decimal] = {}
+    for x in lines:
+        signed = x.debit - x.credit
+        if entry.kind == "finished_goods" and x.role == Role.WIP.value:
+            changes[FINISHED_GOODS] = changes.get(FINISHED_GOODS, acc.amount(FINISHED_GOODS)) + signed
+        elif entry.kind in ("backflush", "material_issue") and x.role == Role.WIP.value and x.item:
+            key = element(BACKFLUSH if entry.kind == "backflush" else ISSUE, x.item)
+            changes[key] = changes.get(key, acc.amount(key)) - signed
+        elif entry.kind == "conversion_applied" and x.role in _CONVERSION_ROLES:
+            key = element(CONVERSION, _CONVERSION_ROLES[x.role])
+            changes[key] = changes.get(key, acc.amount(key)) + signed
+    acc = acc.with_posted(changes)
+    if entry.kind == "material_issue" and entry.record_id is not None:
+        record = session.get(OpRecordRow, entry.record_id)
+        if record is not None and record.item and record.qty is not None:
+            acc = acc.with_issued(record.item, acc.issued.get(record.item, ZERO) - record.qty)
+    order.accruals = acc.to_data()
+
+
+def trial_balance(session: Session, entity: str | None = None, period: str | None = None) -> dict[str, Any]:
+    """Net balance per account and role (debit or credit column), with totals."""
+    stmt = select(JournalLineRow.account, JournalLineRow.role, func.sum(JournalLineRow.debit),
+                  func.sum(JournalLineRow.credit)).join(JournalEntryRow, JournalEntryRow.id == JournalLineRow.entry_id)
+    if entity:
+        stmt = stmt.where(JournalEntryRow.entity == entity)
+    if period:
+        stmt = stmt.where(JournalEntryRow.period == period)
+    stmt = stmt.group_by(JournalLineRow.account, JournalLineRow.role).order_by(JournalLineRow.account)
+    out, total_d, total_c = [], ZERO, ZERO
+    for account, role, debit, credit in session.execute(stmt):
+        net = Decimal(debit or 0) - Decimal(credit or 0)
+        d, c = max(net, ZERO), max(-net, ZERO)
+        total_d += d
+        total_c += c
+        out.append({"account": account, "role": role, "debit": _money(d), "credit": _money(c),
+                    "balance": _money(net)})
+    return {"entity": entity, "period": period, "lines": out, "total_debit": _money(total_d),
+            "total_credit": _money(total_c), "balanced": total_d == total_c,
+            "as_of": datetime.now(UTC).isoformat()}

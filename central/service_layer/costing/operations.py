@@ -1,0 +1,233 @@
+"""Operational records past a threshold, written in the ingest transaction with the events that
+cause them: quality exceptions (a machine's scrap rate over its rolling window of units) and
+maintenance requests (an unplanned stop of a maintenance category longer than its threshold).
+Each new record raises an alert (``quality_exception`` / ``maintenance_request``). The rules are
+in :mod:`central.domain.thresholds`; the thresholds come from master data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from central.adapters.db.models_costing import (
+    EventPostingRow,
+    EventPostingStatus,
+    MaintenanceRequestRow,
+    QualityExceptionRow,
+)
+from central.domain.money import format_amount, to_unit
+from central.domain.thresholds import (
+    ScrapChange,
+    StateMark,
+    Stop,
+    Thresholds,
+    UnitEvent,
+    ended_stops,
+    machine_thresholds,
+    needs_maintenance,
+    scrap_changes,
+    stop_category,
+)
+from central.domain.time_accounting import order_at
+from central.service_layer.costing.alerts import raise_alert
+from central.service_layer.costing.master_data import Snapshot
+
+log = logging.getLogger(__name__)
+
+__all__ = ["check_events", "list_quality_exceptions", "list_maintenance_requests", "quality_exception_view",
+           "maintenance_request_view"]
+
+_COUNTED = (EventPostingStatus.POSTED, EventPostingStatus.UNASSIGNED)
+_STATE_HISTORY = 200
+"""State events read before a batch's first one to find where a stop began (a longer run of
+repeated identical states is measured from the oldest of these: a lower bound)."""
+
+
+def check_events(session: Session, snap: Snapshot, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Check the machines of newly stored ``event_postings`` rows (dicts) against their thresholds."""
+    units: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    states: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if row["kind"] == "state" and row["status"] == EventPostingStatus.OPERATIONAL and row["state"]:
+            states[row["machine"]].append(row)
+        elif row["kind"] in ("count", "scrap") and row["status"] in _COUNTED and row["qty"] > 0:
+            units[row["machine"]].append(row)
+    for machine in sorted(units.keys() | states.keys()):
+        thresholds = machine_thresholds(snap.records, machine)
+        if thresholds is None:
+            continue  # not in master data: nothing to measure against
+        if machine in units:
+            _check_scrap(session, snap, machine, thresholds, units[machine])
+        if machine in states:
+            _check_stops(session, snap, machine, thresholds, states[machine])
+
+
+def _unit(r: Mapping[str, Any]) -> UnitEvent:
+    return UnitEvent(int(r["event_id"]), r["ts"], str(r["kind"]), int(r["qty"]), r["reason"], r["work_order"])
+
+
+def _work_center(snap: Snapshot, machine: str) -> str | None:
+    m = snap.master.machines_by_id.get(machine)
+    return None if m is None else m.work_center
+
+
+def _check_scrap(
+    session: Session, snap: Snapshot, machine: str, t: Thresholds, new_rows: Sequence[Mapping[str, Any]]
+) -> None:
+    new = sorted((_unit(r) for r in new_rows), key=lambda u: (u.ts, u.key))
+    first = new[0]
+    history_rows = session.execute(select(
+        EventPostingRow.event_id, EventPostingRow.ts, EventPostingRow.kind, EventPostingRow.qty,
+        EventPostingRow.reason, EventPostingRow.work_order).where(
+        EventPostingRow.machine == machine, EventPostingRow.kind.in_(("count", "scrap")),
+        EventPostingRow.status.in_(_COUNTED), EventPostingRow.qty > 0, EventPostingRow.ts <= first.ts,
+        (EventPostingRow.ts < first.ts) | (EventPostingRow.event_id < first.key),
+    ).order_by(EventPostingRow.ts.desc(), EventPostingRow.event_id.desc()).limit(t.scrap_window_units))
+    history = sorted((UnitEvent(int(k), ts, str(kind), int(q), reason, wo)
+                      for k, ts, kind, q, reason, wo in history_rows), key=lambda u: (u.ts, u.key))
+    current = session.scalars(select(QualityExceptionRow).where(
+        QualityExceptionRow.machine == machine, QualityExceptionRow.status == "open"
+    ).order_by(QualityExceptionRow.id.desc()).limit(1)).first()
+    changes, peak = scrap_changes(history, new, t, current is not None)
+    for change in changes:
+        if change.opened:
+            current = _open_exception(session, snap, machine, t, change)
+        elif current is not None:
+            _clear_exception(current, change)
+            current = None
+    if current is not None and peak is not None and to_unit(peak) > current.peak_rate:
+        current.peak_rate = to_unit(peak)
+
+
+def _open_exception(session: Session, snap: Snapshot, machine: str, t: Thresholds,
+                    change: ScrapChange) -> QualityExceptionRow:
+    w, ev = change.window, change.event
+    row = QualityExceptionRow(
+        machine=machine, work_center=_work_center(snap, machine), work_order=ev.work_order, status="open",
+        opened_at=ev.ts, opened_event=ev.key, rate=to_unit(w.rate), peak_rate=to_unit(w.rate), scrap_qty=w.scrap,
+        window_units=w.units, threshold=t.scrap_rate, clear_rate=to_unit(t.clear_rate), reasons=dict(w.reasons),
+        created=datetime.now(UTC),
+    )
+    session.add(row)
+    session.flush()
+    raise_alert(session, "quality_exception", f"quality_exception:{row.id}",
+                f"machine {machine}: scrap rate {w.reported_rate} over its last {w.units} units reached the "
+                f"threshold {t.scrap_rate} at {ev.ts.isoformat()} (quality exception {row.id})",
+                {"quality_exception": row.id, "machine": machine, "work_order": ev.work_order,
+                 "rate": str(w.reported_rate), "threshold": str(t.scrap_rate), "reasons": dict(w.reasons)})
+    return row
+
+
+def _clear_exception(row: QualityExceptionRow, change: ScrapChange) -> None:
+    row.status, row.cleared_at, row.cleared_event = "cleared", change.event.ts, change.event.key
+    row.cleared_rate = to_unit(change.window.rate)
+    log.info("quality exception %s on %s cleared at %s (rate %s)", row.id, row.machine, change.event.ts,
+             change.window.reported_rate)
+
+
+def _check_stops(
+    session: Session, snap: Snapshot, machine: str, t: Thresholds, new_rows: Sequence[Mapping[str, Any]]
+) -> None:
+    new_keys = {int(r["event_id"]) for r in new_rows}
+    hi = max(r["ts"] for r in new_rows)
+    rows = session.execute(select(
+        EventPostingRow.event_id, EventPostingRow.ts, EventPostingRow.state, EventPostingRow.reason).where(
+        EventPostingRow.machine == machine, EventPostingRow.kind == "state",
+        EventPostingRow.status == EventPostingStatus.OPERATIONAL, EventPostingRow.ts <= hi,
+    ).order_by(EventPostingRow.ts.desc(), EventPostingRow.event_id.desc()).limit(len(new_keys) + _STATE_HISTORY))
+    marks = sorted((StateMark(int(k), ts, str(st), reason) for k, ts, st, reason in rows if st),
+                   key=lambda m: (m.ts, m.key))
+    reasons = snap.master.downtime_reasons_by_code
+    for stop in ended_stops(marks, new_keys):
+        if needs_maintenance(stop, reasons, t):
+            _request_maintenance(session, snap, machine, t, stop)
+
+
+def _request_maintenance(session: Session, snap: Snapshot, machine: str, t: Thresholds, stop: Stop) -> None:
+    exists = session.scalars(select(MaintenanceRequestRow.id).where(
+        MaintenanceRequestRow.machine == machine, MaintenanceRequestRow.start_event == stop.start.key)).first()
+    if exists is not None:
+        return
+    from central.service_layer.costing.production import dispatches_for
+
+    category, _planned = stop_category(stop, snap.master.downtime_reasons_by_code)
+    order = order_at(dispatches_for(session, [machine], stop.start.ts, stop.start.ts), machine, stop.start.ts)
+    minutes = to_unit(stop.minutes)
+    row = MaintenanceRequestRow(
+        machine=machine, work_center=_work_center(snap, machine), work_order=order, state=stop.start.state,
+        reason=stop.start.reason, category=category.value, stop_start=stop.start.ts, stop_end=stop.end.ts,
+        minutes=minutes, threshold_minutes=t.downtime_minutes, start_event=stop.start.key, end_event=stop.end.key,
+        status="open", created=datetime.now(UTC),
+    )
+    session.add(row)
+    session.flush()
+    raise_alert(session, "maintenance_request", f"maintenance_request:{row.id}",
+                f"machine {machine}: {stop.start.state} ({stop.start.reason or 'no reason'}, {category.value}) for "
+                f"{format_amount(minutes, 1)} min from {stop.start.ts.isoformat()}, over the "
+                f"{t.downtime_minutes} min threshold (maintenance request {row.id})",
+                {"maintenance_request": row.id, "machine": machine, "reason": stop.start.reason,
+                 "minutes": format_amount(minutes, 1), "work_order": order})
+
+
+# --- views -----------------------------------------------------------------------------------
+
+
+def _iso(v: datetime | None) -> str | None:
+    return v.isoformat() if v else None
+
+
+def _ratio(v: Decimal | None) -> str | None:
+    return None if v is None else format_amount(v, 4)
+
+
+def quality_exception_view(r: QualityExceptionRow) -> dict[str, Any]:
+    return {
+        "id": r.id, "machine": r.machine, "work_center": r.work_center, "work_order": r.work_order,
+        "status": r.status, "opened_at": _iso(r.opened_at), "opened_event": r.opened_event, "rate": _ratio(r.rate),
+        "peak_rate": _ratio(r.peak_rate), "scrap_qty": r.scrap_qty, "window_units": r.window_units,
+        "threshold": _ratio(r.threshold), "clear_rate": _ratio(r.clear_rate), "reasons": r.reasons,
+        "cleared_at": _iso(r.cleared_at), "cleared_event": r.cleared_event, "cleared_rate": _ratio(r.cleared_rate),
+        "created": _iso(r.created),
+    }
+
+
+def maintenance_request_view(r: MaintenanceRequestRow) -> dict[str, Any]:
+    return {
+        "id": r.id, "machine": r.machine, "work_center": r.work_center, "work_order": r.work_order,
+        "state": r.state, "reason": r.reason, "category": r.category, "stop_start": _iso(r.stop_start),
+        "stop_end": _iso(r.stop_end), "minutes": format_amount(r.minutes, 2),
+        "threshold_minutes": format_amount(r.threshold_minutes, 2), "start_event": r.start_event,
+        "end_event": r.end_event, "status": r.status, "created": _iso(r.created),
+    }
+
+
+def _filtered(stmt: Any, model: Any, machine: str | None, status: str | None) -> Any:
+    if machine:
+        stmt = stmt.where(model.machine == machine)
+    if status:
+        stmt = stmt.where(model.status == status)
+    return stmt
+
+
+def list_quality_exceptions(session: Session, machine: str | None, status: str | None, limit: int,
+                            offset: int) -> list[dict[str, Any]]:
+    stmt = _filtered(select(QualityExceptionRow), QualityExceptionRow, machine, status)
+    rows: Iterable[QualityExceptionRow] = session.scalars(
+        stmt.order_by(QualityExceptionRow.id).limit(limit).offset(offset))
+    return [quality_exception_view(r) for r in rows]
+
+
+def list_maintenance_requests(session: Session, machine: str | None, status: str | None, limit: int,
+                              offset: int) -> list[dict[str, Any]]:
+    stmt = _filtered(select(MaintenanceRequestRow), MaintenanceRequestRow, machine, status)
+    rows: Iterable[MaintenanceRequestRow] = session.scalars(
+        stmt.order_by(MaintenanceRequestRow.id).limit(limit).offset(offset))
+    return [maintenance_request_view(r) for r in rows]

@@ -1,0 +1,285 @@
+"""Reports of ACCOUNTING.md: variances, inventory valuation, WIP, downtime cost, cost of quality,
+OEE and the order cost sheet. Amounts and ratios leave as decimal strings."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from central.adapters.db.models_costing import (
+    EventPostingRow,
+    EventPostingStatus,
+    JournalEntryRow,
+    JournalLineRow,
+    PeriodRow,
+    WorkOrderRow,
+)
+from central.domain.accruals import OrderAccruals
+from central.domain.bounds import check_date, check_instant
+from central.domain.errors import InputError, RangeError
+from central.domain.money import ZERO, format_amount, format_price, format_quantity
+from central.domain.operations_reports import OrderOutput, ScrapRecord, downtime_cost, ideal_hours
+from central.domain.operations_reports import cost_of_quality as domain_coq
+from central.domain.operations_reports import oee as domain_oee
+from central.domain.postings import PostingContext
+from central.domain.reports import value_inventory
+from central.domain.roles import VARIANCE_OF_ROLE, Role
+from central.domain.time_accounting import MachineTime, downtime_hours, machine_time
+from central.errors import NotFound
+from central.service_layer.costing.master_data import Snapshot, snapshot
+from central.service_layer.costing.stock import on_hand_by_item
+from central.service_layer.costing.timeline import intervals, now_utc, order_run_hours
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Window", "window", "variances", "inventory_valuation", "wip", "downtime", "cost_of_quality", "oee",
+           "cost_sheet"]
+
+
+def _m(value: Decimal) -> str:
+    return format_amount(value)
+
+
+def _h(value: Decimal) -> str:
+    return format_amount(value, 4)
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+
+def _parse_bound(text: str, tz: ZoneInfo, end: bool) -> datetime:
+    try:
+        if len(text) == 10:
+            day = check_date(date.fromisoformat(text), "'to'" if end else "'from'")
+            return datetime.combine(day + timedelta(days=1 if end else 0), time(0), tzinfo=tz).astimezone(UTC)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except RangeError:
+        raise
+    except ValueError:
+        raise InputError(f"not an ISO date or timestamp: {text[:40]!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return check_instant(parsed, "'to'" if end else "'from'").astimezone(UTC)
+
+
+def window(session: Session, snap: Snapshot, period: str | None, start: str | None, end: str | None) -> Window:
+    """``period=`` (its bounds in the entity's zone) or ``from=``/``to=`` (a date ``to`` is inclusive)."""
+    tz = ZoneInfo(snap.entity(snap.master.entities[0].id if snap.master.entities else None).timezone or "UTC")
+    if period:
+        row = session.get(PeriodRow, period)
+        if row is None:
+            raise InputError(f"unknown period {period!r}")
+        return Window(datetime.combine(row.start, time(0), tzinfo=tz).astimezone(UTC),
+                      datetime.combine(row.end + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC))
+    lo = _parse_bound(start, tz, False) if start else datetime(1970, 1, 1, tzinfo=UTC)
+    hi = _parse_bound(end, tz, True) if end else now_utc()
+    if hi <= lo:
+        raise InputError("'to' must be after 'from'")
+    return Window(lo, hi)
+
+
+def _lines(stmt: Any, period: str | None, work_order: str | None, work_center: str | None) -> Any:
+    if period:
+        stmt = stmt.where(JournalEntryRow.period == period)
+    if work_order:
+        stmt = stmt.where(JournalLineRow.work_order == work_order)
+    if work_center:
+        stmt = stmt.where(JournalLineRow.work_center == work_center)
+    return stmt
+
+
+def variances(session: Session, period: str | None = None, work_order: str | None = None,
+              work_center: str | None = None) -> dict[str, Any]:
+    """Variance lines of the journal by type, item, work centre, order and reason (positive = unfavourable)."""
+    roles = [r.value for r in VARIANCE_OF_ROLE]
+    stmt = select(JournalLineRow.role, JournalLineRow.item, JournalLineRow.work_center, JournalLineRow.work_order,
+                  JournalLineRow.reason, func.sum(JournalLineRow.debit), func.sum(JournalLineRow.credit)).join(
+        JournalEntryRow, JournalEntryRow.id == JournalLineRow.entry_id).where(JournalLineRow.role.in_(roles))
+    stmt = _lines(stmt, period, work_order, work_center).group_by(
+        JournalLineRow.role, JournalLineRow.item, JournalLineRow.work_center, JournalLineRow.work_order,
+        JournalLineRow.reason)
+    rows, total = [], ZERO
+    for role, item, wc, wo, reason, debit, credit in session.execute(stmt):
+        amount = _amount(debit) - _amount(credit)
+        if amount == 0:
+            continue
+        total += amount
+        row: dict[str, str] = {"type": VARIANCE_OF_ROLE[Role(str(role))].value, "amount": _m(amount)}
+        tags = (("item", item), ("work_center", wc), ("work_order", wo), ("reason", reason))
+        row |= {k: str(v) for k, v in tags if v}
+        rows.append(row)
+    rows.sort(key=lambda r: (r["type"], r.get("item", ""), r.get("reason", "")))
+    return {"variances": rows, "total": _m(total)}
+
+
+def _amount(value: Any) -> Decimal:
+    """A summed Cents column: Decimal (through the column type) or None."""
+    return ZERO if value is None else Decimal(value)
+
+
+def _role_balances(session: Session, role: Role, key: Any) -> dict[Any, Decimal]:
+    stmt = select(key, func.sum(JournalLineRow.debit), func.sum(JournalLineRow.credit)).where(
+        JournalLineRow.role == role.value).group_by(key)
+    return {k: _amount(d) - _amount(c) for k, d, c in session.execute(stmt)}
+
+
+def inventory_valuation(session: Session) -> dict[str, Any]:
+    """Raw materials and finished goods per item: the quantity on hand from the stock moves at
+    the standard unit cost (``value``), beside the ledger balance of the item (``ledger``) and
+    ``difference`` = value - ledger (nonzero e.g. after a standard-cost change that did not
+    revalue the stock on hand)."""
+    snap = snapshot(session)
+    ctx = snap.context(snap.master.entities[0].id if snap.master.entities else None)
+    ledger: dict[tuple[Role, str], Decimal] = {}
+    for role in (Role.RAW_MATERIALS, Role.FINISHED_GOODS):
+        for item, balance in _role_balances(session, role, JournalLineRow.item).items():
+            if item is None:
+                if balance != 0:
+                    log.warning("%s holds %s on lines without an item: not in the valuation", role.value, balance)
+                continue
+            ledger[(role, str(item))] = balance
+    rows = value_inventory(ctx, on_hand_by_item(session), ledger)
+    out = [{"item": r.item, "role": r.role.value, "unit_cost": format_price(r.unit_cost),
+            "qty": format_quantity(r.qty), "value": _m(r.value), "ledger": _m(r.ledger),
+            "difference": _m(r.difference)} for r in rows]
+    return {"rows": out, "total": _m(sum((r.value for r in rows), ZERO)),
+            "ledger": _m(sum((r.ledger for r in rows), ZERO)),
+            "difference": _m(sum((r.difference for r in rows), ZERO))}
+
+
+def wip(session: Session) -> dict[str, Any]:
+    """WIP at standard per order (closed orders hold 0.00)."""
+    balances = _role_balances(session, Role.WIP, JournalLineRow.work_order)
+    status = dict(session.execute(select(WorkOrderRow.id, WorkOrderRow.status)).tuples().all())
+    rows = [{"work_order": wo, "status": status.get(wo or ""), "amount": _m(v)}
+            for wo, v in sorted(balances.items(), key=lambda kv: kv[0] or "")]
+    return {"rows": rows, "total": _m(sum(balances.values(), ZERO))}
+
+
+def _machines(snap: Snapshot, machine: str | None) -> list[str]:
+    if machine is None:
+        return [m.id for m in snap.master.machines]
+    if machine not in snap.master.machines_by_id:
+        raise InputError(f"unknown machine {machine!r}")
+    return [machine]
+
+
+def _items_of(session: Session) -> dict[str, str]:
+    return dict(session.execute(select(WorkOrderRow.id, WorkOrderRow.item)).tuples().all())
+
+
+def _ctx(snap: Snapshot) -> PostingContext:
+    return snap.context(snap.master.entities[0].id if snap.master.entities else None)
+
+
+def downtime(session: Session, w: Window, machine: str | None = None) -> dict[str, Any]:
+    """Downtime hours and cost (labour x crew ratio + FOH per hour) by machine, reason and category."""
+    snap = snapshot(session)
+    ivs = intervals(session, snap, _machines(snap, machine), w.start, min(w.end, now_utc()))
+    report = downtime_cost(_ctx(snap), downtime_hours(ivs, w.start, w.end), _items_of(session))
+    rows = [{"machine": r.machine, "reason": r.reason, "category": r.category.value, "hours": _h(r.hours),
+             "cost": _m(r.cost)} for r in report.rows]
+    return {"rows": rows, "total_hours": _h(report.total_hours), "total_cost": _m(report.total_cost)}
+
+
+def _counts(session: Session, w: Window, machines: list[str], statuses: tuple[str, ...]) -> list[EventPostingRow]:
+    return list(session.scalars(select(EventPostingRow).where(
+        EventPostingRow.machine.in_(machines), EventPostingRow.kind.in_(("count", "scrap")),
+        EventPostingRow.status.in_(statuses), EventPostingRow.ts >= w.start, EventPostingRow.ts < w.end)))
+
+
+def cost_of_quality(session: Session, w: Window, machine: str | None = None) -> dict[str, Any]:
+    """Scrap x standard cost per unit processed by machine and reason; normal = within the allowance."""
+    snap = snapshot(session)
+    items_of = _items_of(session)
+    good: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    scrap: dict[tuple[str, str, str | None], Decimal] = defaultdict(lambda: ZERO)
+    for r in _counts(session, w, _machines(snap, machine), (EventPostingStatus.POSTED,)):
+        if r.work_order is None:
+            continue
+        if r.kind == "count":
+            good[r.work_order] += r.qty
+        else:
+            scrap[(r.work_order, r.machine, r.reason)] += r.qty
+    records = [ScrapRecord(wo, m, reason, qty) for (wo, m, reason), qty in scrap.items()]
+    outputs = [OrderOutput(wo, items_of[wo], good[wo]) for wo in {wo for wo, _, _ in scrap}]
+    report = domain_coq(_ctx(snap), records, outputs)
+    rows = [{"machine": r.machine, "reason": r.reason, "qty": str(r.qty), "amount": _m(r.amount)}
+            for r in report.rows]
+    return {"rows": rows, "normal": _m(report.normal), "abnormal": _m(report.abnormal), "total": _m(report.total)}
+
+
+def oee(session: Session, w: Window, machine: str | None = None) -> dict[str, Any]:
+    """Availability x performance x quality over the window (all machines summed when none is named)."""
+    snap = snapshot(session)
+    machines = _machines(snap, machine)
+    end = min(w.end, now_utc())
+    ivs = intervals(session, snap, machines, w.start, end)
+    times = [machine_time(ivs, m, w.start, end) for m in machines]
+    total = MachineTime(
+        window_hours=sum((t.window_hours for t in times), ZERO), run_hours=sum((t.run_hours for t in times), ZERO),
+        planned_stop_hours=sum((t.planned_stop_hours for t in times), ZERO),
+        downtime_hours=sum((t.downtime_hours for t in times), ZERO),
+    )
+    items_of = _items_of(session)
+    good = scrap = ZERO
+    processed: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for r in _counts(session, w, machines, (EventPostingStatus.POSTED, EventPostingStatus.UNASSIGNED)):
+        if r.kind == "count":
+            good += r.qty
+        else:
+            scrap += r.qty
+        item = items_of.get(r.work_order or "")
+        if item is not None:
+            processed[item] += r.qty
+    ctx = _ctx(snap)
+    figures = domain_oee(total, ideal_hours(ctx, processed), good, scrap)
+    ratios = figures.rounded()
+    return {"machine": machine, "from": w.start.isoformat(), "to": end.isoformat(),
+            **{k: str(v) for k, v in ratios.items()}, "planned_time_h": _h(figures.planned_time_h),
+            "run_time_h": _h(figures.run_time_h), "good": format_quantity(good), "scrap": format_quantity(scrap)}
+
+
+def cost_sheet(session: Session, order_id: str) -> dict[str, Any]:
+    """Standard vs actual per element for the units processed, and the order's variances."""
+    order = session.get(WorkOrderRow, order_id)
+    if order is None:
+        raise NotFound(f"no work order {order_id!r}")
+    snap = snapshot(session)
+    routing = snap.master.routing(order.item)
+    ctx = snap.context(snap.master.entity_of_work_center(routing.work_center))
+    card = ctx.card(order.item)
+    acc = OrderAccruals.from_data(order.accruals)
+    processed = acc.processed_qty
+    run_hours = acc.run_hours if acc.closed else order_run_hours(session, snap, order.id)
+    sh = processed * card.machine_hours
+    elements: dict[str, dict[str, str]] = {}
+    for m in card.materials:
+        issued = acc.issued.get(m.item, processed * m.qty if ctx.item(m.item).issue.value == "backflush" else ZERO)
+        elements[f"material:{m.item}"] = {"standard": _m(processed * m.qty * m.unit_cost),
+                                          "actual": _m(issued * m.unit_cost)}
+    elements["labor"] = {"standard": _m(processed * card.labor_hours * card.labor_rate),
+                         "actual": _m(run_hours * card.crew_ratio * card.labor_rate)}
+    elements["voh"] = {"standard": _m(sh * card.voh_rate), "actual": _m(run_hours * card.voh_rate)}
+    elements["foh"] = {"standard": _m(sh * card.foh_rate), "actual": _m(sh * card.foh_rate)}
+    normal_qty = min(acc.scrap_qty, card.normal_spoilage * acc.good_qty)
+    return {
+        "work_order": order.id, "item": order.item, "status": order.status,
+        "standard_unit_cost": format_price(card.per_unit_processed), "good_unit_cost": format_price(
+            card.good_unit), "good_qty": format_quantity(acc.good_qty), "scrap_qty": format_quantity(acc.scrap_qty),
+        "normal_scrap_qty": format_quantity(normal_qty),
+        "abnormal_scrap_qty": format_quantity(acc.scrap_qty - normal_qty),
+        "run_hours": _h(run_hours), "standard_hours": _h(sh), "elements": elements,
+        "variances": variances(session, work_order=order.id)["variances"],
+    }

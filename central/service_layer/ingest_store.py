@@ -1,0 +1,392 @@
+"""The exactly-once step: one batch of one stream, inside one database transaction.
+
+Lock the stream's cursor row; drop seqs at or below the cursor (duplicates, counted); store
+the rest under the unique key ``(edge, stream, seq)``, as ``accepted`` when they continue the
+sequence, ``pending`` when they wait behind a gap, ``rejected`` (with the reason) when they do
+not validate; open a gap row for every run of missing seqs; release held events the batch
+makes contiguous; hand every newly accepted event, in seq order, to the posting seam; advance
+the cursor. The caller commits, then publishes the ack.
+
+Every refusal carries a stable code (``shared.contract.REJECTION_CODES``) and one sentence;
+an exception's text reaches a stored reason only when it is ours (a domain or central error,
+or a plain ``ValueError`` of the costing layer): driver messages, SQL and parameters go to the
+log only. An event whose ``qty`` exceeds its machine's ``max_event_qty`` (default
+:data:`DEFAULT_MAX_EVENT_QTY`) is accepted with the central flag ``qty_over_limit``: the
+costing layer holds it in the suspect queue, never posted until a controller accepts it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from central.adapters.db.models_ingest import (
+    EdgeRow,
+    EventRow,
+    EventStatus,
+    GapRow,
+    MachineRow,
+    RejectedEventRow,
+    StreamRow,
+)
+from central.domain.errors import DomainError
+from central.errors import CentralError
+from central.service_layer.ingest_alerts import upsert_insert
+from central.service_layer.posting_seam import PostingHandler
+from shared.contract import DecodedBatch, Event, EventProblem
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CENTRAL_FLAGS",
+    "DEFAULT_MAX_EVENT_QTY",
+    "StoreResult",
+    "StoreRefused",
+    "store_batch",
+    "lock_stream",
+    "post_events",
+    "event_values",
+    "check_machine",
+    "machine_problem",
+    "posting_reason",
+]
+
+DEFAULT_MAX_EVENT_QTY = 1_000_000
+"""A machine's bound on one event's qty when master data sets none (API.md)."""
+CENTRAL_FLAGS = ("clock_skew", "qty_over_limit")
+"""Flags central adds to a stored event (never on the wire: a replayed body drops them)."""
+
+
+@dataclass
+class StoreResult:
+    acked_through: int
+    accepted: int = 0
+    #: ``(seq, code, reason)`` of every event stored as rejected
+    released: int = 0
+    duplicates: int = 0
+    held: int = 0
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+    clock_skew: int = 0
+    newest_ts: datetime | None = None
+    #: ``(seq, machine, qty)`` of accepted events held as suspect for ``qty_over_limit``
+    over_limit: list[tuple[int, str, int]] = field(default_factory=list)
+
+    def merge(self, other: StoreResult) -> None:
+        """Fold the result of the next part of the same batch (event-by-event storing)."""
+        self.acked_through = other.acked_through
+        self.accepted += other.accepted
+        self.released += other.released
+        self.duplicates += other.duplicates
+        self.held += other.held
+        self.rejected += other.rejected
+        self.gaps += other.gaps
+        self.clock_skew += other.clock_skew
+        self.over_limit += other.over_limit
+        if other.newest_ts is not None and (self.newest_ts is None or other.newest_ts > self.newest_ts):
+            self.newest_ts = other.newest_ts
+
+
+@dataclass(frozen=True)
+class StoreRefused:
+    """The batch cannot be stored at all (quarantine it); ``ack`` is False when the edge must keep it."""
+
+    reason: str
+    kind: str
+
+
+def lock_stream(session: Session, stream: str) -> StreamRow | None:
+    """The stream's cursor row, locked for this transaction (``FOR UPDATE``; SQLite holds the
+    database write lock already)."""
+    return session.scalar(
+        select(StreamRow).where(StreamRow.stream == stream).with_for_update().execution_options(populate_existing=True)
+    )
+
+
+def _lock_or_create_stream(session: Session, batch: DecodedBatch, now: datetime) -> StreamRow:
+    row = lock_stream(session, batch.stream)
+    if row is not None:
+        return row
+    stmt: Any = upsert_insert(session, StreamRow).values(
+        stream=batch.stream, edge=batch.edge, plant=batch.plant, acked_through=0, last_seq=0,
+        first_seen=now, last_seen=now, batches=0, accepted=0, duplicates=0, rejected=0, skipped=0,
+    )
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["stream"]))
+    row = lock_stream(session, batch.stream)
+    assert row is not None
+    return row
+
+
+def machine_problem(
+    machine: str, known: dict[str, str | None], edge: str, require_known: bool
+) -> tuple[str, str] | None:
+    """``(code, reason)`` when an event of ``machine`` from ``edge`` is refused, else None."""
+    if machine not in known:
+        return ("unknown_machine", f"unknown machine {machine!r}") if require_known else None
+    owner = known[machine]
+    if owner is not None and owner != edge:
+        return "wrong_edge", f"machine {machine!r} belongs to edge {owner!r}, not {edge!r}"
+    return None
+
+
+def check_machine(machine: str, known: dict[str, str | None], edge: str, require_known: bool) -> str | None:
+    """Why an event of ``machine`` from ``edge`` is refused, or None."""
+    problem = machine_problem(machine, known, edge, require_known)
+    return problem[1] if problem is not None else None
+
+
+def event_values(ev: Event, now: datetime, skew: timedelta, max_qty: int | None = None) -> dict[str, Any]:
+    """Columns of an accepted or held event; ``posting_ts`` is the receive time when ``ts`` is
+    too far ahead (flag ``clock_skew``); a ``qty`` above ``max_qty`` is flagged ``qty_over_limit``."""
+    flags: list[str] = list(ev.flags)
+    posting_ts = ev.ts
+    if ev.ts - skew > now:  # subtracting keeps the sum within range at the top of the wire range
+        flags.append("clock_skew")
+        posting_ts = now
+    if max_qty is not None and ev.qty is not None and ev.qty > max_qty:
+        flags.append("qty_over_limit")
+    return {
+        "machine": ev.machine, "kind": ev.kind, "ts": ev.ts, "rx": ev.rx, "posting_ts": posting_ts,
+        "qty": ev.qty, "state": ev.state, "reason": ev.reason, "flags": flags,
+        "raw": ev.raw.model_dump(mode="json"),
+    }
+
+
+def _problem_values(p: EventProblem) -> dict[str, Any]:
+    return {"machine": None, "kind": None, "ts": None, "rx": None, "posting_ts": None, "qty": None,
+            "state": None, "reason": None, "flags": [], "raw": None}
+
+
+def posting_reason(exc: BaseException) -> str:
+    """One sentence for a stored reason: our own errors' text, never a driver's (SQL, parameters)."""
+    if isinstance(exc, DomainError | CentralError | ValueError) and not isinstance(exc, SQLAlchemyError):
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"posting failed: {text[:300]}"
+    if isinstance(exc, SQLAlchemyError):
+        return "posting failed: the database refused the event's postings (details in the central log)"
+    return "posting failed: an internal error (details in the central log)"
+
+
+def post_events(session: Session, posting: PostingHandler, events: Sequence[EventRow], now: datetime) -> list[EventRow]:
+    """Call the posting seam with ``events``; the events it refuses are marked rejected, one
+    by one, so the rest still post. Database outages propagate (the batch is retried).
+    Returns the refused events."""
+    if not events:
+        return []
+    try:
+        with session.begin_nested():
+            posting(session, events)
+        return []
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception:  # the costing layer refused one of them: find which, post the rest
+        log.warning("posting %s events of stream %s failed; retrying one by one", len(events), events[0].stream,
+                    exc_info=True)
+    refused: list[EventRow] = []
+    for ev in events:
+        try:
+            with session.begin_nested():
+                posting(session, [ev])
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:
+            log.warning("posting event %s/%s failed, stored as rejected", ev.stream, ev.seq, exc_info=True)
+            ev.status = EventStatus.REJECTED
+            ev.accepted_at = None
+            session.add(RejectedEventRow(
+                event_id=ev.id, edge=ev.edge, stream=ev.stream, seq=ev.seq, field="posting", code="posting_failed",
+                reason=posting_reason(exc), body=_body_of(ev),
+                status="open", received=now,
+            ))
+            refused.append(ev)
+    return refused
+
+
+def _body_of(ev: EventRow) -> dict[str, Any]:
+    """The wire form of a stored event (what a replay re-validates)."""
+    body: dict[str, Any] = {"seq": ev.seq, "machine": ev.machine, "kind": ev.kind,
+                            "ts": ev.ts.isoformat() if ev.ts else None, "rx": ev.rx.isoformat() if ev.rx else None,
+                            "flags": [f for f in ev.flags if f not in CENTRAL_FLAGS], "raw": ev.raw}
+    for key in ("qty", "state", "reason"):
+        if getattr(ev, key) is not None:
+            body[key] = getattr(ev, key)
+    return body
+
+
+_COPY_COLUMNS = ("plant", "edge", "stream", "seq", "status", "machine", "kind", "ts", "rx", "posting_ts", "received",
+                 "accepted_at", "qty", "state", "reason", "flags", "raw")
+
+
+def _insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert: ``COPY`` on PostgreSQL (one round trip), ``executemany`` elsewhere."""
+    conn = session.connection()
+    if conn.dialect.name != "postgresql" or len(rows) < 20:
+        conn.execute(insert(EventRow.__table__), rows)  # type: ignore[arg-type]
+        return
+    dbapi_conn: Any = conn.connection.dbapi_connection
+    with dbapi_conn.cursor() as cur, cur.copy(f"COPY events ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy:
+        for r in rows:
+            copy.write_row([
+                orjson.dumps(r[c]).decode() if c in ("flags", "raw") and r[c] is not None else r[c]
+                for c in _COPY_COLUMNS
+            ])
+
+
+def store_batch(
+    session: Session,
+    batch: DecodedBatch,
+    *,
+    posting: PostingHandler,
+    now: datetime,
+    skew: timedelta,
+    require_registration: bool,
+    require_known_machine: bool,
+) -> StoreResult | StoreRefused:
+    """Apply one decoded batch (see the module docstring). The caller owns the transaction."""
+    edge = session.get(EdgeRow, batch.edge)
+    if edge is None and require_registration:
+        return StoreRefused(f"edge {batch.edge!r} is not registered", "unregistered_edge")
+    if edge is not None and edge.plant != batch.plant:
+        return StoreRefused(f"edge {batch.edge!r} is registered in plant {edge.plant!r}, not {batch.plant!r}",
+                            "wrong_plant")
+    stream = _lock_or_create_stream(session, batch, now)
+    if stream.edge != batch.edge:
+        return StoreRefused(f"stream {batch.stream!r} belongs to edge {stream.edge!r}", "stream_owner")
+
+    cursor, last = stream.acked_through, stream.last_seq
+    result = StoreResult(acked_through=cursor)
+    valid = {e.seq: e for e in batch.events}
+    bad = {p.seq: p for p in batch.problems}
+    seqs = batch.seqs
+    fresh = [s for s in seqs if s > cursor]
+    result.duplicates = len(seqs) - len(fresh)
+    late: list[int] = []
+    if result.duplicates and stream.skipped:
+        # seqs below the cursor that were never stored: they arrived after their gap was accepted
+        old = [s for s in seqs if s <= cursor]
+        have = set(session.scalars(select(EventRow.seq).where(
+            EventRow.edge == batch.edge, EventRow.stream == batch.stream, EventRow.seq >= old[0],
+            EventRow.seq <= old[-1])))
+        late = [s for s in old if s not in have]
+        result.duplicates -= len(late)
+    held: list[int] = []
+    if last > cursor:
+        held = list(session.scalars(select(EventRow.seq).where(
+            EventRow.edge == batch.edge, EventRow.stream == batch.stream, EventRow.seq > cursor,
+        ).order_by(EventRow.seq)))
+        held_set = set(held)
+        before = len(fresh)
+        fresh = [s for s in fresh if s not in held_set]
+        result.duplicates += before - len(fresh)
+
+    # which fresh events are refused, before deciding what the cursor can reach
+    machines = {valid[s].machine for s in fresh if s in valid}
+    known: dict[str, str | None] = {}
+    limits: dict[str, int] = {}
+    if machines:
+        for m, e, limit in session.execute(select(MachineRow.id, MachineRow.edge, MachineRow.max_event_qty).where(
+                MachineRow.id.in_(machines))).tuples():
+            known[m] = e
+            limits[m] = limit if limit is not None else DEFAULT_MAX_EVENT_QTY
+    # seq -> (field, code, reason, body)
+    refusals: dict[int, tuple[str, str, str, dict[str, Any]]] = {}
+    for s in late:
+        body = valid[s].model_dump(mode="json") if s in valid else bad[s].raw
+        refusals[s] = ("seq", "late_after_gap", "seq arrived after its gap was accepted", body)
+    for s in fresh:
+        if s in bad:
+            refusals[s] = (bad[s].field, bad[s].code, bad[s].reason, bad[s].raw)
+        else:
+            problem = machine_problem(valid[s].machine, known, batch.edge, require_known_machine)
+            if problem is not None:
+                refusals[s] = ("machine", problem[0], problem[1], valid[s].model_dump(mode="json"))
+
+    present = set(held) | set(fresh)
+    new_cursor = cursor
+    while new_cursor + 1 in present:
+        new_cursor += 1
+
+    # gaps: runs of missing seqs above everything stored before
+    prev = max(last, cursor)
+    for s in fresh:
+        if s > prev + 1:
+            result.gaps.append((prev + 1, s - 1))
+        prev = max(prev, s)
+
+    rows: list[dict[str, Any]] = []
+    for s in [*late, *fresh]:
+        ev = valid.get(s)
+        if s in refusals:
+            status = EventStatus.REJECTED
+        else:
+            status = EventStatus.ACCEPTED if s <= new_cursor else EventStatus.PENDING
+        if ev is not None:
+            values = event_values(ev, now, skew, limits.get(ev.machine, DEFAULT_MAX_EVENT_QTY))
+        else:
+            values = _problem_values(bad[s])
+        if "clock_skew" in values["flags"] and status != EventStatus.REJECTED:
+            result.clock_skew += 1
+        if ev is not None and ev.qty is not None and "qty_over_limit" in values["flags"] \
+                and status != EventStatus.REJECTED:
+            result.over_limit.append((s, ev.machine, ev.qty))
+        rows.append({"plant": batch.plant, "edge": batch.edge, "stream": batch.stream, "seq": s, "status": status,
+                     "received": now, "accepted_at": now if status == EventStatus.ACCEPTED else None, **values})
+    stored: list[EventRow] = []
+    if rows:
+        # plain executemany (no RETURNING: psycopg re-parses a 9,000-parameter VALUES list on
+        # every batch), then one indexed range read brings the rows back as ORM objects
+        _insert_events(session, rows)
+        wanted = {r["seq"] for r in rows}
+        stored = [r for r in session.scalars(select(EventRow).where(
+            EventRow.edge == batch.edge, EventRow.stream == batch.stream,
+            EventRow.seq >= min(wanted), EventRow.seq <= max(wanted)).order_by(EventRow.seq)) if r.seq in wanted]
+    by_seq = {r.seq: r for r in stored}
+    if refusals:
+        session.execute(insert(RejectedEventRow), [
+            {"event_id": by_seq[s].id, "edge": batch.edge, "stream": batch.stream, "seq": s, "field": f[:200],
+             "code": code, "reason": why[:2000], "body": body, "status": "open", "received": now}
+            for s, (f, code, why, body) in refusals.items()])
+        result.rejected = [(s, code, why) for s, (_f, code, why, _b) in refusals.items()]
+
+    released: list[EventRow] = []
+    if held and new_cursor > cursor:
+        released = list(session.scalars(select(EventRow).where(
+            EventRow.edge == batch.edge, EventRow.stream == batch.stream, EventRow.seq > cursor,
+            EventRow.seq <= new_cursor, EventRow.status == EventStatus.PENDING)))
+        for ev_row in released:
+            ev_row.status = EventStatus.ACCEPTED
+            ev_row.accepted_at = now
+        session.execute(update(GapRow).where(
+            GapRow.stream == batch.stream, GapRow.closed.is_(None), GapRow.through_seq <= new_cursor,
+        ).values(closed=now, resolution="filled"))
+    fresh_accepted = [r for r in stored if r.status == EventStatus.ACCEPTED]
+    to_post = sorted([*released, *fresh_accepted], key=lambda r: r.seq)
+    refused = post_events(session, posting, to_post, now)
+    for ev_row in refused:
+        result.rejected.append((ev_row.seq, "posting_failed", "posting failed"))
+
+    for lo, hi in result.gaps:
+        session.add(GapRow(stream=batch.stream, edge=batch.edge, from_seq=lo, through_seq=hi, opened=now,
+                           alerted=False))
+    result.acked_through = new_cursor
+    result.accepted = len(to_post) - len(refused)
+    result.released = len(released)
+    result.held = sum(1 for r in stored if r.status == EventStatus.PENDING)
+    posted_ts = [r.posting_ts for r in to_post if r.posting_ts is not None and r.status == EventStatus.ACCEPTED]
+    result.newest_ts = max(posted_ts) if posted_ts else None
+    stream.acked_through = new_cursor
+    stream.last_seq = max(last, fresh[-1] if fresh else 0)
+    stream.last_seen = now
+    stream.batches += 1
+    stream.accepted += result.accepted
+    stream.duplicates += result.duplicates
+    stream.rejected += len(result.rejected)
+    return result
