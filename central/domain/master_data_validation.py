@@ -17,6 +17,7 @@ from decimal import Decimal
 from functools import cache
 from itertools import pairwise
 
+from central.domain.bounds import INT64_MAX
 from central.domain.errors import MasterDataError, ValidationError
 from central.domain.master_data import ItemClass, MasterData
 from central.domain.money import MONEY_PLACES, QUANTITY_PLACES, UNIT_PLACES, significant_places
@@ -50,7 +51,7 @@ def is_zone_key(name: str) -> bool:
     """
     return name == "UTC" or name in _zone_keys()
 
-MAX_EVENT_QTY_LIMIT = 2**63 - 1
+MAX_EVENT_QTY_LIMIT = INT64_MAX
 """Largest ``machines[].max_event_qty`` (int64, the column's range)."""
 
 
