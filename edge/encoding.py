@@ -6,6 +6,10 @@ seq in front: ``{"seq":N,`` + body. The bytes are exactly what
 :func:`shared.contract.encode_event` produces for the same event (same key order; optional
 ``qty``/``state``/``reason`` left out when ``None``, ``raw`` always complete);
 ``tests/unit/test_edge_encoding.py`` holds the two together.
+
+A raw integer outside int64 (a u64 counter at 2**63 or above) is written as its decimal string
+(``"9223372036854775808"``): the contract bounds raw integers to int64 but allows strings of up
+to 256 characters, so the event with its small ``qty`` is accepted instead of rejected.
 """
 
 from __future__ import annotations
@@ -15,11 +19,18 @@ from datetime import UTC, datetime
 
 import orjson
 
-from shared.contract import format_ts
+from shared.contract import INT64_MAX, INT64_MIN, format_ts
 
-__all__ = ["event_body", "with_seq", "aware"]
+__all__ = ["event_body", "with_seq", "aware", "wire_scalar"]
 
 Scalar = bool | int | float | str | None
+
+
+def wire_scalar(value: Scalar) -> Scalar:
+    """``value`` as the contract takes it: an integer beyond int64 as its decimal string."""
+    if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
+        return str(value)
+    return value
 
 
 def aware(ts: datetime) -> datetime:
@@ -55,7 +66,7 @@ def event_body(
     if reason is not None:
         doc["reason"] = reason
     doc["flags"] = list(flags)
-    doc["raw"] = {"tag": tag, "value": value, "prev": prev}
+    doc["raw"] = {"tag": tag, "value": wire_scalar(value), "prev": wire_scalar(prev)}
     return orjson.dumps(doc)
 
 

@@ -7,7 +7,8 @@ report windows), it is checked against the same bounds as the wire contract, so 
   range (2000-01-01 to 3000-01-01); a naive instant is read as UTC for the check;
 * dates: from :data:`DATE_MIN` to :data:`DATE_MAX` inclusive (the same range).
 
-A value outside raises :class:`~central.domain.errors.RangeError` (a ``ValueError``, so a pydantic
+The constants are the wire contract's (``shared.contract``), not copies of them. A value
+outside raises :class:`~central.domain.errors.RangeError` (a ``ValueError``, so a pydantic
 validator turns it into a 422 with the field's location).
 """
 
@@ -17,18 +18,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
 from central.domain.errors import RangeError
+from shared.contract import INT64_MAX, INT64_MIN, TS_MAX, TS_MIN
 
 __all__ = [
     "INT64_MAX", "INT64_MIN", "TS_MIN", "TS_MAX", "DATE_MIN", "DATE_MAX",
     "check_int64", "check_instant", "check_date",
 ]
 
-INT64_MAX: Final = 2**63 - 1
-INT64_MIN: Final = -(2**63)
-TS_MIN: Final = datetime(2000, 1, 1, tzinfo=UTC)
-"""Earliest instant accepted (inclusive); the same as the wire contract's ``shared.contract.TS_MIN``."""
-TS_MAX: Final = datetime(3000, 1, 1, tzinfo=UTC)
-"""First instant past the accepted range (exclusive); the wire contract's ``TS_MAX``."""
+# INT64_MIN/MAX, TS_MIN (inclusive) and TS_MAX (exclusive) are the wire contract's own, defined
+# once in ``shared.contract`` (central imports shared, never the reverse).
 DATE_MIN: Final = TS_MIN.date()
 DATE_MAX: Final = (TS_MAX - timedelta(days=1)).date()
 

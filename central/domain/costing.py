@@ -4,6 +4,10 @@ Standard cost per unit processed = materials (BOM qty x standard price, recursiv
 items, which enter at their good-unit cost) + labour hours x labour rate + machine hours x
 (VOH rate + FOH rate). A good unit carries normal spoilage: per unit processed x (1 + normal
 spoilage). Every unit cost is kept at six places.
+
+A manufactured item may exist before its routing (an engineer creates the item, then the
+routing): the roll-up leaves out every item whose BOM tree holds a manufactured item without a
+routing, and asking for such an item's cost is a :class:`MasterDataError` naming the routing.
 """
 
 from __future__ import annotations
@@ -90,11 +94,39 @@ class StandardCost:
         return sum((m.qty for m in self.materials if m.item == component), ZERO)
 
 
+def missing_routings(master: MasterData, item_id: str) -> tuple[str, ...]:
+    """Manufactured items of ``item_id``'s BOM tree (itself included) that have no routing yet."""
+    missing: list[str] = []
+    seen: set[str] = set()
+    stack = [item_id]
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        item = master.items_by_id.get(current)
+        if item is None or not item.manufactured:
+            continue
+        if current not in master.routings_by_item:
+            missing.append(current)
+        stack.extend(reversed([line.item for line in master.bom(current).components]))
+    return tuple(missing)
+
+
+def missing_routing_error(item_id: str, missing: tuple[str, ...]) -> MasterDataError:
+    """The refusal of a cost (or a work order) that needs routings not created yet."""
+    def what(m: str) -> str:
+        return "it has no routing" if m == item_id else f"its component {m!r} has no routing"
+
+    return MasterDataError([ValidationError(f"routings.{m}", f"no standard cost for {item_id!r}: {what(m)} "
+                                            f"(create it with POST /routings)") for m in missing])
+
+
 def roll_up(master: MasterData) -> Mapping[str, StandardCost]:
-    """Standard cost cards of every manufactured item that has a routing."""
+    """Standard cost cards of every manufactured item whose BOM tree has all its routings."""
     cards: dict[str, StandardCost] = {}
     for item in master.items:
-        if item.manufactured and item.id in master.routings_by_item:
+        if item.manufactured and not missing_routings(master, item.id):
             _card(master, item.id, cards, ())
     return MappingProxyType(cards)
 
@@ -122,7 +154,9 @@ def _card(
     if item_id in path:
         cycle = " -> ".join((*path, item_id))
         raise MasterDataError([ValidationError(f"boms.{item_id}", f"BOM cycle: {cycle}")])
-    routing = master.routing(item_id)
+    routing = master.routings_by_item.get(item_id)
+    if routing is None:
+        raise missing_routing_error(item_id, missing_routings(master, item_id) or (item_id,))
     centre = master.work_center(routing.work_center)
     materials = tuple(
         MaterialCost(line.item, line.qty, cost, to_unit(line.qty * cost))

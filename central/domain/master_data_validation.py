@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import zoneinfo
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from functools import cache
 from itertools import pairwise
 
+from central.domain.bounds import INT64_MAX
 from central.domain.errors import MasterDataError, ValidationError
 from central.domain.master_data import ItemClass, MasterData
 from central.domain.money import MONEY_PLACES, QUANTITY_PLACES, UNIT_PLACES, significant_places
@@ -50,12 +51,21 @@ def is_zone_key(name: str) -> bool:
     """
     return name == "UTC" or name in _zone_keys()
 
-MAX_EVENT_QTY_LIMIT = 2**63 - 1
+MAX_EVENT_QTY_LIMIT = INT64_MAX
 """Largest ``machines[].max_event_qty`` (int64, the column's range)."""
 
 
-def validate_master_data(master: MasterData) -> list[ValidationError]:
-    """Every problem in ``master``: duplicates, dangling references, bad numbers, roles, BOM cycles."""
+def validate_master_data(
+    master: MasterData, *, routing_required: Collection[str] | None = None
+) -> list[ValidationError]:
+    """Every problem in ``master``: duplicates, dangling references, bad numbers, roles, BOM cycles.
+
+    A manufactured item needs a routing before anything is made or costed with it. Which items
+    must already have one here is ``routing_required``: every manufactured item when ``None``
+    (a master-data file, a first load), only the named ones otherwise (an engineer creates an
+    item through ``POST /items`` and its routing next; work orders and the cost roll-up refuse
+    the item until then).
+    """
     checks = (
         _duplicates,
         _plants,
@@ -70,7 +80,8 @@ def validate_master_data(master: MasterData) -> list[ValidationError]:
         _magnitudes,
         _time_zones,
     )
-    return [error for check in checks for error in check(master)]
+    errors = [error for check in checks for error in check(master)]
+    return errors + list(_missing_routings(master, routing_required))
 
 
 def ensure_valid(master: MasterData) -> MasterData:
@@ -162,8 +173,12 @@ def _items(m: MasterData) -> Errors:
                 yield ValidationError(
                     f"{path}.standard_cost", "rolled up from BOM and routing for manufactured items"
                 )
-            if item.id not in m.routings_by_item:
-                yield ValidationError(f"{path}", f"manufactured item {item.id!r} has no routing")
+
+
+def _missing_routings(m: MasterData, required: Collection[str] | None) -> Errors:
+    for i, item in enumerate(m.items):
+        if item.manufactured and item.id not in m.routings_by_item and (required is None or item.id in required):
+            yield ValidationError(f"items[{i}]", f"manufactured item {item.id!r} has no routing")
 
 
 def _boms(m: MasterData) -> Errors:

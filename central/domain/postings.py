@@ -21,7 +21,7 @@ from central.domain.accruals import (
     OrderAccruals,
     element,
 )
-from central.domain.costing import Element, StandardCost, roll_up
+from central.domain.costing import Element, StandardCost, missing_routing_error, missing_routings, roll_up
 from central.domain.errors import InputError, OrderStateError
 from central.domain.ledger import EntryBuilder, EntryHeader, JournalEntry, Tags
 from central.domain.master_data import IssueMethod, Item, MasterData
@@ -69,10 +69,13 @@ class PostingContext:
             raise InputError(f"unknown item {item_id!r}") from None
 
     def card(self, item_id: str) -> StandardCost:
-        """Standard cost card of a manufactured item."""
+        """Standard cost card of a manufactured item (refused naming any routing still missing)."""
         try:
             return self.costs[item_id]
         except KeyError:
+            missing = missing_routings(self.master, item_id)
+            if missing:
+                raise missing_routing_error(item_id, missing) from None
             raise InputError(f"no standard cost for {item_id!r} (not a manufactured item?)") from None
 
     def unit_cost(self, item_id: str) -> Decimal:

@@ -55,3 +55,12 @@ def test_dates() -> None:
         with pytest.raises(RangeError):
             check_date(bad)
     assert issubclass(RangeError, ValueError)  # a pydantic validator turns it into a 422
+
+
+def test_the_bounds_are_the_wire_contracts_own_not_copies() -> None:
+    from central.domain import bounds
+    from shared import contract
+
+    for name in ("INT64_MIN", "INT64_MAX", "TS_MIN", "TS_MAX"):
+        assert getattr(bounds, name) is getattr(contract, name), name
+    assert (contract.TS_MIN.date(), (contract.TS_MAX - timedelta(days=1)).date()) == (DATE_MIN, DATE_MAX)

@@ -60,7 +60,8 @@ def _find(session: Any, section: str, record_id: str) -> dict[str, Any] | None:
 
 
 def _write_one(session: Any, section: str, record: dict[str, Any], user: str) -> dict[str, Any]:
-    summary = load_master(session, parse_master_file({section: [record]}), user, source=f"api:{section}")
+    summary = load_master(session, parse_master_file({section: [record]}), user, source=f"api:{section}",
+                          routing_first=False)
     return {"record": record, **summary.to_data()}
 
 

@@ -122,9 +122,15 @@ def _period_records(session: Session) -> list[dict[str, Any]]:
 
 
 def load_master(
-    session: Session, mf: MasterFile, user: str, source: str = "api", *, approved: bool = False
+    session: Session, mf: MasterFile, user: str, source: str = "api", *, approved: bool = False,
+    routing_first: bool = True,
 ) -> LoadSummary:
     """Merge ``mf`` into the stored master data; write nothing unless the merged set is valid.
+
+    With ``routing_first`` (a master-data file) every manufactured item of ``mf`` needs its
+    routing in the merged set. Without it (one record through the CRUD resources) an item may
+    come before its routing: work orders and the cost roll-up refuse it until the routing exists.
+    Items stored without a routing never block a later file that does not name them.
 
     A change to guarded data after the first load is not written: it becomes an approval request
     (``summary.approval``) that a controller other than ``user`` approves; the approval applies
@@ -157,7 +163,8 @@ def load_master(
         merged[section] += [r for k, r in stored[section].items() if k not in keys_in_file]
     periods = _merge_periods(session, mf, summary)
     master = to_domain(merged, periods)
-    errors = validate_master_data(master) + threshold_errors(merged)
+    required = frozenset(str(i["id"]) for i in incoming["items"]) if routing_first else frozenset()
+    errors = validate_master_data(master, routing_required=required) + threshold_errors(merged)
     if errors:
         raise MasterDataError(errors)
     if merged["posting_rules"]:

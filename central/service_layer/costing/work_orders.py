@@ -26,7 +26,9 @@ from central.adapters.db.models_costing import (
     WorkOrderRow,
 )
 from central.domain.accruals import OrderAccruals
+from central.domain.costing import missing_routings
 from central.domain.errors import InputError, OrderStateError
+from central.domain.master_data import MasterData
 from central.domain.money import format_quantity, parse_decimal
 from central.errors import Conflict, NotFound
 from central.service_layer.costing.master_data import snapshot
@@ -63,8 +65,9 @@ def create_order(
     known = snap.master.items_by_id.get(item)
     if known is None:
         raise InputError(f"unknown item {item!r}")
-    if not known.manufactured or item not in snap.master.routings_by_item:
-        raise InputError(f"item {item!r} is not manufactured here (no routing)")
+    if not known.manufactured:
+        raise InputError(f"item {item!r} is a raw item: it is bought, not manufactured")
+    _require_routings(snap.master, item, "order")
     order_id = order_id or f"WO-{uuid.uuid4().hex[:10].upper()}"
     if session.get(WorkOrderRow, order_id) is not None:
         raise Conflict(f"work order {order_id} exists", code="duplicate")
@@ -80,9 +83,19 @@ def _require(order: WorkOrderRow, allowed: tuple[str, ...], action: str) -> None
         raise OrderStateError(f"work order {order.id} is {order.status}: cannot {action}")
 
 
+def _require_routings(master: MasterData, item: str, action: str) -> None:
+    """409 ``routing_missing`` naming each routing that ``item``'s standard cost still needs."""
+    missing = missing_routings(master, item)
+    if missing:
+        named = ", ".join(repr(m) for m in missing)
+        raise Conflict(f"cannot {action} {item!r}: no routing for {named} yet (create it with POST /routings)",
+                       code="routing_missing")
+
+
 def release(session: Session, order_id: str, user: str) -> WorkOrderRow:
     order = get_order(session, order_id)
     _require(order, ("created",), "release")
+    _require_routings(snapshot(session).master, order.item, "release a work order for")
     order.status, order.released_at = "released", _now()
     return order
 
@@ -107,6 +120,7 @@ def start(session: Session, order_id: str, machine: str, user: str, at: datetime
     known = snap.master.machines_by_id.get(machine)
     if known is None:
         raise InputError(f"unknown machine {machine!r}")
+    _require_routings(snap.master, order.item, "start a work order for")
     routing = snap.master.routing(order.item)
     if known.work_center != routing.work_center:
         raise InputError(
