@@ -76,7 +76,7 @@ def worker_main(url: str, port: int, client_id: str, workers: int) -> None:
         IngestSettings,
         MqttSettings,
     )
-    from central.service_layer.posting_seam import NoCostingHandler
+    from central.service_layer.ingest.seam import NoCostingHandler
 
     settings = CentralSettings(
         database=DatabaseSettings(url=url),

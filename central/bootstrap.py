@@ -3,7 +3,7 @@
 Nothing here runs at import time; ``sfsync central serve``, tests and benchmarks call
 :func:`bootstrap` (and :func:`central.entrypoints.api.app.create_app`) explicitly. The costing layer
 plugs its posting handler in through ``posting=``; without one, the explicit
-:class:`~central.service_layer.posting_seam.NoCostingHandler` is used.
+:class:`~central.service_layer.ingest.seam.NoCostingHandler` is used.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from central.adapters.db.migrate import upgrade
 from central.adapters.metrics import IngestMetrics
 from central.config import CentralSettings, load_settings
 from central.service_layer.ingest import IngestService
-from central.service_layer.posting_seam import NoCostingHandler, PostingHandler
+from central.service_layer.ingest.seam import NoCostingHandler, PostingHandler
 
 log = logging.getLogger(__name__)
 

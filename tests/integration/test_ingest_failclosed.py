@@ -34,10 +34,10 @@ from central.adapters.db.models_ingest import EventRow, MachineRow, RejectedEven
 from central.bootstrap import Container, bootstrap
 from central.config import CentralSettings, DatabaseSettings, IngestSettings
 from central.entrypoints.api.app import create_app
-from central.service_layer import ingest_store
+from central.service_layer.ingest import store as ingest_store
 from central.service_layer.access import issue_token
-from central.service_layer.ingest_ops import replay_rejected
-from central.service_layer.posting_seam import RecordingHandler
+from central.service_layer.ingest.operations import replay_rejected
+from central.service_layer.ingest.seam import RecordingHandler
 from sfsync.broker import BrokerProcess
 
 API = "/api/v1"

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from support.central import EDGE, FakeEdge, batches, make_container, register, start_ingest
 
 from central.adapters.db.models_ingest import EventRow, StreamRow
-from central.service_layer.posting_seam import RecordingHandler
+from central.service_layer.ingest.seam import RecordingHandler
 from sfsync.broker import BrokerProcess
 
 STREAMS = ["s-one", "s-two", "s-three"]

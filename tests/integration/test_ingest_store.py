@@ -22,8 +22,8 @@ from support.central import (
 
 from central.adapters.db.models_ingest import AlertRow, EventRow, GapRow, QuarantineRow, RejectedEventRow
 from central.bootstrap import Container
-from central.service_layer import ingest_ops
-from central.service_layer.posting_seam import RecordingHandler
+from central.service_layer.ingest import operations as ingest_ops
+from central.service_layer.ingest.seam import RecordingHandler
 
 
 @pytest.fixture

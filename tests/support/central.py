@@ -22,7 +22,7 @@ from central.adapters.db.models_ingest import EdgeRow, EventRow, MachineRow, Str
 from central.bootstrap import Container, bootstrap
 from central.config import CentralSettings, DatabaseSettings, IngestSettings, MqttSettings
 from central.entrypoints.consumer import MqttIngest
-from central.service_layer.posting_seam import PostingHandler, RecordingHandler
+from central.service_layer.ingest.seam import PostingHandler, RecordingHandler
 from shared.contract import decode_ack
 from shared.topics import events_topic
 

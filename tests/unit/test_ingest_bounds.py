@@ -20,8 +20,8 @@ from central.domain.master_data_validation import validate_master_data
 from central.entrypoints.api.routes_health import ingest_view
 from central.errors import Conflict
 from central.service_layer.costing.master_file import parse_master_file
-from central.service_layer.ingest import db_unavailable
-from central.service_layer.ingest_store import DEFAULT_MAX_EVENT_QTY, event_values, posting_reason
+from central.service_layer.ingest.handler import db_unavailable
+from central.service_layer.ingest.store import DEFAULT_MAX_EVENT_QTY, event_values, posting_reason
 from shared.contract import (
     INT64_MAX,
     INT64_MIN,

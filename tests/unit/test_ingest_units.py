@@ -26,7 +26,7 @@ from central.entrypoints.api.deps import Principal, require_role
 from central.entrypoints.api.errors import domain_status, install_error_handlers
 from central.errors import Conflict, Forbidden, Unauthorized
 from central.service_layer.access import authenticate, check_role, issue_token, revoke_token
-from central.service_layer.ingest_store import check_machine, event_values
+from central.service_layer.ingest.store import check_machine, event_values
 from shared.contract import Event, RawValue
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

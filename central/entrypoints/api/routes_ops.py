@@ -21,7 +21,8 @@ from central.entrypoints.api.deps import (
     get_container,
     require_role,
 )
-from central.service_layer import ingest_ops, ingest_queries
+from central.service_layer.ingest import operations as ingest_ops
+from central.service_layer.ingest import queries as ingest_queries
 
 __all__ = ["router"]
 

@@ -1,6 +1,6 @@
 """Machine events -> production records -> journal, inside the ingest transaction.
 
-:class:`CostingHandler` is the posting seam's handler (``central.service_layer.posting_seam.PostingHandler``).
+:class:`CostingHandler` is the posting seam's handler (``central.service_layer.ingest.seam.PostingHandler``).
 Each accepted event gets one ``event_postings`` row saying what costing made of it:
 
 * ``state`` events and zero counts (baselines): ``operational`` (time accounting reads them);

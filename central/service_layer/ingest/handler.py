@@ -35,9 +35,9 @@ from central.adapters.db.models_ingest import EdgeRow, GapRow, StreamRow
 from central.adapters.metrics import IngestMetrics
 from central.config import IngestSettings
 from central.errors import IngestUnavailable
-from central.service_layer.ingest_alerts import quarantine_payload, raise_alert
-from central.service_layer.ingest_store import StoreRefused, StoreResult, store_batch
-from central.service_layer.posting_seam import PostingHandler
+from central.service_layer.ingest.alerts import quarantine_payload, raise_alert
+from central.service_layer.ingest.store import StoreRefused, StoreResult, store_batch
+from central.service_layer.ingest.seam import PostingHandler
 from shared.contract import ContractError, DecodedBatch, EventProblem, decode_batch, decode_status
 from shared.topics import parse_topic
 

@@ -23,14 +23,14 @@ from central.adapters.db.models_ingest import (
     RejectedEventRow,
 )
 from central.errors import Conflict, InvalidInput, NotFound
-from central.service_layer.ingest_store import (
+from central.service_layer.ingest.store import (
     DEFAULT_MAX_EVENT_QTY,
     event_values,
     lock_stream,
     machine_problem,
     post_events,
 )
-from central.service_layer.posting_seam import PostingHandler
+from central.service_layer.ingest.seam import PostingHandler
 from shared.contract import ID_PATTERN, Event, problem_of
 
 log = logging.getLogger(__name__)

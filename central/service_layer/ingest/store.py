@@ -39,8 +39,8 @@ from central.adapters.db.models_ingest import (
 )
 from central.domain.errors import DomainError
 from central.errors import CentralError
-from central.service_layer.ingest_alerts import upsert_insert
-from central.service_layer.posting_seam import PostingHandler
+from central.service_layer.ingest.alerts import upsert_insert
+from central.service_layer.ingest.seam import PostingHandler
 from shared.contract import DecodedBatch, Event, EventProblem
 
 log = logging.getLogger(__name__)
