@@ -1,4 +1,4 @@
-"""FastAPI application factory: ``create_app(container)``; routers come from
+"""FastAPI application factory: ``create_app(container)``; the routers are the objects listed in
 :mod:`central.entrypoints.api.routers`, errors go through :mod:`central.entrypoints.api.errors`.
 
 The OpenAPI document is made truthful here, once for every route (see :mod:`central.entrypoints.api.openapi`):
@@ -7,25 +7,18 @@ can give, all with the ``{"error": {"code", "message", "detail"}}`` body."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 
 from central.bootstrap import Container
 from central.entrypoints.api.errors import install_error_handlers
 from central.entrypoints.api.openapi import document_errors
-from central.entrypoints.api.routers import API_PREFIX, ROOT_ROUTER_MODULES, ROUTER_MODULES
+from central.entrypoints.api.paths import API_PREFIX
+from central.entrypoints.api.routers import ROOT_ROUTERS, ROUTERS
 from central.entrypoints.api.routes_governance import audit_write_requests
 
 __all__ = ["create_app"]
-
-
-def _router(module: str) -> APIRouter:
-    router = getattr(importlib.import_module(module), "router", None)
-    if not isinstance(router, APIRouter):
-        raise TypeError(f"{module} has no `router: APIRouter`")
-    return router
 
 
 def create_app(container: Container) -> FastAPI:
@@ -36,12 +29,11 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     install_error_handlers(app)
-    for module in ROOT_ROUTER_MODULES:
-        router = _router(module)
+    for router in ROOT_ROUTERS:
         app.include_router(router)
         app.include_router(router, prefix=API_PREFIX)
-    for module in ROUTER_MODULES:
-        app.include_router(_router(module), prefix=API_PREFIX, dependencies=[Depends(audit_write_requests)])
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(audit_write_requests)])
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

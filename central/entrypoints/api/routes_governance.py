@@ -23,7 +23,7 @@ from central.entrypoints.api.deps import (
     get_principal,
     require_role,
 )
-from central.entrypoints.api.routers import API_PREFIX
+from central.entrypoints.api.paths import API_PREFIX
 from central.errors import Unauthorized
 from central.service_layer import governance
 from central.service_layer.governance import RequestContext

@@ -1,26 +1,39 @@
-"""Router modules the app includes under ``/api/v1``; each exposes ``router: APIRouter``.
+"""The routers the app includes, as objects imported here: a router that is not in these lists
+is not served, and one whose module is missing fails at import, never silently.
 
-Add a line for a new area; keep paths as in API.md. ``routes_ops`` also carries the open
-``/health`` and ``/metrics`` endpoints, which are mounted at the root (see ``ROOT_ROUTER_MODULES``).
+Add a new resource's router to :data:`ROUTERS`; keep paths as in API.md. ``routes_health`` carries
+the open ``/health``, ``/ready`` and ``/metrics`` endpoints, which are mounted at the root as well as
+under :data:`API_PREFIX` (see :data:`ROOT_ROUTERS`).
 """
 
 from __future__ import annotations
 
-from typing import Final
+from fastapi import APIRouter
 
-__all__ = ["API_PREFIX", "ROUTER_MODULES", "ROOT_ROUTER_MODULES"]
+from central.entrypoints.api import (
+    routes_access,
+    routes_governance,
+    routes_health,
+    routes_ledger,
+    routes_master,
+    routes_ops,
+    routes_reports,
+)
+from central.entrypoints.api.paths import API_PREFIX
 
-API_PREFIX: Final = "/api/v1"
+__all__ = ["API_PREFIX", "ROUTERS", "ROOT_ROUTERS"]
 
-ROUTER_MODULES: list[str] = [
-    "central.entrypoints.api.routes_ops",
-    "central.entrypoints.api.routes_master",
-    "central.entrypoints.api.routes_ledger",
-    "central.entrypoints.api.routes_reports",
-    "central.entrypoints.api.routes_governance",
-    "central.entrypoints.api.routes_access",
+ROUTERS: list[APIRouter] = [
+    routes_ops.router,
+    routes_master.router,
+    routes_ledger.router,
+    routes_reports.router,
+    routes_governance.router,
+    routes_access.router,
 ]
+"""Routers served under :data:`API_PREFIX`, every write request audited."""
 
-ROOT_ROUTER_MODULES: list[str] = [
-    "central.entrypoints.api.routes_health",
+ROOT_ROUTERS: list[APIRouter] = [
+    routes_health.router,
 ]
+"""Open routers served at the root and under :data:`API_PREFIX`, without the write audit."""
