@@ -1,0 +1,103 @@
+"""The SQLAlchemy unit of work: one session, one transaction per ``with``.
+
+Two ways to get one:
+
+* ``SqlAlchemyUnitOfWork(session_factory, clock)`` owns its transaction: ``with uow:`` opens a
+  session from the factory and begins; ``uow.commit()`` commits; leaving the block without a
+  commit (or by an exception) rolls back. Pass the container's ``write_sessions`` for writes:
+  on SQLite its transactions begin ``IMMEDIATE``, exactly as ``SessionDep`` does for a write
+  request.
+* ``SqlAlchemyUnitOfWork.joining(session, clock)`` works inside a transaction someone else owns,
+  the API request's (``UnitOfWorkDep``): authentication and the audit row of a write request
+  share that transaction with the handler, so there is still one transaction per request.
+  ``commit()`` flushes; the owner commits when the route returns (before the response is sent)
+  and rolls back when it raises, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.orm import Session, SessionTransaction
+
+from central.adapters.repositories import (
+    SqlDispatchRepository,
+    SqlEventPostingRepository,
+    SqlMasterDataRepository,
+    SqlPeriodRepository,
+    SqlRecordRepository,
+    SqlWorkOrderRepository,
+)
+from central.service_layer.unit_of_work import AbstractUnitOfWork, Clock, utc_now
+
+__all__ = ["SqlAlchemyUnitOfWork"]
+
+
+class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
+    def __init__(self, session_factory: Callable[[], Session], clock: Clock = utc_now) -> None:
+        self._factory: Callable[[], Session] | None = session_factory
+        self._session: Session | None = None
+        self._transaction: SessionTransaction | None = None
+        self.clock = clock
+
+    @classmethod
+    def joining(cls, session: Session, clock: Clock = utc_now) -> SqlAlchemyUnitOfWork:
+        """A unit of work inside ``session``'s current transaction (its owner commits)."""
+        uow = cls.__new__(cls)
+        uow._factory = None
+        uow._session = session
+        uow._transaction = None
+        uow.clock = clock
+        uow._bind(session)
+        return uow
+
+    def _bind(self, session: Session) -> None:
+        self.work_orders = SqlWorkOrderRepository(session)
+        self.dispatches = SqlDispatchRepository(session)
+        self.event_postings = SqlEventPostingRepository(session)
+        self.records = SqlRecordRepository(session)
+        self.periods = SqlPeriodRepository(session)
+        self.master = SqlMasterDataRepository(session)
+
+    @property
+    def owns_transaction(self) -> bool:
+        return self._factory is not None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not entered (use 'with uow:')")
+        return self._session
+
+    def __enter__(self) -> Self:
+        if self._factory is not None:
+            if self._session is not None:
+                raise RuntimeError("this unit of work is already in a transaction")
+            self._session = self._factory()
+            self._transaction = self._session.begin()
+            self._bind(self._session)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._factory is None:
+            return  # the owner of the joined transaction decides
+        session, self._session, self._transaction = self._session, None, None
+        if session is not None:
+            try:
+                if session.in_transaction():
+                    session.rollback()
+            finally:
+                session.close()
+
+    def commit(self) -> None:
+        if self._factory is None:
+            self.session.flush()
+            return
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()

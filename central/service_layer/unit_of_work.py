@@ -1,0 +1,133 @@
+"""The unit of work: one transaction, the repositories that read and write in it, and the clock.
+
+Handlers take ``(command, uow)`` and never see a ``Session``: they load aggregates through the
+repositories, change them, and call ``uow.commit()`` once. Time comes from ``uow.clock`` so a
+test can fix it. :class:`central.adapters.unit_of_work.SqlAlchemyUnitOfWork` is the database
+implementation; handler tests use small fakes of the same interface.
+
+``session`` is a transitional seam: deeper costing calls (production posting, the journal
+writer, stock moves) still take a SQLAlchemy session until they are converted; a fake unit of
+work refuses it, so a handler test shows which paths still need the database.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from sqlalchemy.orm import Session
+
+from central.adapters.db.models_costing import DispatchRow, EventPostingRow, OpRecordRow, PeriodRow, WorkOrderRow
+from central.service_layer.costing.master_data import Snapshot
+
+__all__ = [
+    "Clock",
+    "utc_now",
+    "AbstractUnitOfWork",
+    "WorkOrderRepository",
+    "DispatchRepository",
+    "EventPostingRepository",
+    "RecordRepository",
+    "PeriodRepository",
+    "MasterDataRepository",
+]
+
+Clock = Callable[[], datetime]
+"""Returns the current instant, time-zone aware (UTC)."""
+
+
+def utc_now() -> datetime:
+    """The production clock."""
+    return datetime.now(UTC)
+
+
+class WorkOrderRepository(Protocol):
+    """Work orders by id."""
+
+    def get(self, order_id: str, *, lock: bool = True) -> WorkOrderRow | None:
+        """The order, locked for the transaction where the dialect locks rows (``lock``)."""
+        ...
+
+    def add(self, order: WorkOrderRow) -> None:
+        """Store a new order (flushed: a duplicate id fails here, not at commit)."""
+        ...
+
+
+class DispatchRepository(Protocol):
+    """Which order runs on which machine from when to when."""
+
+    def running_on(self, machine: str, at: datetime) -> DispatchRow | None:
+        """A dispatch on ``machine`` still open, or ending after ``at``."""
+        ...
+
+    def open_for(self, order_id: str) -> DispatchRow | None:
+        """The order's dispatch that has not ended."""
+        ...
+
+    def add(self, dispatch: DispatchRow) -> None: ...
+
+
+class EventPostingRepository(Protocol):
+    """How each stored event posted (or why it waits)."""
+
+    def get(self, event_id: int) -> EventPostingRow | None: ...
+
+    def unassigned_since(self, machine: str, since: datetime) -> list[EventPostingRow]:
+        """``machine``'s unassigned events at or after ``since``, oldest first."""
+        ...
+
+    def posted_since(self, order_id: str, machine: str, since: datetime) -> list[EventPostingRow]:
+        """The order's events posted from ``machine`` at or after ``since``."""
+        ...
+
+
+class RecordRepository(Protocol):
+    """Operational records (goods receipts, issues, bookings, overhead actuals)."""
+
+    def add(self, record: OpRecordRow) -> None:
+        """Store a record; its ``id`` is assigned on return."""
+        ...
+
+
+class PeriodRepository(Protocol):
+    def get(self, period_id: str) -> PeriodRow | None: ...
+
+
+class MasterDataRepository(Protocol):
+    def snapshot(self) -> Snapshot:
+        """The current master data as domain values."""
+        ...
+
+
+class AbstractUnitOfWork(abc.ABC):
+    """One transaction: ``with uow: ...; uow.commit()``; leaving without a commit rolls back."""
+
+    work_orders: WorkOrderRepository
+    dispatches: DispatchRepository
+    event_postings: EventPostingRepository
+    records: RecordRepository
+    periods: PeriodRepository
+    master: MasterDataRepository
+    clock: Clock
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.rollback()
+
+    @abc.abstractmethod
+    def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def rollback(self) -> None: ...
+
+    @property
+    @abc.abstractmethod
+    def session(self) -> Session:
+        """The transaction's session, for costing calls not yet converted to repositories."""
