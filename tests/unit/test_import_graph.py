@@ -12,6 +12,7 @@ so a failure says what to move rather than stopping at the first offender.
 from __future__ import annotations
 
 import ast
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -60,7 +61,7 @@ def modules() -> dict[str, Path]:
 
 def _is_package(name: str) -> bool:
     path = modules().get(name)
-    return path is not None and path.name == "__init__.py" or (ROOT / name.replace(".", "/")).is_dir()
+    return (path is not None and path.name == "__init__.py") or (ROOT / name.replace(".", "/")).is_dir()
 
 
 def _resolve(name: str) -> str:
@@ -203,7 +204,7 @@ def test_no_import_cycles_in_the_product_packages() -> None:
                 continue
             shown.add(frozenset(cycle))
             report.append("  cycle: " + " -> ".join(cycle))
-            report += [f"    {a} -> {b}  ({_where(a, b)})" for a, b in zip(cycle, cycle[1:], strict=False)]
+            report += [f"    {a} -> {b}  ({_where(a, b)})" for a, b in itertools.pairwise(cycle)]
     assert not components, f"{len(components)} group(s) of modules in import cycles:\n" + "\n".join(report)
 
 
