@@ -1,0 +1,125 @@
+"""Commands: what a caller asks the service layer to do, as plain immutable values.
+
+Each command names an intent in the imperative; its handler (``central.service_layer``) takes it
+with a unit of work. Fields are already parsed by the entry point (the API's request models);
+the handler still validates what only it can judge (a positive quantity, a known machine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+__all__ = [
+    "CreateWorkOrder", "ReleaseWorkOrder", "StartWorkOrder", "StopWorkOrder", "CompleteWorkOrder",
+    "AssignEvent", "AcceptSuspectEvent", "RejectSuspectEvent",
+    "RecordGoodsReceipt", "IssueMaterial", "BookLabour", "RecordOverheadActual",
+]
+
+
+# Work orders and dispatch (central.service_layer.costing.work_orders)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateWorkOrder:
+    item: str
+    qty: Decimal
+    user: str
+    order_id: str | None = None
+    """Default: a generated ``WO-...`` id."""
+    due: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseWorkOrder:
+    order_id: str
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartWorkOrder:
+    order_id: str
+    machine: str
+    user: str
+    at: datetime | None = None
+    """When the order started on the machine (default now); a past ``at`` posts waiting events."""
+
+
+@dataclass(frozen=True, slots=True)
+class StopWorkOrder:
+    order_id: str
+    user: str
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteWorkOrder:
+    order_id: str
+    user: str
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AssignEvent:
+    """A controller assigns an unassigned count/scrap event to a work order."""
+
+    event_id: int
+    order_id: str
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptSuspectEvent:
+    event_id: int
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class RejectSuspectEvent:
+    event_id: int
+    user: str
+
+
+# Inputs that post (central.service_layer.costing.inputs)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordGoodsReceipt:
+    item: str
+    qty: Decimal
+    unit_price: Decimal
+    ref: str
+    user: str
+    posting_date: date | None = None
+    entity: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssueMaterial:
+    """Issue a component to an order (a negative quantity returns it)."""
+
+    order_id: str
+    item: str
+    qty: Decimal
+    user: str
+    posting_date: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BookLabour:
+    work_center: str
+    period: str
+    hours: Decimal
+    amount: Decimal
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOverheadActual:
+    work_center: str
+    period: str
+    kind: str
+    """``variable`` or ``fixed``."""
+    amount: Decimal
+    user: str
