@@ -42,6 +42,7 @@ from central.errors import NotFound
 from central.service_layer.costing.alerts import raise_alert
 from central.service_layer.costing.journal import PeriodChoice, period_for_input, save_entry
 from central.service_layer.costing.master_data import Snapshot, snapshot
+from central.service_layer.costing.orders import load_order
 from central.service_layer.costing.timeline import intervals, now_utc, order_run_hours
 from central.service_layer.governance.seal import seal_pending
 
@@ -66,8 +67,6 @@ def _persist(session: Session, posted: Posted, user: str, record_id: int, work_o
 
 def close_order(session: Session, order_id: str, user: str, posting_date: date | None = None) -> dict[str, Any]:
     """Close a completed order: variances, WIP to zero. 409 unless the order is complete."""
-    from central.service_layer.costing.production import load_order
-
     order = load_order(session, order_id)
     if order is None:
         raise NotFound(f"no work order {order_id!r}")

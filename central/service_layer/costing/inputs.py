@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from central.adapters.db.models_costing import OpRecordRow
+from central.adapters.db.models_costing import OpRecordRow, PeriodRow
 from central.domain.accruals import OrderAccruals
 from central.domain.errors import InputError, OrderStateError, PeriodError
 from central.domain.ledger import Tags
@@ -23,6 +23,7 @@ from central.errors import NotFound
 from central.service_layer.costing.closing import order_entity
 from central.service_layer.costing.journal import PeriodChoice, period_for_input, save_entry
 from central.service_layer.costing.master_data import Snapshot, snapshot
+from central.service_layer.costing.orders import load_order
 from central.service_layer.costing.stock import MoveSource, add_move, check_negative
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,6 @@ def material_issue(
     session: Session, order_id: str, item: str, qty: Decimal, user: str, posting_date: date | None = None
 ) -> dict[str, Any]:
     """Issue (or, negative, return) a component to an order at standard; negative stock alerts."""
-    from central.service_layer.costing.production import load_order
-
     qty = parse_decimal(qty, 6)
     order = load_order(session, order_id)
     if order is None:
@@ -100,8 +99,6 @@ def material_issue(
 
 
 def _period_choice(session: Session, snap: Snapshot, entity: str | None, period: str) -> PeriodChoice:
-    from central.adapters.db.models_costing import PeriodRow
-
     row = session.get(PeriodRow, period)
     if row is None:
         raise InputError(f"unknown period {period!r}")

@@ -34,6 +34,7 @@ from central.errors import Conflict, NotFound
 from central.service_layer.costing.inputs import record_view
 from central.service_layer.costing.journal import period_for_input, save_entry
 from central.service_layer.costing.master_data import snapshot
+from central.service_layer.costing.orders import load_order
 from central.service_layer.costing.stock import MoveSource, check_negative, reverse_moves
 
 log = logging.getLogger(__name__)
@@ -188,8 +189,6 @@ def reverse_entry(session: Session, entry_id: int, reason: str, user: str) -> di
 
 
 def _restore_accruals(session: Session, entry: JournalEntryRow, lines: list[JournalLineRow]) -> None:
-    from central.service_layer.costing.production import load_order
-
     if entry.work_order is None:
         return
     order = load_order(session, entry.work_order)

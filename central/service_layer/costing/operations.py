@@ -39,6 +39,7 @@ from central.domain.thresholds import (
 from central.domain.time_accounting import order_at
 from central.service_layer.costing.alerts import raise_alert
 from central.service_layer.costing.master_data import Snapshot
+from central.service_layer.costing.orders import dispatches_for
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +157,6 @@ def _request_maintenance(session: Session, snap: Snapshot, machine: str, t: Thre
         MaintenanceRequestRow.machine == machine, MaintenanceRequestRow.start_event == stop.start.key)).first()
     if exists is not None:
         return
-    from central.service_layer.costing.production import dispatches_for
-
     category, _planned = stop_category(stop, snap.master.downtime_reasons_by_code)
     order = order_at(dispatches_for(session, [machine], stop.start.ts, stop.start.ts), machine, stop.start.ts)
     minutes = to_unit(stop.minutes)

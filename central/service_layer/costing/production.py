@@ -18,17 +18,16 @@ amounts follow the cumulative rule, so batching never changes the ledger.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, or_, select
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from central.adapters.db.models_costing import (
-    DispatchRow,
     EventPostingRow,
     EventPostingStatus,
     OpRecordRow,
@@ -43,14 +42,16 @@ from central.domain.postings import post_production
 from central.domain.stock import move_deltas, production_targets
 from central.domain.time_accounting import Dispatch, order_at
 from central.service_layer.costing.bulk import insert_rows
+from central.service_layer.costing.closing import adjust_closed_order
 from central.service_layer.costing.journal import local_zone, period_for_event, save_entries
 from central.service_layer.costing.master_data import Snapshot, snapshot
 from central.service_layer.costing.operations import check_events
+from central.service_layer.costing.orders import dispatches_for, load_order
 from central.service_layer.costing.stock import MoveSource, add_move, check_negative, moved_for_order
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CostingHandler", "Pending", "post_events", "attach", "post_to_order", "dispatches_for", "load_order"]
+__all__ = ["CostingHandler", "Pending", "post_events", "attach", "post_to_order"]
 
 SYSTEM_USER = "ingest"
 
@@ -123,23 +124,6 @@ def post_events(session: Session, events: Sequence[EventRow], user: str = SYSTEM
         check_events(session, snap, rows)  # quality exceptions, maintenance requests past thresholds
 
 
-def dispatches_for(session: Session, machines: Iterable[str], lo: datetime, hi: datetime) -> list[Dispatch]:
-    """Dispatches on ``machines`` overlapping [lo, hi]."""
-    stmt = select(DispatchRow).where(
-        DispatchRow.machine.in_(set(machines)),
-        DispatchRow.start <= hi,
-        or_(DispatchRow.end.is_(None), DispatchRow.end > lo),
-    )
-    return [Dispatch(d.work_order, d.machine, d.start, d.end) for d in session.scalars(stmt)]
-
-
-def load_order(session: Session, order_id: str, *, lock: bool = True) -> WorkOrderRow | None:
-    stmt = select(WorkOrderRow).where(WorkOrderRow.id == order_id)
-    if lock and session.get_bind().dialect.name != "sqlite":
-        stmt = stmt.with_for_update()
-    return session.scalars(stmt).first()
-
-
 def attach(
     session: Session, snap: Snapshot, pending: Sequence[Pending], user: str, memo: str, link: bool = False
 ) -> dict[int, Attached]:
@@ -177,8 +161,6 @@ def post_to_order(
     link: bool = False,
 ) -> dict[int, Attached]:
     """Post events to ``order`` (``sign=-1`` takes them back out: re-attribution)."""
-    from central.service_layer.costing.closing import adjust_closed_order
-
     ordered = sorted(items, key=lambda p: (p.ts, p.event_id))
     entity = snap.entity_of_machine(ordered[0].machine)
     ctx = snap.context(entity)

@@ -32,7 +32,8 @@ from central.domain.master_data import MasterData
 from central.domain.money import format_quantity, parse_decimal
 from central.errors import Conflict, NotFound
 from central.service_layer.costing.master_data import snapshot
-from central.service_layer.costing.production import Pending, attach, load_order, post_to_order
+from central.service_layer.costing.orders import load_order
+from central.service_layer.costing.production import Pending, attach, post_to_order
 
 log = logging.getLogger(__name__)
 
