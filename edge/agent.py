@@ -19,9 +19,10 @@ from edge.config import EdgeSettings
 from edge.derivation import Deriver
 from edge.forwarder import Forwarder
 from edge.outbox import Outbox
-from edge.status import Metrics, StatusServer, json_page
+from edge.status import StatusServer, json_page
 from edge.store import OutboxStore
 from protocols import Snapshot, SourceConfig, TagSource, build_source
+from shared.metrics import Exposition
 
 __all__ = ["Agent", "agent_version"]
 
@@ -244,7 +245,7 @@ class Agent:
         fwd = self.forwarder.stats
         fwd.update_rate(time.monotonic())
         now = time.time()
-        m = Metrics()
+        m = Exposition()
         p = "sfsync_edge_"
         m.add(p + "backlog_events", stats.rows, "events stored and not yet acked by central")
         m.add(p + "backlog_bytes", stats.bytes, "bytes of stored, unacked events")

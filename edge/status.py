@@ -1,4 +1,5 @@
-"""The agent's status endpoint: ``GET /health`` (JSON) and ``GET /metrics`` (Prometheus text).
+"""The agent's status endpoint: ``GET /health`` (JSON) and ``GET /metrics`` (Prometheus text,
+built with :class:`shared.metrics.Exposition`, the renderer central uses too).
 
 A deliberately tiny HTTP/1.1 server on asyncio (one request per connection): the edge box
 should not carry a web framework for two read-only pages.
@@ -12,44 +13,11 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 
-__all__ = ["StatusServer", "Metrics"]
+__all__ = ["StatusServer"]
 
 log = logging.getLogger(__name__)
 
 Page = Callable[[], Awaitable[bytes]]
-
-
-class Metrics:
-    """Builds Prometheus exposition text (gauges and counters with HELP/TYPE once each)."""
-
-    def __init__(self) -> None:
-        self._lines: list[str] = []
-        self._seen: set[str] = set()
-
-    def add(self, name: str, value: float | int, help_text: str, kind: str = "gauge", **labels: str) -> None:
-        if name not in self._seen:
-            self._seen.add(name)
-            self._lines.append(f"# HELP {name} {help_text}")
-            self._lines.append(f"# TYPE {name} {kind}")
-        label = ""
-        if labels:
-            label = "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items())) + "}"
-        self._lines.append(f"{name}{label} {_number(value)}")
-
-    def text(self) -> str:
-        return "\n".join(self._lines) + "\n"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float | int) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    return repr(float(value))
 
 
 class StatusServer:

@@ -1,138 +1,14 @@
-"""Ingest metrics in the Prometheus text format (no client library needed: counters, gauges
-with labels and one histogram), thread-safe, one registry per process."""
+"""Ingest metrics: every figure central's ingest exposes on ``/metrics``, one registry per process.
+
+The exposition format itself (counters, gauges, histograms, escaping) is :mod:`shared.metrics`,
+the same renderer the edge's status endpoint uses.
+"""
 
 from __future__ import annotations
 
-import math
-import threading
-from collections.abc import Iterable, Sequence
-from typing import TypeVar
+from shared.metrics import Counter, Gauge, Histogram, Registry
 
 __all__ = ["Counter", "Gauge", "Histogram", "Registry", "IngestMetrics"]
-
-Labels = tuple[str, ...]
-
-
-def _fmt_labels(names: Sequence[str], values: Labels, extra: str = "") -> str:
-    parts = [f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True)]
-    if extra:
-        parts.append(extra)
-    return "{" + ",".join(parts) + "}" if parts else ""
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _num(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value)) if not float(value).is_integer() else str(int(value))
-
-
-class _Metric:
-    kind = "untyped"
-
-    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
-        self.name = name
-        self.help = help_text
-        self.labels = tuple(labels)
-        self._lock = threading.Lock()
-        self._values: dict[Labels, float] = {}
-
-    def _key(self, labels: Sequence[str]) -> Labels:
-        if len(labels) != len(self.labels):
-            raise ValueError(f"{self.name} takes labels {self.labels}, got {tuple(labels)}")
-        return tuple(labels)
-
-    def value(self, *labels: str) -> float:
-        with self._lock:
-            return self._values.get(self._key(labels), 0.0)
-
-    def render(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} {self.kind}"
-        with self._lock:
-            items = sorted(self._values.items())
-        if not items and not self.labels:
-            items = [((), 0.0)]
-        for key, val in items:
-            yield f"{self.name}{_fmt_labels(self.labels, key)} {_num(val)}"
-
-
-class Counter(_Metric):
-    kind = "counter"
-
-    def inc(self, step: float = 1.0, *labels: str) -> None:
-        """Add ``step`` (an event count or seconds: Prometheus samples, never money) to the counter."""
-        if step < 0:
-            raise ValueError("a counter only goes up")
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + step
-
-
-class Gauge(_Metric):
-    kind = "gauge"
-
-    def set(self, value: float, *labels: str) -> None:
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = value
-
-
-class Histogram:
-    kind = "histogram"
-
-    def __init__(self, name: str, help_text: str, buckets: Sequence[float]) -> None:
-        self.name = name
-        self.help = help_text
-        self.buckets = (*sorted(buckets), math.inf)
-        self._counts = [0] * len(self.buckets)
-        self._sum = 0.0
-        self._count = 0
-        self._lock = threading.Lock()
-
-    def observe(self, value: float) -> None:
-        with self._lock:
-            self._sum += value
-            self._count += 1
-            for i, bound in enumerate(self.buckets):
-                if value <= bound:
-                    self._counts[i] += 1
-
-    @property
-    def count(self) -> int:
-        return self._count
-
-    def render(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} histogram"
-        with self._lock:
-            counts, total, count = list(self._counts), self._sum, self._count
-        for bound, c in zip(self.buckets, counts, strict=True):
-            yield f'{self.name}_bucket{{le="{_num(bound)}"}} {c}'
-        yield f"{self.name}_sum {_num(total)}"
-        yield f"{self.name}_count {count}"
-
-
-_M = TypeVar("_M", Counter, Gauge, Histogram)
-
-
-class Registry:
-    def __init__(self) -> None:
-        self._metrics: list[_Metric | Histogram] = []
-
-    def add(self, metric: _M) -> _M:
-        self._metrics.append(metric)
-        return metric
-
-    def render(self, extra: Iterable[str] = ()) -> str:
-        lines: list[str] = []
-        for metric in self._metrics:
-            lines.extend(metric.render())
-        lines.extend(extra)
-        return "\n".join(lines) + "\n"
 
 
 class IngestMetrics:

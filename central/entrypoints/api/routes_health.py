@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from central.adapters.db.models_ingest import EventRow, GapRow, QuarantineRow, RejectedEventRow, StreamRow
 from central.entrypoints.api.deps import get_container
+from shared.metrics import Exposition
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,6 @@ def ready(request: Request) -> JSONResponse:
 
 def _stream_lines(request: Request) -> list[str]:
     container = get_container(request)
-    lines: list[str] = []
     try:
         with container.read_sessions() as session:
             streams = session.execute(select(StreamRow.stream, StreamRow.last_seq, StreamRow.acked_through)).all()
@@ -123,22 +123,23 @@ def _stream_lines(request: Request) -> list[str]:
     except SQLAlchemyError as exc:
         log.error("metrics: database query failed: %s", exc)
         return ["# database unavailable"]
-    lines += ["# HELP sfsync_stream_acked_through Highest contiguous seq committed, per stream",
-              "# TYPE sfsync_stream_acked_through gauge"]
-    lines += [f'sfsync_stream_acked_through{{stream="{s}"}} {a}' for s, _l, a in streams]
-    lines += ["# HELP sfsync_stream_seq_lag Seqs received but not yet contiguous (last_seq - acked_through)",
-              "# TYPE sfsync_stream_seq_lag gauge"]
-    lines += [f'sfsync_stream_seq_lag{{stream="{s}"}} {last - a}' for s, last, a in streams]
-    lines += ["# HELP sfsync_stream_held_events Events stored behind a gap, per stream",
-              "# TYPE sfsync_stream_held_events gauge"]
-    lines += [f'sfsync_stream_held_events{{stream="{s}"}} {held.get(s, 0)}' for s, _l, _a in streams]
-    lines += ["# HELP sfsync_open_gaps Gaps not yet filled or accepted", "# TYPE sfsync_open_gaps gauge",
-              f"sfsync_open_gaps {open_gaps}",
-              "# HELP sfsync_quarantine_rows Distinct payloads in quarantine", "# TYPE sfsync_quarantine_rows gauge",
-              f"sfsync_quarantine_rows {quarantined}",
-              "# HELP sfsync_rejected_open Rejected events waiting for a controller",
-              "# TYPE sfsync_rejected_open gauge", f"sfsync_rejected_open {rejected_open}"]
-    return lines
+    page = Exposition()
+    per_stream = (
+        ("sfsync_stream_acked_through", "Highest contiguous seq committed, per stream",
+         {s: a for s, _l, a in streams}),
+        ("sfsync_stream_seq_lag", "Seqs received but not yet contiguous (last_seq - acked_through)",
+         {s: last - a for s, last, a in streams}),
+        ("sfsync_stream_held_events", "Events stored behind a gap, per stream",
+         {s: held.get(s, 0) for s, _l, _a in streams}),
+    )
+    for name, help_text, values in per_stream:
+        page.family(name, help_text)  # documented even before the first stream exists
+        for stream, value in values.items():
+            page.add(name, value, help_text, stream=stream)
+    page.add("sfsync_open_gaps", open_gaps, "Gaps not yet filled or accepted")
+    page.add("sfsync_quarantine_rows", quarantined, "Distinct payloads in quarantine")
+    page.add("sfsync_rejected_open", rejected_open, "Rejected events waiting for a controller")
+    return page.lines()
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
