@@ -13,14 +13,14 @@ work refuses it, so a handler test shows which paths still need the database.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
 from sqlalchemy.orm import Session
 
 from central.adapters.db.models_costing import DispatchRow, EventPostingRow, OpRecordRow, PeriodRow, WorkOrderRow
+from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.master_data import Snapshot
 
 __all__ = [
@@ -34,15 +34,6 @@ __all__ = [
     "PeriodRepository",
     "MasterDataRepository",
 ]
-
-Clock = Callable[[], datetime]
-"""Returns the current instant, time-zone aware (UTC)."""
-
-
-def utc_now() -> datetime:
-    """The production clock."""
-    return datetime.now(UTC)
-
 
 class WorkOrderRepository(Protocol):
     """Work orders by id."""
@@ -67,7 +58,10 @@ class DispatchRepository(Protocol):
         """The order's dispatch that has not ended."""
         ...
 
-    def add(self, dispatch: DispatchRow) -> None: ...
+    def add(self, dispatch: DispatchRow) -> None:
+        """Store a dispatch, flushed with the transaction's other changes: the postings that
+        follow find the order by its dispatches."""
+        ...
 
 
 class EventPostingRepository(Protocol):
