@@ -67,7 +67,6 @@ def prepare(url: str) -> None:
 
 def worker_main(url: str, port: int, client_id: str, workers: int) -> None:
     """One ``central serve`` (ingest only, no costing) for the benchmark."""
-    from central.bootstrap import serve
     from central.config import (
         ApiSettings,
         AuthSettings,
@@ -76,12 +75,13 @@ def worker_main(url: str, port: int, client_id: str, workers: int) -> None:
         IngestSettings,
         MqttSettings,
     )
+    from central.entrypoints.server import serve
     from central.service_layer.ingest.seam import NoCostingHandler
 
     settings = CentralSettings(
         database=DatabaseSettings(url=url),
         mqtt=MqttSettings(port=port, client_id=client_id),
-        ingest=IngestSettings(workers=workers, gap_alert_after_seconds=60),
+        ingest=IngestSettings(shared_subscription=workers > 1, gap_alert_after_seconds=60),
         api=ApiSettings(enabled=False),
         auth=AuthSettings(bootstrap_admin=False),
     )

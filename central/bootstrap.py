@@ -1,22 +1,22 @@
-"""Wiring of the central service: settings -> engines -> sessions -> services -> app.
+"""Wiring of the central service: settings -> engines -> sessions -> services, in one place.
 
-Nothing here runs at import time; ``sfsync central serve``, tests and benchmarks call
-:func:`bootstrap` (and :func:`central.entrypoints.api.app.create_app`) explicitly. The costing layer
-plugs its posting handler in through ``posting=``; without one, the explicit
-:class:`~central.service_layer.ingest.seam.NoCostingHandler` is used.
+Every entry point (``sfsync central serve`` in :mod:`central.entrypoints.server`, the CLI, tests,
+benchmarks) builds its process through :func:`bootstrap`, so every one of them posts what it
+stores: the costing layer's :class:`~central.service_layer.costing.CostingHandler` is the default
+posting handler. ``posting=`` is the injection point for running ingest without costing ON
+PURPOSE (``posting=NoCostingHandler()`` in an ingest benchmark) or with a recording handler in a
+test. The approval appliers are an explicit map (:data:`APPLIERS`), registered by
+:func:`bootstrap`. Nothing here runs at import time, and nothing here imports an entry point:
+entry points import this module, never the other way round.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
-import signal
-import socket
-import threading
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,12 +25,24 @@ from central.adapters.db.engine import make_engine, make_session_factory, write_
 from central.adapters.db.migrate import upgrade
 from central.adapters.metrics import IngestMetrics
 from central.config import CentralSettings, load_settings
+from central.service_layer.costing import CostingHandler
+from central.service_layer.costing.approvals import apply_master_data_change
+from central.service_layer.costing.master_data import APPROVAL_KIND as MASTER_DATA_CHANGE
+from central.service_layer.governance import Applier, register_appliers
+from central.service_layer.governance.appliers import PERIOD_REOPEN, apply_period_reopen
+from central.service_layer.governance.manual_journal import MANUAL_JOURNAL, apply_manual_entry
 from central.service_layer.ingest import IngestService
-from central.service_layer.ingest.seam import NoCostingHandler, PostingHandler
+from central.service_layer.ingest.seam import PostingHandler
 
-log = logging.getLogger(__name__)
+__all__ = ["APPLIERS", "Container", "bootstrap"]
 
-__all__ = ["Container", "bootstrap", "default_posting_handler", "serve"]
+APPLIERS: Final[Mapping[str, Applier]] = {
+    PERIOD_REOPEN: apply_period_reopen,
+    MANUAL_JOURNAL: apply_manual_entry,
+    MASTER_DATA_CHANGE: apply_master_data_change,
+}
+"""Approval kind -> the function that applies an approved request of that kind (in the approving
+transaction). A new kind of approval gets its line here."""
 
 
 @dataclass
@@ -55,22 +67,6 @@ class Container:
         self.engine.dispose()
 
 
-def default_posting_handler() -> PostingHandler:
-    """The costing layer's handler when it is installed (``central.service_layer.costing.posting
-    .make_posting_handler``), else the explicit no-costing handler."""
-    try:
-        costing_posting = importlib.import_module("central.service_layer.costing.posting")
-    except ImportError:
-        log.warning("costing layer not installed: events are stored but not posted (no-costing handler)")
-        return NoCostingHandler()
-    factory = getattr(costing_posting, "make_posting_handler", None)
-    if factory is None:
-        log.warning("central.service_layer.costing.posting has no make_posting_handler: using the no-costing handler")
-        return NoCostingHandler()
-    handler: PostingHandler = factory()
-    return handler
-
-
 def bootstrap(
     settings: CentralSettings | None = None,
     *,
@@ -78,14 +74,20 @@ def bootstrap(
     posting: PostingHandler | None = None,
     migrate: bool = False,
 ) -> Container:
-    """Build a process's container; ``migrate=True`` upgrades the database to head first."""
+    """Build a process's container; ``migrate=True`` upgrades the database to head first.
+
+    ``posting``: the handler the ingest calls in each batch's transaction; the costing layer's
+    :class:`CostingHandler` when not given (every entry point posts what it stores). Pass
+    :class:`~central.service_layer.ingest.seam.NoCostingHandler` to store events without posting
+    them, deliberately (an ingest-only benchmark or test)."""
     if settings is None:
         settings = load_settings(config_path)
     engine = make_engine(settings.database)
     if migrate:
         upgrade(write_engine(engine))
+    register_appliers(APPLIERS)
     metrics = IngestMetrics()
-    posting = posting if posting is not None else NoCostingHandler()
+    posting = posting if posting is not None else CostingHandler()
     write_sessions = make_session_factory(write_engine(engine))
     ingest = IngestService(write_sessions, settings.ingest, posting, metrics)
     return Container(
@@ -97,77 +99,3 @@ def bootstrap(
         metrics=metrics,
         ingest=ingest,
     )
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock
-
-
-def serve(
-    settings: CentralSettings,
-    *,
-    migrate: bool = True,
-    posting: PostingHandler | None = None,
-    out: Callable[[str], None] = print,
-    sock: socket.socket | None = None,
-) -> int:
-    """``sfsync central serve``: API and MQTT ingest in one process until SIGINT/SIGTERM.
-
-    ``sock``: the API's listening socket when the caller bound it already (the CLI does, in
-    :func:`central.entrypoints.preflight.bind_api`, before the database is touched)."""
-    import uvicorn
-
-    from central.entrypoints.api.app import create_app
-    from central.entrypoints.consumer import MqttIngest
-    from central.service_layer.access import ensure_bootstrap_admin
-    from central.service_layer.governance.sealer import LedgerSealer
-
-    container = bootstrap(settings, posting=posting if posting is not None else default_posting_handler(),
-                          migrate=migrate)
-    if settings.auth.bootstrap_admin:
-        with container.write_sessions() as session, session.begin():
-            issued = ensure_bootstrap_admin(session, expires_in=timedelta(days=settings.auth.token_expiry_days))
-        if issued is not None:
-            out(f"admin token: {issued.token}")
-    ingest: MqttIngest | None = None
-    if settings.ingest.enabled:
-        ingest = MqttIngest(settings.mqtt, settings.ingest, container.ingest, container.metrics, settings.faults,
-                            container.ingest_state)
-        ingest.start()
-        if not ingest.connected.wait(15.0):
-            log.warning("broker %s:%s not reachable yet; the ingest keeps trying", settings.mqtt.host,
-                        settings.mqtt.port)
-        out(f"ingest from mqtt://{settings.mqtt.host}:{settings.mqtt.port} ({ingest.events_filter})")
-    sealer: LedgerSealer | None = None
-    if settings.ledger.seal_interval_seconds > 0:
-        sealer = LedgerSealer(container.write_sessions, interval=settings.ledger.seal_interval_seconds,
-                              lookback=settings.ledger.seal_lookback_seconds, batch=settings.ledger.seal_batch)
-        sealer.start()
-    try:
-        if not settings.api.enabled:
-            stop = threading.Event()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_a: stop.set())
-            out("API disabled")
-            stop.wait()
-            return 0
-        if sock is None:
-            sock = _bind(settings.api.host, settings.api.port)
-        host, port = sock.getsockname()[:2]
-        shown = f"[{host}]" if ":" in host else host
-        out(f"API at http://{shown}:{port}")
-        config = uvicorn.Config(create_app(container), log_config=None, access_log=False, lifespan="off")
-        uvicorn.Server(config).run(sockets=[sock])
-        return 0
-    finally:
-        if sealer is not None:
-            sealer.stop()
-        if ingest is not None:
-            ingest.stop()
-        container.dispose()

@@ -12,10 +12,11 @@ free) is checked by :mod:`central.entrypoints.preflight` before anything is crea
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from shared.config import StrictModel, load_config
 
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 ENV_PREFIX = "SFSYNC_CENTRAL_"
+
+log = logging.getLogger(__name__)
 
 MAX_SECONDS = 7 * 24 * 3600.0
 """Upper bound of the ingest's durations (clock skew, gap alert): one week."""
@@ -107,11 +110,16 @@ class MqttSettings(StrictModel):
 
 
 class IngestSettings(StrictModel):
-    """MQTT ingest: how many adapters, what is refused, when gaps alert."""
+    """MQTT ingest: the subscription, what is refused, when gaps alert.
+
+    ``shared_subscription = true`` subscribes to ``$share/central/...`` so several central
+    processes split the events between them. ``workers`` is its deprecated alias (it never
+    started workers: a value above 1 only switched the shared subscription on); still accepted,
+    with a warning, so existing files and ``SFSYNC_CENTRAL_INGEST__WORKERS`` keep starting."""
 
     enabled: bool = True
-    workers: Annotated[int, Field(ge=1, le=32)] = 1
     shared_subscription: bool = False
+    workers: Annotated[int | None, Field(ge=1, le=32)] = None
     require_registration: bool = True
     require_known_machine: bool = True
     clock_skew_seconds: Annotated[float, Field(gt=0, le=MAX_SECONDS)] = 300.0
@@ -123,9 +131,19 @@ class IngestSettings(StrictModel):
     #: the process exits (status 18) when the worker's heartbeat is older than this; 0: never
     worker_stuck_exit_seconds: Annotated[float, Field(ge=0, le=86400, allow_inf_nan=False)] = 600.0
 
+    @model_validator(mode="after")
+    def _workers_alias(self) -> Self:
+        if self.workers is not None:
+            log.warning("ingest.workers is deprecated: it only switches the shared subscription on; "
+                        "write ingest.shared_subscription = %s instead",
+                        "true" if self.workers > 1 or self.shared_subscription else "false")
+            if self.workers > 1:
+                self.shared_subscription = True
+        return self
+
     @property
     def use_shared_subscription(self) -> bool:
-        return self.shared_subscription or self.workers > 1
+        return self.shared_subscription
 
 
 class ApiSettings(StrictModel):

@@ -171,7 +171,7 @@ def _serve(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"enabled": False})})
     _check_database(args, settings)
     sock = bind_api(settings.api, _source(args)) if settings.api.enabled else None
-    from central.bootstrap import serve  # after the checks (its imports log at INFO)
+    from central.entrypoints.server import serve  # after the checks (its imports log at INFO)
 
     try:
         return serve(settings, migrate=not args.no_migrate, out=_print, sock=sock)

@@ -20,7 +20,7 @@ def test_two_workers_shared_subscription_exactly_once_in_order(central_pg_url: s
     if broker.kind != "mosquitto":
         pytest.skip("shared subscriptions need mosquitto")
     handlers = [RecordingHandler(), RecordingHandler()]
-    workers = [make_container(central_pg_url, posting=h, workers=2) for h in handlers]
+    workers = [make_container(central_pg_url, posting=h, shared_subscription=True) for h in handlers]
     register(workers[0])
     ingests = [start_ingest(w, broker.host, broker.port, f"central-w{i}") for i, w in enumerate(workers)]
     edge = FakeEdge(broker.host, broker.port)

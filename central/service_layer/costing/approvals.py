@@ -1,4 +1,4 @@
-"""Applier of approved master-data changes (registered with governance at import)."""
+"""Applier of approved master-data changes (``central.bootstrap.APPLIERS`` maps its kind to it)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from central.service_layer.costing.master_data import APPROVAL_KIND, load_master
+from central.service_layer.costing.master_data import load_master
 from central.service_layer.costing.master_file import parse_master_file
-from central.service_layer.governance import ApprovedRequest, register_applier
+from central.service_layer.governance import ApprovedRequest
 
 __all__ = ["apply_master_data_change"]
 
@@ -21,5 +21,3 @@ def apply_master_data_change(session: Session, req: ApprovedRequest) -> Mapping[
                           source=f"approval/{req.id} by {req.approved_by}", approved=True)
     return summary.to_data()
 
-
-register_applier(APPROVAL_KIND, apply_master_data_change)

@@ -3,8 +3,9 @@
 Public entry points (everything else is private to the package):
 
 - :func:`record` - queue an audit record in the caller's transaction (written at its commit);
-- :func:`request_approval`, :func:`register_applier` - park a change until a second person
-  approves it; the applier registered for its kind applies it in the approving transaction;
+- :func:`request_approval`, :func:`register_appliers` - park a change until a second person
+  approves it; the applier registered for its kind (``central.bootstrap.APPLIERS``) applies it in
+  the approving transaction;
 - :func:`approve`, :func:`reject`, :func:`list_approvals`, :func:`get_approval`;
 - :func:`list_audit`, :func:`verify_snapshot` / :func:`verify_chain` - the read side of the log;
 - :func:`attach_request`, :class:`RequestContext` - used by the API to tie records to requests.
@@ -13,7 +14,6 @@ Public entry points (everything else is private to the package):
 from __future__ import annotations
 
 from central.service_layer.governance.approvals import (
-    APPLIER_MODULES,
     Applier,
     ApprovedRequest,
     approval_dict,
@@ -21,6 +21,7 @@ from central.service_layer.governance.approvals import (
     get_approval,
     list_approvals,
     register_applier,
+    register_appliers,
     registered_kinds,
     reject,
     request_approval,
@@ -38,7 +39,6 @@ from central.service_layer.governance.audit import (
 )
 
 __all__ = [
-    "APPLIER_MODULES",
     "Actor",
     "Applier",
     "ApprovedRequest",
@@ -52,6 +52,7 @@ __all__ = [
     "list_audit",
     "record",
     "register_applier",
+    "register_appliers",
     "registered_kinds",
     "reject",
     "request_approval",

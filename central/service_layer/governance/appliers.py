@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from central.adapters.db.models_costing import PeriodRow
 from central.errors import Conflict, Forbidden, NotFound
 from central.service_layer.access import ADMIN, Principal
-from central.service_layer.governance.approvals import ApprovedRequest, register_applier, request_approval
+from central.service_layer.governance.approvals import ApprovedRequest, request_approval
 
 log = logging.getLogger(__name__)
 
@@ -57,5 +57,3 @@ def apply_period_reopen(session: Session, req: ApprovedRequest) -> Mapping[str, 
     return {"period": period.id, "status": "open", "was_closed_at": closed_at.isoformat() if closed_at else None,
             "was_closed_by": closed_by}
 
-
-register_applier(PERIOD_REOPEN, apply_period_reopen)

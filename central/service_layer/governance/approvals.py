@@ -3,25 +3,24 @@ the approving transaction, by the applier registered for its kind.
 
 Services::
 
-    from central.service_layer.governance import register_applier, request_approval
+    from central.service_layer.governance import request_approval
 
-    def _apply_standard_cost(session: Session, req: ApprovedRequest) -> dict[str, Any] | None:
+    def apply_standard_cost(session: Session, req: ApprovedRequest) -> dict[str, Any] | None:
         ...  # do the change from req.payload; raise a CentralError/DomainError to refuse it
         return {"version": 7}  # optional: stored on the request as its result
-
-    register_applier("standard_cost_change", _apply_standard_cost)   # at import of the module
 
     row = request_approval(session, principal, "standard_cost_change", {"item": "S", "standard_cost": "4.10"},
                            "controller", summary="S: 4.00 -> 4.10", target="item/S")
 
-Modules listed in :data:`APPLIER_MODULES` are imported the first time an unknown kind is looked up,
-so approving works in a process that never imported the service (CLI, a fresh worker).
+and the applier gets its line in the explicit map :data:`central.bootstrap.APPLIERS`, which
+:func:`central.bootstrap.bootstrap` registers (:func:`register_appliers`) in every process, so
+approving works in any entry point. The appliers import this module (for
+:class:`ApprovedRequest`), which is why the map lives in the wiring and not here.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -43,10 +42,10 @@ from central.service_layer.governance.audit import Actor, record
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "APPLIER_MODULES",
     "Applier",
     "ApprovedRequest",
     "register_applier",
+    "register_appliers",
     "registered_kinds",
     "request_approval",
     "approve",
@@ -73,14 +72,6 @@ class ApprovedRequest:
 
 Applier = Callable[[Session, ApprovedRequest], Mapping[str, Any] | None]
 
-APPLIER_MODULES: list[str] = [
-    "central.service_layer.governance.appliers",
-    "central.service_layer.governance.manual_journal",
-    "central.service_layer.costing.approvals",
-]
-"""Modules that register appliers when imported (looked up lazily, see the module docstring).
-One that is not installed is skipped with a warning (its kinds then stay unknown)."""
-
 _APPLIERS: dict[str, Applier] = {}
 _MAX_KIND = 64
 
@@ -95,26 +86,18 @@ def register_applier(kind: str, fn: Applier) -> None:
     _APPLIERS[kind] = fn
 
 
+def register_appliers(appliers: Mapping[str, Applier]) -> None:
+    """Register every applier of an explicit kind -> function map (the wiring's, at start)."""
+    for kind, fn in appliers.items():
+        register_applier(kind, fn)
+
+
 def registered_kinds() -> list[str]:
-    _import_appliers()
     return sorted(_APPLIERS)
-
-
-def _import_appliers() -> None:
-    for module in APPLIER_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not (module == exc.name or module.startswith(exc.name + ".")):
-                raise  # the module exists but one of its imports is missing: a real error
-            log.warning("applier module %s is not installed; its approval kinds are unknown", module)
 
 
 def _applier(kind: str) -> Applier:
     fn = _APPLIERS.get(kind)
-    if fn is None:
-        _import_appliers()
-        fn = _APPLIERS.get(kind)
     if fn is None:
         raise Conflict(f"no applier is registered for approval kind {kind!r}", {"kinds": sorted(_APPLIERS)},
                        code="no_applier")

@@ -21,7 +21,7 @@ from central.domain.money import ZERO, format_amount, parse_money
 from central.service_layer.access import Principal
 from central.service_layer.costing.journal import period_for_input, save_entry
 from central.service_layer.costing.master_data import snapshot
-from central.service_layer.governance.approvals import ApprovedRequest, register_applier, request_approval
+from central.service_layer.governance.approvals import ApprovedRequest, request_approval
 
 log = logging.getLogger(__name__)
 
@@ -81,5 +81,3 @@ def apply_manual_entry(session: Session, req: ApprovedRequest) -> Mapping[str, A
     log.info("manual journal entry %s posted (approval %s by %s)", row.id, req.id, req.approved_by)
     return {"entry_id": row.id, **_view(entry)}
 
-
-register_applier(MANUAL_JOURNAL, apply_manual_entry)
