@@ -39,9 +39,9 @@ class PostingHandler(Protocol):
 class NoCostingHandler:
     """The "no costing" handler: events are stored and acked, nothing is posted.
 
-    The default of :func:`central.bootstrap.bootstrap` when no costing handler is plugged in;
-    ``/health`` reports it by name so a deployment without costing is never mistaken for one
-    that posts.
+    Never a default: a caller passes it to :func:`central.bootstrap.bootstrap` (``posting=``) to
+    run ingest alone on purpose (the ingest benchmark); ``/health`` reports it by name so such a
+    process is never mistaken for one that posts.
     """
 
     name = "no-costing"
