@@ -1,12 +1,11 @@
-"""MQTT ingest adapter (paho-mqtt v2) and the worker that feeds the ingest service.
+"""The supervised MQTT consumer: one worker thread feeding the ingest service, and its supervisor.
 
-paho's network thread only enqueues (``on_message`` -> bounded queue); one worker thread
-takes messages in arrival order, calls the service (one database transaction per batch),
-publishes the retained ack after the commit, and only then acknowledges the MQTT message
-(``manual_ack``), so a message the process never finished is redelivered by the broker —
-and the edge re-sends anything unacked anyway. Persistent session: MQTT 3.1.1
-``clean_session=False``; MQTT 5 ``clean_start=False`` with a session expiry. With
-``ingest.workers > 1`` (or ``shared_subscription``) the events filter is the shared
+The MQTT side is :class:`central.adapters.mqtt.IngestClient` (paho; the only paho import in
+central): its network thread only hands messages over (-> bounded queue here); one worker thread
+takes them in arrival order, calls the service (one database transaction per batch), publishes
+the retained ack after the commit, and only then acknowledges the MQTT message (manual ack), so
+a message the process never finished is redelivered by the broker — and the edge re-sends
+anything unacked anyway. With ``ingest.shared_subscription`` the events filter is the shared
 subscription ``$share/central/sfsync/v1/+/+/events``; per-stream order and exactly-once then
 come from the cursor row lock, not from worker affinity.
 
@@ -31,20 +30,14 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from central.adapters.metrics import IngestMetrics
+from central.adapters.mqtt import IngestClient, Message
 from central.config import FaultSettings, IngestSettings, MqttSettings
 from central.errors import IngestUnavailable
 from central.service_layer.ingest import IngestService
-from shared.contract import Ack, ContractError, encode_ack
-from shared.topics import EVENTS_FILTER, SHARED_EVENTS_FILTER, STATUS_FILTER, ack_topic, parse_topic
+from shared.contract import ContractError
+from shared.topics import EVENTS_FILTER, SHARED_EVENTS_FILTER, parse_topic
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +51,11 @@ _STOP = object()
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 30.0
 
 
-@dataclass(frozen=True, slots=True)
-class _Message:
-    topic: str
-    payload: bytes
-    mid: int
-    qos: int
-
-
 class MqttIngest:
-    """One MQTT client + one worker thread; ``start()``/``stop()``; state in ``state``."""
+    """One MQTT client + one worker thread; ``start()``/``stop()``; state in ``state``.
+
+    It is the client's :class:`~central.adapters.mqtt.IngestListener`: the ``broker_*`` and
+    ``message_received`` methods run on paho's network thread and only update state or queue."""
 
     def __init__(
         self,
@@ -86,7 +74,7 @@ class MqttIngest:
         self.faults = faults or FaultSettings()
         self.state = state if state is not None else {}
         self._crash = crash
-        self._queue: queue.Queue[_Message | object] = queue.Queue(maxsize=ingest_settings.queue_size)
+        self._queue: queue.Queue[Message | object] = queue.Queue(maxsize=ingest_settings.queue_size)
         self._worker: threading.Thread | None = None
         self._supervisor: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -95,86 +83,44 @@ class MqttIngest:
         self.events_filter = SHARED_EVENTS_FILTER if ingest_settings.use_shared_subscription else EVENTS_FILTER
         self.connected = threading.Event()
         """Set once connected AND subscribed (the broker confirmed the subscription)."""
-        self.client = self._make_client()
+        self.client = IngestClient(mqtt_settings, self.events_filter, self)
 
-    # -- paho side (network thread: enqueue only) -------------------------------------------
-    def _make_client(self) -> mqtt.Client:
-        s = self.mqtt_settings
-        v5 = s.protocol == "5"
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=s.client_id,
-            clean_session=None if v5 else False,
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            manual_ack=True,
-        )
-        client.username_pw_set(s.username, s.password or None)
-        client.max_queued_messages_set(0)
-        client.max_inflight_messages_set(20)
-        # paho doubles its wait up to this cap (1 s first, or the cap when smaller); it waits with float
-        # arithmetic, the int in its signature is only a hint
-        client.reconnect_delay_set(min(1.0, s.reconnect_max_s), s.reconnect_max_s)  # type: ignore[arg-type]
-        if s.tls:
-            client.tls_set(ca_certs=str(s.ca_file) if s.ca_file else None)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
-        return client
-
-    def _on_connect(self, client: mqtt.Client, _ud: Any, _flags: Any, reason: Any, _props: Any) -> None:
-        if reason.is_failure:
-            log.error("ingest: broker refused connection: %s", reason)
-            return
-        client.subscribe([(self.events_filter, 1), (STATUS_FILTER, 1)])
+    # -- the client's listener (paho's network thread: state and queue only) -------------------
+    def broker_connected(self, subscription: str) -> None:
         self.metrics.connected.set(1)
-        self.state.update(connected=True, subscription=self.events_filter)
+        self.state.update(connected=True, subscription=subscription)
         log.info("ingest connected to %s:%s, subscribed to %s", self.mqtt_settings.host, self.mqtt_settings.port,
-                 self.events_filter)
+                 subscription)
 
-    def _on_subscribe(self, _c: mqtt.Client, _ud: Any, _mid: int, reasons: Any, _props: Any) -> None:
-        failed = [r for r in reasons if getattr(r, "is_failure", False)]
-        if failed:
-            log.error("ingest: broker refused subscription %s: %s", self.events_filter, failed)
+    def broker_subscribed(self, refused: str | None) -> None:
+        if refused is not None:
+            log.error("ingest: broker refused subscription %s: %s", self.events_filter, refused)
             self.state.update(subscribed=False)
             return
         self.state.update(subscribed=True)
         self.connected.set()
 
-    def _on_disconnect(self, _c: mqtt.Client, _ud: Any, _flags: Any, reason: Any, _props: Any) -> None:
+    def broker_disconnected(self, reason: str) -> None:
         self.metrics.connected.set(0)
         self.state.update(connected=False)
         self.connected.clear()
         log.warning("ingest disconnected from broker: %s (paho reconnects)", reason)
 
-    def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
-        try:
-            try:
-                topic = msg.topic
-            except UnicodeDecodeError:  # quarantined as bad_topic by the service, not a dead network thread
-                topic = bytes(msg._topic).decode("utf-8", "replace")
-            self._queue.put(_Message(topic, bytes(msg.payload), msg.mid, msg.qos))
-            self.metrics.queue.set(self._queue.qsize())
-        except Exception:  # paho re-raises callback errors into its network loop: never let one out
-            self.metrics.worker_errors.inc()
-            log.exception("ingest: could not queue a message (not acked; the broker redelivers it)")
+    def message_received(self, message: Message) -> None:
+        self._queue.put(message)
+        self.metrics.queue.set(self._queue.qsize())
+
+    def callback_failed(self, what: str) -> None:
+        self.metrics.worker_errors.inc()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
-        s = self.mqtt_settings
         self.start_worker()
-        if s.protocol == "5":
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = s.session_expiry
-            self.client.connect_async(s.host, s.port, s.keepalive, clean_start=False, properties=props)
-        else:
-            self.client.connect_async(s.host, s.port, s.keepalive)
-        self.client.loop_start()
+        self.client.open()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.client.close()
         self._queue.put(_STOP)
         if self._worker is not None:
             self._worker.join(timeout)
@@ -192,7 +138,7 @@ class MqttIngest:
 
     def submit(self, topic: str, payload: bytes, mid: int = 0, qos: int = 0) -> None:
         """Queue a message as paho's thread does (tests, tools)."""
-        self._queue.put(_Message(topic, payload, mid, qos))
+        self._queue.put(Message(topic, payload, mid, qos))
 
     def _beat(self) -> None:
         self.state["heartbeat"] = time.monotonic()
@@ -257,7 +203,7 @@ class MqttIngest:
                 item = None
             if item is _STOP:
                 return
-            if isinstance(item, _Message):
+            if isinstance(item, Message):
                 self._handle(item)
                 self.metrics.queue.set(self._queue.qsize())
             if time.monotonic() >= next_gap_check:
@@ -271,7 +217,7 @@ class MqttIngest:
             self.metrics.worker_errors.inc()
             log.exception("ingest %s failed (the worker carries on)", what)
 
-    def _handle(self, msg: _Message) -> None:
+    def _handle(self, msg: Message) -> None:
         """Handle one message; retry it while the database is unavailable; never raise."""
         delay = _BACKOFF_FIRST
         while True:
@@ -297,7 +243,7 @@ class MqttIngest:
         if msg.qos > 0:
             self._guarded("MQTT ack", lambda: self.client.ack(msg.mid, msg.qos))
 
-    def _dispatch(self, msg: _Message) -> None:
+    def _dispatch(self, msg: Message) -> None:
         try:
             _plant, _edge, channel = parse_topic(msg.topic)
         except ContractError:
@@ -309,7 +255,7 @@ class MqttIngest:
         # "ack": our own acks echoed back by brokers that deliver retained messages for
         # every filter (amqtt); nothing to do
 
-    def _handle_events(self, msg: _Message) -> None:
+    def _handle_events(self, msg: Message) -> None:
         result = self.service.handle_events(msg.topic, msg.payload)
         if result.ack is None:
             return
@@ -319,8 +265,5 @@ class MqttIngest:
             logging.shutdown()
             self._crash(CRASH_EXIT_CODE)
         plant, edge, stream, through = result.ack
-        info = self.client.publish(ack_topic(plant, edge), encode_ack(Ack(stream=stream, acked_through=through)),
-                                   qos=1, retain=True)
-        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            log.warning("ack publish for %s failed with rc %s", stream, info.rc)
+        self.client.publish_ack(plant, edge, stream, through)
         self.metrics.acks.inc()
