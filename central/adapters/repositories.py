@@ -1,9 +1,9 @@
 """SQLAlchemy repositories behind :mod:`central.service_layer.unit_of_work`'s interfaces.
 
 Each takes the unit of work's session; the queries are the ones the work-order and input
-services ran inline before (the dispatch query now exists once, here). Row locks follow
-``production.load_order``: ``FOR UPDATE`` on PostgreSQL; SQLite's write transactions already
-hold the database lock (``BEGIN IMMEDIATE``).
+services ran inline before. A work order is read with ``costing.orders.load_order`` (the one
+copy of that query): ``FOR UPDATE`` on PostgreSQL; SQLite's write transactions already hold the
+database lock (``BEGIN IMMEDIATE``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from central.adapters.db.models_costing import (
     WorkOrderRow,
 )
 from central.service_layer.costing.master_data import Snapshot, snapshot
+from central.service_layer.costing.orders import load_order
 
 __all__ = [
     "SqlWorkOrderRepository",
@@ -38,10 +39,7 @@ class SqlWorkOrderRepository:
         self._session = session
 
     def get(self, order_id: str, *, lock: bool = True) -> WorkOrderRow | None:
-        stmt = select(WorkOrderRow).where(WorkOrderRow.id == order_id)
-        if lock and self._session.get_bind().dialect.name != "sqlite":
-            stmt = stmt.with_for_update()
-        return self._session.scalars(stmt).first()
+        return load_order(self._session, order_id, lock=lock)
 
     def add(self, order: WorkOrderRow) -> None:
         self._session.add(order)
@@ -62,6 +60,7 @@ class SqlDispatchRepository:
 
     def add(self, dispatch: DispatchRow) -> None:
         self._session.add(dispatch)
+        self._session.flush()
 
 
 class SqlEventPostingRepository:

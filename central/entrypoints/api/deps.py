@@ -10,6 +10,8 @@ Routes use them as::
 route returns, rolled back when it raises. Writes (POST/PUT/PATCH/DELETE) run on the write
 engine (SQLite: ``BEGIN IMMEDIATE``), reads on the plain one. The commit happens before the
 response is sent, so a failed commit is an error response, never a false success.
+``UnitOfWorkDep`` is the same transaction as a unit of work, for routes that call handlers
+(``handler(command, uow)``).
 
 Bounded parameter types (``central.domain.bounds``): every integer, instant and date that enters
 through a path, a query or a body is within int64 and the wire's time range, or the request is a
@@ -29,9 +31,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, Field
 from sqlalchemy.orm import Session
 
+from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from central.domain.bounds import DATE_MAX, DATE_MIN, INT64_MAX, INT64_MIN, TS_MAX, TS_MIN, check_date, check_instant
 from central.errors import ServiceUnavailable
 from central.service_layer.access import ADMIN, ROLES, Principal, authenticate, check_role
+from central.service_layer.unit_of_work import AbstractUnitOfWork
 
 if TYPE_CHECKING:
     from central.bootstrap import Container
@@ -41,10 +45,12 @@ __all__ = [
     "ADMIN",
     "Principal",
     "SessionDep",
+    "UnitOfWorkDep",
     "ContainerDep",
     "PrincipalDep",
     "get_container",
     "get_session",
+    "get_unit_of_work",
     "get_principal",
     "require_role",
     "Int64",
@@ -95,6 +101,16 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_unit_of_work(session: SessionDep) -> AbstractUnitOfWork:
+    """The handlers' unit of work in the request's transaction (the one ``SessionDep`` opened,
+    which authentication and the write audit share): the handler's ``commit()`` flushes, the
+    request commits when the route returns, exactly as for ``SessionDep``."""
+    return SqlAlchemyUnitOfWork.joining(session)
+
+
+UnitOfWorkDep = Annotated[AbstractUnitOfWork, Depends(get_unit_of_work)]
 
 
 def _bearer(request: Request) -> str | None:

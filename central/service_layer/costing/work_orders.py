@@ -5,6 +5,13 @@ Events attach by timestamp to the order dispatched to their machine at that time
 with a past ``at`` posts the machine's unassigned events from then on; a ``stop`` with a past
 ``at`` takes the order's events after that time back out (a re-attribution entry, recorded
 with the user) and leaves them unassigned.
+
+The changes are handlers: ``handler(command, uow)`` loads through the unit of work's
+repositories, takes the time from ``uow.clock``, and commits once. Posting the events a start,
+stop or assignment moves still goes through :mod:`~central.service_layer.costing.production`
+with ``uow.session`` until that module takes a unit of work too. The session-taking functions
+below the handlers (``create_order(session, ...)``, ...) are kept for callers that already hold
+a transaction (tests, scripts): each runs its handler in that transaction.
 """
 
 from __future__ import annotations
@@ -25,28 +32,37 @@ from central.adapters.db.models_costing import (
     RecordEventRow,
     WorkOrderRow,
 )
+from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from central.domain.accruals import OrderAccruals
+from central.domain.commands import (
+    AcceptSuspectEvent,
+    AssignEvent,
+    CompleteWorkOrder,
+    CreateWorkOrder,
+    RejectSuspectEvent,
+    ReleaseWorkOrder,
+    StartWorkOrder,
+    StopWorkOrder,
+)
 from central.domain.costing import missing_routings
 from central.domain.errors import InputError, OrderStateError
 from central.domain.master_data import MasterData
 from central.domain.money import format_quantity, parse_decimal
 from central.errors import Conflict, NotFound
-from central.service_layer.costing.master_data import snapshot
 from central.service_layer.costing.orders import load_order
 from central.service_layer.costing.production import Pending, attach, post_to_order
+from central.service_layer.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "create_work_order", "release_work_order", "start_work_order", "stop_work_order", "complete_work_order",
+    "assign_event_to_order", "accept_suspect_event", "reject_suspect_event",
     "create_order", "release", "start", "stop", "complete", "order_view", "get_order", "list_orders",
     "assign_event", "accept_suspect", "reject_suspect", "event_view", "list_event_postings",
 ]
 
 _FUTURE_SLACK = timedelta(minutes=5)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def get_order(session: Session, order_id: str) -> WorkOrderRow:
@@ -56,26 +72,31 @@ def get_order(session: Session, order_id: str) -> WorkOrderRow:
     return order
 
 
-def create_order(
-    session: Session, item: str, qty: Decimal, user: str, order_id: str | None = None, due: date | None = None
-) -> WorkOrderRow:
-    qty = parse_decimal(qty, 6)
+def _order(uow: AbstractUnitOfWork, order_id: str) -> WorkOrderRow:
+    order = uow.work_orders.get(order_id)
+    if order is None:
+        raise NotFound(f"no work order {order_id!r}")
+    return order
+
+
+def create_work_order(cmd: CreateWorkOrder, uow: AbstractUnitOfWork) -> WorkOrderRow:
+    qty = parse_decimal(cmd.qty, 6)
     if qty <= 0:
         raise InputError(f"a work order needs a positive quantity, got {qty}")
-    snap = snapshot(session)
-    known = snap.master.items_by_id.get(item)
+    master = uow.master.snapshot().master
+    known = master.items_by_id.get(cmd.item)
     if known is None:
-        raise InputError(f"unknown item {item!r}")
+        raise InputError(f"unknown item {cmd.item!r}")
     if not known.manufactured:
-        raise InputError(f"item {item!r} is a raw item: it is bought, not manufactured")
-    _require_routings(snap.master, item, "order")
-    order_id = order_id or f"WO-{uuid.uuid4().hex[:10].upper()}"
-    if session.get(WorkOrderRow, order_id) is not None:
+        raise InputError(f"item {cmd.item!r} is a raw item: it is bought, not manufactured")
+    _require_routings(master, cmd.item, "order")
+    order_id = cmd.order_id or f"WO-{uuid.uuid4().hex[:10].upper()}"
+    if uow.work_orders.get(order_id, lock=False) is not None:
         raise Conflict(f"work order {order_id} exists", code="duplicate")
-    row = WorkOrderRow(id=order_id, item=item, qty=qty, due=due, status="created", created=_now(), created_by=user,
-                       accruals=OrderAccruals(order_id, item).to_data())
-    session.add(row)
-    session.flush()
+    row = WorkOrderRow(id=order_id, item=cmd.item, qty=qty, due=cmd.due, status="created", created=uow.clock(),
+                       created_by=cmd.user, accruals=OrderAccruals(order_id, cmd.item).to_data())
+    uow.work_orders.add(row)
+    uow.commit()
     return row
 
 
@@ -93,16 +114,17 @@ def _require_routings(master: MasterData, item: str, action: str) -> None:
                        code="routing_missing")
 
 
-def release(session: Session, order_id: str, user: str) -> WorkOrderRow:
-    order = get_order(session, order_id)
+def release_work_order(cmd: ReleaseWorkOrder, uow: AbstractUnitOfWork) -> WorkOrderRow:
+    order = _order(uow, cmd.order_id)
     _require(order, ("created",), "release")
-    _require_routings(snapshot(session).master, order.item, "release a work order for")
-    order.status, order.released_at = "released", _now()
+    _require_routings(uow.master.snapshot().master, order.item, "release a work order for")
+    order.status, order.released_at = "released", uow.clock()
+    uow.commit()
     return order
 
 
-def _at(at: datetime | None) -> datetime:
-    now = _now()
+def _at(uow: AbstractUnitOfWork, at: datetime | None) -> datetime:
+    now = uow.clock()
     if at is None:
         return now
     if at.tzinfo is None:
@@ -112,35 +134,32 @@ def _at(at: datetime | None) -> datetime:
     return at.astimezone(UTC)
 
 
-def start(session: Session, order_id: str, machine: str, user: str, at: datetime | None = None) -> WorkOrderRow:
-    """Dispatch the order to ``machine`` from ``at`` (default now) and post events it covers."""
-    order = get_order(session, order_id)
+def start_work_order(cmd: StartWorkOrder, uow: AbstractUnitOfWork) -> WorkOrderRow:
+    """Dispatch the order to the machine from ``at`` (default now) and post events it covers."""
+    order = _order(uow, cmd.order_id)
     _require(order, ("released", "stopped"), "start")
-    when = _at(at)
-    snap = snapshot(session)
-    known = snap.master.machines_by_id.get(machine)
+    when = _at(uow, cmd.at)
+    master = uow.master.snapshot().master
+    known = master.machines_by_id.get(cmd.machine)
     if known is None:
-        raise InputError(f"unknown machine {machine!r}")
-    _require_routings(snap.master, order.item, "start a work order for")
-    routing = snap.master.routing(order.item)
+        raise InputError(f"unknown machine {cmd.machine!r}")
+    _require_routings(master, order.item, "start a work order for")
+    routing = master.routing(order.item)
     if known.work_center != routing.work_center:
         raise InputError(
-            f"machine {machine} is in {known.work_center}; {order.item} is routed to {routing.work_center}"
+            f"machine {cmd.machine} is in {known.work_center}; {order.item} is routed to {routing.work_center}"
         )
-    busy = session.scalars(select(DispatchRow).where(
-        DispatchRow.machine == machine, (DispatchRow.end.is_(None)) | (DispatchRow.end > when))).first()
+    busy = uow.dispatches.running_on(cmd.machine, when)
     if busy is not None:
-        raise Conflict(f"machine {machine} runs work order {busy.work_order} from {busy.start.isoformat()}",
+        raise Conflict(f"machine {cmd.machine} runs work order {busy.work_order} from {busy.start.isoformat()}",
                        code="machine_busy")
-    session.add(DispatchRow(work_order=order.id, machine=machine, start=when, created_by=user))
-    order.status, order.machine, order.started_at = "started", machine, order.started_at or when
-    session.flush()
-    waiting = list(session.scalars(select(EventPostingRow).where(
-        EventPostingRow.machine == machine, EventPostingRow.status == EventPostingStatus.UNASSIGNED,
-        EventPostingRow.ts >= when).order_by(EventPostingRow.ts)))
+    order.status, order.machine, order.started_at = "started", cmd.machine, order.started_at or when
+    uow.dispatches.add(DispatchRow(work_order=order.id, machine=cmd.machine, start=when, created_by=cmd.user))
+    waiting = uow.event_postings.unassigned_since(cmd.machine, when)
     if waiting:
-        _attach_rows(session, waiting, user, f"dispatch after the fact: {order.id} from {when.isoformat()}")
+        _attach_rows(uow, waiting, cmd.user, f"dispatch after the fact: {order.id} from {when.isoformat()}")
         log.info("start of %s at %s attached %d waiting events", order.id, when, len(waiting))
+    uow.commit()
     return order
 
 
@@ -148,9 +167,9 @@ def _pending(row: EventPostingRow) -> Pending:
     return Pending(row.event_id, row.machine, row.kind, row.ts, row.qty, row.reason)
 
 
-def _attach_rows(session: Session, rows: list[EventPostingRow], user: str, memo: str) -> None:
-    snap = snapshot(session)
-    done = attach(session, snap, [_pending(r) for r in rows], user, memo, link=True)
+def _attach_rows(uow: AbstractUnitOfWork, rows: list[EventPostingRow], user: str, memo: str) -> None:
+    snap = uow.master.snapshot()
+    done = attach(uow.session, snap, [_pending(r) for r in rows], user, memo, uow.clock(), link=True)
     for r in rows:
         a = done.get(r.event_id)
         if a is not None:
@@ -159,31 +178,30 @@ def _attach_rows(session: Session, rows: list[EventPostingRow], user: str, memo:
             r.status = EventPostingStatus.UNASSIGNED
 
 
-def stop(session: Session, order_id: str, user: str, at: datetime | None = None) -> WorkOrderRow:
+def stop_work_order(cmd: StopWorkOrder, uow: AbstractUnitOfWork) -> WorkOrderRow:
     """End the order's dispatch at ``at`` (default now); events after a past ``at`` leave it."""
-    order = get_order(session, order_id)
+    order = _order(uow, cmd.order_id)
     _require(order, ("started",), "stop")
-    _end_dispatch(session, order, user, _at(at))
-    order.status, order.stopped_at = "stopped", _now()
+    _end_dispatch(uow, order, cmd.user, _at(uow, cmd.at))
+    order.status, order.stopped_at = "stopped", uow.clock()
+    uow.commit()
     return order
 
 
-def _end_dispatch(session: Session, order: WorkOrderRow, user: str, when: datetime) -> None:
-    dispatch = session.scalars(select(DispatchRow).where(
-        DispatchRow.work_order == order.id, DispatchRow.end.is_(None))).first()
+def _end_dispatch(uow: AbstractUnitOfWork, order: WorkOrderRow, user: str, when: datetime) -> None:
+    dispatch = uow.dispatches.open_for(order.id)
     if dispatch is None:
         return
     if when < dispatch.start:
         raise InputError(f"'at' {when.isoformat()} is before the dispatch started ({dispatch.start.isoformat()})")
     dispatch.end = when
-    moved = list(session.scalars(select(EventPostingRow).where(
-        EventPostingRow.work_order == order.id, EventPostingRow.machine == dispatch.machine,
-        EventPostingRow.status == EventPostingStatus.POSTED, EventPostingRow.ts >= when)))
+    moved = uow.event_postings.posted_since(order.id, dispatch.machine, when)
     if moved:
-        snap = snapshot(session)
+        snap = uow.master.snapshot()
         memo = f"re-attributed: {order.id} stopped at {when.isoformat()}"
-        post_to_order(session, snap, order, [_pending(r) for r in moved], user, memo, sign=-1, link=True)
-        _keep_lineage(session, moved)
+        post_to_order(uow.session, snap, order, [_pending(r) for r in moved], user, memo, uow.clock(), sign=-1,
+                      link=True)
+        _keep_lineage(uow.session, moved)
         for r in moved:
             r.status, r.work_order, r.record_id = EventPostingStatus.UNASSIGNED, None, None
         log.info("%s: %d events re-attributed (stop at %s by %s)", order.id, len(moved), when, user)
@@ -199,11 +217,12 @@ def _keep_lineage(session: Session, rows: list[EventPostingRow]) -> None:
     session.add_all(RecordEventRow(record_id=rec, event_id=ev) for rec, ev in pairs - existing)
 
 
-def complete(session: Session, order_id: str, user: str, at: datetime | None = None) -> WorkOrderRow:
-    order = get_order(session, order_id)
+def complete_work_order(cmd: CompleteWorkOrder, uow: AbstractUnitOfWork) -> WorkOrderRow:
+    order = _order(uow, cmd.order_id)
     _require(order, ("started", "stopped"), "complete")
-    _end_dispatch(session, order, user, _at(at))
-    order.status, order.completed_at = "completed", _now()
+    _end_dispatch(uow, order, cmd.user, _at(uow, cmd.at))
+    order.status, order.completed_at = "completed", uow.clock()
+    uow.commit()
     return order
 
 
@@ -231,40 +250,44 @@ def list_orders(session: Session, status: str | None, limit: int, offset: int) -
     return [order_view(o) for o in session.scalars(stmt)]
 
 
-def _posting(session: Session, event_id: int, status: str) -> EventPostingRow:
-    row = session.get(EventPostingRow, event_id)
+def _posting(uow: AbstractUnitOfWork, event_id: int, status: str) -> EventPostingRow:
+    row = uow.event_postings.get(event_id)
     if row is None or row.status != status:
         raise NotFound(f"no {status} event {event_id}")
     return row
 
 
-def assign_event(session: Session, event_id: int, order_id: str, user: str) -> EventPostingRow:
+def assign_event_to_order(cmd: AssignEvent, uow: AbstractUnitOfWork) -> EventPostingRow:
     """A controller assigns an unassigned count/scrap event to an order: it posts now."""
-    row = _posting(session, event_id, EventPostingStatus.UNASSIGNED)
-    order = get_order(session, order_id)
-    snap = snapshot(session)
-    done = post_to_order(session, snap, order, [_pending(row)], user, f"assigned by {user}", link=True)
+    row = _posting(uow, cmd.event_id, EventPostingStatus.UNASSIGNED)
+    order = _order(uow, cmd.order_id)
+    snap = uow.master.snapshot()
+    done = post_to_order(uow.session, snap, order, [_pending(row)], cmd.user, f"assigned by {cmd.user}", uow.clock(),
+                         link=True)
     a = done[row.event_id]
     row.status, row.work_order, row.record_id, row.late, row.decided_by = (
-        EventPostingStatus.POSTED, a.work_order, a.record_id, a.late, user)
+        EventPostingStatus.POSTED, a.work_order, a.record_id, a.late, cmd.user)
+    uow.commit()
     return row
 
 
-def accept_suspect(session: Session, event_id: int, user: str) -> EventPostingRow:
+def accept_suspect_event(cmd: AcceptSuspectEvent, uow: AbstractUnitOfWork) -> EventPostingRow:
     """Release a held suspect event: it posts like any event (or waits unassigned)."""
-    row = _posting(session, event_id, EventPostingStatus.SUSPECT)
-    row.decided_by = user
+    row = _posting(uow, cmd.event_id, EventPostingStatus.SUSPECT)
+    row.decided_by = cmd.user
     if row.kind == "state" or row.qty == 0:
         row.status = EventPostingStatus.OPERATIONAL
-        return row
-    row.status = EventPostingStatus.UNASSIGNED
-    _attach_rows(session, [row], user, f"suspect event accepted by {user}")
+    else:
+        row.status = EventPostingStatus.UNASSIGNED
+        _attach_rows(uow, [row], cmd.user, f"suspect event accepted by {cmd.user}")
+    uow.commit()
     return row
 
 
-def reject_suspect(session: Session, event_id: int, user: str) -> EventPostingRow:
-    row = _posting(session, event_id, EventPostingStatus.SUSPECT)
-    row.status, row.decided_by = EventPostingStatus.REJECTED, user
+def reject_suspect_event(cmd: RejectSuspectEvent, uow: AbstractUnitOfWork) -> EventPostingRow:
+    row = _posting(uow, cmd.event_id, EventPostingStatus.SUSPECT)
+    row.status, row.decided_by = EventPostingStatus.REJECTED, cmd.user
+    uow.commit()
     return row
 
 
@@ -284,3 +307,40 @@ def list_event_postings(session: Session, status: str, limit: int, offset: int) 
 
 def record_event_ids(session: Session, record_id: int) -> list[int]:
     return list(session.scalars(select(RecordEventRow.event_id).where(RecordEventRow.record_id == record_id)))
+
+
+# The same changes inside a transaction the caller holds (its owner commits).
+
+
+def create_order(
+    session: Session, item: str, qty: Decimal, user: str, order_id: str | None = None, due: date | None = None
+) -> WorkOrderRow:
+    return create_work_order(CreateWorkOrder(item, qty, user, order_id, due), SqlAlchemyUnitOfWork.joining(session))
+
+
+def release(session: Session, order_id: str, user: str) -> WorkOrderRow:
+    return release_work_order(ReleaseWorkOrder(order_id, user), SqlAlchemyUnitOfWork.joining(session))
+
+
+def start(session: Session, order_id: str, machine: str, user: str, at: datetime | None = None) -> WorkOrderRow:
+    return start_work_order(StartWorkOrder(order_id, machine, user, at), SqlAlchemyUnitOfWork.joining(session))
+
+
+def stop(session: Session, order_id: str, user: str, at: datetime | None = None) -> WorkOrderRow:
+    return stop_work_order(StopWorkOrder(order_id, user, at), SqlAlchemyUnitOfWork.joining(session))
+
+
+def complete(session: Session, order_id: str, user: str, at: datetime | None = None) -> WorkOrderRow:
+    return complete_work_order(CompleteWorkOrder(order_id, user, at), SqlAlchemyUnitOfWork.joining(session))
+
+
+def assign_event(session: Session, event_id: int, order_id: str, user: str) -> EventPostingRow:
+    return assign_event_to_order(AssignEvent(event_id, order_id, user), SqlAlchemyUnitOfWork.joining(session))
+
+
+def accept_suspect(session: Session, event_id: int, user: str) -> EventPostingRow:
+    return accept_suspect_event(AcceptSuspectEvent(event_id, user), SqlAlchemyUnitOfWork.joining(session))
+
+
+def reject_suspect(session: Session, event_id: int, user: str) -> EventPostingRow:
+    return reject_suspect_event(RejectSuspectEvent(event_id, user), SqlAlchemyUnitOfWork.joining(session))
