@@ -265,7 +265,7 @@ def test_stop_refuses_at_before_the_dispatch_started() -> None:
     order, dispatch = _started(uow, NOW - timedelta(hours=1))
     with pytest.raises(InputError, match="is before the dispatch started"):
         stop_work_order(StopWorkOrder("WO-1", "planner", NOW - timedelta(hours=2)), uow)
-    assert order.status == "started" and uow.commits == 0
+    assert order.status == "started" and dispatch.end is None and uow.commits == 0
 
 
 @pytest.mark.parametrize("status", ["created", "released", "stopped", "completed"])
