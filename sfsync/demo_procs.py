@@ -19,9 +19,11 @@ from pathlib import Path
 
 import httpx
 
+from shared.waiting import WaitTimeout, wait_until
+
 log = logging.getLogger(__name__)
 
-__all__ = ["ChildProcess", "DemoError", "sfsync_argv", "wait_until", "wait_http", "log_tail"]
+__all__ = ["ChildProcess", "DemoError", "sfsync_argv", "wait_ready", "wait_http", "log_tail"]
 
 
 class DemoError(RuntimeError):
@@ -112,24 +114,26 @@ class ChildProcess:
             self.proc.wait(10)
 
 
-def wait_until(
+def wait_ready(
     what: str,
     ready: Callable[[], bool],
     timeout: float,
     children: Sequence[ChildProcess] = (),
     interval: float = 0.2,
 ) -> None:
-    """Poll ``ready`` until true; fail early when one of ``children`` died, else on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
+    """:func:`shared.waiting.wait_until`, failing early with :class:`DemoError` when one of
+    ``children`` died, and on timeout with the tail of every child's log."""
+
+    def ready_while_alive() -> bool:
         for child in children:
             child.check_alive()
-        if ready():
-            return
-        if time.monotonic() >= deadline:
-            logs = "".join(f"\n--- {c.name} ({c.logfile}):\n{log_tail(c.logfile)}" for c in children)
-            raise DemoError(f"{what} not ready after {timeout:.0f} s{logs}")
-        time.sleep(interval)
+        return ready()
+
+    try:
+        wait_until(what, ready_while_alive, timeout, interval=interval)
+    except WaitTimeout as exc:
+        logs = "".join(f"\n--- {c.name} ({c.logfile}):\n{log_tail(c.logfile)}" for c in children)
+        raise DemoError(f"{exc}{logs}") from exc
 
 
 def http_ok(url: str) -> bool:
@@ -142,4 +146,4 @@ def http_ok(url: str) -> bool:
 
 def wait_http(url: str, timeout: float, children: Sequence[ChildProcess] = ()) -> None:
     """Poll GET ``url`` until it answers 2xx."""
-    wait_until(url, lambda: http_ok(url), timeout, children)
+    wait_ready(url, lambda: http_ok(url), timeout, children)

@@ -37,7 +37,7 @@ from sfsync.demo_configs import (
     write_configs,
 )
 from sfsync.demo_control import ControlServer, LinkControl
-from sfsync.demo_procs import ChildProcess, DemoError, log_tail, sfsync_argv, wait_http, wait_until
+from sfsync.demo_procs import ChildProcess, DemoError, log_tail, sfsync_argv, wait_http, wait_ready
 from sfsync.demo_view import DemoReader, render_line, render_screen
 from sfsync.proxy import TcpProxy
 
@@ -150,7 +150,7 @@ class Demo:
             self._register_edge()
 
         sim = self._child("sim", "sim", "--config", str(cfg["sim"]), "--truth", str(self.paths.truth))
-        wait_until(
+        wait_ready(
             "simulated PLCs",
             lambda: wait_port("127.0.0.1", ports.opcua, 0.2) and wait_port("127.0.0.1", ports.modbus, 0.2),
             START_TIMEOUT,

@@ -20,12 +20,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from support.central import make_container, register, start_ingest
-from support.edge import AckResponder, ModbusPlc, RunningAgent, edge_toml, start_agent, wait_until
+from support.edge import AckResponder, ModbusPlc, RunningAgent, edge_toml, start_agent
 
 from central.adapters.db.models_ingest import EventRow
 from central.bootstrap import Container
 from central.entrypoints.consumer import MqttIngest
 from sfsync.broker import BrokerProcess
+from shared.waiting import wait_until_async
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 
@@ -90,7 +91,8 @@ async def step(run: RunningAgent, change: Awaitable[None]) -> None:
     store = run.agent.store
     before = store.last_seq()
     await change
-    assert await wait_until(lambda: store.last_seq() > before, 15), "a PLC change was not stored"
+    await wait_until_async("store.last_seq() > before", lambda: store.last_seq() > before, 15,
+                           detail="a PLC change was not stored")
 
 
 @pytest.mark.timeout(240)
@@ -104,14 +106,19 @@ async def test_broker_away_longer_than_30_s_both_sides_reconnect_and_the_backlog
     run = await start_agent(cfg)
     try:
         assert run.agent.settings.mqtt.reconnect_max_s == 2 and ingest.mqtt_settings.reconnect_max_s == 2
-        assert await wait_until(lambda: run.agent.store.last_seq() >= 3, 20), "no baseline events"
+        await wait_until_async("run.agent.store.last_seq() >= 3", lambda: run.agent.store.last_seq() >= 3, 20,
+                               detail="no baseline events")
         good, scrap = await produce_for(run, plc, 2.0, 0, 0)
-        assert await wait_until(lambda: drained(run), 30), "central did not ack before the outage"
+        await wait_until_async("drained(run)", lambda: drained(run), 30, detail="central did not ack before the outage")
         fwd = run.agent.forwarder
         before_outage = stored_count(central)
 
         broker.kill()
-        assert await wait_until(lambda: not fwd.stats.connected and not ingest.connected.is_set(), 20)
+        await wait_until_async(
+            "not fwd.stats.connected and not ingest.connected.is_set()",
+            lambda: not fwd.stats.connected and not ingest.connected.is_set(),
+            20,
+        )
         good, scrap = await produce_for(run, plc, OUTAGE_S, good, scrap)
         store = run.agent.store
         backlog = store.last_seq() - store.acked_through()
@@ -119,9 +126,17 @@ async def test_broker_away_longer_than_30_s_both_sides_reconnect_and_the_backlog
         assert stored_count(central) == before_outage  # nothing can have reached central meanwhile
 
         broker.start()  # same port, same (empty: it was killed) data directory
-        assert await wait_until(lambda: fwd.stats.connected and ingest.connected.is_set(), 30), "no reconnect"
-        assert await wait_until(lambda: drained(run), 60), (
-            f"backlog not acked: acked through {store.acked_through()} of {store.last_seq()}"
+        await wait_until_async(
+            "fwd.stats.connected and ingest.connected.is_set()",
+            lambda: fwd.stats.connected and ingest.connected.is_set(),
+            30,
+            detail="no reconnect",
+        )
+        await wait_until_async(
+            "drained(run)",
+            lambda: drained(run),
+            60,
+            detail=lambda: f"backlog not acked: acked through {store.acked_through()} of {store.last_seq()}",
         )
     finally:
         await run.close()
@@ -151,14 +166,19 @@ async def test_a_central_that_subscribes_after_the_edge_sent_gets_the_batches_wi
     responder: AckResponder | None = None
     try:
         fwd, store = run.agent.forwarder, run.agent.store
-        assert await wait_until(lambda: store.last_seq() >= 3, 20), "no baseline events"
+        await wait_until_async("store.last_seq() >= 3", lambda: store.last_seq() >= 3, 20, detail="no baseline events")
         good, _ = await produce_for(run, plc, 1.0, 0, 0)
-        assert await wait_until(lambda: fwd.stats.published_events >= store.last_seq() and fwd.stats.latency_count, 15)
+        await wait_until_async(
+            "fwd.stats.published_events >= store.last_seq() and fwd.stats.latency_count",
+            lambda: fwd.stats.published_events >= store.last_seq() and fwd.stats.latency_count,
+            15,
+        )
         assert store.acked_through() == 0 and fwd.stats.resends == 0
         assert fwd.early_resend_s == 11
         central = responder = AckResponder(broker.host, broker.port)
         await asyncio.to_thread(central.start)
-        assert await wait_until(lambda: drained(run), 30), "the dropped batches were never re-sent"
+        await wait_until_async("drained(run)", lambda: drained(run), 30,
+                               detail="the dropped batches were never re-sent")
         assert fwd.stats.resends == 1 and fwd.stats.reconnects == 0  # one early re-send, no reconnect
         assert central.seqs(store.stream) == list(range(1, store.last_seq() + 1))
         assert central.qty("count") == good

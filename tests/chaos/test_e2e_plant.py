@@ -22,7 +22,7 @@ import httpx
 import pytest
 from support.demo import all_items, baselines, central_totals, truth_totals
 
-from sfsync.demo_procs import DemoError, log_tail, wait_until
+from sfsync.demo_procs import DemoError, log_tail, wait_ready
 from sfsync.demo_run import Demo, DemoOptions
 from sfsync.demo_view import parse_metrics
 
@@ -79,26 +79,26 @@ def _metric(demo: Demo, name: str) -> float | None:
 def test_broker_killed_and_edge_killed_lose_and_duplicate_nothing(plant: Demo) -> None:
     http = httpx.Client(base_url=f"{plant.api}/api/v1", headers={"Authorization": f"Bearer {plant.token}"})
     events = lambda: all_items(http, "/events", "events")  # noqa: E731
-    wait_until("first events at central", lambda: len(events()) > 0, 60, list(plant.children.values()))
+    wait_ready("first events at central", lambda: len(events()) > 0, 60, list(plant.children.values()))
 
     assert plant.broker is not None
     plant.broker.kill()
-    wait_until("edge notices the broker is gone", lambda: _metric(plant, "sfsync_edge_mqtt_connected") == 0, 30)
+    wait_ready("edge notices the broker is gone", lambda: _metric(plant, "sfsync_edge_mqtt_connected") == 0, 30)
     before = len(events())
     backlog = lambda: _metric(plant, "sfsync_edge_backlog_events") or 0  # noqa: E731
-    wait_until("backlog grows while the broker is down", lambda: backlog() > 0, 30)
+    wait_ready("backlog grows while the broker is down", lambda: backlog() > 0, 30)
     plant.broker.start()
-    wait_until("events flow again after the broker restart", lambda: len(events()) > before, 60)
+    wait_ready("events flow again after the broker restart", lambda: len(events()) > before, 60)
 
     edge = plant.children["edge"]
     truth_path = plant.paths.truth
     truth_lines = lambda: len(truth_path.read_text().splitlines())  # noqa: E731
     lines_before = truth_lines()
     edge.kill()
-    wait_until("the plant produces while the edge is dead", lambda: truth_lines() > lines_before + 5, 30)
+    wait_ready("the plant produces while the edge is dead", lambda: truth_lines() > lines_before + 5, 30)
     edge.start()
 
-    wait_until("production ends", lambda: truth_totals(truth_path)[1], 120, [edge])
+    wait_ready("production ends", lambda: truth_totals(truth_path)[1], 120, [edge])
     got: dict[tuple[str, str], int] = {}
     truth: dict[tuple[str, str], int] = {}
 
@@ -110,7 +110,7 @@ def test_broker_killed_and_edge_killed_lose_and_duplicate_nothing(plant: Demo) -
         return got == truth
 
     try:
-        wait_until("central's totals equal the truth log", converged, 90, [edge])
+        wait_ready("central's totals equal the truth log", converged, 90, [edge])
     except DemoError:
         pytest.fail(f"central {sorted(got.items())} != truth {sorted(truth.items())}\n{_diagnosis(plant)}")
     assert got == truth

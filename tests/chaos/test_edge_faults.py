@@ -16,11 +16,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from support.edge import AckResponder, ModbusPlc, edge_toml, wait_until
+from support.edge import AckResponder, ModbusPlc, edge_toml
 
 from edge.agent import Agent
 from edge.config import load_edge_settings
 from sfsync.broker import BrokerProcess
+from shared.waiting import wait_until_async
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(150)]
 
@@ -97,21 +98,33 @@ async def test_broker_killed_during_production(
     producer = Producer(plc)
     try:
         await asyncio.wait_for(agent.ready.wait(), 20)
-        assert await wait_until(lambda: len(responder.events) >= 1, 20)
+        await wait_until_async("len(responder.events) >= 1", lambda: len(responder.events) >= 1, 20)
         producer.start()
-        assert await wait_until(lambda: agent.store.acked_through() >= 20, 30)
+        await wait_until_async("agent.store.acked_through() >= 20", lambda: agent.store.acked_through() >= 20, 30)
         broker.kill()
         seq_at_kill = agent.store.last_seq()
-        assert await wait_until(lambda: agent.store.last_seq() >= seq_at_kill + 30, 30)  # production goes on
-        assert await wait_until(lambda: not agent.forwarder.stats.connected, 10)
+        await wait_until_async(
+            "agent.store.last_seq() >= seq_at_kill + 30",
+            lambda: agent.store.last_seq() >= seq_at_kill + 30,
+            30,
+        )  # production goes on
+        await wait_until_async("not agent.forwarder.stats.connected", lambda: not agent.forwarder.stats.connected, 10)
         backlog = agent.store.last_seq() - agent.store.acked_through()
         assert backlog >= 30
         broker.start()
         await asyncio.sleep(0.5)  # let production run on after the broker is back
         final = await producer.stop()
-        assert await wait_until(lambda: responder.qty("count") >= final - START, 60), (
-            responder.qty("count"), final - START)
-        assert await wait_until(lambda: agent.store.acked_through() == agent.store.last_seq(), 30)
+        await wait_until_async(
+            "responder.qty('count') >= final - START",
+            lambda: responder.qty("count") >= final - START,
+            60,
+            detail=lambda: (responder.qty("count"), final - START),
+        )
+        await wait_until_async(
+            "agent.store.acked_through() == agent.store.last_seq()",
+            lambda: agent.store.acked_through() == agent.store.last_seq(),
+            30,
+        )
         assert agent.forwarder.stats.reconnects >= 1
         check_stream(responder, final - START)
     finally:
@@ -139,20 +152,26 @@ async def test_agent_kill_9_mid_burst_loses_and_doubles_nothing(
     producer = Producer(plc, period=0.002)
     proc = await _spawn(cfg)
     try:
-        assert await wait_until(lambda: len(responder.events) >= 1, 60), "agent did not start"
+        await wait_until_async("len(responder.events) >= 1", lambda: len(responder.events) >= 1, 60,
+                               detail="agent did not start")
         producer.start()
         for _round in range(2):  # two kills, each in the middle of the burst
             target = len(responder.events) + 40
-            assert await wait_until(lambda t=target: len(responder.events) >= t, 60)  # type: ignore[misc]
+            await wait_until_async(f"{target} events", lambda t=target: len(responder.events) >= t,  # type: ignore[misc]
+                                   60)
             proc.send_signal(signal.SIGKILL)
             await proc.wait()
             await asyncio.sleep(0.3)  # the PLC keeps counting while the agent is dead
             proc = await _spawn(cfg)
         target = len(responder.events) + 40
-        assert await wait_until(lambda: len(responder.events) >= target, 60)
+        await wait_until_async("len(responder.events) >= target", lambda: len(responder.events) >= target, 60)
         final = await producer.stop()
-        assert await wait_until(lambda: responder.qty("count") >= final - START, 60), (
-            responder.qty("count"), final - START)
+        await wait_until_async(
+            "responder.qty('count') >= final - START",
+            lambda: responder.qty("count") >= final - START,
+            60,
+            detail=lambda: (responder.qty("count"), final - START),
+        )
         await asyncio.sleep(0.5)  # nothing more may arrive: a doubled count would show up here
         check_stream(responder, final - START)
     finally:

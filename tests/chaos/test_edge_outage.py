@@ -19,11 +19,11 @@ from support.edge import (
     fetch_health,
     fetch_metrics,
     start_agent,
-    wait_until,
 )
 
 from edge.outbox import Outbox
 from sfsync.broker import BrokerProcess
+from shared.waiting import wait_until_async
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(60)]
 
@@ -40,7 +40,8 @@ async def plc() -> AsyncIterator[ModbusPlc]:
 async def produce(run: RunningAgent, plc: ModbusPlc, values: range) -> int:
     """Step the good counter through ``values``, each one stored before the next; the last value."""
     store = run.agent.store
-    assert await wait_until(lambda: store.last_seq() >= 3, 20), "no baseline events"  # baselines + state
+    await wait_until_async("store.last_seq() >= 3", lambda: store.last_seq() >= 3, 20,
+                           detail="no baseline events")  # baselines + state
     value = 0
     for value in values:
         await step(run, plc, value)
@@ -51,7 +52,8 @@ async def step(run: RunningAgent, plc: ModbusPlc, value: int) -> None:
     store = run.agent.store
     before = store.last_seq()
     await plc.set(0, [value])
-    assert await wait_until(lambda: store.last_seq() > before, 15), f"counter {value} not stored"
+    await wait_until_async("store.last_seq() > before", lambda: store.last_seq() > before, 15,
+                           detail=lambda: f"counter {value} not stored")
 
 
 def drained(run: RunningAgent) -> bool:
@@ -80,12 +82,15 @@ async def test_batches_the_broker_dropped_are_resent_after_ack_timeout(
         counter = await produce(run, plc, range(2, 12, 2))
         fwd = run.agent.forwarder
         # everything was published and PUBACKed by the broker, and nobody received it
-        assert await wait_until(lambda: fwd.stats.published_events >= run.agent.store.last_seq()
-                                and fwd.stats.latency_count >= 1, 15)
+        await wait_until_async(
+            "fwd.stats.published_events >= run.agent.store.last_seq() and fwd.stats.latency_count >= 1",
+            lambda: fwd.stats.published_events >= run.agent.store.last_seq() and fwd.stats.latency_count >= 1,
+            15,
+        )
         assert run.agent.store.acked_through() == 0
 
         responder = AckResponder(broker.host, broker.port).start()
-        assert await wait_until(lambda: drained(run), 30), "the lost batches were never re-sent"
+        await wait_until_async("drained(run)", lambda: drained(run), 30, detail="the lost batches were never re-sent")
         check_central(responder, run, counter)
         metrics = await fetch_metrics(run.url)
         assert metrics["resends_total"] >= 1
@@ -135,7 +140,7 @@ async def test_full_outbox_budget_keeps_every_event_and_clears_after_drain(
         # the broker appears: the backlog drains, the alarm clears
         broker.start()
         responder = AckResponder(broker.host, broker.port).start()
-        assert await wait_until(lambda: drained(run), 30), "the backlog did not drain"
+        await wait_until_async("drained(run)", lambda: drained(run), 30, detail="the backlog did not drain")
         check_central(responder, run, counter)
         health = await fetch_health(run.url)
         assert health["backlog"]["over_budget"] is False and health["backlog"]["rows"] == 0

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from support.central import STREAM, FakeEdge, ServeProcess, make_container, register, wait_until
+from support.central import STREAM, FakeEdge, ServeProcess, make_container, register
 
 from central.adapters.db.engine import write_engine
 from central.adapters.db.migrate import upgrade
 from central.adapters.db.models_ingest import EventRow, StreamRow
 from central.entrypoints.consumer import CRASH_EXIT_CODE
 from sfsync.broker import BrokerProcess
+from shared.waiting import wait_until
 
 pytestmark = pytest.mark.chaos
 
@@ -44,8 +45,11 @@ def test_crash_after_commit_then_resend_is_a_duplicate(tmp_path: Path, broker: B
         edge.publish(list(range(1, 11)))  # the edge re-sends what was never acked
         edge.wait_ack(STREAM, 10)
         with c.read_sessions() as s:
-            wait_until(lambda: (s.get(StreamRow, STREAM, populate_existing=True).duplicates or 0) >= 10,  # type: ignore[union-attr]
-                       30, "re-sent batch counted as duplicates")
+            wait_until(
+                "re-sent batch counted as duplicates",
+                lambda: (s.get(StreamRow, STREAM, populate_existing=True).duplicates or 0) >= 10,
+                30,
+            )
             assert s.scalar(select(func.count()).select_from(EventRow)) == 10
             assert s.get(StreamRow, STREAM).accepted == 10  # type: ignore[union-attr]
     finally:

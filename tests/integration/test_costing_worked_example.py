@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from fastapi.testclient import TestClient
-from support.central import FakeEdge, start_ingest, wait_until
+from support.central import FakeEdge, start_ingest
 from support.costing import (
     MACHINE,
     chunks,
@@ -29,8 +29,9 @@ from central.adapters.db.models_ingest import StreamRow
 from central.bootstrap import Container
 from central.entrypoints.api.app import create_app
 from central.service_layer.access import issue_token
-from central.service_layer.master_data import load_file
+from central.service_layer.costing.master_data import load_file
 from sfsync.broker import BrokerProcess
+from shared.waiting import wait_until
 
 API = "/api/v1"
 STREAM = "s-worked"
@@ -95,7 +96,7 @@ def test_worked_example_to_the_cent_through_broker_and_api(
         for part in chunks(docs[half:], 50):
             edge.publish(part, stream=STREAM)
         edge.wait_ack(STREAM, len(docs), timeout=120)
-        wait_until(lambda: acked(central, STREAM) == len(docs), 30, "all events stored")
+        wait_until("all events stored", lambda: acked(central, STREAM) == len(docs), 30)
     finally:
         edge.close()
         ingest.stop()

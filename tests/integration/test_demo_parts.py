@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sfsync.broker import free_port
 from sfsync.demo_configs import MACHINES, dispatch_plan
 from sfsync.demo_control import ControlServer, LinkControl, request_cut
-from sfsync.demo_procs import ChildProcess, DemoError, wait_until
+from sfsync.demo_procs import ChildProcess, DemoError, wait_ready
 from sfsync.demo_run import MARKER, Demo, DemoOptions
 from sfsync.demo_toml import dumps
 from sfsync.demo_view import MachineView, Snapshot, parse_metrics, render_line, render_screen
@@ -123,7 +123,7 @@ def test_control_port_cuts_and_heals_the_edge_link(tmp_path: Path) -> None:
             assert link.state == "up"
             assert request_cut(tmp_path, 0.5).startswith("CUT")
             assert proxy.mode == "cut"
-            wait_until("heal", lambda: proxy.mode == "open" and link.state == "up", 20)
+            wait_ready("heal", lambda: proxy.mode == "open" and link.state == "up", 20)
             with pytest.raises(RuntimeError, match="seconds"):
                 request_cut(tmp_path, 10_000)
         finally:
@@ -139,7 +139,7 @@ def test_a_child_that_dies_is_reported_with_its_log(tmp_path: Path) -> None:
     child = ChildProcess("boom", [sys.executable, "-c", "print('bad config'); raise SystemExit(3)"], tmp_path / "b.log")
     child.start()
     with pytest.raises(DemoError, match=r"boom exited with status 3(.|\n)*bad config"):
-        wait_until("boom", lambda: False, 30, [child])
+        wait_ready("boom", lambda: False, 30, [child])
     assert child.stop() == 3
 
 

@@ -31,7 +31,7 @@ import yaml
 from support.demo import all_items, baselines, truth_totals
 
 from sfsync.demo_configs import MACHINES, master_data_path
-from sfsync.demo_procs import DemoError, wait_until
+from sfsync.demo_procs import DemoError, wait_ready
 from sfsync.demo_run import Demo, DemoOptions
 
 pytestmark = [pytest.mark.slow]
@@ -121,7 +121,7 @@ def test_ledger_quantities_and_values_equal_the_truth_log(plant: Demo) -> None:
                         timeout=30.0)
     children = list(plant.children.values())
     truth_path = plant.paths.truth
-    wait_until("production ends", lambda: truth_totals(truth_path)[1], 150, children)
+    wait_ready("production ends", lambda: truth_totals(truth_path)[1], 150, children)
 
     got: dict[tuple[str, str], int] = {}
     truth: dict[tuple[str, str], int] = {}
@@ -134,7 +134,7 @@ def test_ledger_quantities_and_values_equal_the_truth_log(plant: Demo) -> None:
         return got == truth
 
     try:
-        wait_until("the ledger's quantities equal the truth log", caught_up, 90, children)
+        wait_ready("the ledger's quantities equal the truth log", caught_up, 90, children)
     except DemoError:
         pytest.fail(f"ledger {sorted(got.items())} != truth {sorted(truth.items())}")
     assert got == truth

@@ -29,10 +29,10 @@ from support.edge import (
     mosquitto_passwd_binary,
     set_broker_password,
     start_agent,
-    wait_until,
 )
 
 from sfsync.broker import BrokerProcess, mosquitto_binary
+from shared.waiting import wait_until_async
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -58,7 +58,8 @@ async def plc() -> AsyncIterator[ModbusPlc]:
 
 async def baselined(run: RunningAgent) -> None:
     """Wait for the first poll's events (good and scrap baselines, the state): counts start after them."""
-    assert await wait_until(lambda: run.agent.store.last_seq() >= 3, 20), "no baseline events"
+    await wait_until_async("run.agent.store.last_seq() >= 3", lambda: run.agent.store.last_seq() >= 3, 20,
+                           detail="no baseline events")
 
 
 async def bump(run: RunningAgent, plc: ModbusPlc, value: int) -> None:
@@ -66,7 +67,8 @@ async def bump(run: RunningAgent, plc: ModbusPlc, value: int) -> None:
     await baselined(run)
     before = run.agent.store.last_seq()
     await plc.set(0, [value])
-    assert await wait_until(lambda: run.agent.store.last_seq() > before, 15), f"counter {value} not stored"
+    await wait_until_async("run.agent.store.last_seq() > before", lambda: run.agent.store.last_seq() > before, 15,
+                           detail=lambda: f"counter {value} not stored")
 
 
 def drained(run: RunningAgent) -> bool:
@@ -86,14 +88,15 @@ async def test_resend_from_last_acked_seq_after_ack_timeout(
     run = await start_agent(cfg)
     try:
         store = run.agent.store
-        assert await wait_until(lambda: store.last_seq() >= 3 and drained(run), 20)  # 2 baselines, state: acked
+        await wait_until_async("store.last_seq() >= 3 and drained(run)", lambda: store.last_seq() >= 3 and drained(run),
+                               20)  # 2 baselines, state: acked
         acked = store.last_seq()
         # Central loses the first delivery of the next two events: its ack stays at `acked`.
         responder.drop_first_delivery({acked + 1, acked + 2})
         first_batch = len(responder.batch_ranges)
         for value in (3, 7, 12):
             await bump(run, plc, value)
-        assert await wait_until(lambda: drained(run), 30), "the outbox did not empty: no re-send?"
+        await wait_until_async("drained(run)", lambda: drained(run), 30, detail="the outbox did not empty: no re-send?")
 
         stream = store.stream
         assert responder.dropped == [(stream, acked + 1), (stream, acked + 2)]
@@ -165,7 +168,11 @@ async def test_tls_with_client_certificate_and_password(
     run = await start_agent(cfg, environ={"SFSYNC_EDGE_MQTT__PASSWORD": EDGE_PASSWORD})
     try:
         await bump(run, plc, 5)
-        assert await wait_until(lambda: drained(run) and secure_responder.qty("count") == 5, 20)
+        await wait_until_async(
+            "drained(run) and secure_responder.qty('count') == 5",
+            lambda: drained(run) and secure_responder.qty("count") == 5,
+            20,
+        )
         health = await fetch_health(run.url)
         assert health["broker"]["connected"] is True and health["broker"]["connect_failures"] == 0
         assert health["status"] == "ok"
@@ -183,7 +190,8 @@ async def test_wrong_password_is_reported_logged_once_and_recovers(
     run = await start_agent(cfg)
     try:
         fwd = run.agent.forwarder
-        assert await wait_until(lambda: fwd.stats.connect_failures >= 2, 20), "the agent did not retry"
+        await wait_until_async("fwd.stats.connect_failures >= 2", lambda: fwd.stats.connect_failures >= 2, 20,
+                               detail="the agent did not retry")
         await bump(run, plc, 4)  # production goes on meanwhile: stored, not sent
         health = await fetch_health(run.url)
         assert health["status"] == "degraded"
@@ -207,7 +215,11 @@ async def test_wrong_password_is_reported_logged_once_and_recovers(
         assert secure_broker.password_file is not None
         await asyncio.to_thread(set_broker_password, secure_broker.password_file, "edge-1", "not-the-password")
         secure_broker.reload()
-        assert await wait_until(lambda: drained(run) and secure_responder.qty("count") == 4, 30)
+        await wait_until_async(
+            "drained(run) and secure_responder.qty('count') == 4",
+            lambda: drained(run) and secure_responder.qty("count") == 4,
+            30,
+        )
         metrics = await fetch_metrics(run.url)
         assert metrics["mqtt_connect_refused"] == 0 and metrics["mqtt_connected"] == 1
         assert len([r for r in caplog.records if "connect refused" in r.getMessage()]) == 1
@@ -225,7 +237,8 @@ async def test_untrusted_server_certificate_is_reported(
     run = await start_agent(cfg)
     try:
         fwd = run.agent.forwarder
-        assert await wait_until(lambda: fwd.stats.connect_failures >= 2, 20), "the agent did not retry"
+        await wait_until_async("fwd.stats.connect_failures >= 2", lambda: fwd.stats.connect_failures >= 2, 20,
+                               detail="the agent did not retry")
         health = await fetch_health(run.url)
         assert health["broker"]["connected"] is False and health["broker"]["connect_refused"] is False
         assert "CERTIFICATE_VERIFY_FAILED" in health["broker"]["last_error"], health["broker"]
@@ -248,10 +261,14 @@ async def test_mqtt5_delivers_and_keeps_its_session(
     run = await start_agent(cfg)
     try:
         fwd = run.agent.forwarder
-        assert await wait_until(lambda: fwd.stats.connected, 20)
+        await wait_until_async("fwd.stats.connected", lambda: fwd.stats.connected, 20)
         assert fwd.stats.session_present is False  # a new client id: no session yet
         await bump(run, plc, 6)
-        assert await wait_until(lambda: drained(run) and responder.qty("count") == 6, 20)
+        await wait_until_async(
+            "drained(run) and responder.qty('count') == 6",
+            lambda: drained(run) and responder.qty("count") == 6,
+            20,
+        )
     finally:
         await run.close()
     log_text = (broker.workdir / "mosquitto.log").read_text(errors="replace")
@@ -262,12 +279,16 @@ async def test_mqtt5_delivers_and_keeps_its_session(
     run = await start_agent(cfg)
     try:
         fwd = run.agent.forwarder
-        assert await wait_until(lambda: fwd.stats.connected, 20)
+        await wait_until_async("fwd.stats.connected", lambda: fwd.stats.connected, 20)
         assert fwd.stats.session_present is True
         metrics = await fetch_metrics(run.url)
         assert metrics["mqtt_session_present"] == 1
         await bump(run, plc, 9)
-        assert await wait_until(lambda: drained(run) and responder.qty("count") == 9, 20)
+        await wait_until_async(
+            "drained(run) and responder.qty('count') == 9",
+            lambda: drained(run) and responder.qty("count") == 9,
+            20,
+        )
         assert run.agent.store.last_seq() == max(responder.seqs(run.agent.store.stream))
     finally:
         await run.close()

@@ -9,11 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
-from support.edge import AckResponder, ModbusPlc, edge_toml, wait_until
+from support.edge import AckResponder, ModbusPlc, edge_toml
 
 from edge.agent import Agent
 from edge.config import load_edge_settings
 from sfsync.broker import BrokerProcess
+from shared.waiting import wait_until_async
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -64,7 +65,7 @@ async def wait_event(r: AckResponder, pred: Any, timeout: float = 20) -> dict[st
         found[:] = [e for e in r.stream_events() if pred(e)]
         return bool(found)
 
-    assert await wait_until(check, timeout), f"no such event; got {r.stream_events()}"
+    await wait_until_async("check", check, timeout, detail=lambda: f"no such event; got {r.stream_events()}")
     return found[-1]
 
 
@@ -92,7 +93,11 @@ async def test_events_flow_and_outbox_empties_only_on_ack(
         assert down["reason"] == "EQ_FAIL"
 
         responder.resume()
-        assert await wait_until(lambda: store.acked_through() == store.last_seq(), 20)
+        await wait_until_async(
+            "store.acked_through() == store.last_seq()",
+            lambda: store.acked_through() == store.last_seq(),
+            20,
+        )
         stats = await store.stats()
         assert stats.rows == 0 and stats.bytes == 0
         seqs = responder.seqs(stats.stream)
@@ -133,7 +138,11 @@ async def test_rollover_suspect_and_plc_restart_reset(
         reset = await wait_event(responder, lambda e: e["kind"] == "count" and e["raw"]["value"] == 7)
         assert reset["flags"] == ["reset"] and reset["qty"] == 7 and reset["raw"]["prev"] == 2003
         store = run.agent.store
-        assert await wait_until(lambda: store.acked_through() == store.last_seq(), 20)
+        await wait_until_async(
+            "store.acked_through() == store.last_seq()",
+            lambda: store.acked_through() == store.last_seq(),
+            20,
+        )
     finally:
         await run.close()
 
@@ -162,7 +171,7 @@ good = { tag = "far", width = 16 }
         await wait_event(responder, lambda e: "baseline" in e["flags"] and e["machine"] == "M1")
         await plc.set(0, [2])
         await wait_event(responder, lambda e: e["kind"] == "count" and e["qty"] == 2)
-        assert await wait_until(lambda: "far" in agent.deriver.problems, 10)
+        await wait_until_async("'far' in agent.deriver.problems", lambda: "far" in agent.deriver.problems, 10)
         assert "exception response" in agent.deriver.problems["far"]
         assert agent.status is not None
         async with httpx.AsyncClient() as http:
@@ -191,7 +200,11 @@ async def test_cli_probe_and_status(
     run = await start_agent(tmp_path, broker, plc)
     try:
         store = run.agent.store
-        assert await wait_until(lambda: store.last_seq() >= 2 and store.acked_through() == store.last_seq(), 20)
+        await wait_until_async(
+            "store.last_seq() >= 2 and store.acked_through() == store.last_seq()",
+            lambda: store.last_seq() >= 2 and store.acked_through() == store.last_seq(),
+            20,
+        )
         assert await asyncio.to_thread(main, ["edge", "status", "--config", str(cfg)]) == 0
         out = capsys.readouterr().out
         assert "backlog: 0 events" in out and f"acked through {store.last_seq()}" in out

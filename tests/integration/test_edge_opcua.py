@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.edge import AckResponder, wait_until
+from support.edge import AckResponder
 from support.protocols import NS_URI, OpcUaServerProcess
 
 from edge.agent import Agent
 from edge.config import load_edge_settings
 from sfsync.broker import BrokerProcess, free_port
+from shared.waiting import wait_until_async
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -80,23 +81,38 @@ good = {{ tag = "tick", width = 32, sanity = 100000 }}
 
     try:
         await asyncio.wait_for(agent.ready.wait(), 30)
-        assert await wait_until(lambda: len(counts()) >= 5, 60), counts()
+        await wait_until_async("len(counts()) >= 5", lambda: len(counts()) >= 5, 60, detail=lambda: counts())
         assert counts()[0]["flags"] == ["baseline"]
         # A reset shows as a drop: let the old life count well past what the new one (from 1, every
         # 100 ms) can reach before the agent is back, even on a loaded machine. A restarted server
         # whose counter has already passed the old value is, by design, an ordinary delta.
-        assert await wait_until(lambda: _last_value(counts()) >= RESET_MARGIN, 90), counts()[-1:]
+        await wait_until_async(
+            "_last_value(counts()) >= RESET_MARGIN",
+            lambda: _last_value(counts()) >= RESET_MARGIN,
+            90,
+            detail=lambda: counts()[-1:],
+        )
         before = len(counts())
         await asyncio.to_thread(opcua.restart, 2)  # new server life, namespace index shifted by 2
-        assert await wait_until(lambda: any("reset" in e["flags"] for e in counts()), 60), counts()[before:]
+        await wait_until_async(
+            "any('reset' in e['flags'] for e in counts())",
+            lambda: any("reset" in e["flags"] for e in counts()),
+            60,
+            detail=lambda: counts()[before:],
+        )
         n = len(counts())
-        assert await wait_until(lambda: len(counts()) >= n + 5, 60)  # data resumes after the restart
+        await wait_until_async("len(counts()) >= n + 5", lambda: len(counts()) >= n + 5,
+                               60)  # data resumes after the restart
         evs = counts()
         reset = next(e for e in evs if "reset" in e["flags"])
         assert reset["qty"] == reset["raw"]["value"]  # type: ignore[index]
         assert not [e for e in evs if "rollover" in e["flags"] or "suspect" in e["flags"]]
         store = agent.store
-        assert await wait_until(lambda: store.acked_through() == store.last_seq(), 30)
+        await wait_until_async(
+            "store.acked_through() == store.last_seq()",
+            lambda: store.acked_through() == store.last_seq(),
+            30,
+        )
         assert agent.sources[0].health.reconnects >= 1
         metrics = (await agent._metrics()).decode()
         assert 'sfsync_edge_source_reconnects_total{source="ua"}' in metrics

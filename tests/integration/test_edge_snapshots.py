@@ -28,7 +28,7 @@ from asyncua import ua
 from asyncua.client.client import Client
 from asyncua.server.server import Server
 from support.protocols import modbus_server, running
-from support.sim import plant_settings, truth_lines, wait_for
+from support.sim import plant_settings, truth_lines
 
 from device_sim.layout import OFF_DOWN_REASON, OFF_SCRAP_REASON, OFF_SCRAP_TOTAL, OFF_STATE
 from device_sim.plant import SimPlant
@@ -37,6 +37,7 @@ from edge.config import EdgeSettings
 from protocols import Quality, TagReading, build_source
 from protocols.config import ModbusSourceConfig, OpcUaSourceConfig
 from sfsync.broker import free_port
+from shared.waiting import wait_until_async
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -84,7 +85,7 @@ async def wait_event(agent: Agent, pred: Callable[[dict[str, Any]], bool], what:
         found[:] = [e for e in await stored(agent) if pred(e)]
         return bool(found)
 
-    await wait_for(check, timeout, what)
+    await wait_until_async(what, check, timeout)
     return found[-1]
 
 

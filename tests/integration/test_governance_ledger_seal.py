@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from support.central import wait_until
 from support.costing import costing_container, load, period_id, worked_example_master
 from support.governance import tamper
 
@@ -32,6 +31,7 @@ from central.service_layer.costing import closing, ledger
 from central.service_layer.costing.journal import save_entry
 from central.service_layer.governance.seal import SEAL_ACTION, SEALER, seal_ledger, verify_all
 from central.service_layer.governance.sealer import LedgerSealer, seal_once
+from shared.waiting import wait_until
 
 LOOKBACK = timedelta(minutes=10)
 
@@ -307,7 +307,7 @@ def test_the_periodic_sealer_seals_new_entries_and_survives_a_failing_run(centra
     sealer.start()
     try:
         post(central, 2)
-        wait_until(lambda: verify(central)["ledger"]["unsealed_entries"] == 0, 30, "the sealer to seal")
+        wait_until("the sealer to seal", lambda: verify(central)["ledger"]["unsealed_entries"] == 0, 30)
     finally:
         sealer.stop()
     broken = LedgerSealer(central.write_sessions, interval=0.05, lookback=600, batch=100)
@@ -316,11 +316,11 @@ def test_the_periodic_sealer_seals_new_entries_and_survives_a_failing_run(centra
     post(central, 1)
     broken.start()
     try:
-        wait_until(lambda: broken.state.failures >= 2, 30, "two failed runs")
+        wait_until("two failed runs", lambda: broken.state.failures >= 2, 30)
         assert broken._thread is not None and broken._thread.is_alive()
         with central.engine.begin() as conn:
             conn.execute(sa.text("ALTER TABLE ledger_seal_lines_away RENAME TO ledger_seal_lines"))
-        wait_until(lambda: verify(central)["ledger"]["unsealed_entries"] == 0, 30, "sealing to resume")
+        wait_until("sealing to resume", lambda: verify(central)["ledger"]["unsealed_entries"] == 0, 30)
     finally:
         broken.stop()
     assert broken.state.last_error is None and verify(central)["ok"] is True

@@ -25,7 +25,6 @@ from support.central import (
     register,
     start_ingest,
     topic,
-    wait_until,
 )
 from support.costing import costing_container, load, worked_example_master
 
@@ -34,11 +33,12 @@ from central.adapters.db.models_ingest import EventRow, MachineRow, RejectedEven
 from central.bootstrap import Container, bootstrap
 from central.config import CentralSettings, DatabaseSettings, IngestSettings
 from central.entrypoints.api.app import create_app
-from central.service_layer.ingest import store as ingest_store
 from central.service_layer.access import issue_token
+from central.service_layer.ingest import store as ingest_store
 from central.service_layer.ingest.operations import replay_rejected
 from central.service_layer.ingest.seam import RecordingHandler
 from sfsync.broker import BrokerProcess
+from shared.waiting import wait_until
 
 API = "/api/v1"
 
@@ -170,7 +170,7 @@ def test_a_database_outage_is_retried_unacked_and_shows_on_health(central_sqlite
         edge.wait_ack(STREAM, 2)
         blocker.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
         edge.publish([3, 4])
-        wait_until(lambda: c.ingest_state.get("worker") == "retrying", 60, "the worker retrying")
+        wait_until("the worker retrying", lambda: c.ingest_state.get("worker") == "retrying", 60)
         health = client.get("/health")
         assert health.status_code == 503 and health.json()["ingest"]["database"] == "unavailable"
         assert "ingest cannot store: database unavailable" in health.json()["problems"]
@@ -178,7 +178,7 @@ def test_a_database_outage_is_retried_unacked_and_shows_on_health(central_sqlite
         assert edge.acks[STREAM] == 2  # nothing acked while the database refuses
         blocker.execute("ROLLBACK")
         edge.wait_ack(STREAM, 4)
-        wait_until(lambda: client.get("/health").status_code == 200, 30, "health back to ok")
+        wait_until("health back to ok", lambda: client.get("/health").status_code == 200, 30)
         assert c.ingest_state["worker"] == "running" and c.metrics.worker_restarts.value() == 0
         with c.read_sessions() as s:
             assert list(s.scalars(select(EventRow.seq).order_by(EventRow.seq))) == [1, 2, 3, 4]

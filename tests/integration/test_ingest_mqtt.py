@@ -19,7 +19,6 @@ from support.central import (
     make_container,
     register,
     start_ingest,
-    wait_until,
 )
 
 from central.adapters.db.models_ingest import EdgeRow, EventRow
@@ -27,6 +26,7 @@ from central.bootstrap import Container
 from sfsync.broker import BrokerProcess
 from shared.contract import Status, encode_status
 from shared.topics import status_topic
+from shared.waiting import wait_until
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_batches_are_stored_and_acked_through_the_broker(central: Container, bro
         edge.wait_ack(STREAM, 100)
         for seqs in batches(1, 100, 20):  # a reconnecting edge re-sends everything unacked
             edge.publish(seqs)
-        wait_until(lambda: central.metrics.duplicates.value() == 100, 60, "duplicates counted")
+        wait_until("duplicates counted", lambda: central.metrics.duplicates.value() == 100, 60)
         with central.read_sessions() as s:
             assert s.scalar(select(func.count()).select_from(EventRow)) == 100
         edge.client.publish(status_topic(PLANT, EDGE), encode_status(Status(state="online", edge=EDGE,
@@ -58,9 +58,9 @@ def test_batches_are_stored_and_acked_through_the_broker(central: Container, bro
                 row = s.get(EdgeRow, EDGE)
                 return row is not None and row.online is True and row.version == "1.2"
 
-        wait_until(online, 30, "edge online from the status topic")
+        wait_until("edge online from the status topic", online, 30)
         edge.publish([], raw=b"\x00not json")
-        wait_until(lambda: central.metrics.quarantined.value("unreadable") == 1, 30, "quarantine")
+        wait_until("quarantine", lambda: central.metrics.quarantined.value("unreadable") == 1, 30)
         edge.publish([101])  # ingest keeps going after garbage
         edge.wait_ack(STREAM, 101)
     finally:

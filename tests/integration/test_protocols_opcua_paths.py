@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from asyncua import ua
 from asyncua.client.client import Client
-from support.edge import AckResponder, wait_until
+from support.edge import AckResponder
 from support.protocols import NS_URI, OpcUaServerProcess, running
 from support.sim import plant_settings
 
@@ -29,6 +29,7 @@ from edge.config import load_edge_settings
 from protocols import OpcUaSourceConfig, Quality, TagReading, build_source
 from protocols.opcua import OpcUaSource
 from sfsync.broker import BrokerProcess, free_port
+from shared.waiting import wait_until_async
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -280,16 +281,23 @@ good = {{ tag = "good", width = 32, sanity = 100000 }}
 
     try:
         await asyncio.wait_for(agent.ready.wait(), 30)
-        assert await wait_until(lambda: len(counts()) >= 3, 60), counts()
+        await wait_until_async("len(counts()) >= 3", lambda: len(counts()) >= 3, 60, detail=lambda: counts())
         # the old life counts well past what the new one (from 1, every 100 ms) reaches before the
         # agent is back, so the restart shows as a drop: a reset
-        assert await wait_until(lambda: _last_value(counts()) >= 60, 90), counts()[-1:]
+        await wait_until_async("_last_value(counts()) >= 60", lambda: _last_value(counts()) >= 60, 90,
+                               detail=lambda: counts()[-1:])
         old_id = agent.sources[0].node_ids["good"]  # type: ignore[attr-defined]
         before = len(counts())
         await asyncio.to_thread(server.restart, 2, pad=5)
-        assert await wait_until(lambda: any("reset" in e["flags"] for e in counts()), 60), counts()[before:]
+        await wait_until_async(
+            "any('reset' in e['flags'] for e in counts())",
+            lambda: any("reset" in e["flags"] for e in counts()),
+            60,
+            detail=lambda: counts()[before:],
+        )
         n = len(counts())
-        assert await wait_until(lambda: len(counts()) >= n + 3, 60)  # counting resumes on the new node
+        await wait_until_async("len(counts()) >= n + 3", lambda: len(counts()) >= n + 3,
+                               60)  # counting resumes on the new node
         new_id = agent.sources[0].node_ids["good"]  # type: ignore[attr-defined]
         assert new_id != old_id and new_id.Identifier != old_id.Identifier
         evs = counts()

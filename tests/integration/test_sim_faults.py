@@ -11,9 +11,10 @@ import pytest_asyncio
 from asyncua import Client, ua
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusIOException
-from support.sim import plant_settings, truth_lines, wait_for
+from support.sim import plant_settings, truth_lines
 
 from device_sim.plant import SimPlant
+from shared.waiting import wait_until_async
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(90)]
 
@@ -45,7 +46,7 @@ async def test_counter_reset_goes_to_zero_on_both_servers(plant: SimPlant) -> No
     async def counted() -> bool:
         return await _good(plant, "F1") >= 5
 
-    await wait_for(counted, what="F1 counting")
+    await wait_until_async("F1 counting", counted, 20.0)
     await plant.inject({"kind": "counter_reset", "machine": "F1"})
     assert plant.counters()["F1"]["good"] < 5  # counting on from 0
     assert await _good(plant, "F1") < 5
@@ -83,7 +84,7 @@ async def test_freeze_keeps_values_stale_until_cleared(plant: SimPlant) -> None:
     async def moved_on() -> bool:
         return int(plant.counters()["F1"]["good"]) >= frozen + 3
 
-    await wait_for(moved_on, what="F1 to count on inside the PLC")
+    await wait_until_async("F1 to count on inside the PLC", moved_on, 20.0)
     assert await _good(plant, "F1") == frozen
     await plant.inject({"kind": "clear"})
     assert await _good(plant, "F1") >= frozen + 3
@@ -111,7 +112,7 @@ async def test_drop_connections_and_modbus_restart(plant: SimPlant) -> None:
         async def closed() -> bool:
             return not client.connected
 
-        await wait_for(closed, what="client to notice the dropped connection")
+        await wait_until_async("client to notice the dropped connection", closed, 20.0)
     finally:
         client.close()
     await plant.inject({"kind": "server_restart", "protocol": "modbus", "for_s": 0.5})

@@ -47,7 +47,6 @@ __all__ = [
     "mosquitto_passwd_binary",
     "set_broker_password",
     "start_agent",
-    "wait_until",
 ]
 
 
@@ -320,16 +319,6 @@ scrap = [{{ tag = "scrap", width = 16, reason_tag = "scrap_reason", reason_map =
 state = {{ tag = "state", reason_tag = "stop_reason", reasons = {{ "7" = "EQ_FAIL" }} }}
 {extra_machine}
 """
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
-    """Poll ``predicate`` on the event loop until true or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(interval)
-    return predicate()
 
 
 # ---------------------------------------------------------------------- TLS and password broker

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -14,7 +12,7 @@ from typing import Any
 from device_sim.config import SimSettings
 from sfsync.broker import free_port
 
-__all__ = ["plant_settings", "truth_lines", "truth_qty", "state_intervals", "wait_for", "PAST"]
+__all__ = ["plant_settings", "truth_lines", "truth_qty", "state_intervals", "PAST"]
 
 #: a virtual start well in the past, so a fast clock ends before "now"
 PAST = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=6)
@@ -60,15 +58,3 @@ def state_intervals(lines: list[dict[str, Any]], machine: str) -> list[tuple[str
         secs = (datetime.fromisoformat(nxt["t"]) - datetime.fromisoformat(cur["t"])).total_seconds()
         out.append((cur["state"], cur.get("reason"), secs))
     return out
-
-
-async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 20.0, what: str = "condition") -> None:
-    """Poll an async predicate until it holds; fail with ``what`` after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        if await check():
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
