@@ -16,7 +16,7 @@ from central.entrypoints.api.errors import install_error_handlers
 from central.entrypoints.api.openapi import document_errors
 from central.entrypoints.api.paths import API_PREFIX
 from central.entrypoints.api.routers import ROOT_ROUTERS, ROUTERS
-from central.entrypoints.api.routes_governance import audit_write_requests
+from central.entrypoints.api.routers.audit import audit_write_requests
 
 __all__ = ["create_app"]
 

@@ -1,0 +1,86 @@
+"""Approvals (four eyes): ``GET /approvals``, ``GET /approvals/{id}``, ``POST .../approve`` and
+``POST .../reject``. Approving applies the requested change in the same transaction."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import Field
+
+from central.entrypoints.api.deps import AfterQuery, IdPath, LimitQuery, PrincipalDep, SessionDep
+from central.entrypoints.api.paging import page_size
+from central.entrypoints.api.schemas import RequestBody, ResponseBody
+from central.service_layer import governance
+
+__all__ = ["router", "ApproveIn", "RejectIn", "ApprovalOut", "ApprovalsOut", "ApprovalOneOut"]
+
+router = APIRouter(tags=["governance"])
+
+Reason = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class ApproveIn(RequestBody):
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class RejectIn(RequestBody):
+    reason: Reason
+
+
+class ApprovalOut(ResponseBody):
+    id: int
+    kind: str
+    status: str
+    summary: str
+    target: str | None
+    payload: Any
+    required_role: str
+    requested_by: str
+    requested_role: str | None
+    requested_at: str | None
+    decided_by: str | None
+    decided_role: str | None
+    decided_at: str | None
+    comment: str | None
+    result: Any
+
+
+class ApprovalsOut(ResponseBody):
+    approvals: list[ApprovalOut]
+    next: int | None
+
+
+class ApprovalOneOut(ResponseBody):
+    approval: ApprovalOut
+
+
+@router.get("/approvals", response_model=ApprovalsOut, response_model_exclude_unset=True)
+def get_approvals(
+    request: Request, session: SessionDep, _who: PrincipalDep,
+    status: Literal["pending", "approved", "rejected"] | None = None,
+    kind: str | None = None, requested_by: str | None = None, target: str | None = None,
+    limit: LimitQuery | None = None,
+    after: AfterQuery = None,
+) -> object:
+    return governance.list_approvals(session, limit=page_size(request, limit), after=after, status=status, kind=kind,
+                                     requested_by=requested_by, target=target)
+
+
+@router.get("/approvals/{approval_id}", response_model=ApprovalOneOut, response_model_exclude_unset=True)
+def get_approval(approval_id: IdPath, session: SessionDep, _who: PrincipalDep) -> object:
+    return {"approval": governance.approval_dict(governance.get_approval(session, approval_id))}
+
+
+@router.post("/approvals/{approval_id}/approve", response_model=ApprovalOneOut, response_model_exclude_unset=True)
+def post_approve(approval_id: IdPath, session: SessionDep, who: PrincipalDep,
+                 body: ApproveIn | None = None) -> object:
+    """The role the request needs; never the requester. Applies the change in this transaction."""
+    row = governance.approve(session, who, approval_id, body.comment if body is not None else None)
+    return {"approval": governance.approval_dict(row)}
+
+
+@router.post("/approvals/{approval_id}/reject", response_model=ApprovalOneOut, response_model_exclude_unset=True)
+def post_reject(approval_id: IdPath, body: RejectIn, session: SessionDep, who: PrincipalDep) -> object:
+    """The role the request needs, or the requester (withdrawing it)."""
+    return {"approval": governance.approval_dict(governance.reject(session, who, approval_id, body.reason))}

@@ -1,0 +1,261 @@
+"""Machine events and the controller's queues: ``/events``, ``/streams`` (+ accept-gap),
+``/quarantine``, ``/rejected-events`` (+ replay), ``/unassigned`` (+ assign) and ``/suspect-events``
+(+ accept, reject). Thin: parse, check the role, call the service layer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import Field, StrictInt
+
+from central.domain.bounds import INT64_MAX
+from central.entrypoints.api.deps import (
+    AfterQuery,
+    IdPath,
+    Instant,
+    LimitQuery,
+    OffsetQuery,
+    Principal,
+    PrincipalDep,
+    SessionDep,
+    get_container,
+    require_role,
+)
+from central.entrypoints.api.paging import page_size
+from central.entrypoints.api.schemas import RequestBody, ResponseBody
+from central.service_layer.costing import work_orders
+from central.service_layer.ingest import operations, queries
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["ingest"])
+
+Controller = Annotated[Principal, Depends(require_role("controller"))]
+Limit = LimitQuery
+After = AfterQuery
+QueueLimit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+class AcceptGapIn(RequestBody):
+    through: StrictInt = Field(ge=1, le=INT64_MAX)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ReplayIn(RequestBody):
+    event: dict[str, Any] | None = Field(default=None, description="corrected event (same seq); default: stored body")
+
+
+class AssignIn(RequestBody):
+    work_order: str
+
+
+# --- responses ------------------------------------------------------------------------------
+
+
+class EventOut(ResponseBody):
+    id: int
+    plant: str
+    edge: str
+    stream: str
+    seq: int
+    status: str
+    machine: str | None
+    kind: str | None
+    ts: str | None
+    rx: str | None
+    posting_ts: str | None
+    received: str | None
+    accepted_at: str | None
+    qty: int | None
+    state: str | None
+    reason: str | None
+    flags: Any
+    raw: Any
+
+
+class EventsOut(ResponseBody):
+    events: list[EventOut]
+    next: int | None
+
+
+class EventReplayedOut(ResponseBody):
+    event: EventOut
+
+
+class GapOut(ResponseBody):
+    id: int
+    from_: int = Field(alias="from")
+    through: int
+    opened: str | None
+
+
+class StreamOut(ResponseBody):
+    stream: str
+    edge: str
+    plant: str
+    last_seq: int
+    acked_through: int
+    held: int
+    gaps: list[GapOut]
+    first_seen: str | None
+    last_seen: str | None
+    online: bool | None
+    status_at: str | None
+    batches: int
+    accepted: int
+    duplicates: int
+    rejected: int
+    skipped: int
+
+
+class StreamsOut(ResponseBody):
+    streams: list[StreamOut]
+
+
+class GapAcceptedOut(ResponseBody):
+    stream: str
+    acked_through: int
+    skipped: int
+    released: int
+
+
+class QuarantinedOut(ResponseBody):
+    id: int
+    topic: str
+    code: str
+    reason: str
+    size: int
+    times: int
+    received: str | None
+    last_received: str | None
+    payload_text: str | None
+    payload_base64: str | None
+    truncated: bool
+
+
+class QuarantineOut(ResponseBody):
+    quarantine: list[QuarantinedOut]
+    next: int | None
+
+
+class RejectedOut(ResponseBody):
+    id: int
+    event_id: int
+    edge: str
+    stream: str
+    seq: int
+    field: str
+    code: str
+    reason: str
+    body: Any
+    status: str
+    received: str | None
+    replayed_at: str | None
+    replayed_by: str | None
+
+
+class RejectedListOut(ResponseBody):
+    rejected_events: list[RejectedOut]
+    next: int | None
+
+
+# --- events and streams ---------------------------------------------------------------------
+
+
+@router.get("/events", response_model=EventsOut, response_model_exclude_unset=True)
+def get_events(
+    request: Request, session: SessionDep, _who: PrincipalDep,
+    machine: str | None = None, kind: Literal["count", "scrap", "state"] | None = None,
+    since: Instant | None = None, until: Instant | None = None, stream: str | None = None,
+    edge: str | None = None, status: Literal["accepted", "pending", "rejected"] | None = None,
+    limit: Limit | None = None, after: After = None,
+) -> object:
+    return queries.list_events(
+        session, limit=page_size(request, limit), after=after, machine=machine, kind=kind, since=since, until=until,
+        stream=stream, status=status, edge=edge,
+    )
+
+
+@router.get("/streams", response_model=StreamsOut, response_model_exclude_unset=True, response_model_by_alias=True)
+def get_streams(session: SessionDep, _who: PrincipalDep) -> object:
+    return {"streams": queries.list_streams(session)}
+
+
+@router.post("/streams/{stream}/accept-gap", response_model=GapAcceptedOut, response_model_exclude_unset=True)
+def post_accept_gap(request: Request, stream: str, body: AcceptGapIn, session: SessionDep,
+                    who: Controller) -> object:
+    container = get_container(request)
+    done = operations.accept_gap(session, stream, body.through, body.reason, who.user, container.posting, _now())
+    container.metrics.gaps_accepted.inc()
+    return {"stream": done.stream, "acked_through": done.acked_through, "skipped": done.skipped,
+            "released": done.released}
+
+
+# --- quarantine and rejected events ---------------------------------------------------------
+
+
+@router.get("/quarantine", response_model=QuarantineOut, response_model_exclude_unset=True)
+def get_quarantine(request: Request, session: SessionDep, _who: PrincipalDep,
+                   limit: Limit | None = None, after: After = None) -> object:
+    return queries.list_quarantine(session, limit=page_size(request, limit), after=after)
+
+
+@router.get("/rejected-events", response_model=RejectedListOut, response_model_exclude_unset=True)
+def get_rejected(request: Request, session: SessionDep, _who: PrincipalDep,
+                 status: Literal["open", "replayed"] | None = None, stream: str | None = None,
+                 limit: Limit | None = None, after: After = None) -> object:
+    return queries.list_rejected(session, limit=page_size(request, limit), after=after, status=status,
+                                 stream=stream)
+
+
+@router.post("/rejected-events/{rejected_id}/replay", response_model=EventReplayedOut,
+             response_model_exclude_unset=True)
+def post_replay(request: Request, rejected_id: IdPath, session: SessionDep, who: Controller,
+                body: ReplayIn | None = None) -> object:
+    container = get_container(request)
+    ingest = container.settings.ingest
+    ev = operations.replay_rejected(
+        session, rejected_id, who.user, container.posting, _now(),
+        require_known_machine=ingest.require_known_machine,
+        body=body.event if body is not None else None,
+    )
+    return {"event": queries.event_dict(ev)}
+
+
+# --- the controller's queues: unassigned and suspect events --------------------------------
+
+
+@router.get("/unassigned")
+def get_unassigned(session: SessionDep, _who: PrincipalDep, limit: QueueLimit = 100,
+                   offset: OffsetQuery = 0) -> dict[str, Any]:
+    return {"events": work_orders.list_event_postings(session, "unassigned", limit, offset)}
+
+
+@router.post("/unassigned/{event_id}/assign")
+def assign_unassigned(event_id: IdPath, body: AssignIn, session: SessionDep, who: Controller) -> dict[str, Any]:
+    return work_orders.event_view(work_orders.assign_event(session, event_id, body.work_order, who.user))
+
+
+@router.get("/suspect-events")
+def get_suspect_events(session: SessionDep, _who: PrincipalDep, limit: QueueLimit = 100,
+                       offset: OffsetQuery = 0) -> dict[str, Any]:
+    return {"events": work_orders.list_event_postings(session, "suspect", limit, offset)}
+
+
+@router.post("/suspect-events/{event_id}/accept")
+def accept_suspect_event(event_id: IdPath, session: SessionDep, who: Controller) -> dict[str, Any]:
+    return work_orders.event_view(work_orders.accept_suspect(session, event_id, who.user))
+
+
+@router.post("/suspect-events/{event_id}/reject")
+def reject_suspect_event(event_id: IdPath, session: SessionDep, who: Controller) -> dict[str, Any]:
+    return work_orders.event_view(work_orders.reject_suspect(session, event_id, who.user))

@@ -1,0 +1,99 @@
+"""Inputs that post: goods receipts, material issues (to a work order), labour bookings and
+overhead actuals; and the stock moves they and production leave. Thin: the work is in
+``central.service_layer.costing``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import Field
+
+from central.entrypoints.api.deps import AfterQuery, Day, OffsetQuery, Principal, PrincipalDep, SessionDep, require_role
+from central.entrypoints.api.fields import Money, Price, Quantity
+from central.entrypoints.api.schemas import RequestBody
+from central.service_layer.costing import inputs, stock
+
+__all__ = ["router", "GoodsReceiptIn", "MaterialIssueIn", "LaborBookingIn", "OverheadActualIn"]
+
+router = APIRouter(tags=["ledger"])
+
+Operator = Annotated[Principal, Depends(require_role("operator"))]
+Controller = Annotated[Principal, Depends(require_role("controller"))]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+class GoodsReceiptIn(RequestBody):
+    item: str
+    qty: Quantity
+    unit_price: Price
+    ref: str = Field(default="", max_length=200)
+    posting_date: Day | None = None
+    entity: str | None = None
+
+
+class MaterialIssueIn(RequestBody):
+    item: str
+    qty: Quantity
+    posting_date: Day | None = None
+
+
+class LaborBookingIn(RequestBody):
+    work_center: str
+    period: str
+    hours: Quantity
+    amount: Money
+
+
+class OverheadActualIn(RequestBody):
+    work_center: str
+    period: str
+    kind: Literal["variable", "fixed"]
+    amount: Money
+
+
+@router.get("/goods-receipts")
+def list_goods_receipts(session: SessionDep, _who: PrincipalDep, limit: Limit = 100,
+                        offset: OffsetQuery = 0) -> dict[str, Any]:
+    return {"goods_receipts": inputs.list_records(session, "goods_receipt", limit, offset)}
+
+
+@router.post("/goods-receipts", status_code=201)
+def post_goods_receipt(body: GoodsReceiptIn, session: SessionDep, who: Operator) -> dict[str, Any]:
+    return inputs.goods_receipt(session, body.item, body.qty, body.unit_price, body.ref, who.user,
+                                body.posting_date, body.entity)
+
+
+@router.post("/work-orders/{order_id}/material-issues", status_code=201)
+def post_material_issue(order_id: str, body: MaterialIssueIn, session: SessionDep, who: Operator) -> dict[str, Any]:
+    return inputs.material_issue(session, order_id, body.item, body.qty, who.user, body.posting_date)
+
+
+@router.get("/labor-bookings")
+def list_labor_bookings(session: SessionDep, _who: PrincipalDep, limit: Limit = 100,
+                        offset: OffsetQuery = 0) -> dict[str, Any]:
+    return {"labor_bookings": inputs.list_records(session, "labor_booking", limit, offset)}
+
+
+@router.post("/labor-bookings", status_code=201)
+def post_labor_booking(body: LaborBookingIn, session: SessionDep, who: Controller) -> dict[str, Any]:
+    return inputs.labor_booking(session, body.work_center, body.period, body.hours, body.amount, who.user)
+
+
+@router.get("/overhead-actuals")
+def list_overhead_actuals(session: SessionDep, _who: PrincipalDep, limit: Limit = 100,
+                          offset: OffsetQuery = 0) -> dict[str, Any]:
+    return {"overhead_actuals": inputs.list_records(session, "overhead_actual", limit, offset)}
+
+
+@router.post("/overhead-actuals", status_code=201)
+def post_overhead_actual(body: OverheadActualIn, session: SessionDep, who: Controller) -> dict[str, Any]:
+    return inputs.overhead_actual(session, body.work_center, body.period, body.kind, body.amount, who.user)
+
+
+@router.get("/stock-moves")
+def get_stock_moves(
+    session: SessionDep, _who: PrincipalDep, item: str | None = None, work_order: str | None = None,
+    limit: Limit = 100, after: AfterQuery = None,
+) -> dict[str, Any]:
+    return stock.list_moves(session, item=item, work_order=work_order, limit=limit, after=after)

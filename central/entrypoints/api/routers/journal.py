@@ -1,0 +1,79 @@
+"""The journal and its balances: ``GET /journal`` (entries with lines), ``GET /journal/{id}`` (with
+lineage), ``POST /journal/{id}/reverse``, ``POST /journal`` (a controller proposes a manual entry,
+another approves it) and ``GET /trial-balance``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import Field, StrictStr, StringConstraints
+
+from central.entrypoints.api.deps import Day, IdPath, OffsetQuery, Principal, PrincipalDep, SessionDep, require_role
+from central.entrypoints.api.schemas import RequestBody
+from central.service_layer.costing import ledger
+from central.service_layer.governance.manual_journal import propose_manual_entry
+
+__all__ = ["router", "ReverseIn", "JournalLineIn", "JournalIn"]
+
+router = APIRouter(tags=["ledger"])
+
+Controller = Annotated[Principal, Depends(require_role("controller"))]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Amount = Annotated[StrictStr, StringConstraints(pattern=r"^[0-9]{1,15}(\.[0-9]{1,2}0*)?$")]
+"""A non-negative amount: plain notation, at most 15 integer digits and 2 places (API.md)."""
+
+
+class ReverseIn(RequestBody):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class JournalLineIn(RequestBody):
+    account: str = Field(min_length=1, max_length=64)
+    debit: Amount | None = None
+    credit: Amount | None = None
+    work_order: str | None = None
+    item: str | None = None
+    work_center: str | None = None
+    memo: str | None = Field(default=None, max_length=500)
+
+
+class JournalIn(RequestBody):
+    lines: list[JournalLineIn] = Field(min_length=2, max_length=200)
+    memo: str = Field(min_length=1, max_length=2000)
+    posting_date: Day | None = None
+    entity: str | None = None
+
+
+@router.get("/journal")
+def get_journal(
+    session: SessionDep, _who: PrincipalDep, period: str | None = None, account: str | None = None,
+    work_order: str | None = None, entity: str | None = None, kind: str | None = None,
+    limit: Limit = 100, offset: OffsetQuery = 0,
+) -> dict[str, Any]:
+    """Entries with lines; ``account`` matches an account code or a role."""
+    return ledger.list_journal(session, period=period, account=account, work_order=work_order, entity=entity,
+                               kind=kind, limit=limit, offset=offset)
+
+
+@router.get("/journal/{entry_id}")
+def get_journal_entry(entry_id: IdPath, session: SessionDep, _who: PrincipalDep) -> dict[str, Any]:
+    return ledger.get_entry(session, entry_id)
+
+
+@router.post("/journal/{entry_id}/reverse", status_code=201)
+def reverse_journal_entry(entry_id: IdPath, body: ReverseIn, session: SessionDep, who: Controller) -> dict[str, Any]:
+    return ledger.reverse_entry(session, entry_id, body.reason, who.user)
+
+
+@router.post("/journal", status_code=202)
+def post_manual_journal(body: JournalIn, session: SessionDep, who: Controller) -> dict[str, Any]:
+    """Validated now, posted when another controller approves (amounts are decimal strings)."""
+    return propose_manual_entry(session, who, body.model_dump(mode="json", exclude_none=True))
+
+
+@router.get("/trial-balance")
+def get_trial_balance(
+    session: SessionDep, _who: PrincipalDep, entity: str | None = None, period: str | None = None
+) -> dict[str, Any]:
+    return ledger.trial_balance(session, entity, period)

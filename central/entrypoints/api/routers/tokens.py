@@ -1,0 +1,54 @@
+"""API tokens (admin only): ``GET /tokens`` and ``POST /tokens/{id}/revoke``. Never the secret or
+its hash: a token is shown once, when issued (``sfsync central token``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from central.entrypoints.api.deps import ADMIN, Principal, SessionDep, require_role
+from central.entrypoints.api.schemas import ResponseBody
+from central.service_layer.access import list_tokens, token_dict
+from central.service_layer.token_revocation import revoke_and_record
+
+__all__ = ["router", "TokenOut", "TokensOut", "TokenRevokedOut"]
+
+router = APIRouter(tags=["access"])
+
+Admin = Annotated[Principal, Depends(require_role(ADMIN))]
+TokenId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z_-]+$")]
+
+
+class TokenOut(ResponseBody):
+    id: str
+    user: str
+    role: str
+    created: str | None
+    expires: str | None
+    revoked_at: str | None
+    revoked_by: str | None
+    status: Literal["active", "revoked", "expired"]
+
+
+class TokensOut(ResponseBody):
+    tokens: list[TokenOut]
+
+
+class TokenRevokedOut(ResponseBody):
+    token: TokenOut
+
+
+@router.get("/tokens", response_model=TokensOut, response_model_exclude_unset=True)
+def get_tokens(
+    session: SessionDep, _who: Admin, include_inactive: bool = False,
+    user: Annotated[str | None, Query(max_length=64, description="only this user's tokens")] = None,
+) -> object:
+    """Active tokens (``include_inactive``: revoked and expired ones too), oldest first."""
+    return {"tokens": list_tokens(session, include_inactive=include_inactive, user=user)}
+
+
+@router.post("/tokens/{token_id}/revoke", response_model=TokenRevokedOut, response_model_exclude_unset=True)
+def post_revoke_token(token_id: TokenId, session: SessionDep, who: Admin) -> object:
+    """Revoke at once: the token's next request is refused with 401. 404 unknown, 409 already revoked."""
+    return {"token": token_dict(revoke_and_record(session, token_id, who))}

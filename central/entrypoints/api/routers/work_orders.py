@@ -1,0 +1,118 @@
+"""Work orders: create (a planner), release, start on a machine, stop, complete, close (a
+controller; posts the order's variances) and the cost sheet. Material issues to an order are an
+input (:mod:`central.entrypoints.api.routers.inputs`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import Field
+
+from central.entrypoints.api.deps import Day, Instant, OffsetQuery, Principal, PrincipalDep, SessionDep, require_role
+from central.entrypoints.api.fields import Quantity
+from central.entrypoints.api.schemas import RequestBody, ResponseBody
+from central.service_layer.costing import closing, reports, work_orders
+
+__all__ = ["router", "WorkOrderIn", "StartIn", "AtIn", "CloseIn", "WorkOrderOut", "WorkOrdersOut"]
+
+router = APIRouter(tags=["work orders"])
+
+Controller = Annotated[Principal, Depends(require_role("controller"))]
+Planner = Annotated[Principal, Depends(require_role("planner"))]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+class WorkOrderIn(RequestBody):
+    id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    item: str
+    qty: Quantity
+    due: Day | None = None
+
+
+class StartIn(RequestBody):
+    machine: str
+    at: Instant | None = None
+
+
+class AtIn(RequestBody):
+    at: Instant | None = None
+
+
+class CloseIn(RequestBody):
+    posting_date: Day | None = None
+
+
+class WorkOrderOut(ResponseBody):
+    """A work order; quantities are decimal strings."""
+
+    id: str
+    item: str
+    qty: str
+    planned_qty: str
+    due: str | None
+    status: str
+    machine: str | None
+    good_qty: str
+    scrap_qty: str
+    created: str | None
+    released_at: str | None
+    started_at: str | None
+    stopped_at: str | None
+    completed_at: str | None
+    closed_at: str | None
+
+
+class WorkOrdersOut(ResponseBody):
+    work_orders: list[WorkOrderOut]
+
+
+
+@router.get("/work-orders", response_model=WorkOrdersOut, response_model_exclude_unset=True)
+def list_work_orders(
+    session: SessionDep, _who: PrincipalDep, status: str | None = None, limit: Limit = 100, offset: OffsetQuery = 0
+) -> object:
+    return {"work_orders": work_orders.list_orders(session, status, limit, offset)}
+
+
+@router.post("/work-orders", status_code=201, response_model=WorkOrderOut, response_model_exclude_unset=True)
+def create_work_order(body: WorkOrderIn, session: SessionDep, who: Planner) -> object:
+    order = work_orders.create_order(session, body.item, body.qty, who.user, body.id, body.due)
+    return work_orders.order_view(order)
+
+
+@router.get("/work-orders/{order_id}", response_model=WorkOrderOut, response_model_exclude_unset=True)
+def get_work_order(order_id: str, session: SessionDep, _who: PrincipalDep) -> object:
+    return work_orders.order_view(work_orders.get_order(session, order_id))
+
+
+@router.post("/work-orders/{order_id}/release", response_model=WorkOrderOut, response_model_exclude_unset=True)
+def release_work_order(order_id: str, session: SessionDep, who: Planner) -> object:
+    return work_orders.order_view(work_orders.release(session, order_id, who.user))
+
+
+@router.post("/work-orders/{order_id}/start", response_model=WorkOrderOut, response_model_exclude_unset=True)
+def start_work_order(order_id: str, body: StartIn, session: SessionDep, who: Planner) -> object:
+    return work_orders.order_view(work_orders.start(session, order_id, body.machine, who.user, body.at))
+
+
+@router.post("/work-orders/{order_id}/stop", response_model=WorkOrderOut, response_model_exclude_unset=True)
+def stop_work_order(order_id: str, session: SessionDep, who: Planner, body: AtIn | None = None) -> object:
+    return work_orders.order_view(work_orders.stop(session, order_id, who.user, body.at if body else None))
+
+
+@router.post("/work-orders/{order_id}/complete", response_model=WorkOrderOut, response_model_exclude_unset=True)
+def complete_work_order(order_id: str, session: SessionDep, who: Planner, body: AtIn | None = None) -> object:
+    return work_orders.order_view(work_orders.complete(session, order_id, who.user, body.at if body else None))
+
+
+@router.post("/work-orders/{order_id}/close")
+def close_work_order(
+    order_id: str, session: SessionDep, who: Controller, body: CloseIn | None = None
+) -> dict[str, Any]:
+    return closing.close_order(session, order_id, who.user, body.posting_date if body else None)
+
+
+@router.get("/work-orders/{order_id}/cost")
+def work_order_cost(order_id: str, session: SessionDep, _who: PrincipalDep) -> dict[str, Any]:
+    return reports.cost_sheet(session, order_id)
