@@ -107,7 +107,7 @@ def _checked_settings(args: argparse.Namespace) -> Any:
 def _load(args: argparse.Namespace) -> int:
     """Settings, then the file (every problem with its key path), then the database: a bad
     file or a bad setting exits 2 before the database is created or touched."""
-    from central.domain.errors import DomainError, MasterDataError
+    from central.domain.errors import MasterDataError
     from central.errors import CentralError
     from central.service_layer.master_data import load_document, read_file
 
@@ -127,7 +127,7 @@ def _load(args: argparse.Namespace) -> int:
     except MasterDataError as exc:
         _print_master_errors(args.file, exc)
         return 2
-    except (DomainError, CentralError) as exc:
+    except CentralError as exc:  # DomainError included: one tree
         print(f"sfsync: cannot load {args.file}: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -3,16 +3,8 @@
 =========================================  ======  ============================
 exception                                  status  code
 =========================================  ======  ============================
-``CentralError`` subclasses                its own its ``code``
-``MoneyError``                             422     ``invalid_money``
-``RangeError``                             422     ``out_of_range``
-``MasterDataError``                        422     ``invalid_master_data`` (detail: every error)
-``UnbalancedEntryError``                   422     ``unbalanced_entry``
-``PostingRuleError``                       422     ``posting_rule``
-``InputError``                             400     ``bad_input``
-``PeriodError``                            409     ``period_closed``
-``OrderStateError``                        409     ``order_state``
-other ``DomainError``                      400     ``domain_error``
+``CentralError`` and its whole tree,       its     its ``code`` (the tree, with every status
+``DomainError`` included                   status  and code, is drawn in ``central.errors``)
 request validation (FastAPI/pydantic)      422     ``validation_error``
 ``IntegrityError`` (unique key etc.)       409     ``conflict``
 ``OperationalError`` (database down/busy)  503     ``unavailable``
@@ -36,33 +28,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from central.domain.errors import (
-    DomainError,
-    InputError,
-    MasterDataError,
-    MoneyError,
-    OrderStateError,
-    PeriodError,
-    PostingRuleError,
-    RangeError,
-    UnbalancedEntryError,
-)
+from central.domain.errors import DomainError, MoneyError, RangeError
 from central.errors import CentralError
 
 log = logging.getLogger(__name__)
 
 __all__ = ["install_error_handlers", "error_response", "domain_status"]
-
-_DOMAIN: list[tuple[type[DomainError], int, str]] = [
-    (MoneyError, 422, "invalid_money"),
-    (RangeError, 422, "out_of_range"),
-    (MasterDataError, 422, "invalid_master_data"),
-    (UnbalancedEntryError, 422, "unbalanced_entry"),
-    (PostingRuleError, 422, "posting_rule"),
-    (InputError, 400, "bad_input"),
-    (PeriodError, 409, "period_closed"),
-    (OrderStateError, 409, "order_state"),
-]
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -83,17 +54,8 @@ def error_response(status: int, code: str, message: str, detail: Any = None) -> 
 
 
 def domain_status(exc: DomainError) -> tuple[int, str]:
-    """HTTP status and error code of a domain refusal."""
-    for cls, status, code in _DOMAIN:
-        if isinstance(exc, cls):
-            return status, code
-    return 400, "domain_error"
-
-
-def _domain_detail(exc: DomainError) -> Any:
-    if isinstance(exc, MasterDataError):
-        return [{"key_path": e.key_path, "message": e.message} for e in exc.errors]
-    return None
+    """HTTP status and error code of a domain refusal (the ones its class carries)."""
+    return exc.status, exc.code
 
 
 def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -109,12 +71,6 @@ async def _central(request: Request, exc: Exception) -> JSONResponse:
     if exc.status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
     return error_response(exc.status, exc.code, exc.message, exc.detail)
-
-
-async def _domain(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DomainError)
-    status, code = domain_status(exc)
-    return error_response(status, code, str(exc), _domain_detail(exc))
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
@@ -170,7 +126,6 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Register every mapping above on ``app``."""
     app.add_exception_handler(CentralError, _central)
-    app.add_exception_handler(DomainError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(IntegrityError, _integrity)
