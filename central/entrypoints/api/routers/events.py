@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field, StrictInt
 
 from central.domain.bounds import INT64_MAX
+from central.domain.commands import AcceptSuspectEvent, AssignEvent, RejectSuspectEvent
 from central.entrypoints.api.deps import (
     AfterQuery,
     IdPath,
@@ -20,6 +21,7 @@ from central.entrypoints.api.deps import (
     Principal,
     PrincipalDep,
     SessionDep,
+    UnitOfWorkDep,
     get_container,
     require_role,
 )
@@ -241,8 +243,9 @@ def get_unassigned(session: SessionDep, _who: PrincipalDep, limit: QueueLimit = 
 
 
 @router.post("/unassigned/{event_id}/assign")
-def assign_unassigned(event_id: IdPath, body: AssignIn, session: SessionDep, who: Controller) -> dict[str, Any]:
-    return work_orders.event_view(work_orders.assign_event(session, event_id, body.work_order, who.user))
+def assign_unassigned(event_id: IdPath, body: AssignIn, uow: UnitOfWorkDep, who: Controller) -> dict[str, Any]:
+    command = AssignEvent(event_id, body.work_order, who.user)
+    return work_orders.event_view(work_orders.assign_event_to_order(command, uow))
 
 
 @router.get("/suspect-events")
@@ -252,10 +255,10 @@ def get_suspect_events(session: SessionDep, _who: PrincipalDep, limit: QueueLimi
 
 
 @router.post("/suspect-events/{event_id}/accept")
-def accept_suspect_event(event_id: IdPath, session: SessionDep, who: Controller) -> dict[str, Any]:
-    return work_orders.event_view(work_orders.accept_suspect(session, event_id, who.user))
+def accept_suspect_event(event_id: IdPath, uow: UnitOfWorkDep, who: Controller) -> dict[str, Any]:
+    return work_orders.event_view(work_orders.accept_suspect_event(AcceptSuspectEvent(event_id, who.user), uow))
 
 
 @router.post("/suspect-events/{event_id}/reject")
-def reject_suspect_event(event_id: IdPath, session: SessionDep, who: Controller) -> dict[str, Any]:
-    return work_orders.event_view(work_orders.reject_suspect(session, event_id, who.user))
+def reject_suspect_event(event_id: IdPath, uow: UnitOfWorkDep, who: Controller) -> dict[str, Any]:
+    return work_orders.event_view(work_orders.reject_suspect_event(RejectSuspectEvent(event_id, who.user), uow))

@@ -9,7 +9,17 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
-from central.entrypoints.api.deps import AfterQuery, Day, OffsetQuery, Principal, PrincipalDep, SessionDep, require_role
+from central.domain.commands import BookLabour, IssueMaterial, RecordGoodsReceipt, RecordOverheadActual
+from central.entrypoints.api.deps import (
+    AfterQuery,
+    Day,
+    OffsetQuery,
+    Principal,
+    PrincipalDep,
+    SessionDep,
+    UnitOfWorkDep,
+    require_role,
+)
 from central.entrypoints.api.fields import Money, Price, Quantity
 from central.entrypoints.api.schemas import RequestBody
 from central.service_layer.costing import inputs, stock
@@ -59,14 +69,14 @@ def list_goods_receipts(session: SessionDep, _who: PrincipalDep, limit: Limit = 
 
 
 @router.post("/goods-receipts", status_code=201)
-def post_goods_receipt(body: GoodsReceiptIn, session: SessionDep, who: Operator) -> dict[str, Any]:
-    return inputs.goods_receipt(session, body.item, body.qty, body.unit_price, body.ref, who.user,
-                                body.posting_date, body.entity)
+def post_goods_receipt(body: GoodsReceiptIn, uow: UnitOfWorkDep, who: Operator) -> dict[str, Any]:
+    return inputs.record_goods_receipt(RecordGoodsReceipt(body.item, body.qty, body.unit_price, body.ref, who.user,
+                                                          body.posting_date, body.entity), uow)
 
 
 @router.post("/work-orders/{order_id}/material-issues", status_code=201)
-def post_material_issue(order_id: str, body: MaterialIssueIn, session: SessionDep, who: Operator) -> dict[str, Any]:
-    return inputs.material_issue(session, order_id, body.item, body.qty, who.user, body.posting_date)
+def post_material_issue(order_id: str, body: MaterialIssueIn, uow: UnitOfWorkDep, who: Operator) -> dict[str, Any]:
+    return inputs.issue_material(IssueMaterial(order_id, body.item, body.qty, who.user, body.posting_date), uow)
 
 
 @router.get("/labor-bookings")
@@ -76,8 +86,8 @@ def list_labor_bookings(session: SessionDep, _who: PrincipalDep, limit: Limit = 
 
 
 @router.post("/labor-bookings", status_code=201)
-def post_labor_booking(body: LaborBookingIn, session: SessionDep, who: Controller) -> dict[str, Any]:
-    return inputs.labor_booking(session, body.work_center, body.period, body.hours, body.amount, who.user)
+def post_labor_booking(body: LaborBookingIn, uow: UnitOfWorkDep, who: Controller) -> dict[str, Any]:
+    return inputs.book_labour(BookLabour(body.work_center, body.period, body.hours, body.amount, who.user), uow)
 
 
 @router.get("/overhead-actuals")
@@ -87,8 +97,9 @@ def list_overhead_actuals(session: SessionDep, _who: PrincipalDep, limit: Limit 
 
 
 @router.post("/overhead-actuals", status_code=201)
-def post_overhead_actual(body: OverheadActualIn, session: SessionDep, who: Controller) -> dict[str, Any]:
-    return inputs.overhead_actual(session, body.work_center, body.period, body.kind, body.amount, who.user)
+def post_overhead_actual(body: OverheadActualIn, uow: UnitOfWorkDep, who: Controller) -> dict[str, Any]:
+    command = RecordOverheadActual(body.work_center, body.period, body.kind, body.amount, who.user)
+    return inputs.record_overhead_actual(command, uow)
 
 
 @router.get("/stock-moves")

@@ -9,7 +9,23 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
-from central.entrypoints.api.deps import Day, Instant, OffsetQuery, Principal, PrincipalDep, SessionDep, require_role
+from central.domain.commands import (
+    CompleteWorkOrder,
+    CreateWorkOrder,
+    ReleaseWorkOrder,
+    StartWorkOrder,
+    StopWorkOrder,
+)
+from central.entrypoints.api.deps import (
+    Day,
+    Instant,
+    OffsetQuery,
+    Principal,
+    PrincipalDep,
+    SessionDep,
+    UnitOfWorkDep,
+    require_role,
+)
 from central.entrypoints.api.fields import Quantity
 from central.entrypoints.api.schemas import RequestBody, ResponseBody
 from central.service_layer.costing import closing, reports, work_orders
@@ -76,8 +92,8 @@ def list_work_orders(
 
 
 @router.post("/work-orders", status_code=201, response_model=WorkOrderOut, response_model_exclude_unset=True)
-def create_work_order(body: WorkOrderIn, session: SessionDep, who: Planner) -> object:
-    order = work_orders.create_order(session, body.item, body.qty, who.user, body.id, body.due)
+def create_work_order(body: WorkOrderIn, uow: UnitOfWorkDep, who: Planner) -> object:
+    order = work_orders.create_work_order(CreateWorkOrder(body.item, body.qty, who.user, body.id, body.due), uow)
     return work_orders.order_view(order)
 
 
@@ -87,23 +103,26 @@ def get_work_order(order_id: str, session: SessionDep, _who: PrincipalDep) -> ob
 
 
 @router.post("/work-orders/{order_id}/release", response_model=WorkOrderOut, response_model_exclude_unset=True)
-def release_work_order(order_id: str, session: SessionDep, who: Planner) -> object:
-    return work_orders.order_view(work_orders.release(session, order_id, who.user))
+def release_work_order(order_id: str, uow: UnitOfWorkDep, who: Planner) -> object:
+    return work_orders.order_view(work_orders.release_work_order(ReleaseWorkOrder(order_id, who.user), uow))
 
 
 @router.post("/work-orders/{order_id}/start", response_model=WorkOrderOut, response_model_exclude_unset=True)
-def start_work_order(order_id: str, body: StartIn, session: SessionDep, who: Planner) -> object:
-    return work_orders.order_view(work_orders.start(session, order_id, body.machine, who.user, body.at))
+def start_work_order(order_id: str, body: StartIn, uow: UnitOfWorkDep, who: Planner) -> object:
+    command = StartWorkOrder(order_id, body.machine, who.user, body.at)
+    return work_orders.order_view(work_orders.start_work_order(command, uow))
 
 
 @router.post("/work-orders/{order_id}/stop", response_model=WorkOrderOut, response_model_exclude_unset=True)
-def stop_work_order(order_id: str, session: SessionDep, who: Planner, body: AtIn | None = None) -> object:
-    return work_orders.order_view(work_orders.stop(session, order_id, who.user, body.at if body else None))
+def stop_work_order(order_id: str, uow: UnitOfWorkDep, who: Planner, body: AtIn | None = None) -> object:
+    command = StopWorkOrder(order_id, who.user, body.at if body else None)
+    return work_orders.order_view(work_orders.stop_work_order(command, uow))
 
 
 @router.post("/work-orders/{order_id}/complete", response_model=WorkOrderOut, response_model_exclude_unset=True)
-def complete_work_order(order_id: str, session: SessionDep, who: Planner, body: AtIn | None = None) -> object:
-    return work_orders.order_view(work_orders.complete(session, order_id, who.user, body.at if body else None))
+def complete_work_order(order_id: str, uow: UnitOfWorkDep, who: Planner, body: AtIn | None = None) -> object:
+    command = CompleteWorkOrder(order_id, who.user, body.at if body else None)
+    return work_orders.order_view(work_orders.complete_work_order(command, uow))
 
 
 @router.post("/work-orders/{order_id}/close")
