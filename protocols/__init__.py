@@ -23,7 +23,6 @@ from protocols.base import (
     SourceHealth,
     SourceUnavailable,
     TagConfigError,
-    TagError,
     TagReading,
     TagSource,
 )
@@ -51,7 +50,6 @@ __all__ = [
     "SourceHealth",
     "ProtocolError",
     "SourceUnavailable",
-    "TagError",
     "TagConfigError",
 ]
 

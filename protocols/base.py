@@ -13,8 +13,11 @@ boundary from asyncua/pymodbus exceptions with ``raise ... from exc``)::
 
     ProtocolError
     ├── SourceUnavailable   PLC unreachable, connection lost, timeout
-    ├── TagError            wrong node id / address, exception response, undecodable value
     └── TagConfigError      a tag definition that cannot work (unknown type, bad length)
+
+One tag that cannot be read (wrong node id or address, an exception response, an undecodable
+value) is not raised: it is delivered as a reading of ``Quality.BAD`` with the reason in
+``detail``, so one bad tag never stops its source.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ __all__ = [
     "TagSource",
     "ProtocolError",
     "SourceUnavailable",
-    "TagError",
     "TagConfigError",
 ]
 
@@ -48,10 +50,6 @@ class ProtocolError(Exception):
 
 class SourceUnavailable(ProtocolError):
     """The PLC cannot be reached, or the connection was lost."""
-
-
-class TagError(ProtocolError):
-    """One tag cannot be read: wrong node id or address, exception response, bad value."""
 
 
 class TagConfigError(ProtocolError):
