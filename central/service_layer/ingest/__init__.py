@@ -10,7 +10,7 @@ Modules, by what they hold:
 * :mod:`.operations` — operator actions: accept a gap, replay a rejected event, acknowledge an
   alert, register an edge;
 * :mod:`.queries` — the read side for the API;
-* :mod:`.alerts` — alert and quarantine rows;
+* :mod:`.quarantine` — payloads refused whole (alerts are ``central.service_layer.alerts``);
 * :mod:`.seam` — the posting seam, where costing hooks into the ingest transaction.
 """
 

@@ -35,9 +35,10 @@ from central.adapters.db.models_ingest import EdgeRow, GapRow, StreamRow
 from central.adapters.metrics import IngestMetrics
 from central.config import IngestSettings
 from central.errors import IngestUnavailable
-from central.service_layer.ingest.alerts import quarantine_payload, raise_alert
-from central.service_layer.ingest.store import StoreRefused, StoreResult, store_batch
+from central.service_layer.alerts import raise_alert
+from central.service_layer.ingest.quarantine import quarantine_payload
 from central.service_layer.ingest.seam import PostingHandler
+from central.service_layer.ingest.store import StoreRefused, StoreResult, store_batch
 from shared.contract import ContractError, DecodedBatch, EventProblem, decode_batch, decode_status
 from shared.topics import parse_topic
 

@@ -22,7 +22,9 @@ from central.adapters.db.models_ingest import (
     MachineRow,
     RejectedEventRow,
 )
+from central.domain.stream_cursor import StreamCursor
 from central.errors import Conflict, InvalidInput, NotFound
+from central.service_layer.ingest.seam import PostingHandler
 from central.service_layer.ingest.store import (
     DEFAULT_MAX_EVENT_QTY,
     event_values,
@@ -30,7 +32,6 @@ from central.service_layer.ingest.store import (
     machine_problem,
     post_events,
 )
-from central.service_layer.ingest.seam import PostingHandler
 from shared.contract import ID_PATTERN, Event, problem_of
 
 log = logging.getLogger(__name__)
@@ -67,21 +68,23 @@ def accept_gap(
         )
     held = list(session.scalars(select(EventRow).where(
         EventRow.edge == stream.edge, EventRow.stream == stream_id, EventRow.seq > cursor).order_by(EventRow.seq)))
-    present = {e.seq for e in held}
-    skipped = sum(1 for s in range(cursor + 1, through + 1) if s not in present)
-    new_cursor = through
-    while new_cursor + 1 in present:
-        new_cursor += 1
-    released = [e for e in held if e.seq <= new_cursor and e.status == EventStatus.PENDING]
+    done = StreamCursor(
+        acked_through=cursor, last_seq=stream.last_seq, held=frozenset(e.seq for e in held),
+        pending=frozenset(e.seq for e in held if e.status == EventStatus.PENDING), skipped=stream.skipped,
+    ).accept_gap(through)
+    new_cursor, skipped = done.after.acked_through, done.skipped
+    to_release = set(done.released)
+    released = [e for e in held if e.seq in to_release]
     for ev in released:
         ev.status = EventStatus.ACCEPTED
         ev.accepted_at = now
     for gap in session.scalars(select(GapRow).where(GapRow.stream == stream_id, GapRow.closed.is_(None))):
-        if gap.through_seq <= new_cursor:
+        fate, first = done.fate(gap.from_seq, gap.through_seq)
+        if fate in ("accepted", "filled"):
             gap.closed, gap.accepted_by, gap.reason = now, by, reason
-            gap.resolution = "accepted" if gap.from_seq <= through else "filled"
-        elif gap.from_seq <= new_cursor:
-            gap.from_seq = new_cursor + 1
+            gap.resolution = fate
+        elif fate == "trimmed":
+            gap.from_seq = first
     refused = post_events(session, posting, released, now)
     stream.acked_through = new_cursor
     stream.skipped += skipped

@@ -21,13 +21,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-import orjson
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from central.adapters.db.dialect import bulk_insert, upsert_insert
 from central.adapters.db.models_ingest import (
     EdgeRow,
     EventRow,
@@ -38,8 +38,8 @@ from central.adapters.db.models_ingest import (
     StreamRow,
 )
 from central.domain.errors import DomainError
+from central.domain.stream_cursor import Arrival, CursorStep, StreamCursor
 from central.errors import CentralError
-from central.service_layer.ingest.alerts import upsert_insert
 from central.service_layer.ingest.seam import PostingHandler
 from shared.contract import DecodedBatch, Event, EventProblem
 
@@ -223,21 +223,125 @@ def _body_of(ev: EventRow) -> dict[str, Any]:
 
 _COPY_COLUMNS = ("plant", "edge", "stream", "seq", "status", "machine", "kind", "ts", "rx", "posting_ts", "received",
                  "accepted_at", "qty", "state", "reason", "flags", "raw")
+_JSON_COLUMNS = frozenset({"flags", "raw"})
+
+Refusal = tuple[str, str, str, dict[str, Any]]
+"""``(field, code, reason, body)`` of an event stored as rejected."""
 
 
-def _insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Bulk insert: ``COPY`` on PostgreSQL (one round trip), ``executemany`` elsewhere."""
-    conn = session.connection()
-    if conn.dialect.name != "postgresql" or len(rows) < 20:
-        conn.execute(insert(EventRow.__table__), rows)  # type: ignore[arg-type]
-        return
-    dbapi_conn: Any = conn.connection.dbapi_connection
-    with dbapi_conn.cursor() as cur, cur.copy(f"COPY events ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy:
-        for r in rows:
-            copy.write_row([
-                orjson.dumps(r[c]).decode() if c in ("flags", "raw") and r[c] is not None else r[c]
-                for c in _COPY_COLUMNS
-            ])
+def load_cursor(session: Session, stream: StreamRow) -> StreamCursor:
+    """The pure cursor of a (locked) stream row: its counters, and the seqs held above it."""
+    held: frozenset[int] = frozenset()
+    pending: frozenset[int] = frozenset()
+    if stream.last_seq > stream.acked_through:
+        rows = session.execute(select(EventRow.seq, EventRow.status).where(
+            EventRow.edge == stream.edge, EventRow.stream == stream.stream, EventRow.seq > stream.acked_through,
+        )).tuples().all()
+        held = frozenset(seq for seq, _status in rows)
+        pending = frozenset(seq for seq, status in rows if status == EventStatus.PENDING)
+    return StreamCursor(acked_through=stream.acked_through, last_seq=stream.last_seq, held=held, pending=pending,
+                        skipped=stream.skipped)
+
+
+def _arrive(session: Session, batch: DecodedBatch, cursor: StreamCursor) -> Arrival:
+    """Ask the cursor how the batch's seqs arrive, reading which old seqs are stored when an
+    accepted gap makes a late one possible."""
+    stored_below: set[int] = set()
+    candidates = cursor.late_candidates(batch.seqs)
+    if candidates is not None:
+        lo, hi = candidates
+        stored_below = set(session.scalars(select(EventRow.seq).where(
+            EventRow.edge == batch.edge, EventRow.stream == batch.stream, EventRow.seq >= lo, EventRow.seq <= hi)))
+    return cursor.arrive(batch.seqs, stored_below)
+
+
+def _machine_limits(session: Session, machines: set[str]) -> tuple[dict[str, str | None], dict[str, int]]:
+    """Owner edge and ``max_event_qty`` of every known machine among ``machines``."""
+    known: dict[str, str | None] = {}
+    limits: dict[str, int] = {}
+    if machines:
+        for m, e, limit in session.execute(select(MachineRow.id, MachineRow.edge, MachineRow.max_event_qty).where(
+                MachineRow.id.in_(machines))).tuples():
+            known[m] = e
+            limits[m] = limit if limit is not None else DEFAULT_MAX_EVENT_QTY
+    return known, limits
+
+
+def _refusals(
+    batch: DecodedBatch, arrival: Arrival, known: dict[str, str | None], require_known_machine: bool
+) -> dict[int, Refusal]:
+    """Why each late or fresh seq of ``batch`` is refused (late ones always, fresh ones when
+    they did not validate or their machine is refused), in storing order."""
+    valid = {e.seq: e for e in batch.events}
+    bad = {p.seq: p for p in batch.problems}
+    refusals: dict[int, Refusal] = {}
+    for s in arrival.late:
+        body = valid[s].model_dump(mode="json") if s in valid else bad[s].raw
+        refusals[s] = ("seq", "late_after_gap", "seq arrived after its gap was accepted", body)
+    for s in arrival.fresh:
+        if s in bad:
+            refusals[s] = (bad[s].field, bad[s].code, bad[s].reason, bad[s].raw)
+        else:
+            problem = machine_problem(valid[s].machine, known, batch.edge, require_known_machine)
+            if problem is not None:
+                refusals[s] = ("machine", problem[0], problem[1], valid[s].model_dump(mode="json"))
+    return refusals
+
+
+def _event_rows(
+    batch: DecodedBatch, step: CursorStep, limits: dict[str, int], now: datetime, skew: timedelta,
+    result: StoreResult,
+) -> list[dict[str, Any]]:
+    """Column values of every late and fresh event, with the status the cursor decided; counts
+    the clock-skewed and over-limit ones into ``result``."""
+    valid = {e.seq: e for e in batch.events}
+    bad = {p.seq: p for p in batch.problems}
+    rows: list[dict[str, Any]] = []
+    for s in [*step.late, *step.fresh]:
+        ev = valid.get(s)
+        status = step.status(s)
+        if ev is not None:
+            values = event_values(ev, now, skew, limits.get(ev.machine, DEFAULT_MAX_EVENT_QTY))
+        else:
+            values = _problem_values(bad[s])
+        if "clock_skew" in values["flags"] and status != EventStatus.REJECTED:
+            result.clock_skew += 1
+        if ev is not None and ev.qty is not None and "qty_over_limit" in values["flags"] \
+                and status != EventStatus.REJECTED:
+            result.over_limit.append((s, ev.machine, ev.qty))
+        rows.append({"plant": batch.plant, "edge": batch.edge, "stream": batch.stream, "seq": s, "status": status,
+                     "received": now, "accepted_at": now if status == EventStatus.ACCEPTED else None, **values})
+    return rows
+
+
+def _insert_events(session: Session, batch: DecodedBatch, rows: list[dict[str, Any]]) -> list[EventRow]:
+    """Insert ``rows`` and return them as ORM objects, in seq order.
+
+    A plain bulk insert (no RETURNING: psycopg re-parses a 9,000-parameter VALUES list on every
+    batch), then one indexed range read brings the rows back."""
+    if not rows:
+        return []
+    bulk_insert(session, cast("Table", EventRow.__table__), _COPY_COLUMNS, rows, _JSON_COLUMNS)
+    wanted = {r["seq"] for r in rows}
+    return [r for r in session.scalars(select(EventRow).where(
+        EventRow.edge == batch.edge, EventRow.stream == batch.stream,
+        EventRow.seq >= min(wanted), EventRow.seq <= max(wanted)).order_by(EventRow.seq)) if r.seq in wanted]
+
+
+def _release(session: Session, batch: DecodedBatch, step: CursorStep, now: datetime) -> list[EventRow]:
+    """Accept the held events the batch released and close the gaps it filled."""
+    if not step.advanced:
+        return []
+    released = list(session.scalars(select(EventRow).where(
+        EventRow.edge == batch.edge, EventRow.stream == batch.stream, EventRow.seq > step.before.acked_through,
+        EventRow.seq <= step.acked_through, EventRow.status == EventStatus.PENDING)))
+    for ev_row in released:
+        ev_row.status = EventStatus.ACCEPTED
+        ev_row.accepted_at = now
+    session.execute(update(GapRow).where(
+        GapRow.stream == batch.stream, GapRow.closed.is_(None), GapRow.through_seq <= step.acked_through,
+    ).values(closed=now, resolution="filled"))
+    return released
 
 
 def store_batch(
@@ -250,7 +354,10 @@ def store_batch(
     require_registration: bool,
     require_known_machine: bool,
 ) -> StoreResult | StoreRefused:
-    """Apply one decoded batch (see the module docstring). The caller owns the transaction."""
+    """Apply one decoded batch (see the module docstring). The caller owns the transaction.
+
+    The seq arithmetic is the pure :class:`~central.domain.stream_cursor.StreamCursor`'s; this
+    function loads its state, asks it, and writes what it decided."""
     edge = session.get(EdgeRow, batch.edge)
     if edge is None and require_registration:
         return StoreRefused(f"edge {batch.edge!r} is not registered", "unregistered_edge")
@@ -261,93 +368,14 @@ def store_batch(
     if stream.edge != batch.edge:
         return StoreRefused(f"stream {batch.stream!r} belongs to edge {stream.edge!r}", "stream_owner")
 
-    cursor, last = stream.acked_through, stream.last_seq
-    result = StoreResult(acked_through=cursor)
-    valid = {e.seq: e for e in batch.events}
-    bad = {p.seq: p for p in batch.problems}
-    seqs = batch.seqs
-    fresh = [s for s in seqs if s > cursor]
-    result.duplicates = len(seqs) - len(fresh)
-    late: list[int] = []
-    if result.duplicates and stream.skipped:
-        # seqs below the cursor that were never stored: they arrived after their gap was accepted
-        old = [s for s in seqs if s <= cursor]
-        have = set(session.scalars(select(EventRow.seq).where(
-            EventRow.edge == batch.edge, EventRow.stream == batch.stream, EventRow.seq >= old[0],
-            EventRow.seq <= old[-1])))
-        late = [s for s in old if s not in have]
-        result.duplicates -= len(late)
-    held: list[int] = []
-    if last > cursor:
-        held = list(session.scalars(select(EventRow.seq).where(
-            EventRow.edge == batch.edge, EventRow.stream == batch.stream, EventRow.seq > cursor,
-        ).order_by(EventRow.seq)))
-        held_set = set(held)
-        before = len(fresh)
-        fresh = [s for s in fresh if s not in held_set]
-        result.duplicates += before - len(fresh)
+    cursor = load_cursor(session, stream)
+    arrival = _arrive(session, batch, cursor)
+    known, limits = _machine_limits(session, {e.machine for e in batch.events if e.seq in set(arrival.fresh)})
+    refusals = _refusals(batch, arrival, known, require_known_machine)
+    step = cursor.decide(arrival, refusals)
+    result = StoreResult(acked_through=cursor.acked_through, duplicates=step.duplicates, gaps=list(step.gaps))
 
-    # which fresh events are refused, before deciding what the cursor can reach
-    machines = {valid[s].machine for s in fresh if s in valid}
-    known: dict[str, str | None] = {}
-    limits: dict[str, int] = {}
-    if machines:
-        for m, e, limit in session.execute(select(MachineRow.id, MachineRow.edge, MachineRow.max_event_qty).where(
-                MachineRow.id.in_(machines))).tuples():
-            known[m] = e
-            limits[m] = limit if limit is not None else DEFAULT_MAX_EVENT_QTY
-    # seq -> (field, code, reason, body)
-    refusals: dict[int, tuple[str, str, str, dict[str, Any]]] = {}
-    for s in late:
-        body = valid[s].model_dump(mode="json") if s in valid else bad[s].raw
-        refusals[s] = ("seq", "late_after_gap", "seq arrived after its gap was accepted", body)
-    for s in fresh:
-        if s in bad:
-            refusals[s] = (bad[s].field, bad[s].code, bad[s].reason, bad[s].raw)
-        else:
-            problem = machine_problem(valid[s].machine, known, batch.edge, require_known_machine)
-            if problem is not None:
-                refusals[s] = ("machine", problem[0], problem[1], valid[s].model_dump(mode="json"))
-
-    present = set(held) | set(fresh)
-    new_cursor = cursor
-    while new_cursor + 1 in present:
-        new_cursor += 1
-
-    # gaps: runs of missing seqs above everything stored before
-    prev = max(last, cursor)
-    for s in fresh:
-        if s > prev + 1:
-            result.gaps.append((prev + 1, s - 1))
-        prev = max(prev, s)
-
-    rows: list[dict[str, Any]] = []
-    for s in [*late, *fresh]:
-        ev = valid.get(s)
-        if s in refusals:
-            status = EventStatus.REJECTED
-        else:
-            status = EventStatus.ACCEPTED if s <= new_cursor else EventStatus.PENDING
-        if ev is not None:
-            values = event_values(ev, now, skew, limits.get(ev.machine, DEFAULT_MAX_EVENT_QTY))
-        else:
-            values = _problem_values(bad[s])
-        if "clock_skew" in values["flags"] and status != EventStatus.REJECTED:
-            result.clock_skew += 1
-        if ev is not None and ev.qty is not None and "qty_over_limit" in values["flags"] \
-                and status != EventStatus.REJECTED:
-            result.over_limit.append((s, ev.machine, ev.qty))
-        rows.append({"plant": batch.plant, "edge": batch.edge, "stream": batch.stream, "seq": s, "status": status,
-                     "received": now, "accepted_at": now if status == EventStatus.ACCEPTED else None, **values})
-    stored: list[EventRow] = []
-    if rows:
-        # plain executemany (no RETURNING: psycopg re-parses a 9,000-parameter VALUES list on
-        # every batch), then one indexed range read brings the rows back as ORM objects
-        _insert_events(session, rows)
-        wanted = {r["seq"] for r in rows}
-        stored = [r for r in session.scalars(select(EventRow).where(
-            EventRow.edge == batch.edge, EventRow.stream == batch.stream,
-            EventRow.seq >= min(wanted), EventRow.seq <= max(wanted)).order_by(EventRow.seq)) if r.seq in wanted]
+    stored = _insert_events(session, batch, _event_rows(batch, step, limits, now, skew, result))
     by_seq = {r.seq: r for r in stored}
     if refusals:
         session.execute(insert(RejectedEventRow), [
@@ -356,34 +384,24 @@ def store_batch(
             for s, (f, code, why, body) in refusals.items()])
         result.rejected = [(s, code, why) for s, (_f, code, why, _b) in refusals.items()]
 
-    released: list[EventRow] = []
-    if held and new_cursor > cursor:
-        released = list(session.scalars(select(EventRow).where(
-            EventRow.edge == batch.edge, EventRow.stream == batch.stream, EventRow.seq > cursor,
-            EventRow.seq <= new_cursor, EventRow.status == EventStatus.PENDING)))
-        for ev_row in released:
-            ev_row.status = EventStatus.ACCEPTED
-            ev_row.accepted_at = now
-        session.execute(update(GapRow).where(
-            GapRow.stream == batch.stream, GapRow.closed.is_(None), GapRow.through_seq <= new_cursor,
-        ).values(closed=now, resolution="filled"))
+    released = _release(session, batch, step, now)
     fresh_accepted = [r for r in stored if r.status == EventStatus.ACCEPTED]
     to_post = sorted([*released, *fresh_accepted], key=lambda r: r.seq)
     refused = post_events(session, posting, to_post, now)
     for ev_row in refused:
         result.rejected.append((ev_row.seq, "posting_failed", "posting failed"))
 
-    for lo, hi in result.gaps:
+    for lo, hi in step.gaps:
         session.add(GapRow(stream=batch.stream, edge=batch.edge, from_seq=lo, through_seq=hi, opened=now,
                            alerted=False))
-    result.acked_through = new_cursor
+    result.acked_through = step.acked_through
     result.accepted = len(to_post) - len(refused)
     result.released = len(released)
-    result.held = sum(1 for r in stored if r.status == EventStatus.PENDING)
+    result.held = len(step.pending)
     posted_ts = [r.posting_ts for r in to_post if r.posting_ts is not None and r.status == EventStatus.ACCEPTED]
     result.newest_ts = max(posted_ts) if posted_ts else None
-    stream.acked_through = new_cursor
-    stream.last_seq = max(last, fresh[-1] if fresh else 0)
+    stream.acked_through = step.acked_through
+    stream.last_seq = step.after.last_seq
     stream.last_seen = now
     stream.batches += 1
     stream.accepted += result.accepted
