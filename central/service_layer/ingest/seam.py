@@ -11,8 +11,10 @@ in seq order:
 The handler writes its own rows through the same ``session`` and must not commit. If it
 raises, the ingest retries the events one by one (each in a savepoint) and stores the ones
 that still fail as rejected with reason ``posting failed: ...`` — so one event the costing
-layer cannot post never blocks the stream. Database errors (``sqlalchemy.exc.DBAPIError``)
-are not caught: the whole batch rolls back, is not acked, and the edge re-sends it.
+layer cannot post never blocks the stream. A database error the handler's own rows cause
+(``IntegrityError``, ``DataError``) is such a refusal too: the event is stored as rejected.
+Only a database outage (``OperationalError``, ``InterfaceError``) is not caught: the whole
+batch rolls back, is not acked, and the edge re-sends it (``store.post_events``).
 """
 
 from __future__ import annotations
