@@ -5,8 +5,7 @@ Public entry points (everything else is private to the package):
 - :class:`CostingHandler` - the posting seam handler the ingest calls inside its transaction;
 - :func:`load_master` / :func:`load_file` - idempotent master-data load (``sfsync central load``);
 - the modules ``work_orders``, ``inputs``, ``closing``, ``ledger``, ``reports``, ``stock`` hold the
-  operations behind the HTTP API (``central/entrypoints/api/routes_master.py``, ``routes_ledger.py``,
-  ``routes_reports.py``).
+  operations behind the HTTP API (the routers in ``central/entrypoints/api/routers/``).
 """
 
 from __future__ import annotations
