@@ -24,6 +24,15 @@ PRODUCT = ("shared", "protocols", "edge", "central", "device_sim", "sfsync")
 # Where each third-party framework may be imported: the adapters and entry points that own it.
 PAHO_ALLOWED = ("central.adapters.mqtt", "edge.forwarder")
 WEB_ALLOWED = ("central.entrypoints",)
+# Which product packages each may import (docs/architecture.md, "Packages"): shared is the bottom.
+PACKAGE_DEPENDENCIES: dict[str, tuple[str, ...]] = {
+    "shared": (),
+    "protocols": ("shared",),
+    "edge": ("shared", "protocols"),
+    "central": ("shared",),
+    "device_sim": ("shared",),
+    "sfsync": ("shared", "device_sim"),
+}
 DOMAIN_FORBIDDEN = (
     "central.adapters", "central.service_layer", "central.entrypoints", "central.bootstrap",
     "sqlalchemy", "fastapi", "starlette", "paho",
@@ -245,3 +254,10 @@ def test_relative_and_function_level_imports_are_seen(tmp_path: Path) -> None:
                       "    import paho.mqtt.client\n", encoding="utf-8")
     found = {i.imported for i in _imports_of("central.domain.costing", source)}
     assert found == {"central.domain.money", "central.bootstrap", "paho.mqtt.client"}
+
+
+def test_packages_import_only_the_packages_below_them() -> None:
+    found = [i for i in imports()
+             if (target := i.imported.split(".")[0]) in PRODUCT and target != i.importer.split(".")[0]
+             and target not in PACKAGE_DEPENDENCIES[i.importer.split(".")[0]]]
+    assert not found, _report("imports across packages that docs/architecture.md does not allow", found)
