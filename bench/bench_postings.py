@@ -58,7 +58,7 @@ def run(url: str, costing: bool, batches: list[tuple[str, bytes]], t0: datetime)
     from central.bootstrap import bootstrap
     from central.config import CentralSettings, DatabaseSettings
     from central.service_layer.costing import CostingHandler, work_orders
-    from central.service_layer.master_data import load_file
+    from central.service_layer.costing.master_data import load_file
     from central.service_layer.ingest.seam import NoCostingHandler
 
     settings = CentralSettings(database=DatabaseSettings(url=url))

@@ -109,11 +109,12 @@ def _load(args: argparse.Namespace) -> int:
     file or a bad setting exits 2 before the database is created or touched."""
     from central.domain.errors import MasterDataError
     from central.errors import CentralError
-    from central.service_layer.master_data import load_document, read_file
+    from central.service_layer.costing.master_data import load_master
+    from central.service_layer.costing.master_file import read_master_file
 
     settings = _settings(args)
     try:
-        document = read_file(args.file)
+        document = read_master_file(args.file)
     except MasterDataError as exc:
         _print_master_errors(args.file, exc)
         return 2
@@ -123,7 +124,7 @@ def _load(args: argparse.Namespace) -> int:
     container = bootstrap(settings, migrate=True)
     try:
         with container.write_sessions() as session, session.begin():
-            summary = load_document(session, document, args.user, source=str(args.file))
+            summary = load_master(session, document, args.user, source=str(args.file)).to_data()
     except MasterDataError as exc:
         _print_master_errors(args.file, exc)
         return 2

@@ -17,7 +17,7 @@ from support.costing import MACHINE, costing_container, ingest, period_id, wire_
 from central.bootstrap import Container
 from central.entrypoints.api.app import create_app
 from central.service_layer.access import issue_token
-from central.service_layer.master_data import load_file
+from central.service_layer.costing.master_data import load_file
 
 API = "/api/v1"
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""``insert_rows`` stores exactly what a Core ``insert`` stores (SQLite driver path)."""
+"""``central.adapters.db.bulk.insert_rows`` stores exactly what a Core ``insert`` stores (SQLite driver path)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from central.adapters.db.base import UtcDateTime
-from central.service_layer.costing.bulk import insert_rows
+from central.adapters.db.bulk import insert_rows
 
 
 def _table(meta: MetaData, name: str) -> Table:

@@ -55,7 +55,7 @@ def _entry(entity: str | None, amount: str, memo: str) -> JournalEntry:
 def post(c: Container, n: int = 1, entity: str | None = "E1", amount: str = "10.00") -> list[int]:
     """``n`` balanced two-line entries in one transaction; their ids."""
     with c.write_sessions() as s, s.begin():
-        return [save_entry(s, _entry(entity, amount, f"entry {i}"), "tester").id for i in range(n)]
+        return [save_entry(s, _entry(entity, amount, f"entry {i}"), "tester", datetime.now(UTC)) for i in range(n)]
 
 
 def seal(c: Container, lookback: timedelta | None = LOOKBACK) -> list[dict[str, Any]]:
@@ -238,7 +238,7 @@ def test_postgresql_entry_committed_after_a_higher_id_is_still_sealed_exactly_on
         load(c, worked_example_master())
         slow = c.write_sessions()
         slow.begin()
-        a = save_entry(slow, _entry("E1", "1.00", "in flight"), "tester").id
+        a = save_entry(slow, _entry("E1", "1.00", "in flight"), "tester", datetime.now(UTC))
         (b,) = post(c, 1)
         assert a < b
         assert seal_once(c.write_sessions, lookback=LOOKBACK, batch=100) == 1  # only b is visible
@@ -252,7 +252,7 @@ def test_postgresql_entry_committed_after_a_higher_id_is_still_sealed_exactly_on
         # in flight for longer than the lookback: a periodic run does not look that far, a full one does
         slow = c.write_sessions()
         slow.begin()
-        old = save_entry(slow, _entry("E1", "2.00", "very slow"), "tester").id
+        old = save_entry(slow, _entry("E1", "2.00", "very slow"), "tester", datetime.now(UTC))
         post(c, 1)
         seal_once(c.write_sessions, lookback=LOOKBACK, batch=100)
         slow.commit()
@@ -426,7 +426,7 @@ def test_postgresql_posting_does_not_wait_for_an_open_seal(central_pg_url: str) 
             governance.flush_audit(sealer)  # the chain head is now locked by the sealer
             with c.write_sessions() as s, s.begin():
                 s.execute(sa.text("SET LOCAL lock_timeout = '20s'"))  # blocked on a lock: an error, not a hang
-                posted = save_entry(s, _entry("E1", "3.00", "during the seal"), "tester").id
+                posted = save_entry(s, _entry("E1", "3.00", "during the seal"), "tester", datetime.now(UTC))
         finally:
             sealer.commit()
             sealer.close()

@@ -13,12 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 from support.costing import MACHINE, costing_container, worked_example_master
 
-from central.api.app import create_app
 from central.bootstrap import Container
 from central.domain.costing import missing_routings, roll_up, standard_cost
 from central.domain.errors import MasterDataError
-from central.services.access import issue_token
-from central.services.costing.master_data import snapshot
+from central.entrypoints.api.app import create_app
+from central.service_layer.access import issue_token
+from central.service_layer.costing.master_data import snapshot
 
 API = "/api/v1"
 ROUTING = {"item": "BR-300", "work_center": "WC-PRESS", "labor_hours": "0.05", "machine_hours": "0.05"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from central.service_layer.costing.master_data import LoadSummary, load_master, snapshot
 from central.service_layer.costing.master_file import parse_master_file, parse_master_json, read_master_file
-from central.service_layer.costing.production import CostingHandler, post_events
+from central.service_layer.costing.production import CostingHandler
 
 __all__ = [
     "CostingHandler",
@@ -20,7 +20,6 @@ __all__ = [
     "load_master",
     "parse_master_file",
     "parse_master_json",
-    "post_events",
     "read_master_file",
     "snapshot",
 ]

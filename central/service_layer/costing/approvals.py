@@ -18,6 +18,7 @@ def apply_master_data_change(session: Session, req: ApprovedRequest) -> Mapping[
     """Load the approved document (validated again against today's data) without the guard."""
     document = dict(req.payload["document"])
     summary = load_master(session, parse_master_file(document), req.requested_by,
-                          source=f"approval/{req.id} by {req.approved_by}", approved=True)
+                          source=f"approval/{req.id} by {req.approved_by}", approved=True,
+                          clock=lambda: req.approved_at)
     return summary.to_data()
 

@@ -39,11 +39,12 @@ from central.domain.postings import Posted, PostingContext
 from central.domain.roles import CONTROL_ROLES, Role
 from central.domain.time_accounting import work_centre_hours
 from central.errors import NotFound
-from central.service_layer.costing.alerts import raise_alert
-from central.service_layer.costing.journal import PeriodChoice, period_for_input, save_entry
+from central.service_layer.alerts import raise_alert
+from central.service_layer.clock import Clock, utc_now
+from central.service_layer.costing.journal import PeriodChoice, period_for_input, save_entries, save_entry
 from central.service_layer.costing.master_data import Snapshot, snapshot
 from central.service_layer.costing.orders import load_order
-from central.service_layer.costing.timeline import intervals, now_utc, order_run_hours
+from central.service_layer.costing.timeline import intervals, order_run_hours
 from central.service_layer.governance.seal import seal_pending
 
 log = logging.getLogger(__name__)
@@ -56,17 +57,23 @@ def order_entity(snap: Snapshot, item: str) -> str | None:
     return None if routing is None else snap.master.entity_of_work_center(routing.work_center)
 
 
-def _facts(session: Session, snap: Snapshot, order: WorkOrderRow, accruals: OrderAccruals) -> OrderFacts:
-    return OrderFacts(accruals, order_run_hours(session, snap, order.id))
+def _facts(
+    session: Session, snap: Snapshot, order: WorkOrderRow, accruals: OrderAccruals, now: datetime
+) -> OrderFacts:
+    return OrderFacts(accruals, order_run_hours(session, snap, order.id, now))
 
 
-def _persist(session: Session, posted: Posted, user: str, record_id: int, work_order: str | None) -> None:
-    for entry in posted.entries:
-        save_entry(session, entry, user, record_id, work_order)
+def _persist(
+    session: Session, posted: Posted, user: str, record_id: int, work_order: str | None, now: datetime
+) -> None:
+    save_entries(session, posted.entries, user, now, record_id=record_id, work_order=work_order)
 
 
-def close_order(session: Session, order_id: str, user: str, posting_date: date | None = None) -> dict[str, Any]:
+def close_order(
+    session: Session, order_id: str, user: str, posting_date: date | None = None, *, clock: Clock = utc_now
+) -> dict[str, Any]:
     """Close a completed order: variances, WIP to zero. 409 unless the order is complete."""
+    now = clock()
     order = load_order(session, order_id)
     if order is None:
         raise NotFound(f"no work order {order_id!r}")
@@ -75,37 +82,38 @@ def close_order(session: Session, order_id: str, user: str, posting_date: date |
     snap = snapshot(session)
     entity = order_entity(snap, order.item)
     ctx = snap.context(entity)
-    choice = period_for_input(session, snap, entity, posting_date)
-    facts = _facts(session, snap, order, OrderAccruals.from_data(order.accruals))
+    choice = period_for_input(session, snap, entity, posting_date, now)
+    facts = _facts(session, snap, order, OrderAccruals.from_data(order.accruals), now)
     record = OpRecordRow(kind="order_close", work_order=order.id, item=order.item, period=choice.period,
-                         posting_date=choice.entry_date, created=now_utc(), user=user,
+                         posting_date=choice.entry_date, created=now, user=user,
                          data={"run_hours": str(facts.run_hours)})
     session.add(record)
     session.flush()
     posted = close_work_order(ctx, choice.header(entity), facts)
-    _persist(session, posted, user, record.id, order.id)
+    _persist(session, posted, user, record.id, order.id, now)
     order.accruals = posted.accruals.to_data()
-    order.status, order.closed_at, order.closed_by = "closed", now_utc(), user
+    order.status, order.closed_at, order.closed_by = "closed", now, user
     log.info("work order %s closed by %s (period %s)", order.id, user, choice.period)
     return {"work_order": order.id, "period": choice.period, "run_hours": format_quantity(facts.run_hours),
             "entries": len(posted.entries)}
 
 
 def adjust_closed_order(
-    session: Session, snap: Snapshot, order: WorkOrderRow, accruals: OrderAccruals, choice: PeriodChoice, user: str
+    session: Session, snap: Snapshot, order: WorkOrderRow, accruals: OrderAccruals, choice: PeriodChoice, user: str,
+    now: datetime,
 ) -> OrderAccruals:
     """A late event for a closed order: recompute its close for the difference, and alert."""
     entity = order_entity(snap, order.item)
-    facts = _facts(session, snap, order, accruals)
+    facts = _facts(session, snap, order, accruals, now)
     record = OpRecordRow(kind="order_close_adjustment", work_order=order.id, item=order.item, period=choice.period,
-                         posting_date=choice.entry_date, created=now_utc(), user=user,
+                         posting_date=choice.entry_date, created=now, user=user,
                          data={"run_hours": str(facts.run_hours)})
     session.add(record)
     session.flush()
     posted = domain_adjust(snap.context(entity), choice.header(entity), facts)
-    _persist(session, posted, user, record.id, order.id)
+    _persist(session, posted, user, record.id, order.id, now)
     raise_alert(session, "late_event", f"late_event:{order.id}", f"late event for closed work order {order.id}",
-                {"work_order": order.id, "period": choice.period})
+                now, detail={"work_order": order.id, "period": choice.period})
     return posted.accruals
 
 
@@ -136,8 +144,9 @@ def _balance(session: Session, period: str, wc: str, role: Role, kind: str | Non
     return Decimal(debit or 0) - Decimal(credit or 0)
 
 
-def close_period(session: Session, period_id: str, user: str) -> dict[str, Any]:
+def close_period(session: Session, period_id: str, user: str, *, clock: Clock = utc_now) -> dict[str, Any]:
     """Close a period: per work centre, open orders' efficiency to date, then its variances."""
+    now = clock()
     period = session.get(PeriodRow, period_id)
     if period is None:
         raise NotFound(f"no period {period_id!r}")
@@ -147,7 +156,7 @@ def close_period(session: Session, period_id: str, user: str) -> dict[str, Any]:
     entities: list[str | None] = [e.id for e in snap.master.entities] or [None]
     entity = period.entity if period.entity is not None else entities[0]
     lo, hi = _bounds(snap, entity, period)
-    until = min(hi, now_utc())
+    until = min(hi, now)
     choice = PeriodChoice(period.id, period.end, False, None)
     ctx = snap.context(entity)
     items_of = dict(session.execute(select(WorkOrderRow.id, WorkOrderRow.item)).tuples().all())
@@ -157,18 +166,18 @@ def close_period(session: Session, period_id: str, user: str) -> dict[str, Any]:
             continue
         facts, orders = _centre_facts(session, snap, ctx, period, wc.id, lo, until, items_of)
         record = OpRecordRow(kind="period_close", work_center=wc.id, period=period.id, posting_date=period.end,
-                             created=now_utc(), user=user, data={"open_orders": [o.id for o in orders]})
+                             created=now, user=user, data={"open_orders": [o.id for o in orders]})
         session.add(record)
         session.flush()
         closed = close_period_for_centre(ctx, choice.header(entity), facts)
-        for entry in closed.entries:
-            save_entry(session, entry, user, record.id, entry.lines[0].tags.work_order)
+        for entry in closed.entries:  # each entry names its own order: one write each
+            save_entry(session, entry, user, now, record_id=record.id, work_order=entry.lines[0].tags.work_order)
         by_id = {o.id: o for o in orders}
         for acc in closed.accruals:
             by_id[acc.work_order].accruals = acc.to_data()
         summary["work_centers"][wc.id] = {"entries": len(closed.entries),
                                           "rounding": {r.value: format_money(v) for r, v in closed.residues.items()}}
-    period.status, period.closed_at, period.closed_by = "closed", now_utc(), user
+    period.status, period.closed_at, period.closed_by = "closed", now, user
     # every entry posted so far, the close's own included, is sealed with the close (audit chain)
     summary["seals"] = [m.as_dict() for m in seal_pending(session, user, "period_close", period=period.id)]
     log.info("period %s closed by %s", period.id, user)

@@ -11,7 +11,7 @@ import calendar
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -106,45 +106,31 @@ def period_for_event(session: Session, snap: Snapshot, entity: str | None, ts: d
     raise PeriodError(f"no open period after {period.id}")  # pragma: no cover - 100 years closed
 
 
-def period_for_input(session: Session, snap: Snapshot, entity: str | None, day: date | None) -> PeriodChoice:
-    """The period of an API input dated ``day`` (default today in the entity's zone); closed: 409."""
-    day = day or local_date(snap, entity, datetime.now(UTC))
+def period_for_input(
+    session: Session, snap: Snapshot, entity: str | None, day: date | None, now: datetime
+) -> PeriodChoice:
+    """The period of an API input dated ``day`` (default the day of ``now`` in the entity's zone);
+    closed: 409."""
+    day = day or local_date(snap, entity, now)
     period = _ensure(session, snap, entity, day)
     if period.status != "open":
         raise PeriodError(f"period {period.id} is closed: date the input {day.isoformat()} in an open period")
     return PeriodChoice(period.id, day, False, None)
 
 
-def save_entry(
+def save_entries(
     session: Session,
-    entry: JournalEntry,
+    entries: Sequence[JournalEntry],
     user: str,
+    now: datetime,
+    *,
     record_id: int | None = None,
     work_order: str | None = None,
     reverses: int | None = None,
-) -> JournalEntryRow:
-    """Persist a balanced entry; refuse one dated into a closed period."""
-    period = session.get(PeriodRow, entry.period)
-    if period is None or period.status != "open":
-        raise PeriodError(f"period {entry.period} is closed or unknown: nothing posts into it")
-    row = JournalEntryRow(
-        entity=entry.entity, period=entry.period, entry_date=entry.entry_date, kind=entry.kind, memo=entry.memo,
-        rule_version=entry.rule_version, late=entry.late, original_date=entry.original_date, reverses=reverses,
-        reason=entry.reason, record_id=record_id, work_order=work_order, created=datetime.now(UTC), user=user,
-    )
-    session.add(row)
-    session.flush()
-    session.execute(insert(cast(Table, JournalLineRow.__table__)), _line_rows(row.id, entry))
-    _bump_stock_value(session, entry)
-    return row
-
-
-def save_entries(
-    session: Session, entries: Sequence[JournalEntry], user: str, record_id: int | None = None,
-    work_order: str | None = None,
 ) -> list[int]:
-    """:func:`save_entry` for several entries at once, returning their ids in order: the same rows
-    and running stock values, in one INSERT for the entries and one for all their lines."""
+    """The one journal writer: persist balanced entries (one INSERT for the entries, one for all
+    their lines), bump the running stock values, and return the entry ids in order. Refuses an
+    entry dated into a closed or unknown period. ``now`` is the caller's clock."""
     if not entries:
         return []
     for period_id in dict.fromkeys(e.period for e in entries):
@@ -154,9 +140,8 @@ def save_entries(
     table = cast(Table, JournalEntryRow.__table__)
     values = [
         {"entity": e.entity, "period": e.period, "entry_date": e.entry_date, "kind": e.kind, "memo": e.memo,
-         "rule_version": e.rule_version, "late": e.late, "original_date": e.original_date, "reverses": None,
-         "reason": e.reason, "record_id": record_id, "work_order": work_order, "created": datetime.now(UTC),
-         "user": user}
+         "rule_version": e.rule_version, "late": e.late, "original_date": e.original_date, "reverses": reverses,
+         "reason": e.reason, "record_id": record_id, "work_order": work_order, "created": now, "user": user}
         for e in entries
     ]
     ids = [int(i) for i in session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True),
@@ -166,6 +151,21 @@ def save_entries(
     for e in entries:
         _bump_stock_value(session, e)
     return ids
+
+
+def save_entry(
+    session: Session,
+    entry: JournalEntry,
+    user: str,
+    now: datetime,
+    *,
+    record_id: int | None = None,
+    work_order: str | None = None,
+    reverses: int | None = None,
+) -> int:
+    """One entry through :func:`save_entries`; its id."""
+    return save_entries(session, [entry], user, now, record_id=record_id, work_order=work_order,
+                        reverses=reverses)[0]
 
 
 def _line_rows(entry_id: int, entry: JournalEntry) -> list[dict[str, Any]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,11 +17,9 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from central.adapters.db.models_costing import (
-    EventPostingRow,
     JournalEntryRow,
     JournalLineRow,
     OpRecordRow,
-    RecordEventRow,
 )
 from central.adapters.db.models_ingest import EventRow
 from central.domain.accruals import BACKFLUSH, CONVERSION, FINISHED_GOODS, ISSUE, OrderAccruals, element
@@ -31,8 +28,10 @@ from central.domain.ledger import JournalEntry, JournalLine, Tags
 from central.domain.money import ZERO, format_amount
 from central.domain.roles import Role
 from central.errors import Conflict, NotFound
+from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.inputs import record_view
 from central.service_layer.costing.journal import period_for_input, save_entry
+from central.service_layer.costing.lineage import events_of
 from central.service_layer.costing.master_data import snapshot
 from central.service_layer.costing.orders import load_order
 from central.service_layer.costing.stock import MoveSource, check_negative, reverse_moves
@@ -128,8 +127,7 @@ def get_entry(session: Session, entry_id: int) -> dict[str, Any]:
         record = session.get(OpRecordRow, entry.record_id)
         if record is not None:
             lineage["record"] = record_view(record)
-        linked = select(RecordEventRow.event_id).where(RecordEventRow.record_id == entry.record_id).union(
-            select(EventPostingRow.event_id).where(EventPostingRow.record_id == entry.record_id))
+        linked = events_of(session, [entry.record_id]).get(entry.record_id, [])
         events = session.scalars(select(EventRow).where(EventRow.id.in_(linked)).order_by(EventRow.stream,
                                                                                          EventRow.seq))
         lineage["events"] = [
@@ -142,8 +140,11 @@ def get_entry(session: Session, entry_id: int) -> dict[str, Any]:
     return view
 
 
-def reverse_entry(session: Session, entry_id: int, reason: str, user: str) -> dict[str, Any]:
+def reverse_entry(
+    session: Session, entry_id: int, reason: str, user: str, *, clock: Clock = utc_now
+) -> dict[str, Any]:
     """Post the reversal of an entry in today's open period; restore the order's accruals."""
+    now = clock()
     if not reason.strip():
         raise InputError("a reversal needs a reason")
     entry, lines = _load(session, entry_id)
@@ -161,7 +162,7 @@ def reverse_entry(session: Session, entry_id: int, reason: str, user: str) -> di
             code="posted_from_events",
         )
     snap = snapshot(session)
-    choice = period_for_input(session, snap, entry.entity, None)
+    choice = period_for_input(session, snap, entry.entity, None, now)
     domain_lines = tuple(
         JournalLine(Role(x.role), debit=x.credit, credit=x.debit, account=x.account,
                     tags=Tags(x.work_order, x.item, x.work_center, x.reason, x.memo))
@@ -171,21 +172,22 @@ def reverse_entry(session: Session, entry_id: int, reason: str, user: str) -> di
         entry_date=choice.entry_date, period=choice.period, kind=entry.kind, lines=domain_lines, entity=entry.entity,
         memo=f"reversal of {entry.id}", rule_version=entry.rule_version, reverses=str(entry.id), reason=reason,
     )
-    row = save_entry(session, reversal, user, entry.record_id, entry.work_order, reverses=entry.id)
+    row_id = save_entry(session, reversal, user, now, record_id=entry.record_id, work_order=entry.work_order,
+                        reverses=entry.id)
     _restore_accruals(session, entry, lines)
     if entry.record_id is not None:
         record = session.get(OpRecordRow, entry.record_id)
         if record is not None and record.kind in {"goods_receipt", "labor_booking", "overhead_actual",
                                                   "material_issue"}:
-            record.reversed_by = row.id
+            record.reversed_by = row_id
         if record is not None and record.kind in {"goods_receipt", "material_issue"}:
-            source = MoveSource(record.id, choice.period, choice.entry_date, user, entry_id=row.id,
+            source = MoveSource(record.id, choice.period, choice.entry_date, user, entry_id=row_id,
                                 memo=f"reversal of entry {entry.id}: {reason}")
-            moves = reverse_moves(session, record.id, source)
+            moves = reverse_moves(session, record.id, source, now)
             check_negative(session, [m.item for m in moves if m.qty < 0], f"reversal of entry {entry.id}",
-                           {"entry": row.id, "record": record.id})
-    log.info("journal entry %s reversed by %s as %s: %s", entry.id, user, row.id, reason)
-    return get_entry(session, row.id)
+                           {"entry": row_id, "record": record.id}, now)
+    log.info("journal entry %s reversed by %s as %s: %s", entry.id, user, row_id, reason)
+    return get_entry(session, row_id)
 
 
 def _restore_accruals(session: Session, entry: JournalEntryRow, lines: list[JournalLineRow]) -> None:
@@ -214,7 +216,9 @@ def _restore_accruals(session: Session, entry: JournalEntryRow, lines: list[Jour
     order.accruals = acc.to_data()
 
 
-def trial_balance(session: Session, entity: str | None = None, period: str | None = None) -> dict[str, Any]:
+def trial_balance(
+    session: Session, entity: str | None = None, period: str | None = None, *, clock: Clock = utc_now
+) -> dict[str, Any]:
     """Net balance per account and role (debit or credit column), with totals."""
     stmt = select(JournalLineRow.account, JournalLineRow.role, func.sum(JournalLineRow.debit),
                   func.sum(JournalLineRow.credit)).join(JournalEntryRow, JournalEntryRow.id == JournalLineRow.entry_id)
@@ -233,4 +237,4 @@ def trial_balance(session: Session, entity: str | None = None, period: str | Non
                     "balance": _money(net)})
     return {"entity": entity, "period": period, "lines": out, "total_debit": _money(total_d),
             "total_credit": _money(total_c), "balanced": total_d == total_c,
-            "as_of": datetime.now(UTC).isoformat()}
+            "as_of": clock().isoformat()}

@@ -7,8 +7,11 @@ written into the ingest's ``machines`` and ``edges`` tables: there is one machin
 
 The first load takes effect at once. A later change to anything that moves a standard cost or
 a posting (raw item standard costs, BOMs, routings, work-centre rates, accounts, posting rules)
-needs an approval by someone other than the requester; until the approvals workflow exists such
-a change is refused with ``409 approval_required`` (nothing is written).
+needs an approval by someone other than the requester: it is not written but parked as an
+approval request, and the approval applies it (``central.service_layer.costing.approvals``).
+
+This is the one master-data service module (the CLI's ``sfsync central load`` included); the
+model and its rules are pure, in ``central.domain.master_data``.
 
 An entity's time-zone change is guarded too once the entity has journal entries: it moves the
 boundaries of its periods (and of the days its postings are dated by). Before the first posting
@@ -20,8 +23,9 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -54,11 +58,14 @@ from central.domain.posting_rules import DEFAULT_RULES, PostingRuleSet
 from central.domain.postings import PostingContext
 from central.domain.thresholds import threshold_errors
 from central.errors import Conflict
-from central.service_layer.costing.master_file import SECTIONS, MasterFile
+from central.service_layer.clock import Clock, utc_now
+from central.service_layer.costing.master_file import SECTIONS, MasterFile, read_master_file
+from central.service_layer.governance.approvals import request_approval
+from central.service_layer.governance.audit import record as audit_record
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LoadSummary", "Snapshot", "load_master", "snapshot", "record_key", "GUARDED_SECTIONS"]
+__all__ = ["LoadSummary", "Snapshot", "load_file", "load_master", "snapshot", "record_key", "GUARDED_SECTIONS"]
 
 GUARDED_SECTIONS = frozenset({"accounts", "boms", "routings", "work_centers", "posting_rules"})
 """Sections whose changes move standard costs or postings (plus raw items' standard cost)."""
@@ -123,7 +130,7 @@ def _period_records(session: Session) -> list[dict[str, Any]]:
 
 def load_master(
     session: Session, mf: MasterFile, user: str, source: str = "api", *, approved: bool = False,
-    routing_first: bool = True,
+    routing_first: bool = True, clock: Clock = utc_now,
 ) -> LoadSummary:
     """Merge ``mf`` into the stored master data; write nothing unless the merged set is valid.
 
@@ -136,6 +143,7 @@ def load_master(
     (``summary.approval``) that a controller other than ``user`` approves; the approval applies
     the same document again with ``approved=True``.
     """
+    now = clock()
     incoming = _file_records(mf)
     stored = _stored(session)
     first_load = not any(stored.values())
@@ -172,11 +180,11 @@ def load_master(
     if guarded and not approved:
         summary.approval = _request_approval(session, mf, user, guarded)
         return summary
-    _write(session, changes, mf, master, user)
+    _write(session, changes, mf, master, user, now)
     if summary.changed:
-        record_audit(session, user, "master_data.load", "master-data",
+        audit_record(session, user, "master_data.load", "master-data",
                      {"source": source, "sections": summary.sections, "approved": approved})
-        version = MasterVersionRow(created=datetime.now(UTC), user=user, source=source, summary=summary.sections)
+        version = MasterVersionRow(created=now, user=user, source=source, summary=summary.sections)
         session.add(version)
         session.flush()
         summary.version = version.id
@@ -188,24 +196,24 @@ def load_master(
     return summary
 
 
+
+def load_file(session: Session, path: str | Path, user: str, *, clock: Clock = utc_now) -> dict[str, Any]:
+    """Read, check and load a master-data file in the caller's transaction (``sfsync central
+    load``, tests, benchmarks): :func:`load_master` of it as JSON; the same file twice changes
+    nothing."""
+    return load_master(session, read_master_file(path), user, source=str(path), clock=clock).to_data()
+
+
 APPROVAL_KIND = "master_data_change"
 
 
 def _request_approval(session: Session, mf: MasterFile, user: str, guarded: list[str]) -> dict[str, Any]:
-    from central.service_layer.governance import request_approval
-
     document = mf.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     row = request_approval(session, user, APPROVAL_KIND, {"document": document, "key_paths": guarded},
                            "controller", summary=f"master data change: {', '.join(guarded[:5])}",
                            target="master-data")
     log.info("master data change by %s waits for approval %s: %s", user, row.id, guarded)
     return {"id": row.id, "status": row.status, "key_paths": guarded, "required_role": "controller"}
-
-
-def record_audit(session: Session, user: str, action: str, target: str, detail: dict[str, Any]) -> None:
-    from central.service_layer.governance import record
-
-    record(session, user, action, target, detail)
 
 
 def _is_guarded(section: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -251,8 +259,8 @@ def _write(
     mf: MasterFile,
     master: MasterData,
     user: str,
+    now: datetime,
 ) -> None:
-    now = datetime.now(UTC)
     for section, key, record, created in changes:
         row = None if created else session.get(MasterRecordRow, (section, key))
         if row is None:

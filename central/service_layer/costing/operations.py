@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -37,7 +37,7 @@ from central.domain.thresholds import (
     stop_category,
 )
 from central.domain.time_accounting import order_at
-from central.service_layer.costing.alerts import raise_alert
+from central.service_layer.alerts import raise_alert
 from central.service_layer.costing.master_data import Snapshot
 from central.service_layer.costing.orders import dispatches_for
 
@@ -52,8 +52,9 @@ _STATE_HISTORY = 200
 repeated identical states is measured from the oldest of these: a lower bound)."""
 
 
-def check_events(session: Session, snap: Snapshot, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Check the machines of newly stored ``event_postings`` rows (dicts) against their thresholds."""
+def check_events(session: Session, snap: Snapshot, rows: Sequence[Mapping[str, Any]], now: datetime) -> None:
+    """Check the machines of newly stored ``event_postings`` rows (dicts) against their thresholds;
+    records and alerts they open are stamped ``now``."""
     units: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     states: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -66,9 +67,9 @@ def check_events(session: Session, snap: Snapshot, rows: Sequence[Mapping[str, A
         if thresholds is None:
             continue  # not in master data: nothing to measure against
         if machine in units:
-            _check_scrap(session, snap, machine, thresholds, units[machine])
+            _check_scrap(session, snap, machine, thresholds, units[machine], now)
         if machine in states:
-            _check_stops(session, snap, machine, thresholds, states[machine])
+            _check_stops(session, snap, machine, thresholds, states[machine], now)
 
 
 def _unit(r: Mapping[str, Any]) -> UnitEvent:
@@ -81,7 +82,8 @@ def _work_center(snap: Snapshot, machine: str) -> str | None:
 
 
 def _check_scrap(
-    session: Session, snap: Snapshot, machine: str, t: Thresholds, new_rows: Sequence[Mapping[str, Any]]
+    session: Session, snap: Snapshot, machine: str, t: Thresholds, new_rows: Sequence[Mapping[str, Any]],
+    now: datetime,
 ) -> None:
     new = sorted((_unit(r) for r in new_rows), key=lambda u: (u.ts, u.key))
     first = new[0]
@@ -100,7 +102,7 @@ def _check_scrap(
     changes, peak = scrap_changes(history, new, t, current is not None)
     for change in changes:
         if change.opened:
-            current = _open_exception(session, snap, machine, t, change)
+            current = _open_exception(session, snap, machine, t, change, now)
         elif current is not None:
             _clear_exception(current, change)
             current = None
@@ -109,20 +111,20 @@ def _check_scrap(
 
 
 def _open_exception(session: Session, snap: Snapshot, machine: str, t: Thresholds,
-                    change: ScrapChange) -> QualityExceptionRow:
+                    change: ScrapChange, now: datetime) -> QualityExceptionRow:
     w, ev = change.window, change.event
     row = QualityExceptionRow(
         machine=machine, work_center=_work_center(snap, machine), work_order=ev.work_order, status="open",
         opened_at=ev.ts, opened_event=ev.key, rate=to_unit(w.rate), peak_rate=to_unit(w.rate), scrap_qty=w.scrap,
         window_units=w.units, threshold=t.scrap_rate, clear_rate=to_unit(t.clear_rate), reasons=dict(w.reasons),
-        created=datetime.now(UTC),
+        created=now,
     )
     session.add(row)
     session.flush()
     raise_alert(session, "quality_exception", f"quality_exception:{row.id}",
                 f"machine {machine}: scrap rate {w.reported_rate} over its last {w.units} units reached the "
-                f"threshold {t.scrap_rate} at {ev.ts.isoformat()} (quality exception {row.id})",
-                {"quality_exception": row.id, "machine": machine, "work_order": ev.work_order,
+                f"threshold {t.scrap_rate} at {ev.ts.isoformat()} (quality exception {row.id})", now,
+                detail={"quality_exception": row.id, "machine": machine, "work_order": ev.work_order,
                  "rate": str(w.reported_rate), "threshold": str(t.scrap_rate), "reasons": dict(w.reasons)})
     return row
 
@@ -135,7 +137,8 @@ def _clear_exception(row: QualityExceptionRow, change: ScrapChange) -> None:
 
 
 def _check_stops(
-    session: Session, snap: Snapshot, machine: str, t: Thresholds, new_rows: Sequence[Mapping[str, Any]]
+    session: Session, snap: Snapshot, machine: str, t: Thresholds, new_rows: Sequence[Mapping[str, Any]],
+    now: datetime,
 ) -> None:
     new_keys = {int(r["event_id"]) for r in new_rows}
     hi = max(r["ts"] for r in new_rows)
@@ -149,10 +152,12 @@ def _check_stops(
     reasons = snap.master.downtime_reasons_by_code
     for stop in ended_stops(marks, new_keys):
         if needs_maintenance(stop, reasons, t):
-            _request_maintenance(session, snap, machine, t, stop)
+            _request_maintenance(session, snap, machine, t, stop, now)
 
 
-def _request_maintenance(session: Session, snap: Snapshot, machine: str, t: Thresholds, stop: Stop) -> None:
+def _request_maintenance(
+    session: Session, snap: Snapshot, machine: str, t: Thresholds, stop: Stop, now: datetime
+) -> None:
     exists = session.scalars(select(MaintenanceRequestRow.id).where(
         MaintenanceRequestRow.machine == machine, MaintenanceRequestRow.start_event == stop.start.key)).first()
     if exists is not None:
@@ -164,15 +169,15 @@ def _request_maintenance(session: Session, snap: Snapshot, machine: str, t: Thre
         machine=machine, work_center=_work_center(snap, machine), work_order=order, state=stop.start.state,
         reason=stop.start.reason, category=category.value, stop_start=stop.start.ts, stop_end=stop.end.ts,
         minutes=minutes, threshold_minutes=t.downtime_minutes, start_event=stop.start.key, end_event=stop.end.key,
-        status="open", created=datetime.now(UTC),
+        status="open", created=now,
     )
     session.add(row)
     session.flush()
     raise_alert(session, "maintenance_request", f"maintenance_request:{row.id}",
                 f"machine {machine}: {stop.start.state} ({stop.start.reason or 'no reason'}, {category.value}) for "
                 f"{format_amount(minutes, 1)} min from {stop.start.ts.isoformat()}, over the "
-                f"{t.downtime_minutes} min threshold (maintenance request {row.id})",
-                {"maintenance_request": row.id, "machine": machine, "reason": stop.start.reason,
+                f"{t.downtime_minutes} min threshold (maintenance request {row.id})", now,
+                detail={"maintenance_request": row.id, "machine": machine, "reason": stop.start.reason,
                  "minutes": format_amount(minutes, 1), "work_order": order})
 
 

@@ -27,11 +27,11 @@ from typing import Any, cast
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
+from central.adapters.db.bulk import insert_rows
 from central.adapters.db.models_costing import (
     EventPostingRow,
     EventPostingStatus,
     OpRecordRow,
-    RecordEventRow,
     WorkOrderRow,
 )
 from central.adapters.db.models_ingest import EventRow
@@ -41,9 +41,10 @@ from central.domain.money import ZERO
 from central.domain.postings import post_production
 from central.domain.stock import move_deltas, production_targets
 from central.domain.time_accounting import Dispatch, order_at
-from central.service_layer.costing.bulk import insert_rows
+from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.closing import adjust_closed_order
 from central.service_layer.costing.journal import local_zone, period_for_event, save_entries
+from central.service_layer.costing.lineage import link as link_events
 from central.service_layer.costing.master_data import Snapshot, snapshot
 from central.service_layer.costing.operations import check_events
 from central.service_layer.costing.orders import dispatches_for, load_order
@@ -51,7 +52,7 @@ from central.service_layer.costing.stock import MoveSource, add_move, check_nega
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CostingHandler", "Pending", "post_events", "attach", "post_to_order"]
+__all__ = ["CostingHandler", "Pending", "attach", "post_to_order"]
 
 SYSTEM_USER = "ingest"
 
@@ -76,18 +77,21 @@ class Attached:
 
 
 class CostingHandler:
-    """The posting seam handler: post a stream's newly accepted events (see module doc)."""
+    """The posting seam handler: record and post a stream's newly accepted events (see module
+    doc), inside the ingest transaction. The ingest's ``post_events`` is the one way events reach
+    it; ``clock`` stamps what it writes (journal entries, stock moves, alerts)."""
 
     name = "costing"
 
+    def __init__(self, clock: Clock = utc_now) -> None:
+        self.clock = clock
+
     def __call__(self, session: Session, events: Sequence[EventRow]) -> None:
-        post_events(session, events)
+        if events:
+            _post(session, events, self.clock())
 
 
-def post_events(session: Session, events: Sequence[EventRow], user: str = SYSTEM_USER) -> None:
-    """Record and post newly accepted events (called inside the ingest transaction)."""
-    if not events:
-        return
+def _post(session: Session, events: Sequence[EventRow], now: datetime) -> None:
     if any(e.id is None for e in events):
         session.flush()
     snap = snapshot(session)
@@ -114,18 +118,19 @@ def post_events(session: Session, events: Sequence[EventRow], user: str = SYSTEM
             "reason": reason, "work_order": None, "record_id": None, "late": False, "decided_by": None,
             "status": status, "hold_reason": hold_reason,
         })
-    attached = attach(session, snap, pending, user, memo="") if pending else {}
+    attached = attach(session, snap, pending, SYSTEM_USER, "", now) if pending else {}
     for row in rows:
         a = attached.get(row["event_id"])
         if a is not None:
             row.update(status=EventPostingStatus.POSTED, work_order=a.work_order, record_id=a.record_id, late=a.late)
     if rows:  # event_postings.record_id is the record -> events link of these postings
         insert_rows(session, cast(Table, EventPostingRow.__table__), rows)
-        check_events(session, snap, rows)  # quality exceptions, maintenance requests past thresholds
+        check_events(session, snap, rows, now)  # quality exceptions, maintenance requests past thresholds
 
 
 def attach(
-    session: Session, snap: Snapshot, pending: Sequence[Pending], user: str, memo: str, link: bool = False
+    session: Session, snap: Snapshot, pending: Sequence[Pending], user: str, memo: str, now: datetime,
+    link: bool = False,
 ) -> dict[int, Attached]:
     """Post the events dispatch covers; the rest stay unassigned. ``link`` writes ``record_events``
     lineage rows (the ingest path links through ``event_postings.record_id`` instead)."""
@@ -145,7 +150,7 @@ def attach(
         if row is None:  # pragma: no cover - dispatch rows reference orders
             log.error("dispatch references unknown order %s", order_id)
             continue
-        out |= post_to_order(session, snap, row, items, user, memo, link=link)
+        out |= post_to_order(session, snap, row, items, user, memo, now, link=link)
     return out
 
 
@@ -156,6 +161,7 @@ def post_to_order(
     items: Sequence[Pending],
     user: str,
     memo: str,
+    now: datetime,
     *,
     sign: int = 1,
     link: bool = False,
@@ -182,26 +188,26 @@ def post_to_order(
         session.flush()
         header = replace(choice.header(entity, memo), original_date=choice.original_date)
         posted = post_production(ctx, header, accruals, good, scrap, Tags(memo=memo, refs=(f"record:{record.id}",)))
-        saved = save_entries(session, posted.entries, user, record.id, order.id)
+        saved = save_entries(session, posted.entries, user, now, record_id=record.id, work_order=order.id)
         entry_ids = {entry.kind: entry_id for entry, entry_id in zip(posted.entries, saved, strict=True)}
         source = MoveSource(record.id, choice.period, choice.entry_date, user, order.id, run[0].machine,
                             late=choice.late, memo=memo)
         for (kind, item), delta in move_deltas(production_targets(ctx, posted.accruals), moved).items():
-            add_move(session, kind, item, delta, replace(source, entry_id=entry_ids.get(kind)))
+            add_move(session, kind, item, delta, replace(source, entry_id=entry_ids.get(kind)), now)
             moved[(kind, item)] = moved.get((kind, item), ZERO) + delta
             if delta < 0:
                 taken.add(item)
         accruals = posted.accruals
         if accruals.closed:
-            accruals = adjust_closed_order(session, snap, order, accruals, choice, user)
+            accruals = adjust_closed_order(session, snap, order, accruals, choice, user, now)
         if link:
-            session.add_all(RecordEventRow(record_id=record.id, event_id=p.event_id) for p in run)
+            link_events(session, record.id, (p.event_id for p in run))
         attached = Attached(order.id, record.id, choice.late)  # frozen: one value for the whole run
         for p in run:
             out[p.event_id] = attached
     order.accruals = accruals.to_data()
     # backflush (or finished goods taken back out) may take stock below zero: production does not wait
-    check_negative(session, taken, "backflush" if sign > 0 else "re-attribution", {"work_order": order.id})
+    check_negative(session, taken, "backflush" if sign > 0 else "re-attribution", {"work_order": order.id}, now)
     return out
 
 

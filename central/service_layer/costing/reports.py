@@ -34,9 +34,10 @@ from central.domain.reports import value_inventory
 from central.domain.roles import VARIANCE_OF_ROLE, Role
 from central.domain.time_accounting import MachineTime, downtime_hours, machine_time
 from central.errors import NotFound
+from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.master_data import Snapshot, snapshot
 from central.service_layer.costing.stock import on_hand_by_item
-from central.service_layer.costing.timeline import intervals, now_utc, order_run_hours
+from central.service_layer.costing.timeline import intervals, order_run_hours
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,12 @@ def _parse_bound(text: str, tz: ZoneInfo, end: bool) -> datetime:
     return check_instant(parsed, "'to'" if end else "'from'").astimezone(UTC)
 
 
-def window(session: Session, snap: Snapshot, period: str | None, start: str | None, end: str | None) -> Window:
-    """``period=`` (its bounds in the entity's zone) or ``from=``/``to=`` (a date ``to`` is inclusive)."""
+def window(
+    session: Session, snap: Snapshot, period: str | None, start: str | None, end: str | None, *,
+    clock: Clock = utc_now,
+) -> Window:
+    """``period=`` (its bounds in the entity's zone) or ``from=``/``to=`` (a date ``to`` is inclusive;
+    no ``to``: up to now)."""
     tz = ZoneInfo(snap.entity(snap.master.entities[0].id if snap.master.entities else None).timezone or "UTC")
     if period:
         row = session.get(PeriodRow, period)
@@ -83,7 +88,7 @@ def window(session: Session, snap: Snapshot, period: str | None, start: str | No
         return Window(datetime.combine(row.start, time(0), tzinfo=tz).astimezone(UTC),
                       datetime.combine(row.end + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC))
     lo = _parse_bound(start, tz, False) if start else datetime(1970, 1, 1, tzinfo=UTC)
-    hi = _parse_bound(end, tz, True) if end else now_utc()
+    hi = _parse_bound(end, tz, True) if end else clock()
     if hi <= lo:
         raise InputError("'to' must be after 'from'")
     return Window(lo, hi)
@@ -183,10 +188,10 @@ def _ctx(snap: Snapshot) -> PostingContext:
     return snap.context(snap.master.entities[0].id if snap.master.entities else None)
 
 
-def downtime(session: Session, w: Window, machine: str | None = None) -> dict[str, Any]:
+def downtime(session: Session, w: Window, machine: str | None = None, *, clock: Clock = utc_now) -> dict[str, Any]:
     """Downtime hours and cost (labour x crew ratio + FOH per hour) by machine, reason and category."""
     snap = snapshot(session)
-    ivs = intervals(session, snap, _machines(snap, machine), w.start, min(w.end, now_utc()))
+    ivs = intervals(session, snap, _machines(snap, machine), w.start, min(w.end, clock()))
     report = downtime_cost(_ctx(snap), downtime_hours(ivs, w.start, w.end), _items_of(session))
     rows = [{"machine": r.machine, "reason": r.reason, "category": r.category.value, "hours": _h(r.hours),
              "cost": _m(r.cost)} for r in report.rows]
@@ -220,11 +225,11 @@ def cost_of_quality(session: Session, w: Window, machine: str | None = None) -> 
     return {"rows": rows, "normal": _m(report.normal), "abnormal": _m(report.abnormal), "total": _m(report.total)}
 
 
-def oee(session: Session, w: Window, machine: str | None = None) -> dict[str, Any]:
+def oee(session: Session, w: Window, machine: str | None = None, *, clock: Clock = utc_now) -> dict[str, Any]:
     """Availability x performance x quality over the window (all machines summed when none is named)."""
     snap = snapshot(session)
     machines = _machines(snap, machine)
-    end = min(w.end, now_utc())
+    end = min(w.end, clock())
     ivs = intervals(session, snap, machines, w.start, end)
     times = [machine_time(ivs, m, w.start, end) for m in machines]
     total = MachineTime(
@@ -251,7 +256,7 @@ def oee(session: Session, w: Window, machine: str | None = None) -> dict[str, An
             "run_time_h": _h(figures.run_time_h), "good": format_quantity(good), "scrap": format_quantity(scrap)}
 
 
-def cost_sheet(session: Session, order_id: str) -> dict[str, Any]:
+def cost_sheet(session: Session, order_id: str, *, clock: Clock = utc_now) -> dict[str, Any]:
     """Standard vs actual per element for the units processed, and the order's variances."""
     order = session.get(WorkOrderRow, order_id)
     if order is None:
@@ -262,7 +267,7 @@ def cost_sheet(session: Session, order_id: str) -> dict[str, Any]:
     card = ctx.card(order.item)
     acc = OrderAccruals.from_data(order.accruals)
     processed = acc.processed_qty
-    run_hours = acc.run_hours if acc.closed else order_run_hours(session, snap, order.id)
+    run_hours = acc.run_hours if acc.closed else order_run_hours(session, snap, order.id, clock())
     sh = processed * card.machine_hours
     elements: dict[str, dict[str, str]] = {}
     for m in card.materials:

@@ -16,24 +16,24 @@ check is one key lookup; reports sum the moves themselves.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal, cast
 
-from sqlalchemy import CompoundSelect, Select, Table, func, select, union
+from sqlalchemy import Select, Table, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from central.adapters.db.models_costing import EventPostingRow, ItemStockRow, RecordEventRow, StockMoveRow
+from central.adapters.db.models_costing import ItemStockRow, StockMoveRow
 from central.adapters.db.paging import keyset_page
 from central.domain.errors import InputError
 from central.domain.money import ZERO, format_quantity, to_unit
 from central.domain.stock import BACKFLUSH, FINISHED_GOODS, MoveKey
-from central.service_layer.costing.alerts import raise_alert
+from central.service_layer.alerts import raise_alert
+from central.service_layer.costing.lineage import events_of
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +60,15 @@ class MoveSource:
 
 
 def add_move(
-    session: Session, kind: str, item: str, qty: Decimal, source: MoveSource, reverses: int | None = None
+    session: Session, kind: str, item: str, qty: Decimal, source: MoveSource, now: datetime,
+    reverses: int | None = None,
 ) -> StockMoveRow:
     """Write one move (quantity rounded half-up to 6 places) and bump the item's running on-hand."""
     qty = to_unit(qty)
     row = StockMoveRow(
         kind=kind, item=item, qty=qty, work_order=source.work_order, machine=source.machine,
         record_id=source.record_id, entry_id=source.entry_id, reverses=reverses, period=source.period,
-        posting_date=source.posting_date, late=source.late, created=datetime.now(UTC), user=source.user,
+        posting_date=source.posting_date, late=source.late, created=now, user=source.user,
         memo=source.memo,
     )
     session.add(row)
@@ -116,7 +117,9 @@ def moved_for_order(session: Session, work_order: str) -> dict[MoveKey, Decimal]
     return {(str(kind), str(item)): Decimal(total or 0) for kind, item, total in session.execute(stmt)}
 
 
-def check_negative(session: Session, items: Iterable[str], cause: str, detail: Mapping[str, Any]) -> list[str]:
+def check_negative(
+    session: Session, items: Iterable[str], cause: str, detail: Mapping[str, Any], now: datetime
+) -> list[str]:
     """Raise a ``negative_inventory`` alert (one open alert per item) for each of ``items`` whose
     quantity on hand is below zero; issuing more than is on hand is allowed. Returns those items."""
     wanted = sorted(set(items))
@@ -132,12 +135,12 @@ def check_negative(session: Session, items: Iterable[str], cause: str, detail: M
         if qty < 0:
             below.append(item)
             raise_alert(session, "negative_inventory", f"negative_inventory:{item}",
-                        f"item {item} is below zero on hand ({qty}) after {cause}",
-                        {"item": item, "on_hand": format_quantity(qty), "cause": cause, **detail})
+                        f"item {item} is below zero on hand ({qty}) after {cause}", now,
+                        detail={"item": item, "on_hand": format_quantity(qty), "cause": cause, **detail})
     return below
 
 
-def reverse_moves(session: Session, record_id: int, source: MoveSource) -> list[StockMoveRow]:
+def reverse_moves(session: Session, record_id: int, source: MoveSource, now: datetime) -> list[StockMoveRow]:
     """Take back every move of an operational record that is not reversed yet (journal reversal
     of a receipt or an issue); the reversing moves link the originals."""
     reversed_ids = select(StockMoveRow.reverses).where(StockMoveRow.reverses.is_not(None))
@@ -148,21 +151,8 @@ def reverse_moves(session: Session, record_id: int, source: MoveSource) -> list[
     for move in originals:
         src = MoveSource(record_id, source.period, source.posting_date, source.user, move.work_order, move.machine,
                          source.entry_id, memo=source.memo)
-        out.append(add_move(session, move.kind, move.item, -move.qty, src, reverses=move.id))
+        out.append(add_move(session, move.kind, move.item, -move.qty, src, now, reverses=move.id))
     return out
-
-
-def _events_of(session: Session, record_ids: set[int]) -> dict[int, list[int]]:
-    if not record_ids:
-        return {}
-    linked: CompoundSelect[Any] = union(
-        select(RecordEventRow.record_id, RecordEventRow.event_id).where(RecordEventRow.record_id.in_(record_ids)),
-        select(EventPostingRow.record_id, EventPostingRow.event_id).where(EventPostingRow.record_id.in_(record_ids)),
-    )
-    out: dict[int, list[int]] = defaultdict(list)
-    for record_id, event_id in session.execute(linked).tuples():
-        out[int(record_id)].append(int(event_id))
-    return {k: sorted(v) for k, v in out.items()}
 
 
 def move_view(row: StockMoveRow, events: list[int] | None = None) -> dict[str, Any]:
@@ -189,5 +179,5 @@ def list_moves(
     if work_order:
         stmt = stmt.where(StockMoveRow.work_order == work_order)
     rows, next_after = keyset_page(session, stmt, StockMoveRow.id, limit, after)
-    events = _events_of(session, {r.record_id for r in rows if r.record_id is not None})
+    events = events_of(session, {r.record_id for r in rows if r.record_id is not None})
     return {"stock_moves": [move_view(r, events.get(r.record_id or 0)) for r in rows], "next": next_after}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -21,11 +21,7 @@ from central.domain.time_accounting import (
 )
 from central.service_layer.costing.master_data import Snapshot
 
-__all__ = ["state_events", "intervals", "order_run_hours", "now_utc"]
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["state_events", "intervals", "order_run_hours"]
 
 
 def state_events(session: Session, machine: str, lo: datetime | None, hi: datetime) -> list[StateEvent]:
@@ -62,12 +58,13 @@ def intervals(
     return out
 
 
-def order_run_hours(session: Session, snap: Snapshot, order_id: str, until: datetime | None = None) -> Decimal:
-    """Hours the machine ran while ``order_id`` was dispatched to it, up to ``until`` (default now)."""
+def order_run_hours(session: Session, snap: Snapshot, order_id: str, until: datetime) -> Decimal:
+    """Hours the machine ran while ``order_id`` was dispatched to it, up to ``until`` (the caller's
+    now, or a period's end)."""
     rows = list(session.scalars(select(DispatchRow).where(DispatchRow.work_order == order_id)))
     if not rows:
         return ZERO
-    hi = until or now_utc()
+    hi = until
     lo = min(r.start for r in rows)
     ivs = intervals(session, snap, {r.machine for r in rows}, lo, hi)
     return run_hours_by_order(ivs, lo, hi).get(order_id, ZERO)

@@ -49,6 +49,7 @@ from central.domain.errors import InputError, OrderStateError
 from central.domain.master_data import MasterData
 from central.domain.money import format_quantity, parse_decimal
 from central.errors import Conflict, NotFound
+from central.service_layer.costing.lineage import keep_links
 from central.service_layer.costing.orders import load_order
 from central.service_layer.costing.production import Pending, attach, post_to_order
 from central.service_layer.unit_of_work import AbstractUnitOfWork
@@ -201,20 +202,10 @@ def _end_dispatch(uow: AbstractUnitOfWork, order: WorkOrderRow, user: str, when:
         memo = f"re-attributed: {order.id} stopped at {when.isoformat()}"
         post_to_order(uow.session, snap, order, [_pending(r) for r in moved], user, memo, uow.clock(), sign=-1,
                       link=True)
-        _keep_lineage(uow.session, moved)
+        keep_links(uow.session, moved)
         for r in moved:
             r.status, r.work_order, r.record_id = EventPostingStatus.UNASSIGNED, None, None
         log.info("%s: %d events re-attributed (stop at %s by %s)", order.id, len(moved), when, user)
-
-
-def _keep_lineage(session: Session, rows: list[EventPostingRow]) -> None:
-    """Before an event leaves its production record, write the record -> event link explicitly."""
-    pairs = {(r.record_id, r.event_id) for r in rows if r.record_id is not None}
-    if not pairs:
-        return
-    existing = set(session.execute(select(RecordEventRow.record_id, RecordEventRow.event_id).where(
-        RecordEventRow.event_id.in_([e for _, e in pairs]))).tuples().all())
-    session.add_all(RecordEventRow(record_id=rec, event_id=ev) for rec, ev in pairs - existing)
 
 
 def complete_work_order(cmd: CompleteWorkOrder, uow: AbstractUnitOfWork) -> WorkOrderRow:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Final
 
 from sqlalchemy.orm import Session
@@ -19,6 +19,7 @@ from central.domain.errors import InputError
 from central.domain.ledger import JournalEntry, JournalLine, Tags
 from central.domain.money import ZERO, format_amount, parse_money
 from central.service_layer.access import Principal
+from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.journal import period_for_input, save_entry
 from central.service_layer.costing.master_data import snapshot
 from central.service_layer.governance.approvals import ApprovedRequest, request_approval
@@ -31,14 +32,15 @@ MANUAL_JOURNAL: Final = "manual_journal"
 APPROVER_ROLE: Final = "controller"
 
 
-def build_entry(session: Session, doc: Mapping[str, Any]) -> JournalEntry:
-    """The balanced domain entry for a manual entry document (raises a domain error when it is not one)."""
+def build_entry(session: Session, doc: Mapping[str, Any], now: datetime) -> JournalEntry:
+    """The balanced domain entry for a manual entry document (raises a domain error when it is not one);
+    without a ``posting_date`` it is dated the day of ``now``."""
     snap = snapshot(session)
     entity = doc.get("entity")
     if entity is None and snap.master.entities:
         entity = snap.master.entities[0].id
     day = date.fromisoformat(doc["posting_date"]) if doc.get("posting_date") else None
-    choice = period_for_input(session, snap, entity, day)
+    choice = period_for_input(session, snap, entity, day, now)
     chart = snap.context(entity).chart
     lines: list[JournalLine] = []
     raw_lines: Sequence[Mapping[str, Any]] = doc.get("lines") or []
@@ -62,9 +64,11 @@ def _view(entry: JournalEntry) -> dict[str, Any]:
             "total": format_amount(sum((line.debit for line in entry.lines), ZERO)), "lines": len(entry.lines)}
 
 
-def propose_manual_entry(session: Session, principal: Principal, doc: Mapping[str, Any]) -> dict[str, Any]:
+def propose_manual_entry(
+    session: Session, principal: Principal, doc: Mapping[str, Any], *, clock: Clock = utc_now
+) -> dict[str, Any]:
     """Validate the entry now and park it for approval; returns the pending request."""
-    entry = build_entry(session, doc)
+    entry = build_entry(session, doc, clock())
     payload = {**doc, "posting_date": entry.entry_date.isoformat(), "entity": entry.entity}
     view = _view(entry)
     row = request_approval(session, principal, MANUAL_JOURNAL, payload, APPROVER_ROLE,
@@ -74,10 +78,11 @@ def propose_manual_entry(session: Session, principal: Principal, doc: Mapping[st
 
 
 def apply_manual_entry(session: Session, req: ApprovedRequest) -> Mapping[str, Any]:
-    entry = build_entry(session, req.payload)
+    """Post an approved manual entry, stamped with the approval's time (the applier's clock)."""
+    entry = build_entry(session, req.payload, req.approved_at)
     memo = f"{entry.memo} (approval {req.id} by {req.approved_by})".strip()
-    row = save_entry(session, JournalEntry(entry.entry_date, entry.period, entry.kind, entry.lines, entry.entity,
-                                           memo), req.requested_by)
-    log.info("manual journal entry %s posted (approval %s by %s)", row.id, req.id, req.approved_by)
-    return {"entry_id": row.id, **_view(entry)}
+    entry_id = save_entry(session, JournalEntry(entry.entry_date, entry.period, entry.kind, entry.lines,
+                                                entry.entity, memo), req.requested_by, req.approved_at)
+    log.info("manual journal entry %s posted (approval %s by %s)", entry_id, req.id, req.approved_by)
+    return {"entry_id": entry_id, **_view(entry)}
 

@@ -31,6 +31,7 @@ from sqlalchemy import Column, MetaData, Table, exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import NullType
 
+from central.adapters.db.bulk import insert_rows
 from central.adapters.db.models_governance import AuditRow, LedgerSealEntryRow, LedgerSealLineRow, LedgerSealRow
 from central.domain.seal_hash import (
     ALGORITHM,
@@ -43,7 +44,6 @@ from central.domain.seal_hash import (
     line_hash,
     seal_digest,
 )
-from central.service_layer.costing.bulk import insert_rows
 from central.service_layer.governance.audit import Actor, record, verify_chain
 
 log = logging.getLogger(__name__)
