@@ -21,7 +21,8 @@ from central.entrypoints.api.routers.health import ingest_view
 from central.errors import Conflict
 from central.service_layer.costing.master_file import parse_master_file
 from central.service_layer.ingest.handler import db_unavailable
-from central.service_layer.ingest.store import DEFAULT_MAX_EVENT_QTY, event_values, posting_reason
+from central.service_layer.ingest.posting import posting_reason
+from central.service_layer.ingest.store import DEFAULT_MAX_EVENT_QTY, event_values
 from shared.contract import (
     INT64_MAX,
     INT64_MIN,

@@ -7,6 +7,7 @@ Modules, by what they hold:
 * :mod:`.store` — ``store_batch``, the adapter between one decoded batch and the database: it
   loads the stream's state, asks the pure cursor (``central.domain.stream_cursor``) what to do,
   and writes what it decided;
+* :mod:`.posting` — hands accepted events to the seam, storing the ones it refuses as rejected;
 * :mod:`.operations` — operator actions: accept a gap, replay a rejected event, acknowledge an
   alert, register an edge;
 * :mod:`.queries` — the read side for the API;

@@ -24,13 +24,13 @@ from central.adapters.db.models_ingest import (
 )
 from central.domain.stream_cursor import StreamCursor
 from central.errors import Conflict, InvalidInput, NotFound
+from central.service_layer.ingest.posting import post_events
 from central.service_layer.ingest.seam import PostingHandler
 from central.service_layer.ingest.store import (
     DEFAULT_MAX_EVENT_QTY,
     event_values,
     lock_stream,
     machine_problem,
-    post_events,
 )
 from shared.contract import ID_PATTERN, Event, problem_of
 

@@ -14,7 +14,7 @@ that still fail as rejected with reason ``posting failed: ...`` — so one event
 layer cannot post never blocks the stream. A database error the handler's own rows cause
 (``IntegrityError``, ``DataError``) is such a refusal too: the event is stored as rejected.
 Only a database outage (``OperationalError``, ``InterfaceError``) is not caught: the whole
-batch rolls back, is not acked, and the edge re-sends it (``store.post_events``).
+batch rolls back, is not acked, and the edge re-sends it (``posting.post_events``).
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """The exactly-once step: one batch of one stream, inside one database transaction.
 
-Lock the stream's cursor row; drop seqs at or below the cursor (duplicates, counted); store
-the rest under the unique key ``(edge, stream, seq)``, as ``accepted`` when they continue the
-sequence, ``pending`` when they wait behind a gap, ``rejected`` (with the reason) when they do
-not validate; open a gap row for every run of missing seqs; release held events the batch
-makes contiguous; hand every newly accepted event, in seq order, to the posting seam; advance
+Lock the stream's cursor row and load the pure :class:`~central.domain.stream_cursor.StreamCursor`
+(counters, and the seqs held above the cursor); the cursor decides, this module writes: drop
+duplicates (counted); store the rest under the unique key ``(edge, stream, seq)``, as
+``accepted`` when they continue the sequence, ``pending`` when they wait behind a gap,
+``rejected`` (with the reason) when they do not validate or come after their gap was accepted;
+open a gap row for every run of missing seqs; release held events the batch makes contiguous;
+hand every newly accepted event, in seq order, to the posting seam (:mod:`.posting`); advance
 the cursor. The caller commits, then publishes the ack.
 
 Every refusal carries a stable code (``shared.contract.REJECTION_CODES``) and one sentence;
@@ -18,13 +20,11 @@ costing layer holds it in the suspect queue, never posted until a controller acc
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select, update
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from central.adapters.db.dialect import bulk_insert, upsert_insert
@@ -37,9 +37,8 @@ from central.adapters.db.models_ingest import (
     RejectedEventRow,
     StreamRow,
 )
-from central.domain.errors import DomainError
 from central.domain.stream_cursor import Arrival, CursorStep, StreamCursor
-from central.errors import CentralError
+from central.service_layer.ingest.posting import CENTRAL_FLAGS, post_events
 from central.service_layer.ingest.seam import PostingHandler
 from shared.contract import DecodedBatch, Event, EventProblem
 
@@ -52,17 +51,13 @@ __all__ = [
     "StoreRefused",
     "store_batch",
     "lock_stream",
-    "post_events",
     "event_values",
     "check_machine",
     "machine_problem",
-    "posting_reason",
 ]
 
 DEFAULT_MAX_EVENT_QTY = 1_000_000
 """A machine's bound on one event's qty when master data sets none (API.md)."""
-CENTRAL_FLAGS = ("clock_skew", "qty_over_limit")
-"""Flags central adds to a stored event (never on the wire: a replayed body drops them)."""
 
 
 @dataclass
@@ -163,62 +158,6 @@ def event_values(ev: Event, now: datetime, skew: timedelta, max_qty: int | None 
 def _problem_values(p: EventProblem) -> dict[str, Any]:
     return {"machine": None, "kind": None, "ts": None, "rx": None, "posting_ts": None, "qty": None,
             "state": None, "reason": None, "flags": [], "raw": None}
-
-
-def posting_reason(exc: BaseException) -> str:
-    """One sentence for a stored reason: our own errors' text, never a driver's (SQL, parameters)."""
-    if isinstance(exc, DomainError | CentralError | ValueError) and not isinstance(exc, SQLAlchemyError):
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"posting failed: {text[:300]}"
-    if isinstance(exc, SQLAlchemyError):
-        return "posting failed: the database refused the event's postings (details in the central log)"
-    return "posting failed: an internal error (details in the central log)"
-
-
-def post_events(session: Session, posting: PostingHandler, events: Sequence[EventRow], now: datetime) -> list[EventRow]:
-    """Call the posting seam with ``events``; the events it refuses are marked rejected, one
-    by one, so the rest still post. Database outages propagate (the batch is retried).
-    Returns the refused events."""
-    if not events:
-        return []
-    try:
-        with session.begin_nested():
-            posting(session, events)
-        return []
-    except (OperationalError, InterfaceError):
-        raise
-    except Exception:  # the costing layer refused one of them: find which, post the rest
-        log.warning("posting %s events of stream %s failed; retrying one by one", len(events), events[0].stream,
-                    exc_info=True)
-    refused: list[EventRow] = []
-    for ev in events:
-        try:
-            with session.begin_nested():
-                posting(session, [ev])
-        except (OperationalError, InterfaceError):
-            raise
-        except Exception as exc:
-            log.warning("posting event %s/%s failed, stored as rejected", ev.stream, ev.seq, exc_info=True)
-            ev.status = EventStatus.REJECTED
-            ev.accepted_at = None
-            session.add(RejectedEventRow(
-                event_id=ev.id, edge=ev.edge, stream=ev.stream, seq=ev.seq, field="posting", code="posting_failed",
-                reason=posting_reason(exc), body=_body_of(ev),
-                status="open", received=now,
-            ))
-            refused.append(ev)
-    return refused
-
-
-def _body_of(ev: EventRow) -> dict[str, Any]:
-    """The wire form of a stored event (what a replay re-validates)."""
-    body: dict[str, Any] = {"seq": ev.seq, "machine": ev.machine, "kind": ev.kind,
-                            "ts": ev.ts.isoformat() if ev.ts else None, "rx": ev.rx.isoformat() if ev.rx else None,
-                            "flags": [f for f in ev.flags if f not in CENTRAL_FLAGS], "raw": ev.raw}
-    for key in ("qty", "state", "reason"):
-        if getattr(ev, key) is not None:
-            body[key] = getattr(ev, key)
-    return body
 
 
 _COPY_COLUMNS = ("plant", "edge", "stream", "seq", "status", "machine", "kind", "ts", "rx", "posting_ts", "received",
@@ -370,20 +309,14 @@ def store_batch(
 
     cursor = load_cursor(session, stream)
     arrival = _arrive(session, batch, cursor)
-    known, limits = _machine_limits(session, {e.machine for e in batch.events if e.seq in set(arrival.fresh)})
+    fresh = frozenset(arrival.fresh)
+    known, limits = _machine_limits(session, {e.machine for e in batch.events if e.seq in fresh})
     refusals = _refusals(batch, arrival, known, require_known_machine)
     step = cursor.decide(arrival, refusals)
     result = StoreResult(acked_through=cursor.acked_through, duplicates=step.duplicates, gaps=list(step.gaps))
 
     stored = _insert_events(session, batch, _event_rows(batch, step, limits, now, skew, result))
-    by_seq = {r.seq: r for r in stored}
-    if refusals:
-        session.execute(insert(RejectedEventRow), [
-            {"event_id": by_seq[s].id, "edge": batch.edge, "stream": batch.stream, "seq": s, "field": f[:200],
-             "code": code, "reason": why[:2000], "body": body, "status": "open", "received": now}
-            for s, (f, code, why, body) in refusals.items()])
-        result.rejected = [(s, code, why) for s, (_f, code, why, _b) in refusals.items()]
-
+    result.rejected = _store_refusals(session, batch, refusals, stored, now)
     released = _release(session, batch, step, now)
     fresh_accepted = [r for r in stored if r.status == EventStatus.ACCEPTED]
     to_post = sorted([*released, *fresh_accepted], key=lambda r: r.seq)
@@ -400,6 +333,27 @@ def store_batch(
     result.held = len(step.pending)
     posted_ts = [r.posting_ts for r in to_post if r.posting_ts is not None and r.status == EventStatus.ACCEPTED]
     result.newest_ts = max(posted_ts) if posted_ts else None
+    _advance(stream, step, result, now)
+    return result
+
+
+def _store_refusals(
+    session: Session, batch: DecodedBatch, refusals: dict[int, Refusal], stored: list[EventRow], now: datetime
+) -> list[tuple[int, str, str]]:
+    """One ``rejected_events`` row per refused event (its body kept for a replay); returns
+    ``(seq, code, reason)`` of each, in storing order."""
+    if not refusals:
+        return []
+    by_seq = {r.seq: r for r in stored}
+    session.execute(insert(RejectedEventRow), [
+        {"event_id": by_seq[s].id, "edge": batch.edge, "stream": batch.stream, "seq": s, "field": f[:200],
+         "code": code, "reason": why[:2000], "body": body, "status": "open", "received": now}
+        for s, (f, code, why, body) in refusals.items()])
+    return [(s, code, why) for s, (_f, code, why, _b) in refusals.items()]
+
+
+def _advance(stream: StreamRow, step: CursorStep, result: StoreResult, now: datetime) -> None:
+    """Write the cursor the step reached, and the batch's counts, to the stream row."""
     stream.acked_through = step.acked_through
     stream.last_seq = step.after.last_seq
     stream.last_seen = now
@@ -407,4 +361,3 @@ def store_batch(
     stream.accepted += result.accepted
     stream.duplicates += result.duplicates
     stream.rejected += len(result.rejected)
-    return result
