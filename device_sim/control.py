@@ -13,17 +13,42 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from device_sim.faults import Fault
+from device_sim.opcua_server import OpcUaSimServer
+from device_sim.plant_faults import FaultRunner
 from device_sim.truth import iso_ms
 
-if TYPE_CHECKING:
-    from device_sim.plant import SimPlant
+__all__ = ["ControlServer", "ControlledPlant"]
 
-__all__ = ["ControlServer"]
+
+class ControlledPlant(Protocol):
+    """What the control port reads and drives (:class:`device_sim.plant.SimPlant`); a protocol,
+    so the plant can import this module without the two importing each other."""
+
+    producing: bool
+    processed_ms: int
+    faults: FaultRunner
+    opcua: OpcUaSimServer | None
+
+    @property
+    def virtual_now_ms(self) -> int: ...
+
+    @property
+    def opcua_endpoint(self) -> str | None: ...
+
+    @property
+    def modbus_port(self) -> int | None: ...
+
+    def counters(self) -> dict[str, dict[str, Any]]: ...
+
+    async def inject(self, fault: Fault | Mapping[str, Any]) -> int: ...
+
+    async def stop_production(self) -> int: ...
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +56,7 @@ _MAX_BODY = 64 * 1024
 
 
 class ControlServer:
-    def __init__(self, plant: SimPlant, host: str, port: int) -> None:
+    def __init__(self, plant: ControlledPlant, host: str, port: int) -> None:
         self.plant = plant
         self.host = host
         self.port = port

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from device_sim.config import ResolvedMachine, SimSettings, ms, utc_ms
+from device_sim.control import ControlServer
 from device_sim.faults import Fault
 from device_sim.layout import COIL_RUNNING, MachineView, block_size, machine_registers
 from device_sim.modbus_server import ModbusSimServer, RegisterStore
@@ -100,7 +101,7 @@ class SimPlant:
         self.store = RegisterStore(sizes)
         self.modbus = ModbusSimServer(settings.modbus.host, settings.modbus.port, self.store) if sizes else None
         self.faults = FaultRunner(self)
-        self.control: Any = None
+        self.control: ControlServer | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -133,8 +134,6 @@ class SimPlant:
         if self.opcua is not None:
             await self.opcua.start(self.views)
         if cfg.control.port is not None:
-            from device_sim.control import ControlServer
-
             self.control = ControlServer(self, cfg.control.host, cfg.control.port)
             await self.control.start()
         # the clock starts once the servers listen, so their slow start-up is not a lag

@@ -11,18 +11,37 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from device_sim.config import ResolvedMachine
 from device_sim.faults import Fault
-from device_sim.layout import block_size
-from device_sim.modbus_server import Disturbance
-from device_sim.model import SimEvent
-from device_sim.truth import iso_ms
+from device_sim.layout import MachineView, block_size
+from device_sim.modbus_server import Disturbance, ModbusSimServer, RegisterStore
+from device_sim.model import MachineModel, SimEvent
+from device_sim.opcua_server import OpcUaSimServer
+from device_sim.truth import TruthLog, iso_ms
 
-if TYPE_CHECKING:
-    from device_sim.plant import SimPlant
+__all__ = ["FaultRunner", "FaultTarget"]
 
-__all__ = ["FaultRunner"]
+
+class FaultTarget(Protocol):
+    """What playing a fault needs of the running plant (:class:`device_sim.plant.SimPlant`).
+
+    A protocol rather than the class, so the plant can import this module without the two
+    importing each other."""
+
+    machines: list[ResolvedMachine]
+    by_id: dict[str, ResolvedMachine]
+    models: list[MachineModel]
+    truth: TruthLog
+    reasons: list[str]
+    views: dict[int, MachineView]
+    store: RegisterStore
+    opcua: OpcUaSimServer | None
+    modbus: ModbusSimServer | None
+    processed_ms: int
+
+    def write_modbus(self, index: int) -> None: ...
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +49,7 @@ log = logging.getLogger(__name__)
 class FaultRunner:
     """The plant's fault state: frozen and bad-quality machines, timers, restart tasks."""
 
-    def __init__(self, plant: SimPlant) -> None:
+    def __init__(self, plant: FaultTarget) -> None:
         self.plant = plant
         self.frozen_opcua: set[int] = set()
         self.frozen_modbus: set[int] = set()
