@@ -18,7 +18,6 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from central.adapters.db.models_ingest import EventRow, EventStatus, RejectedEventRow
-from central.domain.errors import DomainError
 from central.errors import CentralError
 from central.service_layer.ingest.seam import PostingHandler
 
@@ -32,7 +31,7 @@ CENTRAL_FLAGS = ("clock_skew", "qty_over_limit")
 
 def posting_reason(exc: BaseException) -> str:
     """One sentence for a stored reason: our own errors' text, never a driver's (SQL, parameters)."""
-    if isinstance(exc, DomainError | CentralError | ValueError) and not isinstance(exc, SQLAlchemyError):
+    if isinstance(exc, CentralError | ValueError) and not isinstance(exc, SQLAlchemyError):  # DomainError included
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return f"posting failed: {text[:300]}"
     if isinstance(exc, SQLAlchemyError):
