@@ -13,7 +13,7 @@ from central.entrypoints.api.paging import page_size
 from central.entrypoints.api.schemas import RequestBody, ResponseBody
 from central.service_layer import governance
 
-__all__ = ["router", "ApproveIn", "RejectIn", "ApprovalOut", "ApprovalsOut", "ApprovalOneOut"]
+__all__ = ["router", "ApproveIn", "RejectIn", "ApprovalOut", "ApprovalsOut", "ApprovalOneOut", "PendingApprovalOut"]
 
 router = APIRouter(tags=["governance"])
 
@@ -44,6 +44,14 @@ class ApprovalOut(ResponseBody):
     decided_at: str | None
     comment: str | None
     result: Any
+
+
+class PendingApprovalOut(ResponseBody):
+    """The approval request a change waits for (202 answers of the routes that ask for one)."""
+
+    id: int
+    status: str
+    required_role: str
 
 
 class ApprovalsOut(ResponseBody):

@@ -20,12 +20,13 @@ from central.entrypoints.api.deps import (
 )
 from central.entrypoints.api.paging import page_size
 from central.entrypoints.api.paths import API_PREFIX
+from central.entrypoints.api.schemas import ResponseBody
 from central.errors import Unauthorized
 from central.service_layer import governance
 from central.service_layer.governance import RequestContext
 from central.service_layer.governance.seal import verify_all
 
-__all__ = ["router", "audit_write_requests", "WRITE_METHODS"]
+__all__ = ["router", "audit_write_requests", "WRITE_METHODS", "AuditRecordOut", "AuditPageOut"]
 
 router = APIRouter(tags=["governance"])
 
@@ -56,7 +57,28 @@ def audit_write_requests(request: Request, session: SessionDep,
     governance.attach_request(session, RequestContext(request.method, path, query, digest, principal))
 
 
-@router.get("/audit")
+class AuditRecordOut(ResponseBody):
+    """One link of the audit chain (``at``: UTC with microseconds and ``Z``)."""
+
+    seq: int
+    at: str
+    actor: str
+    role: str | None
+    token_id: str | None
+    action: str
+    target: str
+    detail: Any
+    request_digest: str | None
+    prev_hash: str
+    hash: str
+
+
+class AuditPageOut(ResponseBody):
+    records: list[AuditRecordOut]
+    next: int | None
+
+
+@router.get("/audit", response_model=AuditPageOut, response_model_exclude_unset=True)
 def get_audit(
     request: Request, session: SessionDep, _who: PrincipalDep,
     actor: str | None = None,
@@ -66,7 +88,7 @@ def get_audit(
     order: Literal["asc", "desc"] = "asc",
     limit: LimitQuery | None = None,
     after: AfterQuery = None,
-) -> dict[str, Any]:
+) -> object:
     return governance.list_audit(session, limit=page_size(request, limit), after=after,
                                  newest_first=order == "desc", actor=actor, action=action, target=target,
                                  since=since, until=until)

@@ -170,6 +170,28 @@ class RejectedListOut(ResponseBody):
     next: int | None
 
 
+class EventPostingOut(ResponseBody):
+    """A count, scrap or state event as costing holds it (``record``: the production record it posted to)."""
+
+    id: int
+    machine: str
+    kind: str
+    ts: str
+    qty: int
+    state: str | None
+    reason: str | None
+    status: str
+    work_order: str | None
+    record: int | None
+    late: bool
+    decided_by: str | None
+    hold_reason: str | None
+
+
+class EventPostingsOut(ResponseBody):
+    events: list[EventPostingOut]
+
+
 # --- events and streams ---------------------------------------------------------------------
 
 
@@ -236,29 +258,29 @@ def post_replay(request: Request, rejected_id: IdPath, session: SessionDep, who:
 # --- the controller's queues: unassigned and suspect events --------------------------------
 
 
-@router.get("/unassigned")
+@router.get("/unassigned", response_model=EventPostingsOut, response_model_exclude_unset=True)
 def get_unassigned(session: SessionDep, _who: PrincipalDep, limit: QueueLimit = 100,
-                   offset: OffsetQuery = 0) -> dict[str, Any]:
+                   offset: OffsetQuery = 0) -> object:
     return {"events": work_orders.list_event_postings(session, "unassigned", limit, offset)}
 
 
-@router.post("/unassigned/{event_id}/assign")
-def assign_unassigned(event_id: IdPath, body: AssignIn, uow: UnitOfWorkDep, who: Controller) -> dict[str, Any]:
+@router.post("/unassigned/{event_id}/assign", response_model=EventPostingOut, response_model_exclude_unset=True)
+def assign_unassigned(event_id: IdPath, body: AssignIn, uow: UnitOfWorkDep, who: Controller) -> object:
     command = AssignEvent(event_id, body.work_order, who.user)
     return work_orders.event_view(work_orders.assign_event_to_order(command, uow))
 
 
-@router.get("/suspect-events")
+@router.get("/suspect-events", response_model=EventPostingsOut, response_model_exclude_unset=True)
 def get_suspect_events(session: SessionDep, _who: PrincipalDep, limit: QueueLimit = 100,
-                       offset: OffsetQuery = 0) -> dict[str, Any]:
+                       offset: OffsetQuery = 0) -> object:
     return {"events": work_orders.list_event_postings(session, "suspect", limit, offset)}
 
 
-@router.post("/suspect-events/{event_id}/accept")
-def accept_suspect_event(event_id: IdPath, uow: UnitOfWorkDep, who: Controller) -> dict[str, Any]:
+@router.post("/suspect-events/{event_id}/accept", response_model=EventPostingOut, response_model_exclude_unset=True)
+def accept_suspect_event(event_id: IdPath, uow: UnitOfWorkDep, who: Controller) -> object:
     return work_orders.event_view(work_orders.accept_suspect_event(AcceptSuspectEvent(event_id, who.user), uow))
 
 
-@router.post("/suspect-events/{event_id}/reject")
-def reject_suspect_event(event_id: IdPath, uow: UnitOfWorkDep, who: Controller) -> dict[str, Any]:
+@router.post("/suspect-events/{event_id}/reject", response_model=EventPostingOut, response_model_exclude_unset=True)
+def reject_suspect_event(event_id: IdPath, uow: UnitOfWorkDep, who: Controller) -> object:
     return work_orders.event_view(work_orders.reject_suspect_event(RejectSuspectEvent(event_id, who.user), uow))

@@ -21,10 +21,13 @@ from central.entrypoints.api.deps import (
     require_role,
 )
 from central.entrypoints.api.fields import Money, Price, Quantity
-from central.entrypoints.api.schemas import RequestBody
+from central.entrypoints.api.schemas import RequestBody, ResponseBody
 from central.service_layer.costing import inputs, stock
 
-__all__ = ["router", "GoodsReceiptIn", "MaterialIssueIn", "LaborBookingIn", "OverheadActualIn"]
+__all__ = [
+    "router", "GoodsReceiptIn", "MaterialIssueIn", "LaborBookingIn", "OverheadActualIn",
+    "InputRecordOut", "GoodsReceiptsOut", "LaborBookingsOut", "OverheadActualsOut",
+]
 
 router = APIRouter(tags=["ledger"])
 
@@ -62,9 +65,42 @@ class OverheadActualIn(RequestBody):
     amount: Money
 
 
-@router.get("/goods-receipts")
+class InputRecordOut(ResponseBody):
+    """A recorded input; quantities, prices and amounts are decimal strings."""
+
+    id: int
+    kind: str
+    subkind: str | None
+    work_order: str | None
+    machine: str | None
+    item: str | None
+    work_center: str | None
+    period: str | None
+    posting_date: str | None
+    qty: str | None
+    unit_price: str | None
+    amount: str | None
+    ref: str | None
+    created: str
+    user: str
+    data: Any
+
+
+class GoodsReceiptsOut(ResponseBody):
+    goods_receipts: list[InputRecordOut]
+
+
+class LaborBookingsOut(ResponseBody):
+    labor_bookings: list[InputRecordOut]
+
+
+class OverheadActualsOut(ResponseBody):
+    overhead_actuals: list[InputRecordOut]
+
+
+@router.get("/goods-receipts", response_model=GoodsReceiptsOut, response_model_exclude_unset=True)
 def list_goods_receipts(session: SessionDep, _who: PrincipalDep, limit: Limit = 100,
-                        offset: OffsetQuery = 0) -> dict[str, Any]:
+                        offset: OffsetQuery = 0) -> object:
     return {"goods_receipts": inputs.list_records(session, "goods_receipt", limit, offset)}
 
 
@@ -79,9 +115,9 @@ def post_material_issue(order_id: str, body: MaterialIssueIn, uow: UnitOfWorkDep
     return inputs.issue_material(IssueMaterial(order_id, body.item, body.qty, who.user, body.posting_date), uow)
 
 
-@router.get("/labor-bookings")
+@router.get("/labor-bookings", response_model=LaborBookingsOut, response_model_exclude_unset=True)
 def list_labor_bookings(session: SessionDep, _who: PrincipalDep, limit: Limit = 100,
-                        offset: OffsetQuery = 0) -> dict[str, Any]:
+                        offset: OffsetQuery = 0) -> object:
     return {"labor_bookings": inputs.list_records(session, "labor_booking", limit, offset)}
 
 
@@ -90,9 +126,9 @@ def post_labor_booking(body: LaborBookingIn, uow: UnitOfWorkDep, who: Controller
     return inputs.book_labour(BookLabour(body.work_center, body.period, body.hours, body.amount, who.user), uow)
 
 
-@router.get("/overhead-actuals")
+@router.get("/overhead-actuals", response_model=OverheadActualsOut, response_model_exclude_unset=True)
 def list_overhead_actuals(session: SessionDep, _who: PrincipalDep, limit: Limit = 100,
-                          offset: OffsetQuery = 0) -> dict[str, Any]:
+                          offset: OffsetQuery = 0) -> object:
     return {"overhead_actuals": inputs.list_records(session, "overhead_actual", limit, offset)}
 
 

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import Field, StrictStr, StringConstraints
 
 from central.entrypoints.api.deps import Day, IdPath, OffsetQuery, Principal, PrincipalDep, SessionDep, require_role
-from central.entrypoints.api.schemas import RequestBody
+from central.entrypoints.api.routers.approvals import PendingApprovalOut
+from central.entrypoints.api.schemas import RequestBody, ResponseBody
 from central.service_layer.costing import ledger
 from central.service_layer.governance.manual_journal import propose_manual_entry
 
-__all__ = ["router", "ReverseIn", "JournalLineIn", "JournalIn"]
+__all__ = ["router", "ReverseIn", "JournalLineIn", "JournalIn", "ProposedEntryOut", "ManualEntryProposedOut"]
 
 router = APIRouter(tags=["ledger"])
 
@@ -45,6 +46,23 @@ class JournalIn(RequestBody):
     entity: str | None = None
 
 
+class ProposedEntryOut(ResponseBody):
+    """A manual entry as checked: its period, date, entity, total debit (money string) and line count."""
+
+    period: str
+    entry_date: str
+    entity: str | None
+    total: str
+    lines: int
+
+
+class ManualEntryProposedOut(ResponseBody):
+    """The checked entry (as it will post) and the approval it waits for."""
+
+    entry: ProposedEntryOut
+    approval: PendingApprovalOut
+
+
 @router.get("/journal")
 def get_journal(
     session: SessionDep, _who: PrincipalDep, period: str | None = None, account: str | None = None,
@@ -66,8 +84,8 @@ def reverse_journal_entry(entry_id: IdPath, body: ReverseIn, session: SessionDep
     return ledger.reverse_entry(session, entry_id, body.reason, who.user)
 
 
-@router.post("/journal", status_code=202)
-def post_manual_journal(body: JournalIn, session: SessionDep, who: Controller) -> dict[str, Any]:
+@router.post("/journal", status_code=202, response_model=ManualEntryProposedOut, response_model_exclude_unset=True)
+def post_manual_journal(body: JournalIn, session: SessionDep, who: Controller) -> object:
     """Validated now, posted when another controller approves (amounts are decimal strings)."""
     return propose_manual_entry(session, who, body.model_dump(mode="json", exclude_none=True))
 

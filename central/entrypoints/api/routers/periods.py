@@ -9,12 +9,13 @@ from fastapi import APIRouter, Depends
 from pydantic import Field
 
 from central.entrypoints.api.deps import Principal, PrincipalDep, SessionDep, require_role
-from central.entrypoints.api.schemas import RequestBody
+from central.entrypoints.api.routers.approvals import PendingApprovalOut
+from central.entrypoints.api.schemas import RequestBody, ResponseBody
 from central.service_layer.costing import closing
 from central.service_layer.costing.periods import list_periods
 from central.service_layer.governance.appliers import request_period_reopen
 
-__all__ = ["router", "ReopenIn"]
+__all__ = ["router", "ReopenIn", "PeriodOut", "PeriodsOut", "ReopenRequestedOut"]
 
 router = APIRouter(tags=["ledger"])
 
@@ -25,8 +26,32 @@ class ReopenIn(RequestBody):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-@router.get("/periods")
-def get_periods(session: SessionDep, _who: PrincipalDep) -> dict[str, Any]:
+class PeriodOut(ResponseBody):
+    """An accounting period; ``start`` and ``end`` are ISO dates (``end`` inclusive)."""
+
+    id: str
+    entity: str | None
+    start: str
+    end: str
+    status: str
+    closed_at: str | None
+    closed_by: str | None
+
+
+class PeriodsOut(ResponseBody):
+    periods: list[PeriodOut]
+
+
+class ReopenRequestedOut(ResponseBody):
+    """The period (still closed) and the approval its reopening waits for."""
+
+    period: str
+    status: str
+    approval: PendingApprovalOut
+
+
+@router.get("/periods", response_model=PeriodsOut, response_model_exclude_unset=True)
+def get_periods(session: SessionDep, _who: PrincipalDep) -> object:
     return {"periods": list_periods(session)}
 
 
@@ -35,7 +60,8 @@ def close_period(period_id: str, session: SessionDep, who: Controller) -> dict[s
     return closing.close_period(session, period_id, who.user)
 
 
-@router.post("/periods/{period_id}/reopen", status_code=202)
-def post_period_reopen(period_id: str, body: ReopenIn, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
+@router.post("/periods/{period_id}/reopen", status_code=202, response_model=ReopenRequestedOut,
+             response_model_exclude_unset=True)
+def post_period_reopen(period_id: str, body: ReopenIn, session: SessionDep, who: PrincipalDep) -> object:
     """Admin only; the period reopens when another person with the controller role approves."""
     return request_period_reopen(session, who, period_id, body.reason)
