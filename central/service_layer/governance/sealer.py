@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from central.domain.errors import DomainError
 from central.errors import CentralError
 from central.service_layer.governance.seal import SEALER, seal_ledger
 
@@ -92,13 +93,12 @@ class LedgerSealer:
         try:
             sealed = seal_once(self.sessions, lookback=None if full else self.lookback, batch=self.batch,
                                state=self.state)
-        except (SQLAlchemyError, CentralError) as exc:
+        except Exception as exc:  # the thread must not die: log, count, carry on
             self._failed(exc)
-            log.warning("ledger sealer: run failed, retried in %.0f s: %s", self.interval, exc)
-            return None
-        except Exception as exc:  # the thread must not die: log with the traceback, count, carry on
-            self._failed(exc)
-            log.exception("ledger sealer: unexpected failure, retried in %.0f s", self.interval)
+            if isinstance(exc, SQLAlchemyError | CentralError) and not isinstance(exc, DomainError):
+                log.warning("ledger sealer: run failed, retried in %.0f s: %s", self.interval, exc)
+            else:  # unforeseen (a domain refusal while sealing is a bug too): keep the traceback
+                log.exception("ledger sealer: unexpected failure, retried in %.0f s", self.interval)
             return None
         with self.state.lock:
             self.state.runs += 1
