@@ -1,4 +1,4 @@
-"""``central.adapters.db.bulk.insert_rows`` stores exactly what a Core ``insert`` stores (SQLite driver path)."""
+"""``central.adapters.db.dialect.insert_rows`` stores exactly what a Core ``insert`` stores (SQLite driver path)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from central.adapters.db.base import UtcDateTime
-from central.adapters.db.bulk import insert_rows
+from central.adapters.db.dialect import insert_rows
 
 
 def _table(meta: MetaData, name: str) -> Table:

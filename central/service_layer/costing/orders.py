@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from central.adapters.db.dialect import for_update
 from central.adapters.db.models_costing import DispatchRow, WorkOrderRow
 from central.domain.time_accounting import Dispatch
 
@@ -34,6 +35,4 @@ def load_order(session: Session, order_id: str, *, lock: bool = True) -> WorkOrd
     """The order, row-locked (``lock``) where the database has row locks (SQLite locks the whole
     database for the writing transaction instead)."""
     stmt = select(WorkOrderRow).where(WorkOrderRow.id == order_id)
-    if lock and session.get_bind().dialect.name != "sqlite":
-        stmt = stmt.with_for_update()
-    return session.scalars(stmt).first()
+    return session.scalars(for_update(session, stmt) if lock else stmt).first()

@@ -27,7 +27,7 @@ from typing import Any, cast
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
-from central.adapters.db.bulk import insert_rows
+from central.adapters.db.dialect import insert_rows
 from central.adapters.db.models_costing import (
     EventPostingRow,
     EventPostingStatus,

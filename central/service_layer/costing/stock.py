@@ -23,10 +23,9 @@ from decimal import Decimal
 from typing import Any, Literal, cast
 
 from sqlalchemy import Select, Table, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from central.adapters.db.dialect import upsert_insert
 from central.adapters.db.models_costing import ItemStockRow, StockMoveRow
 from central.adapters.db.paging import keyset_page
 from central.domain.errors import InputError
@@ -82,18 +81,9 @@ def increment_item_stock(
     """Add ``delta`` to ``item_stock.<column>`` of ``item`` (one upsert); a missing row is inserted
     with ``column`` = ``delta`` and the ``initial`` values of the other columns."""
     table = cast(Table, ItemStockRow.__table__)
-    dialect = session.get_bind().dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        module = sqlite_insert if dialect == "sqlite" else pg_insert
-        stmt = module(table).values(item=item, **initial, **{column: delta})
-        # the Decimal is bound through the column's type (Cents/Micros): it is scaled there, once
-        session.execute(stmt.on_conflict_do_update(index_elements=["item"], set_={column: table.c[column] + delta}))
-        return
-    row = session.get(ItemStockRow, item, with_for_update=True)  # pragma: no cover - other dialects
-    if row is None:
-        session.add(ItemStockRow(item=item, **initial, **{column: delta}))
-    else:
-        setattr(row, column, getattr(row, column) + delta)
+    stmt = upsert_insert(session, ItemStockRow).values(item=item, **initial, **{column: delta})
+    # the Decimal is bound through the column's type (Cents/Micros): it is scaled there, once
+    session.execute(stmt.on_conflict_do_update(index_elements=["item"], set_={column: table.c[column] + delta}))
 
 
 def on_hand(session: Session, item: str) -> Decimal:

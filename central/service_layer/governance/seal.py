@@ -31,7 +31,7 @@ from sqlalchemy import Column, MetaData, Table, exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import NullType
 
-from central.adapters.db.bulk import insert_rows
+from central.adapters.db.dialect import insert_rows
 from central.adapters.db.models_governance import AuditRow, LedgerSealEntryRow, LedgerSealLineRow, LedgerSealRow
 from central.domain.seal_hash import (
     ALGORITHM,
