@@ -1,0 +1,90 @@
+"""The SQLAlchemy unit of work on SQLite and PostgreSQL: one transaction per ``with``, kept only
+by ``commit()``; inside a transaction someone else owns (the API request's), ``commit()`` only
+flushes and the owner decides."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from support.costing import costing_container, load, worked_example_master
+
+from central.adapters.db.models_costing import WorkOrderRow
+from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
+from central.bootstrap import Container
+from central.domain.accruals import OrderAccruals
+from central.domain.commands import CreateWorkOrder, ReleaseWorkOrder
+from central.service_layer.costing.work_orders import create_work_order, release_work_order
+
+NOW = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+
+
+@pytest.fixture
+def central(central_db_url: str) -> Iterator[Container]:
+    c = costing_container(central_db_url)
+    load(c, worked_example_master())
+    yield c
+    c.dispose()
+
+
+def _stored(c: Container, order_id: str) -> WorkOrderRow | None:
+    with c.read_sessions() as s:
+        return s.get(WorkOrderRow, order_id)
+
+
+def _row(order_id: str) -> WorkOrderRow:
+    return WorkOrderRow(id=order_id, item="BR-100", qty=Decimal(1), status="created", created=NOW, created_by="p",
+                        accruals=OrderAccruals(order_id, "BR-100").to_data())
+
+
+def test_a_handler_commits_its_transaction_with_the_clock_of_the_unit_of_work(central: Container) -> None:
+    with SqlAlchemyUnitOfWork(central.write_sessions, clock=lambda: NOW) as uow:
+        create_work_order(CreateWorkOrder("BR-100", Decimal(5), "planner", "WO-U1"), uow)
+    with SqlAlchemyUnitOfWork(central.write_sessions, clock=lambda: NOW + timedelta(minutes=1)) as uow:
+        release_work_order(ReleaseWorkOrder("WO-U1", "planner"), uow)
+    stored = _stored(central, "WO-U1")
+    assert stored is not None
+    assert (stored.status, stored.created, stored.released_at) == ("released", NOW, NOW + timedelta(minutes=1))
+
+
+def test_leaving_without_a_commit_rolls_back(central: Container) -> None:
+    with SqlAlchemyUnitOfWork(central.write_sessions) as uow:
+        uow.work_orders.add(_row("WO-U2"))
+        assert uow.work_orders.get("WO-U2") is not None
+    assert _stored(central, "WO-U2") is None
+
+
+def test_an_error_rolls_back_and_propagates(central: Container) -> None:
+    with pytest.raises(RuntimeError, match="boom"), SqlAlchemyUnitOfWork(central.write_sessions) as uow:
+        uow.work_orders.add(_row("WO-U3"))
+        raise RuntimeError("boom")
+    assert _stored(central, "WO-U3") is None
+
+
+def test_a_unit_of_work_is_one_transaction_at_a_time(central: Container) -> None:
+    uow = SqlAlchemyUnitOfWork(central.write_sessions)
+    with pytest.raises(RuntimeError, match="not entered"):
+        uow.commit()
+    with uow:
+        uow.work_orders.add(_row("WO-U4"))
+        uow.commit()
+    with uow:  # a second 'with' is a new transaction
+        order = uow.work_orders.get("WO-U4")
+        assert order is not None
+    assert _stored(central, "WO-U4") is not None
+
+
+def test_joined_commit_flushes_and_the_owner_decides(central: Container) -> None:
+    with pytest.raises(RuntimeError, match="request failed"), central.write_sessions() as s, s.begin():
+        uow = SqlAlchemyUnitOfWork.joining(s, clock=lambda: NOW)
+        create_work_order(CreateWorkOrder("BR-100", Decimal(5), "planner", "WO-U5"), uow)
+        assert s.scalars(s.query(WorkOrderRow.id).filter_by(id="WO-U5").statement).first() == "WO-U5"  # flushed
+        raise RuntimeError("request failed")
+    assert _stored(central, "WO-U5") is None
+    with central.write_sessions() as s, s.begin():
+        create_work_order(CreateWorkOrder("BR-100", Decimal(5), "planner", "WO-U6"),
+                          SqlAlchemyUnitOfWork.joining(s, clock=lambda: NOW))
+    stored = _stored(central, "WO-U6")
+    assert stored is not None and stored.created == NOW
