@@ -26,6 +26,7 @@ without a database (``tests/unit/test_domain_stream_cursor.py``, property-based)
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -152,39 +153,52 @@ class StreamCursor:
         """Sort a batch's seqs into duplicates, late and fresh ones; ``stored_below`` holds the
         seqs of :meth:`late_candidates` that are stored."""
         ordered = sorted(seqs)
-        old = [s for s in ordered if s <= self.acked_through]
-        above = [s for s in ordered if s > self.acked_through]
+        split = bisect_right(ordered, self.acked_through)
+        old, above = ordered[:split], ordered[split:]
         late = tuple(s for s in old if s not in stored_below) if self.skipped else ()
-        fresh = tuple(s for s in above if s not in self.held)
+        fresh = tuple(s for s in above if s not in self.held) if self.held else tuple(above)
         return Arrival(duplicates=len(old) - len(late) + len(above) - len(fresh), late=late, fresh=fresh)
 
     def decide(self, arrival: Arrival, refused: Collection[int] = ()) -> CursorStep:
-        """Apply an arrival; ``refused`` are the fresh seqs that did not validate."""
-        present = self.held | frozenset(arrival.fresh)
+        """Apply an arrival; ``refused`` are the fresh seqs that did not validate.
+
+        Runs once per batch of up to thousands of seqs on the ingest's hot path, hence the
+        bisections over the ascending ``fresh`` instead of set comprehensions."""
+        fresh = arrival.fresh
         cursor = self.acked_through
-        while cursor + 1 in present:
+        if fresh and fresh[0] == cursor + 1 and fresh[-1] - fresh[0] + 1 == len(fresh):
+            cursor = fresh[-1]  # the common case: the batch continues the sequence without a hole
+        else:
+            present = frozenset(fresh)
+            while cursor + 1 in present or cursor + 1 in self.held:
+                cursor += 1
+        while cursor + 1 in self.held:
             cursor += 1
         gaps: list[tuple[int, int]] = []
         prev = max(self.last_seq, self.acked_through)
-        for s in arrival.fresh:
+        for s in fresh:
             if s > prev + 1:
                 gaps.append((prev + 1, s - 1))
-            prev = max(prev, s)
-        rejected = tuple(sorted((*arrival.late, *(s for s in arrival.fresh if s in refused))))
-        valid = [s for s in arrival.fresh if s not in refused]
-        accepted = tuple(s for s in valid if s <= cursor)
-        pending = tuple(s for s in valid if s > cursor)
-        released = tuple(sorted(s for s in self.pending if s <= cursor))
+            if s > prev:
+                prev = s
+        split = bisect_right(fresh, cursor)
+        if refused:
+            rejected = tuple(sorted((*arrival.late, *(s for s in fresh if s in refused))))
+            accepted = tuple(s for s in fresh[:split] if s not in refused)
+            pending = tuple(s for s in fresh[split:] if s not in refused)
+        else:
+            rejected, accepted, pending = arrival.late, fresh[:split], fresh[split:]
         after = StreamCursor(
             acked_through=cursor,
-            last_seq=max(self.last_seq, arrival.fresh[-1] if arrival.fresh else 0),
-            held=frozenset(s for s in present if s > cursor),
-            pending=frozenset(s for s in (*self.pending, *pending) if s > cursor),
+            last_seq=max(self.last_seq, fresh[-1] if fresh else 0),
+            held=frozenset((*(s for s in self.held if s > cursor), *fresh[split:])),
+            pending=frozenset((*(s for s in self.pending if s > cursor), *pending)),
             skipped=self.skipped,
         )
         return CursorStep(
-            before=self, after=after, duplicates=arrival.duplicates, late=arrival.late, fresh=arrival.fresh,
-            accepted=accepted, pending=pending, rejected=rejected, released=released, gaps=tuple(gaps),
+            before=self, after=after, duplicates=arrival.duplicates, late=arrival.late, fresh=fresh,
+            accepted=accepted, pending=pending, rejected=rejected,
+            released=tuple(sorted(s for s in self.pending if s <= cursor)), gaps=tuple(gaps),
         )
 
     def receive(self, seqs: Iterable[int], stored_below: Collection[int] = (),
