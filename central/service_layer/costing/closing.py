@@ -179,7 +179,8 @@ def close_period(session: Session, period_id: str, user: str, *, clock: Clock = 
                                           "rounding": {r.value: format_money(v) for r, v in closed.residues.items()}}
     period.status, period.closed_at, period.closed_by = "closed", now, user
     # every entry posted so far, the close's own included, is sealed with the close (audit chain)
-    summary["seals"] = [m.as_dict() for m in seal_pending(session, user, "period_close", period=period.id)]
+    sealed = seal_pending(session, user, "period_close", period=period.id, now=now)
+    summary["seals"] = [m.as_dict() for m in sealed]
     log.info("period %s closed by %s", period.id, user)
     return summary
 

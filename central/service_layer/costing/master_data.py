@@ -178,7 +178,7 @@ def load_master(
     if merged["posting_rules"]:
         PostingRuleSet.from_data(1, merged["posting_rules"])
     if guarded and not approved:
-        summary.approval = _request_approval(session, mf, user, guarded)
+        summary.approval = _request_approval(session, mf, user, guarded, now)
         return summary
     _write(session, changes, mf, master, user, now)
     if summary.changed:
@@ -207,11 +207,13 @@ def load_file(session: Session, path: str | Path, user: str, *, clock: Clock = u
 APPROVAL_KIND = "master_data_change"
 
 
-def _request_approval(session: Session, mf: MasterFile, user: str, guarded: list[str]) -> dict[str, Any]:
+def _request_approval(
+    session: Session, mf: MasterFile, user: str, guarded: list[str], now: datetime
+) -> dict[str, Any]:
     document = mf.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     row = request_approval(session, user, APPROVAL_KIND, {"document": document, "key_paths": guarded},
                            "controller", summary=f"master data change: {', '.join(guarded[:5])}",
-                           target="master-data")
+                           target="master-data", now=now)
     log.info("master data change by %s waits for approval %s: %s", user, row.id, guarded)
     return {"id": row.id, "status": row.status, "key_paths": guarded, "required_role": "controller"}
 

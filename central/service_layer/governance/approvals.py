@@ -24,7 +24,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -37,6 +37,7 @@ from central.domain.audit_chain import format_at, normalize_json
 from central.domain.governance import Decision, Status, refusal
 from central.errors import Conflict, Forbidden, InvalidInput, NotFound
 from central.service_layer.access import ROLES, Principal
+from central.service_layer.clock import utc_now
 from central.service_layer.governance.audit import Actor, record
 
 log = logging.getLogger(__name__)
@@ -104,10 +105,6 @@ def _applier(kind: str) -> Applier:
     return fn
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _digest(kind: str, payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(kind.encode() + b"\n" + orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
@@ -137,7 +134,7 @@ def request_approval(
     row = ApprovalRow(
         kind=kind, status=Status.PENDING, summary=summary or kind, target=target, payload=data,
         payload_digest=digest, required_role=required_role, requested_by=user, requested_role=role,
-        requested_at=now or _now(),
+        requested_at=now or utc_now(),
     )
     session.add(row)
     session.flush()
@@ -176,7 +173,7 @@ def approve(session: Session, principal: Principal, approval_id: int, comment: s
     row = _locked(session, approval_id)
     _check(row, principal, Decision.APPROVE)
     fn = _applier(row.kind)
-    at = now or _now()
+    at = now or utc_now()
     result = fn(session, ApprovedRequest(row.id, row.kind, row.payload, row.requested_by, row.requested_role,
                                          principal.user, principal.role, at))
     row.status = Status.APPROVED
@@ -198,7 +195,7 @@ def reject(session: Session, principal: Principal, approval_id: int, reason: str
     row = _locked(session, approval_id)
     _check(row, principal, Decision.REJECT)
     row.status = Status.REJECTED
-    row.decided_by, row.decided_role, row.decided_at = principal.user, principal.role, now or _now()
+    row.decided_by, row.decided_role, row.decided_at = principal.user, principal.role, now or utc_now()
     row.comment = reason
     withdrawn = principal.user == row.requested_by
     record(session, principal, "approval.withdraw" if withdrawn else "approval.reject", f"approval/{row.id}",

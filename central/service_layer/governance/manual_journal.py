@@ -68,12 +68,13 @@ def propose_manual_entry(
     session: Session, principal: Principal, doc: Mapping[str, Any], *, clock: Clock = utc_now
 ) -> dict[str, Any]:
     """Validate the entry now and park it for approval; returns the pending request."""
-    entry = build_entry(session, doc, clock())
+    now = clock()
+    entry = build_entry(session, doc, now)
     payload = {**doc, "posting_date": entry.entry_date.isoformat(), "entity": entry.entity}
     view = _view(entry)
     row = request_approval(session, principal, MANUAL_JOURNAL, payload, APPROVER_ROLE,
                            summary=f"manual entry {view['total']} in {entry.period}: {doc.get('memo') or ''}".strip(),
-                           target=f"period/{entry.period}")
+                           target=f"period/{entry.period}", now=now)
     return {"entry": view, "approval": {"id": row.id, "status": row.status, "required_role": row.required_role}}
 
 

@@ -162,12 +162,13 @@ def _seal_one(session: Session, actor: Actor, reason: str, period: str | None, e
 
 
 def seal_pending(session: Session, actor: Actor, reason: str, *, period: str | None = None,
-                 batch: int = 10_000) -> list[SealMade]:
+                 batch: int = 10_000, now: datetime | None = None) -> list[SealMade]:
     """Seal every entry no seal holds yet, in ``session``'s transaction (period close, migration):
-    the whole journal is searched, and the lock is waited for."""
+    the whole journal is searched, and the lock is waited for. ``now`` is the caller's clock
+    (a period close passes its own)."""
     made: list[SealMade] = []
     while True:
-        chunk = seal_ledger(session, actor, reason, period=period, batch=batch, wait=True) or []
+        chunk = seal_ledger(session, actor, reason, period=period, batch=batch, wait=True, now=now) or []
         made.extend(chunk)
         if sum(m.entries for m in chunk) < batch:
             return made
