@@ -17,9 +17,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from central.domain.errors import InputError
 from central.domain.master_data import Machine, MasterData, WorkCentre
 from central.domain.master_data_validation import validate_master_data
-from central.entrypoints.api.routers.health import ingest_view
 from central.errors import Conflict
 from central.service_layer.costing.master_file import parse_master_file
+from central.service_layer.health import ingest_view
 from central.service_layer.ingest.handler import db_unavailable
 from central.service_layer.ingest.posting import posting_reason
 from central.service_layer.ingest.store import DEFAULT_MAX_EVENT_QTY, event_values
