@@ -2,16 +2,17 @@
 
 Two ways to get one:
 
-* ``SqlAlchemyUnitOfWork(session_factory, clock)`` owns its transaction: ``with uow:`` opens a
-  session from the factory and begins; ``uow.commit()`` commits; leaving the block without a
-  commit (or by an exception) rolls back. Pass the container's ``write_sessions`` for writes:
-  on SQLite its transactions begin ``IMMEDIATE``, exactly as ``SessionDep`` does for a write
+* ``SqlAlchemyUnitOfWork(session_factory, clock)`` owns its transaction: ``with uow:`` (the
+  handler's) opens a session from the factory and begins; ``uow.commit()`` commits; leaving the
+  block without a commit (or by an exception) rolls back. So
+  ``handler(command, SqlAlchemyUnitOfWork(container.write_sessions))`` is one transaction; the
+  write sessions begin ``IMMEDIATE`` on SQLite, exactly as ``SessionDep`` does for a write
   request.
 * ``SqlAlchemyUnitOfWork.joining(session, clock)`` works inside a transaction someone else owns,
   the API request's (``UnitOfWorkDep``): authentication and the audit row of a write request
   share that transaction with the handler, so there is still one transaction per request.
-  ``commit()`` flushes; the owner commits when the route returns (before the response is sent)
-  and rolls back when it raises, as before.
+  ``with uow:`` neither begins nor ends anything and ``commit()`` flushes; the owner commits
+  when the route returns (before the response is sent) and rolls back when it raises, as before.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
 from central.adapters.repositories import (
     SqlDispatchRepository,
@@ -37,19 +38,17 @@ __all__ = ["SqlAlchemyUnitOfWork"]
 
 class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
     def __init__(self, session_factory: Callable[[], Session], clock: Clock = utc_now) -> None:
-        self._factory: Callable[[], Session] | None = session_factory
+        self._factory = session_factory
+        self._joined = False
         self._session: Session | None = None
-        self._transaction: SessionTransaction | None = None
         self.clock = clock
 
     @classmethod
     def joining(cls, session: Session, clock: Clock = utc_now) -> SqlAlchemyUnitOfWork:
         """A unit of work inside ``session``'s current transaction (its owner commits)."""
-        uow = cls.__new__(cls)
-        uow._factory = None
+        uow = cls(lambda: session, clock)
+        uow._joined = True
         uow._session = session
-        uow._transaction = None
-        uow.clock = clock
         uow._bind(session)
         return uow
 
@@ -62,30 +61,27 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.master = SqlMasterDataRepository(session)
 
     @property
-    def owns_transaction(self) -> bool:
-        return self._factory is not None
-
-    @property
     def session(self) -> Session:
         if self._session is None:
             raise RuntimeError("the unit of work is not entered (use 'with uow:')")
         return self._session
 
     def __enter__(self) -> Self:
-        if self._factory is not None:
-            if self._session is not None:
-                raise RuntimeError("this unit of work is already in a transaction")
-            self._session = self._factory()
-            self._transaction = self._session.begin()
-            self._bind(self._session)
+        if self._joined:
+            return self
+        if self._session is not None:
+            raise RuntimeError("this unit of work is already in a transaction")
+        self._session = self._factory()
+        self._session.begin()
+        self._bind(self._session)
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._factory is None:
+        if self._joined:
             return  # the owner of the joined transaction decides
-        session, self._session, self._transaction = self._session, None, None
+        session, self._session = self._session, None
         if session is not None:
             try:
                 if session.in_transaction():
@@ -94,7 +90,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
                 session.close()
 
     def commit(self) -> None:
-        if self._factory is None:
+        if self._joined:
             self.session.flush()
             return
         self.session.commit()

@@ -1,9 +1,10 @@
 """The unit of work: one transaction, the repositories that read and write in it, and the clock.
 
-Handlers take ``(command, uow)`` and never see a ``Session``: they load aggregates through the
-repositories, change them, and call ``uow.commit()`` once. Time comes from ``uow.clock`` so a
-test can fix it. :class:`central.adapters.unit_of_work.SqlAlchemyUnitOfWork` is the database
-implementation; handler tests use small fakes of the same interface.
+Handlers take ``(command, uow)`` and never see a ``Session``: inside ``with uow:`` they load
+aggregates through the repositories, change them, and call ``uow.commit()`` once; leaving the
+block without it rolls back. Time comes from ``uow.clock`` so a test can fix it.
+:class:`central.adapters.unit_of_work.SqlAlchemyUnitOfWork` is the database implementation;
+handler tests use small fakes of the same interface.
 
 ``session`` is a transitional seam: deeper costing calls (production posting, the journal
 writer, stock moves) still take a SQLAlchemy session until they are converted; a fake unit of
@@ -34,6 +35,7 @@ __all__ = [
     "PeriodRepository",
     "MasterDataRepository",
 ]
+
 
 class WorkOrderRepository(Protocol):
     """Work orders by id."""

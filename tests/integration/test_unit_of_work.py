@@ -15,8 +15,9 @@ from central.adapters.db.models_costing import WorkOrderRow
 from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from central.bootstrap import Container
 from central.domain.accruals import OrderAccruals
-from central.domain.commands import CreateWorkOrder, ReleaseWorkOrder
-from central.service_layer.costing.work_orders import create_work_order, release_work_order
+from central.domain.commands import CreateWorkOrder, ReleaseWorkOrder, StartWorkOrder
+from central.domain.errors import InputError
+from central.service_layer.costing.work_orders import create_work_order, release_work_order, start_work_order
 
 NOW = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
 
@@ -40,13 +41,24 @@ def _row(order_id: str) -> WorkOrderRow:
 
 
 def test_a_handler_commits_its_transaction_with_the_clock_of_the_unit_of_work(central: Container) -> None:
-    with SqlAlchemyUnitOfWork(central.write_sessions, clock=lambda: NOW) as uow:
-        create_work_order(CreateWorkOrder("BR-100", Decimal(5), "planner", "WO-U1"), uow)
-    with SqlAlchemyUnitOfWork(central.write_sessions, clock=lambda: NOW + timedelta(minutes=1)) as uow:
-        release_work_order(ReleaseWorkOrder("WO-U1", "planner"), uow)
+    create_work_order(CreateWorkOrder("BR-100", Decimal(5), "planner", "WO-U1"),
+                      SqlAlchemyUnitOfWork(central.write_sessions, clock=lambda: NOW))
+    order = release_work_order(ReleaseWorkOrder("WO-U1", "planner"),
+                               SqlAlchemyUnitOfWork(central.write_sessions, clock=lambda: NOW + timedelta(minutes=1)))
+    assert order.status == "released"  # still readable once the handler's transaction ended
     stored = _stored(central, "WO-U1")
     assert stored is not None
     assert (stored.status, stored.created, stored.released_at) == ("released", NOW, NOW + timedelta(minutes=1))
+
+
+def test_a_refused_command_leaves_nothing(central: Container) -> None:
+    create_work_order(CreateWorkOrder("BR-100", Decimal(5), "planner", "WO-U0"),
+                      SqlAlchemyUnitOfWork(central.write_sessions))
+    release_work_order(ReleaseWorkOrder("WO-U0", "planner"), SqlAlchemyUnitOfWork(central.write_sessions))
+    with pytest.raises(InputError, match="unknown machine"):
+        start_work_order(StartWorkOrder("WO-U0", "NOPE", "planner"), SqlAlchemyUnitOfWork(central.write_sessions))
+    stored = _stored(central, "WO-U0")
+    assert stored is not None and (stored.status, stored.machine) == ("released", None)
 
 
 def test_leaving_without_a_commit_rolls_back(central: Container) -> None:

@@ -60,54 +60,56 @@ def _record(uow: AbstractUnitOfWork, now: datetime, **fields: Any) -> OpRecordRo
 
 def record_goods_receipt(cmd: RecordGoodsReceipt, uow: AbstractUnitOfWork) -> dict[str, Any]:
     """Dr raw materials at standard / Cr payables at actual, price variance at receipt."""
-    qty, unit_price = parse_decimal(cmd.qty, 6), parse_price(cmd.unit_price)
-    now = uow.clock()
-    snap = uow.master.snapshot()
-    ctx = snap.context(_default_entity(snap, cmd.entity))
-    choice = period_for_input(uow.session, snap, ctx.chart.entity, cmd.posting_date, now)
-    ctx.item(cmd.item)
-    if qty <= 0:
-        raise InputError(f"a goods receipt needs a positive quantity, got {qty}")
-    rec = _record(uow, now, kind="goods_receipt", item=cmd.item, qty=qty, price=unit_price, ref=cmd.ref,
-                  period=choice.period, posting_date=choice.entry_date, user=cmd.user)
-    entry = post_goods_receipt(ctx, choice.header(ctx.chart.entity, cmd.ref), cmd.item, qty, unit_price,
-                               Tags(memo=cmd.ref, refs=(f"record:{rec.id}",)))
-    entry_id = save_entry(uow.session, entry, cmd.user, now, record_id=rec.id)
-    add_move(uow.session, "goods_receipt", cmd.item, qty,
-             MoveSource(rec.id, choice.period, choice.entry_date, cmd.user, entry_id=entry_id, memo=cmd.ref), now)
-    uow.commit()
-    return record_view(rec) | {"entry": entry_id}
+    with uow:
+        qty, unit_price = parse_decimal(cmd.qty, 6), parse_price(cmd.unit_price)
+        now = uow.clock()
+        snap = uow.master.snapshot()
+        ctx = snap.context(_default_entity(snap, cmd.entity))
+        choice = period_for_input(uow.session, snap, ctx.chart.entity, cmd.posting_date, now)
+        ctx.item(cmd.item)
+        if qty <= 0:
+            raise InputError(f"a goods receipt needs a positive quantity, got {qty}")
+        rec = _record(uow, now, kind="goods_receipt", item=cmd.item, qty=qty, price=unit_price, ref=cmd.ref,
+                      period=choice.period, posting_date=choice.entry_date, user=cmd.user)
+        entry = post_goods_receipt(ctx, choice.header(ctx.chart.entity, cmd.ref), cmd.item, qty, unit_price,
+                                   Tags(memo=cmd.ref, refs=(f"record:{rec.id}",)))
+        entry_id = save_entry(uow.session, entry, cmd.user, now, record_id=rec.id)
+        add_move(uow.session, "goods_receipt", cmd.item, qty,
+                 MoveSource(rec.id, choice.period, choice.entry_date, cmd.user, entry_id=entry_id, memo=cmd.ref), now)
+        uow.commit()
+        return record_view(rec) | {"entry": entry_id}
 
 
 def issue_material(cmd: IssueMaterial, uow: AbstractUnitOfWork) -> dict[str, Any]:
     """Issue (or, negative, return) a component to an order at standard; negative stock alerts."""
-    qty = parse_decimal(cmd.qty, 6)
-    now = uow.clock()
-    order = uow.work_orders.get(cmd.order_id)
-    if order is None:
-        raise NotFound(f"no work order {cmd.order_id!r}")
-    if order.status == "closed":
-        raise OrderStateError(f"work order {cmd.order_id} is closed: no more issues")
-    snap = uow.master.snapshot()
-    ctx = snap.context(order_entity(snap, order.item))
-    ctx.item(cmd.item)
-    choice = period_for_input(uow.session, snap, ctx.chart.entity, cmd.posting_date, now)
-    rec = _record(uow, now, kind="material_issue", work_order=order.id, item=cmd.item, qty=qty, period=choice.period,
-                  posting_date=choice.entry_date, user=cmd.user)
-    accruals = OrderAccruals.from_data(order.accruals)
-    posted = post_material_issue(ctx, choice.header(ctx.chart.entity), accruals, cmd.item, qty,
-                                 Tags(refs=(f"record:{rec.id}",)))
-    entry_ids = [save_entry(uow.session, entry, cmd.user, now, record_id=rec.id, work_order=order.id)
-                 for entry in posted.entries]
-    order.accruals = posted.accruals.to_data()
-    add_move(uow.session, "material_issue", cmd.item, -qty,
-             MoveSource(rec.id, choice.period, choice.entry_date, cmd.user, order.id,
-                        entry_id=entry_ids[0] if entry_ids else None), now)
-    if qty > 0:  # issuing more than is on hand is allowed (production does not wait) and alerts
-        check_negative(uow.session, [cmd.item], f"issue to {order.id}", {"work_order": order.id, "record": rec.id},
-                       now)
-    uow.commit()
-    return record_view(rec)
+    with uow:
+        qty = parse_decimal(cmd.qty, 6)
+        now = uow.clock()
+        order = uow.work_orders.get(cmd.order_id)
+        if order is None:
+            raise NotFound(f"no work order {cmd.order_id!r}")
+        if order.status == "closed":
+            raise OrderStateError(f"work order {cmd.order_id} is closed: no more issues")
+        snap = uow.master.snapshot()
+        ctx = snap.context(order_entity(snap, order.item))
+        ctx.item(cmd.item)
+        choice = period_for_input(uow.session, snap, ctx.chart.entity, cmd.posting_date, now)
+        rec = _record(uow, now, kind="material_issue", work_order=order.id, item=cmd.item, qty=qty,
+                      period=choice.period, posting_date=choice.entry_date, user=cmd.user)
+        accruals = OrderAccruals.from_data(order.accruals)
+        posted = post_material_issue(ctx, choice.header(ctx.chart.entity), accruals, cmd.item, qty,
+                                     Tags(refs=(f"record:{rec.id}",)))
+        entry_ids = [save_entry(uow.session, entry, cmd.user, now, record_id=rec.id, work_order=order.id)
+                     for entry in posted.entries]
+        order.accruals = posted.accruals.to_data()
+        add_move(uow.session, "material_issue", cmd.item, -qty,
+                 MoveSource(rec.id, choice.period, choice.entry_date, cmd.user, order.id,
+                            entry_id=entry_ids[0] if entry_ids else None), now)
+        if qty > 0:  # issuing more than is on hand is allowed (production does not wait) and alerts
+            check_negative(uow.session, [cmd.item], f"issue to {order.id}", {"work_order": order.id, "record": rec.id},
+                           now)
+        uow.commit()
+        return record_view(rec)
 
 
 def _period_choice(uow: AbstractUnitOfWork, period: str, now: datetime) -> PeriodChoice:
@@ -124,44 +126,46 @@ def _period_choice(uow: AbstractUnitOfWork, period: str, now: datetime) -> Perio
 
 def book_labour(cmd: BookLabour, uow: AbstractUnitOfWork) -> dict[str, Any]:
     """Paid hours and amount from time and attendance: Dr labor_control / Cr wages_payable."""
-    hours, amount = parse_decimal(cmd.hours, 6), parse_money(cmd.amount)
-    now = uow.clock()
-    if hours < 0:
-        raise InputError(f"paid hours cannot be negative, got {hours}")
-    snap = uow.master.snapshot()
-    if cmd.work_center not in snap.master.work_centers_by_id:
-        raise InputError(f"unknown work centre {cmd.work_center!r}")
-    ctx = snap.context(snap.master.entity_of_work_center(cmd.work_center))
-    choice = _period_choice(uow, cmd.period, now)
-    rec = _record(uow, now, kind="labor_booking", work_center=cmd.work_center, period=cmd.period, qty=hours,
-                  amount=amount, posting_date=choice.entry_date, user=cmd.user)
-    entry = post_labor_booking(ctx, choice.header(ctx.chart.entity), cmd.work_center, amount,
-                               Tags(refs=(f"record:{rec.id}",)))
-    save_entry(uow.session, entry, cmd.user, now, record_id=rec.id)
-    uow.commit()
-    return record_view(rec)
+    with uow:
+        hours, amount = parse_decimal(cmd.hours, 6), parse_money(cmd.amount)
+        now = uow.clock()
+        if hours < 0:
+            raise InputError(f"paid hours cannot be negative, got {hours}")
+        snap = uow.master.snapshot()
+        if cmd.work_center not in snap.master.work_centers_by_id:
+            raise InputError(f"unknown work centre {cmd.work_center!r}")
+        ctx = snap.context(snap.master.entity_of_work_center(cmd.work_center))
+        choice = _period_choice(uow, cmd.period, now)
+        rec = _record(uow, now, kind="labor_booking", work_center=cmd.work_center, period=cmd.period, qty=hours,
+                      amount=amount, posting_date=choice.entry_date, user=cmd.user)
+        entry = post_labor_booking(ctx, choice.header(ctx.chart.entity), cmd.work_center, amount,
+                                   Tags(refs=(f"record:{rec.id}",)))
+        save_entry(uow.session, entry, cmd.user, now, record_id=rec.id)
+        uow.commit()
+        return record_view(rec)
 
 
 def record_overhead_actual(cmd: RecordOverheadActual, uow: AbstractUnitOfWork) -> dict[str, Any]:
     """Actual overhead from payables: Dr voh_control or foh_control / Cr overhead_payable."""
-    amount = parse_money(cmd.amount)
-    now = uow.clock()
-    try:
-        okind = OverheadKind(cmd.kind)
-    except ValueError:
-        raise InputError(f"kind must be 'variable' or 'fixed', got {cmd.kind!r}") from None
-    snap = uow.master.snapshot()
-    if cmd.work_center not in snap.master.work_centers_by_id:
-        raise InputError(f"unknown work centre {cmd.work_center!r}")
-    ctx = snap.context(snap.master.entity_of_work_center(cmd.work_center))
-    choice = _period_choice(uow, cmd.period, now)
-    rec = _record(uow, now, kind="overhead_actual", subkind=okind.value, work_center=cmd.work_center, period=cmd.period,
-                  amount=amount, posting_date=choice.entry_date, user=cmd.user)
-    entry = domain_overhead(ctx, choice.header(ctx.chart.entity), cmd.work_center, okind, amount,
-                            Tags(refs=(f"record:{rec.id}",)))
-    save_entry(uow.session, entry, cmd.user, now, record_id=rec.id)
-    uow.commit()
-    return record_view(rec)
+    with uow:
+        amount = parse_money(cmd.amount)
+        now = uow.clock()
+        try:
+            okind = OverheadKind(cmd.kind)
+        except ValueError:
+            raise InputError(f"kind must be 'variable' or 'fixed', got {cmd.kind!r}") from None
+        snap = uow.master.snapshot()
+        if cmd.work_center not in snap.master.work_centers_by_id:
+            raise InputError(f"unknown work centre {cmd.work_center!r}")
+        ctx = snap.context(snap.master.entity_of_work_center(cmd.work_center))
+        choice = _period_choice(uow, cmd.period, now)
+        rec = _record(uow, now, kind="overhead_actual", subkind=okind.value, work_center=cmd.work_center,
+                      period=cmd.period, amount=amount, posting_date=choice.entry_date, user=cmd.user)
+        entry = domain_overhead(ctx, choice.header(ctx.chart.entity), cmd.work_center, okind, amount,
+                                Tags(refs=(f"record:{rec.id}",)))
+        save_entry(uow.session, entry, cmd.user, now, record_id=rec.id)
+        uow.commit()
+        return record_view(rec)
 
 
 def _text(value: Decimal | None, decimals: int | None = None) -> str | None:

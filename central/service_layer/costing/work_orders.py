@@ -81,24 +81,25 @@ def _order(uow: AbstractUnitOfWork, order_id: str) -> WorkOrderRow:
 
 
 def create_work_order(cmd: CreateWorkOrder, uow: AbstractUnitOfWork) -> WorkOrderRow:
-    qty = parse_decimal(cmd.qty, 6)
-    if qty <= 0:
-        raise InputError(f"a work order needs a positive quantity, got {qty}")
-    master = uow.master.snapshot().master
-    known = master.items_by_id.get(cmd.item)
-    if known is None:
-        raise InputError(f"unknown item {cmd.item!r}")
-    if not known.manufactured:
-        raise InputError(f"item {cmd.item!r} is a raw item: it is bought, not manufactured")
-    _require_routings(master, cmd.item, "order")
-    order_id = cmd.order_id or f"WO-{uuid.uuid4().hex[:10].upper()}"
-    if uow.work_orders.get(order_id, lock=False) is not None:
-        raise Conflict(f"work order {order_id} exists", code="duplicate")
-    row = WorkOrderRow(id=order_id, item=cmd.item, qty=qty, due=cmd.due, status="created", created=uow.clock(),
-                       created_by=cmd.user, accruals=OrderAccruals(order_id, cmd.item).to_data())
-    uow.work_orders.add(row)
-    uow.commit()
-    return row
+    with uow:
+        qty = parse_decimal(cmd.qty, 6)
+        if qty <= 0:
+            raise InputError(f"a work order needs a positive quantity, got {qty}")
+        master = uow.master.snapshot().master
+        known = master.items_by_id.get(cmd.item)
+        if known is None:
+            raise InputError(f"unknown item {cmd.item!r}")
+        if not known.manufactured:
+            raise InputError(f"item {cmd.item!r} is a raw item: it is bought, not manufactured")
+        _require_routings(master, cmd.item, "order")
+        order_id = cmd.order_id or f"WO-{uuid.uuid4().hex[:10].upper()}"
+        if uow.work_orders.get(order_id, lock=False) is not None:
+            raise Conflict(f"work order {order_id} exists", code="duplicate")
+        row = WorkOrderRow(id=order_id, item=cmd.item, qty=qty, due=cmd.due, status="created", created=uow.clock(),
+                           created_by=cmd.user, accruals=OrderAccruals(order_id, cmd.item).to_data())
+        uow.work_orders.add(row)
+        uow.commit()
+        return row
 
 
 def _require(order: WorkOrderRow, allowed: tuple[str, ...], action: str) -> None:
@@ -116,12 +117,13 @@ def _require_routings(master: MasterData, item: str, action: str) -> None:
 
 
 def release_work_order(cmd: ReleaseWorkOrder, uow: AbstractUnitOfWork) -> WorkOrderRow:
-    order = _order(uow, cmd.order_id)
-    _require(order, ("created",), "release")
-    _require_routings(uow.master.snapshot().master, order.item, "release a work order for")
-    order.status, order.released_at = "released", uow.clock()
-    uow.commit()
-    return order
+    with uow:
+        order = _order(uow, cmd.order_id)
+        _require(order, ("created",), "release")
+        _require_routings(uow.master.snapshot().master, order.item, "release a work order for")
+        order.status, order.released_at = "released", uow.clock()
+        uow.commit()
+        return order
 
 
 def _at(uow: AbstractUnitOfWork, at: datetime | None) -> datetime:
@@ -137,31 +139,32 @@ def _at(uow: AbstractUnitOfWork, at: datetime | None) -> datetime:
 
 def start_work_order(cmd: StartWorkOrder, uow: AbstractUnitOfWork) -> WorkOrderRow:
     """Dispatch the order to the machine from ``at`` (default now) and post events it covers."""
-    order = _order(uow, cmd.order_id)
-    _require(order, ("released", "stopped"), "start")
-    when = _at(uow, cmd.at)
-    master = uow.master.snapshot().master
-    known = master.machines_by_id.get(cmd.machine)
-    if known is None:
-        raise InputError(f"unknown machine {cmd.machine!r}")
-    _require_routings(master, order.item, "start a work order for")
-    routing = master.routing(order.item)
-    if known.work_center != routing.work_center:
-        raise InputError(
-            f"machine {cmd.machine} is in {known.work_center}; {order.item} is routed to {routing.work_center}"
-        )
-    busy = uow.dispatches.running_on(cmd.machine, when)
-    if busy is not None:
-        raise Conflict(f"machine {cmd.machine} runs work order {busy.work_order} from {busy.start.isoformat()}",
-                       code="machine_busy")
-    order.status, order.machine, order.started_at = "started", cmd.machine, order.started_at or when
-    uow.dispatches.add(DispatchRow(work_order=order.id, machine=cmd.machine, start=when, created_by=cmd.user))
-    waiting = uow.event_postings.unassigned_since(cmd.machine, when)
-    if waiting:
-        _attach_rows(uow, waiting, cmd.user, f"dispatch after the fact: {order.id} from {when.isoformat()}")
-        log.info("start of %s at %s attached %d waiting events", order.id, when, len(waiting))
-    uow.commit()
-    return order
+    with uow:
+        order = _order(uow, cmd.order_id)
+        _require(order, ("released", "stopped"), "start")
+        when = _at(uow, cmd.at)
+        master = uow.master.snapshot().master
+        known = master.machines_by_id.get(cmd.machine)
+        if known is None:
+            raise InputError(f"unknown machine {cmd.machine!r}")
+        _require_routings(master, order.item, "start a work order for")
+        routing = master.routing(order.item)
+        if known.work_center != routing.work_center:
+            raise InputError(
+                f"machine {cmd.machine} is in {known.work_center}; {order.item} is routed to {routing.work_center}"
+            )
+        busy = uow.dispatches.running_on(cmd.machine, when)
+        if busy is not None:
+            raise Conflict(f"machine {cmd.machine} runs work order {busy.work_order} from {busy.start.isoformat()}",
+                           code="machine_busy")
+        order.status, order.machine, order.started_at = "started", cmd.machine, order.started_at or when
+        uow.dispatches.add(DispatchRow(work_order=order.id, machine=cmd.machine, start=when, created_by=cmd.user))
+        waiting = uow.event_postings.unassigned_since(cmd.machine, when)
+        if waiting:
+            _attach_rows(uow, waiting, cmd.user, f"dispatch after the fact: {order.id} from {when.isoformat()}")
+            log.info("start of %s at %s attached %d waiting events", order.id, when, len(waiting))
+        uow.commit()
+        return order
 
 
 def _pending(row: EventPostingRow) -> Pending:
@@ -181,12 +184,13 @@ def _attach_rows(uow: AbstractUnitOfWork, rows: list[EventPostingRow], user: str
 
 def stop_work_order(cmd: StopWorkOrder, uow: AbstractUnitOfWork) -> WorkOrderRow:
     """End the order's dispatch at ``at`` (default now); events after a past ``at`` leave it."""
-    order = _order(uow, cmd.order_id)
-    _require(order, ("started",), "stop")
-    _end_dispatch(uow, order, cmd.user, _at(uow, cmd.at))
-    order.status, order.stopped_at = "stopped", uow.clock()
-    uow.commit()
-    return order
+    with uow:
+        order = _order(uow, cmd.order_id)
+        _require(order, ("started",), "stop")
+        _end_dispatch(uow, order, cmd.user, _at(uow, cmd.at))
+        order.status, order.stopped_at = "stopped", uow.clock()
+        uow.commit()
+        return order
 
 
 def _end_dispatch(uow: AbstractUnitOfWork, order: WorkOrderRow, user: str, when: datetime) -> None:
@@ -209,12 +213,13 @@ def _end_dispatch(uow: AbstractUnitOfWork, order: WorkOrderRow, user: str, when:
 
 
 def complete_work_order(cmd: CompleteWorkOrder, uow: AbstractUnitOfWork) -> WorkOrderRow:
-    order = _order(uow, cmd.order_id)
-    _require(order, ("started", "stopped"), "complete")
-    _end_dispatch(uow, order, cmd.user, _at(uow, cmd.at))
-    order.status, order.completed_at = "completed", uow.clock()
-    uow.commit()
-    return order
+    with uow:
+        order = _order(uow, cmd.order_id)
+        _require(order, ("started", "stopped"), "complete")
+        _end_dispatch(uow, order, cmd.user, _at(uow, cmd.at))
+        order.status, order.completed_at = "completed", uow.clock()
+        uow.commit()
+        return order
 
 
 def order_view(order: WorkOrderRow) -> dict[str, Any]:
@@ -250,36 +255,39 @@ def _posting(uow: AbstractUnitOfWork, event_id: int, status: str) -> EventPostin
 
 def assign_event_to_order(cmd: AssignEvent, uow: AbstractUnitOfWork) -> EventPostingRow:
     """A controller assigns an unassigned count/scrap event to an order: it posts now."""
-    row = _posting(uow, cmd.event_id, EventPostingStatus.UNASSIGNED)
-    order = _order(uow, cmd.order_id)
-    snap = uow.master.snapshot()
-    done = post_to_order(uow.session, snap, order, [_pending(row)], cmd.user, f"assigned by {cmd.user}", uow.clock(),
-                         link=True)
-    a = done[row.event_id]
-    row.status, row.work_order, row.record_id, row.late, row.decided_by = (
-        EventPostingStatus.POSTED, a.work_order, a.record_id, a.late, cmd.user)
-    uow.commit()
-    return row
+    with uow:
+        row = _posting(uow, cmd.event_id, EventPostingStatus.UNASSIGNED)
+        order = _order(uow, cmd.order_id)
+        snap = uow.master.snapshot()
+        done = post_to_order(uow.session, snap, order, [_pending(row)], cmd.user, f"assigned by {cmd.user}",
+                             uow.clock(), link=True)
+        a = done[row.event_id]
+        row.status, row.work_order, row.record_id, row.late, row.decided_by = (
+            EventPostingStatus.POSTED, a.work_order, a.record_id, a.late, cmd.user)
+        uow.commit()
+        return row
 
 
 def accept_suspect_event(cmd: AcceptSuspectEvent, uow: AbstractUnitOfWork) -> EventPostingRow:
     """Release a held suspect event: it posts like any event (or waits unassigned)."""
-    row = _posting(uow, cmd.event_id, EventPostingStatus.SUSPECT)
-    row.decided_by = cmd.user
-    if row.kind == "state" or row.qty == 0:
-        row.status = EventPostingStatus.OPERATIONAL
-    else:
-        row.status = EventPostingStatus.UNASSIGNED
-        _attach_rows(uow, [row], cmd.user, f"suspect event accepted by {cmd.user}")
-    uow.commit()
-    return row
+    with uow:
+        row = _posting(uow, cmd.event_id, EventPostingStatus.SUSPECT)
+        row.decided_by = cmd.user
+        if row.kind == "state" or row.qty == 0:
+            row.status = EventPostingStatus.OPERATIONAL
+        else:
+            row.status = EventPostingStatus.UNASSIGNED
+            _attach_rows(uow, [row], cmd.user, f"suspect event accepted by {cmd.user}")
+        uow.commit()
+        return row
 
 
 def reject_suspect_event(cmd: RejectSuspectEvent, uow: AbstractUnitOfWork) -> EventPostingRow:
-    row = _posting(uow, cmd.event_id, EventPostingStatus.SUSPECT)
-    row.status, row.decided_by = EventPostingStatus.REJECTED, cmd.user
-    uow.commit()
-    return row
+    with uow:
+        row = _posting(uow, cmd.event_id, EventPostingStatus.SUSPECT)
+        row.status, row.decided_by = EventPostingStatus.REJECTED, cmd.user
+        uow.commit()
+        return row
 
 
 def event_view(row: EventPostingRow) -> dict[str, Any]:
