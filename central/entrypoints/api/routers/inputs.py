@@ -26,7 +26,7 @@ from central.service_layer.costing import inputs, stock
 
 __all__ = [
     "router", "GoodsReceiptIn", "MaterialIssueIn", "LaborBookingIn", "OverheadActualIn",
-    "InputRecordOut", "GoodsReceiptsOut", "LaborBookingsOut", "OverheadActualsOut",
+    "InputRecordOut", "GoodsReceiptOut", "GoodsReceiptsOut", "LaborBookingsOut", "OverheadActualsOut",
 ]
 
 router = APIRouter(tags=["ledger"])
@@ -86,6 +86,12 @@ class InputRecordOut(ResponseBody):
     data: Any
 
 
+class GoodsReceiptOut(InputRecordOut):
+    """A recorded goods receipt and the journal entry it posted."""
+
+    entry: int
+
+
 class GoodsReceiptsOut(ResponseBody):
     goods_receipts: list[InputRecordOut]
 
@@ -104,14 +110,15 @@ def list_goods_receipts(session: SessionDep, _who: PrincipalDep, limit: Limit = 
     return {"goods_receipts": inputs.list_records(session, "goods_receipt", limit, offset)}
 
 
-@router.post("/goods-receipts", status_code=201)
-def post_goods_receipt(body: GoodsReceiptIn, uow: UnitOfWorkDep, who: Operator) -> dict[str, Any]:
+@router.post("/goods-receipts", status_code=201, response_model=GoodsReceiptOut, response_model_exclude_unset=True)
+def post_goods_receipt(body: GoodsReceiptIn, uow: UnitOfWorkDep, who: Operator) -> object:
     return inputs.record_goods_receipt(RecordGoodsReceipt(body.item, body.qty, body.unit_price, body.ref, who.user,
                                                           body.posting_date, body.entity), uow)
 
 
-@router.post("/work-orders/{order_id}/material-issues", status_code=201)
-def post_material_issue(order_id: str, body: MaterialIssueIn, uow: UnitOfWorkDep, who: Operator) -> dict[str, Any]:
+@router.post("/work-orders/{order_id}/material-issues", status_code=201, response_model=InputRecordOut,
+             response_model_exclude_unset=True)
+def post_material_issue(order_id: str, body: MaterialIssueIn, uow: UnitOfWorkDep, who: Operator) -> object:
     return inputs.issue_material(IssueMaterial(order_id, body.item, body.qty, who.user, body.posting_date), uow)
 
 
@@ -121,8 +128,8 @@ def list_labor_bookings(session: SessionDep, _who: PrincipalDep, limit: Limit = 
     return {"labor_bookings": inputs.list_records(session, "labor_booking", limit, offset)}
 
 
-@router.post("/labor-bookings", status_code=201)
-def post_labor_booking(body: LaborBookingIn, uow: UnitOfWorkDep, who: Controller) -> dict[str, Any]:
+@router.post("/labor-bookings", status_code=201, response_model=InputRecordOut, response_model_exclude_unset=True)
+def post_labor_booking(body: LaborBookingIn, uow: UnitOfWorkDep, who: Controller) -> object:
     return inputs.book_labour(BookLabour(body.work_center, body.period, body.hours, body.amount, who.user), uow)
 
 
@@ -132,8 +139,8 @@ def list_overhead_actuals(session: SessionDep, _who: PrincipalDep, limit: Limit 
     return {"overhead_actuals": inputs.list_records(session, "overhead_actual", limit, offset)}
 
 
-@router.post("/overhead-actuals", status_code=201)
-def post_overhead_actual(body: OverheadActualIn, uow: UnitOfWorkDep, who: Controller) -> dict[str, Any]:
+@router.post("/overhead-actuals", status_code=201, response_model=InputRecordOut, response_model_exclude_unset=True)
+def post_overhead_actual(body: OverheadActualIn, uow: UnitOfWorkDep, who: Controller) -> object:
     command = RecordOverheadActual(body.work_center, body.period, body.kind, body.amount, who.user)
     return inputs.record_overhead_actual(command, uow)
 
