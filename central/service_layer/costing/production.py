@@ -78,8 +78,9 @@ class Attached:
 
 class CostingHandler:
     """The posting seam handler: record and post a stream's newly accepted events (see module
-    doc), inside the ingest transaction. The ingest's ``post_events`` is the one way events reach
-    it; ``clock`` stamps what it writes (journal entries, stock moves, alerts)."""
+    doc), inside the ingest transaction. ``central.service_layer.ingest.posting.post_events`` is
+    the one way events reach it; ``clock`` stamps what it writes (journal entries, stock moves,
+    alerts), while production records keep the time of their last event."""
 
     name = "costing"
 
