@@ -15,7 +15,10 @@ from central.entrypoints.api.schemas import RequestBody, ResponseBody
 from central.service_layer.costing import ledger
 from central.service_layer.governance.manual_journal import propose_manual_entry
 
-__all__ = ["router", "ReverseIn", "JournalLineIn", "JournalIn", "ProposedEntryOut", "ManualEntryProposedOut"]
+__all__ = [
+    "router", "ReverseIn", "JournalLineIn", "JournalIn", "ProposedEntryOut", "ManualEntryProposedOut",
+    "JournalEntryOut", "JournalEntryDetailOut", "JournalPageOut", "TrialBalanceLineOut", "TrialBalanceOut",
+]
 
 router = APIRouter(tags=["ledger"])
 
@@ -63,24 +66,80 @@ class ManualEntryProposedOut(ResponseBody):
     approval: PendingApprovalOut
 
 
-@router.get("/journal")
+class JournalEntryOut(ResponseBody):
+    """A posted entry with its lines; amounts are money strings."""
+
+    id: int
+    entity: str | None
+    period: str
+    date: str
+    kind: str
+    memo: str | None
+    rule_version: int | None
+    late: bool
+    original_date: str | None
+    reverses: int | None
+    reversed_by: int | None
+    reason: str | None
+    record: int | None
+    work_order: str | None
+    created: str
+    user: str
+    lines: list[dict[str, Any]]
+    total_debit: str
+    total_credit: str
+
+
+class JournalEntryDetailOut(JournalEntryOut):
+    """An entry with its lineage: the operational record and the machine events behind it."""
+
+    lineage: dict[str, Any]
+
+
+class JournalPageOut(ResponseBody):
+    entries: list[JournalEntryOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class TrialBalanceLineOut(ResponseBody):
+    account: str
+    role: str | None
+    debit: str
+    credit: str
+    balance: str
+
+
+class TrialBalanceOut(ResponseBody):
+    entity: str | None
+    period: str | None
+    lines: list[TrialBalanceLineOut]
+    total_debit: str
+    total_credit: str
+    balanced: bool
+    as_of: str
+
+
+@router.get("/journal", response_model=JournalPageOut, response_model_exclude_unset=True)
 def get_journal(
     session: SessionDep, _who: PrincipalDep, period: str | None = None, account: str | None = None,
     work_order: str | None = None, entity: str | None = None, kind: str | None = None,
     limit: Limit = 100, offset: OffsetQuery = 0,
-) -> dict[str, Any]:
+) -> object:
     """Entries with lines; ``account`` matches an account code or a role."""
     return ledger.list_journal(session, period=period, account=account, work_order=work_order, entity=entity,
                                kind=kind, limit=limit, offset=offset)
 
 
-@router.get("/journal/{entry_id}")
-def get_journal_entry(entry_id: IdPath, session: SessionDep, _who: PrincipalDep) -> dict[str, Any]:
+@router.get("/journal/{entry_id}", response_model=JournalEntryDetailOut, response_model_exclude_unset=True)
+def get_journal_entry(entry_id: IdPath, session: SessionDep, _who: PrincipalDep) -> object:
     return ledger.get_entry(session, entry_id)
 
 
-@router.post("/journal/{entry_id}/reverse", status_code=201)
-def reverse_journal_entry(entry_id: IdPath, body: ReverseIn, session: SessionDep, who: Controller) -> dict[str, Any]:
+@router.post("/journal/{entry_id}/reverse", status_code=201, response_model=JournalEntryDetailOut,
+             response_model_exclude_unset=True)
+def reverse_journal_entry(entry_id: IdPath, body: ReverseIn, session: SessionDep, who: Controller) -> object:
     return ledger.reverse_entry(session, entry_id, body.reason, who.user)
 
 
@@ -90,8 +149,8 @@ def post_manual_journal(body: JournalIn, session: SessionDep, who: Controller) -
     return propose_manual_entry(session, who, body.model_dump(mode="json", exclude_none=True))
 
 
-@router.get("/trial-balance")
+@router.get("/trial-balance", response_model=TrialBalanceOut, response_model_exclude_unset=True)
 def get_trial_balance(
     session: SessionDep, _who: PrincipalDep, entity: str | None = None, period: str | None = None
-) -> dict[str, Any]:
+) -> object:
     return ledger.trial_balance(session, entity, period)
