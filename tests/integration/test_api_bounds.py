@@ -6,18 +6,16 @@ scheme, error responses). SQLite, and PostgreSQL when SFSYNC_TEST_PG_URL is set.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from support.costing import costing_container, worked_example_master
+from support.api import err, token
+from support.costing import worked_example_master
 
 from central.bootstrap import Container
-from central.entrypoints.api.app import create_app
-from central.service_layer.access import issue_token
 
 API = "/api/v1"
 BIG = 2**63
@@ -25,31 +23,11 @@ MAX = 2**63 - 1
 
 
 @pytest.fixture
-def central(central_db_url: str) -> Iterator[Container]:
-    c = costing_container(central_db_url)
-    yield c
-    c.dispose()
-
-
-@pytest.fixture
-def client(central: Container) -> TestClient:
-    return TestClient(create_app(central), raise_server_exceptions=False)
-
-
-@pytest.fixture
 def admin(central: Container, client: TestClient) -> dict[str, str]:
-    with central.write_sessions() as s, s.begin():
-        headers = {"Authorization": f"Bearer {issue_token(s, 'boss', 'admin').token}"}
+    headers = token(central, "boss", "admin")
     resp = client.post(f"{API}/master-data", json=worked_example_master(), headers=headers)
     assert resp.status_code == 200, resp.text
     return headers
-
-
-def _error(resp: Any, status: int) -> dict[str, Any]:
-    assert resp.status_code == status, resp.text
-    body = resp.json()["error"]
-    assert set(body) == {"code", "message", "detail"} and body["message"]
-    return dict(body)
 
 
 @pytest.mark.parametrize("query", [
@@ -59,7 +37,7 @@ def _error(resp: Any, status: int) -> dict[str, Any]:
 def test_event_and_audit_queries_out_of_range_are_422(client: TestClient, admin: dict[str, str],
                                                       query: dict[str, str]) -> None:
     for path in ("events", "audit"):
-        body = _error(client.get(f"{API}/{path}", params=query, headers=admin), 422)
+        body = err(client.get(f"{API}/{path}", params=query, headers=admin), 422)
         assert body["code"] == "validation_error"
         assert next(iter(query)) in body["message"]
 
@@ -72,13 +50,13 @@ def test_ids_beyond_int64_are_422_and_the_largest_is_404(client: TestClient, adm
     method = "GET" if path.endswith("{}") else "POST"
     body = {"reverse": {"reason": "r"}, "assign": {"work_order": "X"}}.get(path.rsplit("/", 1)[-1])
     for value, status in ((BIG, 422), (10**30, 422), (MAX, 404)):
-        _error(client.request(method, f"{API}/{path.format(value)}", json=body, headers=admin), status)
+        err(client.request(method, f"{API}/{path.format(value)}", json=body, headers=admin), status)
 
 
 @pytest.mark.parametrize("offset", [str(BIG), "-1"])
 def test_offsets_beyond_int64_are_422(client: TestClient, admin: dict[str, str], offset: str) -> None:
     for path in ("journal", "work-orders", "goods-receipts", "unassigned"):
-        _error(client.get(f"{API}/{path}", params={"offset": offset}, headers=admin), 422)
+        err(client.get(f"{API}/{path}", params={"offset": offset}, headers=admin), 422)
     assert client.get(f"{API}/journal", params={"offset": str(MAX)}, headers=admin).json()["entries"] == []
 
 
@@ -90,8 +68,8 @@ def test_offsets_beyond_int64_are_422(client: TestClient, admin: dict[str, str],
 def test_goods_receipt_refuses_unbounded_decimals_and_dates(client: TestClient, admin: dict[str, str],
                                                              field: str, value: Any) -> None:
     body = {"item": "S", "qty": "10", "unit_price": "4.10", "ref": "GR", field: value}
-    err = _error(client.post(f"{API}/goods-receipts", json=body, headers=admin), 422)
-    assert field in err["message"]
+    error = err(client.post(f"{API}/goods-receipts", json=body, headers=admin), 422)
+    assert field in error["message"]
     assert client.get(f"{API}/goods-receipts", headers=admin).json()["goods_receipts"] == []  # nothing written
 
 
@@ -108,7 +86,7 @@ def test_goods_receipt_refuses_unbounded_decimals_and_dates(client: TestClient, 
 ])
 def test_other_inputs_refuse_unbounded_values(client: TestClient, admin: dict[str, str], path: str,
                                               body: dict[str, Any]) -> None:
-    _error(client.post(f"{API}/{path}", json=body, headers=admin), 422)
+    err(client.post(f"{API}/{path}", json=body, headers=admin), 422)
 
 
 def test_start_at_and_report_windows_out_of_range(client: TestClient, admin: dict[str, str]) -> None:
@@ -116,18 +94,18 @@ def test_start_at_and_report_windows_out_of_range(client: TestClient, admin: dic
                        headers=admin).status_code == 201
     assert client.post(f"{API}/work-orders/WO-1/release", headers=admin).status_code == 200
     for at in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
-        _error(client.post(f"{API}/work-orders/WO-1/start", json={"machine": "PRESS-2", "at": at}, headers=admin), 422)
-        _error(client.post(f"{API}/work-orders/WO-1/stop", json={"at": at}, headers=admin), 422)
+        err(client.post(f"{API}/work-orders/WO-1/start", json={"machine": "PRESS-2", "at": at}, headers=admin), 422)
+        err(client.post(f"{API}/work-orders/WO-1/stop", json={"at": at}, headers=admin), 422)
     for window in ({"from": "0001-01-01"}, {"to": "9999-12-31"}, {"from": "0001-01-01T00:00:00+01:00"}):
         for report in ("downtime", "oee", "cost-of-quality"):
-            err = _error(client.get(f"{API}/reports/{report}", params=window, headers=admin), 422)
-            assert err["code"] == "out_of_range"
+            error = err(client.get(f"{API}/reports/{report}", params=window, headers=admin), 422)
+            assert error["code"] == "out_of_range"
 
 
 def test_a_product_too_large_to_store_is_422_and_nothing_is_written(client: TestClient,
                                                                      admin: dict[str, str]) -> None:
     body = {"item": "S", "qty": "999999999999999", "unit_price": "999999999999999", "ref": "huge"}
-    _error(client.post(f"{API}/goods-receipts", json=body, headers=admin), 422)
+    err(client.post(f"{API}/goods-receipts", json=body, headers=admin), 422)
     assert client.get(f"{API}/goods-receipts", headers=admin).json()["goods_receipts"] == []
     tb = client.get(f"{API}/trial-balance", headers=admin).json()
     assert tb["total_debit"] == tb["total_credit"] == "0.00"

@@ -5,57 +5,22 @@ re-attribution, suspect events, late events for closed orders and periods."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from support.costing import MACHINE, costing_container, ingest, period_id, wire_events, worked_example_master
+from support.api import err, ok, token
+from support.costing import MACHINE, ingest, period_id, wire_events, worked_example_master
 
 from central.bootstrap import Container
-from central.entrypoints.api.app import create_app
-from central.service_layer.access import issue_token
 from central.service_layer.costing.master_data import load_file
 
 API = "/api/v1"
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "central" / "demo_master.yaml"
 EXAMPLE = ROOT / "deploy" / "examples" / "master-data.yaml"
-
-
-@pytest.fixture
-def central(central_db_url: str) -> Iterator[Container]:
-    """SQLite, and PostgreSQL when SFSYNC_TEST_PG_URL is set."""
-    c = costing_container(central_db_url)
-    yield c
-    c.dispose()
-
-
-@pytest.fixture
-def client(central: Container) -> TestClient:
-    return TestClient(create_app(central), raise_server_exceptions=False)
-
-
-@pytest.fixture
-def admin(central: Container) -> dict[str, str]:
-    with central.write_sessions() as s, s.begin():
-        return {"Authorization": f"Bearer {issue_token(s, 'boss', 'admin').token}"}
-
-
-def ok(resp: Any, status: int = 200) -> Any:
-    assert resp.status_code == status, resp.text
-    return resp.json()
-
-
-def err(resp: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    assert resp.status_code == status, resp.text
-    body = resp.json()["error"]
-    assert set(body) == {"code", "message", "detail"} and body["message"]
-    if code is not None:
-        assert body["code"] == code, body
-    return dict(body)
 
 
 def journal_size(client: TestClient, h: dict[str, str]) -> int:
@@ -95,8 +60,7 @@ def test_master_data_is_idempotent_and_refuses_unknown_keys_and_dangling_referen
     items = ok(client.get(f"{API}/items", headers=admin))["items"]
     assert next(i for i in items if i["id"] == "S")["standard_cost"] == "4.00"
     err(client.post(f"{API}/approvals/{pending['id']}/approve", json={}, headers=admin), 403)  # not the requester
-    with central.write_sessions() as s, s.begin():
-        other = {"Authorization": f"Bearer {issue_token(s, 'carla', 'controller').token}"}
+    other = token(central, "carla", "controller")
     ok(client.post(f"{API}/approvals/{pending['id']}/approve", json={}, headers=other))
     items = ok(client.get(f"{API}/items", headers=admin))["items"]
     assert next(i for i in items if i["id"] == "S")["standard_cost"] == "4.10"

@@ -5,49 +5,23 @@ one maintenance request, a short one and planned stops none; thresholds come fro
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from support.api import ok, token
 from support.central import payload, topic
-from support.costing import MACHINE, chunks, costing_container, window_start, wire_events, worked_example_master
+from support.costing import MACHINE, chunks, window_start, wire_events, worked_example_master
 
 from central.bootstrap import Container
-from central.entrypoints.api.app import create_app
-from central.service_layer.access import issue_token
 
 API = "/api/v1"
 
 
 @pytest.fixture
-def central(central_db_url: str) -> Iterator[Container]:
-    c = costing_container(central_db_url)
-    yield c
-    c.dispose()
-
-
-@pytest.fixture
-def client(central: Container) -> TestClient:
-    return TestClient(create_app(central), raise_server_exceptions=False)
-
-
-@pytest.fixture
-def admin(central: Container) -> dict[str, str]:
-    with central.write_sessions() as s, s.begin():
-        return {"Authorization": f"Bearer {issue_token(s, 'boss', 'admin').token}"}
-
-
-@pytest.fixture
 def operator(central: Container) -> dict[str, str]:
-    with central.write_sessions() as s, s.begin():
-        return {"Authorization": f"Bearer {issue_token(s, 'otto', 'operator').token}"}
-
-
-def ok(resp: Any, status: int = 200) -> Any:
-    assert resp.status_code == status, resp.text
-    return resp.json()
+    return token(central, "otto", "operator")
 
 
 def master(wc: dict[str, Any] | None = None, machine: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import shutil
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from support.api import api_client, ok, token
 from support.costing import (
     MACHINE,
     costing_container,
@@ -30,40 +30,10 @@ from support.costing import (
 
 from central.adapters.db.models_costing import ItemStockRow
 from central.bootstrap import Container
-from central.entrypoints.api.app import create_app
-from central.service_layer.access import issue_token
 from central.service_layer.costing import stock
 
 API = "/api/v1"
 D = Decimal
-
-
-@pytest.fixture
-def central(central_db_url: str) -> Iterator[Container]:
-    """SQLite, and PostgreSQL when SFSYNC_TEST_PG_URL is set."""
-    c = costing_container(central_db_url)
-    yield c
-    c.dispose()
-
-
-@pytest.fixture
-def client(central: Container) -> TestClient:
-    return TestClient(create_app(central), raise_server_exceptions=False)
-
-
-def auth(c: Container, user: str, role: str) -> dict[str, str]:
-    with c.write_sessions() as s, s.begin():
-        return {"Authorization": f"Bearer {issue_token(s, user, role).token}"}
-
-
-@pytest.fixture
-def admin(central: Container) -> dict[str, str]:
-    return auth(central, "boss", "admin")
-
-
-def ok(resp: Any, status: int = 200) -> Any:
-    assert resp.status_code == status, resp.text
-    return resp.json()
 
 
 def backflush_master() -> dict[str, Any]:
@@ -182,7 +152,7 @@ def test_receipts_issues_returns_backflush_and_finished_goods_give_on_hand(
     assert ok(client.get(f"{API}/stock-moves", params={"item": "NOPE"}, headers=admin))["stock_moves"] == []
     assert client.get(f"{API}/stock-moves", params={"limit": 0}, headers=admin).status_code == 422
     assert client.get(f"{API}/stock-moves").status_code == 401
-    operator = auth(central, "otto", "operator")
+    operator = token(central, "otto", "operator")
     assert ok(client.get(f"{API}/stock-moves", headers=operator))["stock_moves"]
     assert negative_alerts(client, admin) == []
     # the running figures kept per item for the alert checks agree with the moves and the ledger
@@ -289,7 +259,7 @@ def test_a_standard_cost_change_shows_as_difference(
     changed["items"][0]["standard_cost"] = "4.20"
     pending = ok(client.post(f"{API}/master-data", json=changed, headers=admin))["pending_approval"]
     assert valuation(client, admin)["S"]["difference"] == "0.00"  # nothing changes before the approval
-    ok(client.post(f"{API}/approvals/{pending['id']}/approve", headers=auth(central, "carl", "controller")))
+    ok(client.post(f"{API}/approvals/{pending['id']}/approve", headers=token(central, "carl", "controller")))
     row = valuation(client, admin)["S"]
     assert (row["qty"], row["unit_cost"], row["value"], row["ledger"], row["difference"]) == (
         "100", "4.200000", "420.00", "400.00", "20.00")  # the stock on hand was not revalued
@@ -302,7 +272,7 @@ def test_a_standard_cost_change_shows_as_difference(
     # the controller revalues the stock on hand by a manual entry (approved by another controller)
     lines = [{"account": "1300", "debit": "20.00", "item": "S", "memo": "revaluation to 4.20"},
              {"account": "5200", "credit": "20.00", "item": "S"}]
-    carl, dora = auth(central, "carl", "controller"), auth(central, "dora", "controller")
+    carl, dora = token(central, "carl", "controller"), token(central, "dora", "controller")
     proposed = ok(client.post(f"{API}/journal", json={"memo": "revalue S", "lines": lines}, headers=carl), 202)
     ok(client.post(f"{API}/approvals/{proposed['approval']['id']}/approve", headers=dora))
     row = valuation(client, admin)["S"]
@@ -322,8 +292,8 @@ def _run(url: str, size: int, docs: list[dict[str, Any]], t0: datetime) -> dict[
     after it leave the order) and a new dispatch from that time (they come back)."""
     c = costing_container(url)
     try:
-        client = TestClient(create_app(c), raise_server_exceptions=False)
-        h = auth(c, "boss", "admin")
+        client = api_client(c)
+        h = token(c, "boss", "admin")
         ok(client.post(f"{API}/master-data", json=backflush_master(), headers=h))
         receive(client, h, "F", "1000", "0.25")
         new_order(client, h, qty="500")

@@ -16,15 +16,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from support.api import ok
 from support.central import PLANT, T0, FakeEdge, event, start_ingest
 from support.costing import costing_container, load, worked_example_master
 
 from central.adapters.db.models_costing import EventPostingRow
 from central.adapters.db.models_ingest import EventRow, GapRow, QuarantineRow, RejectedEventRow
 from central.bootstrap import Container
-from central.entrypoints.api.app import create_app
 from central.entrypoints.consumer import MqttIngest
-from central.service_layer.access import issue_token
 from sfsync.broker import BrokerProcess
 from shared.contract import MAX_BATCH_BYTES, QUARANTINE_CODES, REJECTION_CODES
 from shared.topics import events_topic
@@ -136,22 +135,6 @@ def central(central_db_url: str) -> Iterator[Container]:
     load(c, master())
     yield c
     c.dispose()
-
-
-@pytest.fixture
-def client(central: Container) -> TestClient:
-    return TestClient(create_app(central), raise_server_exceptions=False)
-
-
-@pytest.fixture
-def admin(central: Container) -> dict[str, str]:
-    with central.write_sessions() as s, s.begin():
-        return {"Authorization": f"Bearer {issue_token(s, 'boss', 'admin').token}"}
-
-
-def ok(resp: Any, status: int = 200) -> Any:
-    assert resp.status_code == status, resp.text
-    return resp.json()
 
 
 def assert_alive(ingest: MqttIngest, central: Container, client: TestClient) -> None:

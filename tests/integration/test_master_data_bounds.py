@@ -8,48 +8,19 @@ import copy
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from fastapi.testclient import TestClient
-from support.costing import costing_container, worked_example_master
+from support.api import ok, token
+from support.costing import worked_example_master
 
 from central.bootstrap import Container
-from central.entrypoints.api.app import create_app
-from central.service_layer.access import issue_token
 from central.service_layer.costing.master_data import current_version, snapshot
 
 API = "/api/v1"
-
-
-@pytest.fixture
-def central(central_db_url: str) -> Iterator[Container]:
-    c = costing_container(central_db_url)
-    yield c
-    c.dispose()
-
-
-@pytest.fixture
-def client(central: Container) -> TestClient:
-    return TestClient(create_app(central), raise_server_exceptions=False)
-
-
-def token(central: Container, user: str, role: str) -> dict[str, str]:
-    with central.write_sessions() as s, s.begin():
-        return {"Authorization": f"Bearer {issue_token(s, user, role).token}"}
-
-
-@pytest.fixture
-def admin(central: Container) -> dict[str, str]:
-    return token(central, "boss", "admin")
-
-
-def ok(resp: Any, status: int = 200) -> Any:
-    assert resp.status_code == status, resp.text
-    return resp.json()
 
 
 def refused(resp: Any) -> dict[str, str]:

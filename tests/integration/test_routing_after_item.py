@@ -5,46 +5,21 @@ master-data file stays strict: a manufactured item in it needs its routing in th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from support.costing import MACHINE, costing_container, worked_example_master
+from support.api import ok
+from support.costing import MACHINE, worked_example_master
 
 from central.bootstrap import Container
 from central.domain.costing import missing_routings, roll_up, standard_cost
 from central.domain.errors import MasterDataError
-from central.entrypoints.api.app import create_app
-from central.service_layer.access import issue_token
 from central.service_layer.costing.master_data import snapshot
 
 API = "/api/v1"
 ROUTING = {"item": "BR-300", "work_center": "WC-PRESS", "labor_hours": "0.05", "machine_hours": "0.05"}
-
-
-@pytest.fixture
-def central(central_db_url: str) -> Iterator[Container]:
-    c = costing_container(central_db_url)
-    yield c
-    c.dispose()
-
-
-@pytest.fixture
-def client(central: Container) -> TestClient:
-    return TestClient(create_app(central), raise_server_exceptions=False)
-
-
-@pytest.fixture
-def admin(central: Container) -> dict[str, str]:
-    with central.write_sessions() as s, s.begin():
-        return {"Authorization": f"Bearer {issue_token(s, 'boss', 'admin').token}"}
-
-
-def ok(resp: Any, status: int = 200) -> Any:
-    assert resp.status_code == status, resp.text
-    return resp.json()
 
 
 def refused(resp: Any, status: int, code: str, *names: str) -> str:
