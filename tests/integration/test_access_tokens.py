@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from support.api import err
 from support.central import make_container
 
 from central.adapters.db.models_access import ApiTokenRow
 from central.adapters.db.models_governance import AuditRow
 from central.bootstrap import Container
 from central.config import load_settings
-from central.entrypoints.api.app import create_app
 from central.errors import InvalidInput
 from central.service_layer.access import TOKEN_EXPIRY_DEFAULT, ensure_bootstrap_admin, issue_token
 from shared.config import ConfigError
@@ -34,22 +34,10 @@ def central(central_db_url: str) -> Iterator[Container]:
     c.dispose()
 
 
-@pytest.fixture
-def client(central: Container) -> TestClient:
-    return TestClient(create_app(central), raise_server_exceptions=False)
-
-
 def issue(c: Container, user: str, role: str, **kw: Any) -> tuple[str, dict[str, str]]:
     with c.write_sessions() as s, s.begin():
         issued = issue_token(s, user, role, **kw)
     return issued.token_id, {"Authorization": f"Bearer {issued.token}"}
-
-
-def error(resp: Any, status: int, code: str) -> dict[str, Any]:
-    assert resp.status_code == status, resp.text
-    body: dict[str, Any] = resp.json()["error"]
-    assert body["code"] == code, body
-    return body
 
 
 def test_every_token_expires_by_default_the_bootstrap_admin_too(central: Container) -> None:
@@ -87,21 +75,21 @@ def test_admins_list_and_revoke_tokens_and_a_revoked_token_gets_401(central: Con
     assert [t["id"] for t in client.get("/api/v1/tokens", params={"user": "pat"}, headers=admin).json()["tokens"]] \
         == [pat_id]
     # only admins
-    error(client.get("/api/v1/tokens", headers=pat), 403, "forbidden")
-    error(client.post(f"/api/v1/tokens/{admin_id}/revoke", headers=pat), 403, "forbidden")
-    error(client.get("/api/v1/tokens"), 401, "unauthorized")
+    err(client.get("/api/v1/tokens", headers=pat), 403, "forbidden")
+    err(client.post(f"/api/v1/tokens/{admin_id}/revoke", headers=pat), 403, "forbidden")
+    err(client.get("/api/v1/tokens"), 401, "unauthorized")
     # the planner's token works, is revoked, and is refused from then on
     assert client.get("/api/v1/audit", headers=pat).status_code == 200
     revoked = client.post(f"/api/v1/tokens/{pat_id}/revoke", headers=admin)
     assert revoked.status_code == 200, revoked.text
     assert revoked.json()["token"]["status"] == "revoked" and revoked.json()["token"]["revoked_by"] == "root"
-    body = error(client.get("/api/v1/audit", headers=pat), 401, "unauthorized")
+    body = err(client.get("/api/v1/audit", headers=pat), 401, "unauthorized")
     assert "revoked" in body["message"]
-    body = error(client.get("/api/v1/audit", headers=old), 401, "unauthorized")
+    body = err(client.get("/api/v1/audit", headers=old), 401, "unauthorized")
     assert "expired" in body["message"]
-    error(client.post(f"/api/v1/tokens/{pat_id}/revoke", headers=admin), 409, "already_revoked")
-    error(client.post("/api/v1/tokens/nosuchtoken/revoke", headers=admin), 404, "not_found")
-    error(client.post("/api/v1/tokens/x%20y/revoke", headers=admin), 422, "validation_error")
+    err(client.post(f"/api/v1/tokens/{pat_id}/revoke", headers=admin), 409, "already_revoked")
+    err(client.post("/api/v1/tokens/nosuchtoken/revoke", headers=admin), 404, "not_found")
+    err(client.post("/api/v1/tokens/x%20y/revoke", headers=admin), 422, "validation_error")
     with central.read_sessions() as s:
         rec = s.scalars(select(AuditRow).where(AuditRow.action == "token.revoke")).one()
     assert (rec.actor, rec.target, rec.detail) == ("root", f"token/{pat_id}", {"user": "pat", "role": "planner"})

@@ -5,19 +5,16 @@ figure read back from the report endpoints."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from fastapi.testclient import TestClient
+from support.api import api_client, ok, token
 from support.central import FakeEdge, start_ingest
 from support.costing import (
     MACHINE,
     chunks,
-    costing_container,
     period_id,
     timeline,
     window_start,
@@ -27,8 +24,6 @@ from support.costing import (
 
 from central.adapters.db.models_ingest import StreamRow
 from central.bootstrap import Container
-from central.entrypoints.api.app import create_app
-from central.service_layer.access import issue_token
 from central.service_layer.costing.master_data import load_file
 from sfsync.broker import BrokerProcess
 from shared.waiting import wait_until
@@ -37,22 +32,8 @@ API = "/api/v1"
 STREAM = "s-worked"
 
 
-@pytest.fixture
-def central(central_db_url: str) -> Iterator[Container]:
-    """SQLite, and PostgreSQL when SFSYNC_TEST_PG_URL is set."""
-    c = costing_container(central_db_url)
-    yield c
-    c.dispose()
-
-
 def headers(c: Container, role: str) -> dict[str, str]:
-    with c.write_sessions() as s, s.begin():
-        return {"Authorization": f"Bearer {issue_token(s, role + '-user', role).token}"}
-
-
-def ok(resp: Any, status: int = 200) -> Any:
-    assert resp.status_code == status, resp.text
-    return resp.json()
+    return token(c, role + "-user", role)
 
 
 def acked(c: Container, stream: str) -> int:
@@ -71,7 +52,7 @@ def test_worked_example_to_the_cent_through_broker_and_api(
         assert load_file(s, master, "engineer")["changed"]
     with central.write_sessions() as s, s.begin():
         assert not load_file(s, master, "engineer")["changed"]  # idempotent
-    client = TestClient(create_app(central), raise_server_exceptions=False)
+    client = api_client(central)
     op, planner, ctl = headers(central, "operator"), headers(central, "planner"), headers(central, "controller")
     ok(client.post(f"{API}/goods-receipts", json={"item": "S", "qty": "1300", "unit_price": "3.90", "ref": "PO-1"},
                    headers=op), 201)

@@ -12,11 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from support.api import err, token
 from support.central import make_container
 
 from central.adapters.db.models_access import ApiTokenRow
 from central.bootstrap import Container
-from central.entrypoints.api.app import create_app
 from central.errors import Conflict
 from central.service_layer import governance
 from central.service_layer.access import Principal, issue_token
@@ -46,30 +46,12 @@ def central(central_sqlite_url: str) -> Iterator[Container]:
     c.dispose()
 
 
-@pytest.fixture
-def client(central: Container) -> TestClient:
-    return TestClient(create_app(central), raise_server_exceptions=False)
-
-
-def auth(c: Container, user: str, role: str) -> dict[str, str]:
-    with c.write_sessions() as s, s.begin():
-        issued = issue_token(s, user, role)
-    return {"Authorization": f"Bearer {issued.token}"}
-
-
 def request(c: Container, kind: str = "test_issue_token", payload: dict[str, Any] | None = None,
             role: str = "controller") -> int:
     with c.write_sessions() as s, s.begin():
         row = governance.request_approval(s, ALICE, kind, payload or {"user": "newbie"}, role,
                                           summary="issue a planner token", target="user/newbie")
         return row.id
-
-
-def error(resp: Any, status: int, code: str) -> dict[str, Any]:
-    assert resp.status_code == status, resp.text
-    body: dict[str, Any] = resp.json()["error"]
-    assert body["code"] == code, body
-    return body
 
 
 def tokens_of(c: Container, user: str) -> int:
@@ -88,16 +70,16 @@ def test_segregation_of_duties_and_apply_in_the_approving_transaction(central: C
                                                                       client: TestClient) -> None:
     approval = request(central)
     assert request(central) == approval  # the same pending change asked twice is one request
-    alice = auth(central, "alice", "admin")  # the requester, even with another token and role
-    bob = auth(central, "bob", "engineer")
-    carol = auth(central, "carol", "controller")
+    alice = token(central, "alice", "admin")  # the requester, even with another token and role
+    bob = token(central, "bob", "engineer")
+    carol = token(central, "carol", "controller")
 
     listed = client.get("/api/v1/approvals", params={"status": "pending"}, headers=bob).json()["approvals"]
     assert [(a["id"], a["kind"], a["requested_by"], a["required_role"]) for a in listed] == [
         (approval, "test_issue_token", "alice", "controller")]
 
-    error(client.post(f"/api/v1/approvals/{approval}/approve", headers=alice), 403, "segregation_of_duties")
-    error(client.post(f"/api/v1/approvals/{approval}/approve", headers=bob), 403, "forbidden")
+    err(client.post(f"/api/v1/approvals/{approval}/approve", headers=alice), 403, "segregation_of_duties")
+    err(client.post(f"/api/v1/approvals/{approval}/approve", headers=bob), 403, "forbidden")
     assert tokens_of(central, "newbie") == 0
 
     resp = client.post(f"/api/v1/approvals/{approval}/approve", json={"comment": "ok"}, headers=carol)
@@ -106,12 +88,12 @@ def test_segregation_of_duties_and_apply_in_the_approving_transaction(central: C
     assert body["status"] == "approved" and body["decided_by"] == "carol" and body["comment"] == "ok"
     assert body["result"]["approved_by"] == "carol" and tokens_of(central, "newbie") == 1
 
-    error(client.post(f"/api/v1/approvals/{approval}/approve", headers=carol), 409, "approval_decided")
-    error(client.post(f"/api/v1/approvals/{approval}/reject", json={"reason": "late"}, headers=carol), 409,
+    err(client.post(f"/api/v1/approvals/{approval}/approve", headers=carol), 409, "approval_decided")
+    err(client.post(f"/api/v1/approvals/{approval}/reject", json={"reason": "late"}, headers=carol), 409,
           "approval_decided")
     assert client.get("/api/v1/approvals", params={"status": "pending"}, headers=bob).json()["approvals"] == []
     assert client.get(f"/api/v1/approvals/{approval}", headers=bob).json()["approval"]["status"] == "approved"
-    error(client.get("/api/v1/approvals/999", headers=bob), 404, "not_found")
+    err(client.get("/api/v1/approvals/999", headers=bob), 404, "not_found")
 
     trail = audit(client, bob, action="approval.*")
     assert [(r["action"], r["actor"], r["role"]) for r in trail] == [
@@ -121,8 +103,8 @@ def test_segregation_of_duties_and_apply_in_the_approving_transaction(central: C
 
 def test_a_refusing_applier_leaves_the_request_pending(central: Container, client: TestClient) -> None:
     approval = request(central, "test_refuse", {"x": 1})
-    carol = auth(central, "carol", "controller")
-    error(client.post(f"/api/v1/approvals/{approval}/approve", headers=carol), 409, "stale_change")
+    carol = token(central, "carol", "controller")
+    err(client.post(f"/api/v1/approvals/{approval}/approve", headers=carol), 409, "stale_change")
     assert tokens_of(central, "written-then-rolled-back") == 0
     assert client.get(f"/api/v1/approvals/{approval}", headers=carol).json()["approval"]["status"] == "pending"
     assert [r["action"] for r in audit(client, carol)] == ["approval.request"]
@@ -130,10 +112,10 @@ def test_a_refusing_applier_leaves_the_request_pending(central: Container, clien
 
 def test_reject_and_withdraw(central: Container, client: TestClient) -> None:
     first, second = request(central, payload={"user": "a"}), request(central, payload={"user": "b"})
-    carol, alice, op = auth(central, "carol", "controller"), auth(central, "alice", "controller"), \
-        auth(central, "otto", "operator")
-    error(client.post(f"/api/v1/approvals/{first}/reject", json={}, headers=carol), 422, "validation_error")
-    error(client.post(f"/api/v1/approvals/{first}/reject", json={"reason": "no"}, headers=op), 403, "forbidden")
+    carol, alice, op = token(central, "carol", "controller"), token(central, "alice", "controller"), \
+        token(central, "otto", "operator")
+    err(client.post(f"/api/v1/approvals/{first}/reject", json={}, headers=carol), 422, "validation_error")
+    err(client.post(f"/api/v1/approvals/{first}/reject", json={"reason": "no"}, headers=op), 403, "forbidden")
     resp = client.post(f"/api/v1/approvals/{first}/reject", json={"reason": "not needed"}, headers=carol)
     assert resp.json()["approval"]["status"] == "rejected" and resp.json()["approval"]["comment"] == "not needed"
     resp = client.post(f"/api/v1/approvals/{second}/reject", json={"reason": "my mistake"}, headers=alice)
@@ -158,15 +140,15 @@ def test_unknown_kind_or_role_is_refused_when_requested(central: Container) -> N
 
 
 def test_every_successful_write_request_is_audited_with_its_digest(central: Container, client: TestClient) -> None:
-    eng = auth(central, "erin", "engineer")
+    eng = token(central, "erin", "engineer")
     body = orjson.dumps({"id": "edge-9", "plant": "P1"})
     resp = client.post("/api/v1/edges?note=x", content=body, headers={**eng, "Content-Type": "application/json"})
     assert resp.status_code == 201, resp.text
     # refused requests leave no record: their transaction rolls back
-    error(client.post("/api/v1/edges", json={"id": "edge-8"}, headers=eng), 422, "validation_error")
-    error(client.post("/api/v1/edges", json={"id": "edge-8", "plant": "P1"}), 401, "unauthorized")
-    error(client.post("/api/v1/edges", json={"id": "edge-8", "plant": "P1"},
-                      headers=auth(central, "otto", "operator")), 403, "forbidden")
+    err(client.post("/api/v1/edges", json={"id": "edge-8"}, headers=eng), 422, "validation_error")
+    err(client.post("/api/v1/edges", json={"id": "edge-8", "plant": "P1"}), 401, "unauthorized")
+    err(client.post("/api/v1/edges", json={"id": "edge-8", "plant": "P1"},
+                      headers=token(central, "otto", "operator")), 403, "forbidden")
     records = audit(client, eng)
     assert len(records) == 1
     rec = records[0]
@@ -189,17 +171,17 @@ def test_verify_over_http_names_the_first_broken_link(central: Container, client
         request(central, payload={"user": f"u{n}"})
     tamper(central.engine.url.render_as_string(hide_password=False),
            "UPDATE audit_log SET detail = '{}' WHERE seq = 2")
-    report = client.get("/api/v1/audit/verify", headers=auth(central, "ann", "auditor")).json()
+    report = client.get("/api/v1/audit/verify", headers=token(central, "ann", "auditor")).json()
     assert report["ok"] is False and report["checked"] == 2
     assert report["first_broken"]["seq"] == 2 and report["first_broken"]["code"] == "altered"
 
 
 def test_audit_query_validation(central: Container, client: TestClient) -> None:
-    ann = auth(central, "ann", "auditor")
-    error(client.get("/api/v1/audit", params={"since": "yesterday"}, headers=ann), 422, "validation_error")
-    error(client.get("/api/v1/audit", params={"order": "sideways"}, headers=ann), 422, "validation_error")
-    error(client.get("/api/v1/approvals", params={"status": "maybe"}, headers=ann), 422, "validation_error")
-    error(client.get("/api/v1/audit"), 401, "unauthorized")
+    ann = token(central, "ann", "auditor")
+    err(client.get("/api/v1/audit", params={"since": "yesterday"}, headers=ann), 422, "validation_error")
+    err(client.get("/api/v1/audit", params={"order": "sideways"}, headers=ann), 422, "validation_error")
+    err(client.get("/api/v1/approvals", params={"status": "maybe"}, headers=ann), 422, "validation_error")
+    err(client.get("/api/v1/audit"), 401, "unauthorized")
     assert client.get("/api/v1/audit", params={"order": "desc", "limit": 5}, headers=ann).json() == {
         "records": [], "next": None}
 
@@ -209,13 +191,13 @@ def test_period_reopen_needs_an_admin_and_a_controllers_approval(central: Contai
 
     load(central, worked_example_master())
     period = period_id()
-    root, ctl, ctl2 = auth(central, "root", "admin"), auth(central, "carol", "controller"), \
-        auth(central, "dave", "controller")
-    error(client.post(f"/api/v1/periods/{period}/reopen", json={"reason": "late invoice"}, headers=root), 409,
+    root, ctl, ctl2 = token(central, "root", "admin"), token(central, "carol", "controller"), \
+        token(central, "dave", "controller")
+    err(client.post(f"/api/v1/periods/{period}/reopen", json={"reason": "late invoice"}, headers=root), 409,
           "period_open")
     assert client.post(f"/api/v1/periods/{period}/close", headers=ctl).status_code == 200
-    error(client.post(f"/api/v1/periods/{period}/reopen", json={"reason": "x"}, headers=ctl), 403, "forbidden")
-    error(client.post("/api/v1/periods/nope/reopen", json={"reason": "x"}, headers=root), 404, "not_found")
+    err(client.post(f"/api/v1/periods/{period}/reopen", json={"reason": "x"}, headers=ctl), 403, "forbidden")
+    err(client.post("/api/v1/periods/nope/reopen", json={"reason": "x"}, headers=root), 404, "not_found")
     resp = client.post(f"/api/v1/periods/{period}/reopen", json={"reason": "late invoice"}, headers=root)
     assert resp.status_code == 202, resp.text
     approval = resp.json()["approval"]["id"]
@@ -225,7 +207,7 @@ def test_period_reopen_needs_an_admin_and_a_controllers_approval(central: Contai
         return str(next(p["status"] for p in periods if p["id"] == period))
 
     assert status() == "closed"
-    error(client.post(f"/api/v1/approvals/{approval}/approve", headers=root), 403, "segregation_of_duties")
+    err(client.post(f"/api/v1/approvals/{approval}/approve", headers=root), 403, "segregation_of_duties")
     resp = client.post(f"/api/v1/approvals/{approval}/approve", headers=ctl2)
     assert resp.status_code == 200, resp.text
     assert resp.json()["approval"]["result"]["was_closed_by"] == "carol" and status() == "open"
@@ -242,7 +224,7 @@ def test_manual_journal_entry_posts_only_after_another_controller_approves(centr
     from support.costing import load, period_id, worked_example_master
 
     load(central, worked_example_master())
-    carol, dave = auth(central, "carol", "controller"), auth(central, "dave", "controller")
+    carol, dave = token(central, "carol", "controller"), token(central, "dave", "controller")
     lines = [{"account": "1300", "debit": "100.00", "memo": "found stock"}, {"account": "2000", "credit": "100.00"}]
 
     def manual_entries() -> list[dict[str, Any]]:
@@ -252,13 +234,13 @@ def test_manual_journal_entry_posts_only_after_another_controller_approves(centr
         entries = body["entries"] if isinstance(body, dict) else body
         return [e for e in entries if e["kind"] == "manual"]
 
-    error(client.post("/api/v1/journal", json={"memo": "m", "lines": [{**lines[0], "debit": 100.0}, lines[1]]},
+    err(client.post("/api/v1/journal", json={"memo": "m", "lines": [{**lines[0], "debit": 100.0}, lines[1]]},
                       headers=carol), 422, "validation_error")
-    error(client.post("/api/v1/journal", json={"memo": "m", "lines": [lines[0], {**lines[1], "credit": "99.99"}]},
+    err(client.post("/api/v1/journal", json={"memo": "m", "lines": [lines[0], {**lines[1], "credit": "99.99"}]},
                       headers=carol), 422, "unbalanced_entry")
-    error(client.post("/api/v1/journal", json={"memo": "m", "lines": [lines[0], {**lines[1], "account": "9999"}]},
+    err(client.post("/api/v1/journal", json={"memo": "m", "lines": [lines[0], {**lines[1], "account": "9999"}]},
                       headers=carol), 400, "bad_input")
-    error(client.post("/api/v1/journal", json={"memo": "m", "lines": lines}, headers=auth(central, "e", "engineer")),
+    err(client.post("/api/v1/journal", json={"memo": "m", "lines": lines}, headers=token(central, "e", "engineer")),
           403, "forbidden")
     resp = client.post("/api/v1/journal", json={"memo": "stock count difference", "lines": lines}, headers=carol)
     assert resp.status_code == 202, resp.text
@@ -266,7 +248,7 @@ def test_manual_journal_entry_posts_only_after_another_controller_approves(centr
     approval = resp.json()["approval"]["id"]
     assert manual_entries() == []
 
-    error(client.post(f"/api/v1/approvals/{approval}/approve", headers=carol), 403, "segregation_of_duties")
+    err(client.post(f"/api/v1/approvals/{approval}/approve", headers=carol), 403, "segregation_of_duties")
     resp = client.post(f"/api/v1/approvals/{approval}/approve", headers=dave)
     assert resp.status_code == 200, resp.text
     entry_id = resp.json()["approval"]["result"]["entry_id"]

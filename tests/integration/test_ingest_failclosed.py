@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select, text
+from support.api import api_client, ok
 from support.central import (
     EDGE,
     MACHINE,
@@ -32,7 +32,6 @@ from central.adapters.db.models_costing import EventPostingRow
 from central.adapters.db.models_ingest import EventRow, MachineRow, RejectedEventRow
 from central.bootstrap import Container, bootstrap
 from central.config import CentralSettings, DatabaseSettings, IngestSettings
-from central.entrypoints.api.app import create_app
 from central.service_layer.access import issue_token
 from central.service_layer.ingest import store as ingest_store
 from central.service_layer.ingest.operations import replay_rejected
@@ -41,11 +40,6 @@ from sfsync.broker import BrokerProcess
 from shared.waiting import wait_until
 
 API = "/api/v1"
-
-
-def ok(resp: Any, status: int = 200) -> Any:
-    assert resp.status_code == status, resp.text
-    return resp.json()
 
 
 def test_an_event_that_cannot_be_stored_is_rejected_alone_and_replayable(
@@ -121,7 +115,7 @@ def costing(central_db_url: str) -> Iterator[Container]:
 
 
 def test_max_event_qty_from_master_data_holds_larger_events_for_a_controller(costing: Container) -> None:
-    client = TestClient(create_app(costing), raise_server_exceptions=False)
+    client = api_client(costing)
     with costing.write_sessions() as s, s.begin():
         admin = {"Authorization": f"Bearer {issue_token(s, 'boss', 'admin').token}"}
     with costing.read_sessions() as s:
@@ -161,7 +155,7 @@ def test_a_database_outage_is_retried_unacked_and_shows_on_health(central_sqlite
                                ingest=IngestSettings(db_retries=1, gap_alert_after_seconds=0.0))
     c = bootstrap(settings, posting=RecordingHandler())
     register(c)
-    client = TestClient(create_app(c), raise_server_exceptions=False)
+    client = api_client(c)
     ingest = start_ingest(c, broker.host, broker.port, "central-outage")
     edge = FakeEdge(broker.host, broker.port)
     blocker = sqlite3.connect(central_sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
