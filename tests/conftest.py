@@ -3,6 +3,7 @@
 Fixtures
 - ``broker``: a real MQTT broker on a free port (mosquitto when installed, else the embedded
   amqtt in a subprocess); ``broker.stop()``/``kill()``/``start()``/``restart()`` for faults.
+- ``responder``: an ``AckResponder`` (central's stand-in, ``support.edge``) on ``broker``.
 - ``pg_url``: a fresh schema on ``SFSYNC_TEST_PG_URL`` for this test, dropped afterwards;
   skipped with a visible reason when the variable is unset.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from support.edge import AckResponder
 
 from sfsync.broker import BrokerProcess, free_port
 
@@ -35,6 +37,13 @@ def broker(tmp_path: Path) -> Iterator[BrokerProcess]:
         yield proc
     finally:
         proc.kill()
+
+
+@pytest.fixture
+def responder(broker: BrokerProcess) -> Iterator[AckResponder]:
+    r = AckResponder(broker.host, broker.port).start()
+    yield r
+    r.stop()
 
 
 @pytest.fixture

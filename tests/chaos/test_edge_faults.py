@@ -12,7 +12,7 @@ import itertools
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -27,13 +27,6 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(150)]
 
 REPO = Path(__file__).resolve().parents[2]
 START = 100
-
-
-@pytest.fixture
-def responder(broker: BrokerProcess) -> Iterator[AckResponder]:
-    r = AckResponder(broker.host, broker.port).start()
-    yield r
-    r.stop()
 
 
 @pytest.fixture

@@ -41,13 +41,6 @@ CENTRAL_PASSWORD = "central-s3cret"
 
 
 @pytest.fixture
-def responder(broker: BrokerProcess) -> Iterator[AckResponder]:
-    r = AckResponder(broker.host, broker.port).start()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
 async def plc() -> AsyncIterator[ModbusPlc]:
     p = ModbusPlc()
     await p.set(0, [0, 1, 0, 1, 0])  # good 0, state running, scrap 0, scrap reason BURR

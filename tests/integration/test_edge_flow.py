@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,6 @@ from sfsync.broker import BrokerProcess
 from shared.waiting import wait_until_async
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture
-def responder(broker: BrokerProcess) -> Iterator[AckResponder]:
-    r = AckResponder(broker.host, broker.port).start()
-    yield r
-    r.stop()
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.edge import AckResponder
-from support.protocols import NS_URI, OpcUaServerProcess
+from support.edge import AckResponder, last_value, opcua_edge_toml
+from support.protocols import OpcUaServerProcess
 
 from edge.agent import Agent
 from edge.config import load_edge_settings
@@ -23,18 +23,6 @@ from shared.waiting import wait_until_async
 pytestmark = pytest.mark.timeout(240)
 
 RESET_MARGIN = 100  # ticks (10 s) before the restart
-
-
-def _last_value(events: list[dict[str, object]]) -> int:
-    raw = events[-1]["raw"] if events else None
-    return int(raw["value"]) if isinstance(raw, dict) else 0
-
-
-@pytest.fixture
-def responder(broker: BrokerProcess) -> Iterator[AckResponder]:
-    r = AckResponder(broker.host, broker.port).start()
-    yield r
-    r.stop()
 
 
 @pytest.fixture
@@ -49,29 +37,8 @@ async def test_server_restart_resubscribes_and_counts_a_reset(
     tmp_path: Path, broker: BrokerProcess, responder: AckResponder, opcua: OpcUaServerProcess
 ) -> None:
     cfg = tmp_path / "edge.toml"
-    cfg.write_text(f"""
-plant = "P1"
-edge = "edge-ua"
-[outbox]
-path = "{tmp_path / 'o.db'}"
-commit_window_ms = 20
-[mqtt]
-port = {broker.port}
-[status]
-enabled = false
-[[sources]]
-name = "ua"
-protocol = "opcua"
-endpoint = "{opcua.endpoint}"
-namespace_uri = "{NS_URI}"
-publishing_interval_ms = 50
-reconnect_min_s = 0.2
-reconnect_max_s = 1.0
-tags = [{{ name = "tick", node = "s=Line.Tick" }}]
-[[machines]]
-id = "UA1"
-good = {{ tag = "tick", width = 32, sanity = 100000 }}
-""")
+    cfg.write_text(opcua_edge_toml(outbox=tmp_path / "o.db", mqtt_port=broker.port, endpoint=opcua.endpoint,
+                                    tag="tick", locator='node = "s=Line.Tick"'))
     agent = Agent(load_edge_settings(cfg))
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(stop))
@@ -87,8 +54,8 @@ good = {{ tag = "tick", width = 32, sanity = 100000 }}
         # 100 ms) can reach before the agent is back, even on a loaded machine. A restarted server
         # whose counter has already passed the old value is, by design, an ordinary delta.
         await wait_until_async(
-            "_last_value(counts()) >= RESET_MARGIN",
-            lambda: _last_value(counts()) >= RESET_MARGIN,
+            "last_value(counts()) >= RESET_MARGIN",
+            lambda: last_value(counts()) >= RESET_MARGIN,
             90,
             detail=lambda: counts()[-1:],
         )

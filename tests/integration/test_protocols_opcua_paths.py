@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from asyncua import ua
 from asyncua.client.client import Client
-from support.edge import AckResponder
+from support.edge import AckResponder, last_value, opcua_edge_toml
 from support.protocols import NS_URI, OpcUaServerProcess, running
 from support.sim import plant_settings
 
@@ -231,47 +231,14 @@ async def test_restart_with_renumbered_nodes_follows_the_path() -> None:
 # ------------------------------------------------------------------ the agent counts on through a restart
 
 
-def _last_value(events: list[dict[str, object]]) -> int:
-    raw = events[-1]["raw"] if events else None
-    return int(raw["value"]) if isinstance(raw, dict) else 0
-
-
-@pytest.fixture
-def responder(broker: BrokerProcess) -> Iterator[AckResponder]:
-    r = AckResponder(broker.host, broker.port).start()
-    yield r
-    r.stop()
-
-
 async def test_agent_counts_by_path_across_a_renumbering_restart(
     tmp_path: Path, broker: BrokerProcess, responder: AckResponder
 ) -> None:
     server = OpcUaServerProcess(free_port())
     await asyncio.to_thread(server.start, 0)
     cfg = tmp_path / "edge.toml"
-    cfg.write_text(f"""
-plant = "P1"
-edge = "edge-ua"
-[outbox]
-path = "{tmp_path / 'o.db'}"
-commit_window_ms = 20
-[mqtt]
-port = {broker.port}
-[status]
-enabled = false
-[[sources]]
-name = "ua"
-protocol = "opcua"
-endpoint = "{server.endpoint}"
-namespace_uri = "{NS_URI}"
-publishing_interval_ms = 50
-reconnect_min_s = 0.2
-reconnect_max_s = 1.0
-tags = [{{ name = "good", path = "{GOOD}" }}]
-[[machines]]
-id = "UA1"
-good = {{ tag = "good", width = 32, sanity = 100000 }}
-""")
+    cfg.write_text(opcua_edge_toml(outbox=tmp_path / "o.db", mqtt_port=broker.port, endpoint=server.endpoint,
+                                    tag="good", locator=f'path = "{GOOD}"'))
     agent = Agent(load_edge_settings(cfg))
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(stop))
@@ -284,7 +251,7 @@ good = {{ tag = "good", width = 32, sanity = 100000 }}
         await wait_until_async("len(counts()) >= 3", lambda: len(counts()) >= 3, 60, detail=lambda: counts())
         # the old life counts well past what the new one (from 1, every 100 ms) reaches before the
         # agent is back, so the restart shows as a drop: a reset
-        await wait_until_async("_last_value(counts()) >= 60", lambda: _last_value(counts()) >= 60, 90,
+        await wait_until_async("last_value(counts()) >= 60", lambda: last_value(counts()) >= 60, 90,
                                detail=lambda: counts()[-1:])
         old_id = agent.sources[0].node_ids["good"]  # type: ignore[attr-defined]
         before = len(counts())
@@ -306,9 +273,9 @@ good = {{ tag = "good", width = 32, sanity = 100000 }}
         reset = next(i for i, e in enumerate(evs) if "reset" in e["flags"])
         old_life = sum(int(e["qty"]) for e in evs[:reset] if "baseline" not in e["flags"])  # type: ignore[call-overload]
         baseline = evs[0]["raw"]["value"] if "baseline" in evs[0]["flags"] else 0  # type: ignore[index]
-        assert old_life + int(baseline) == _last_value(evs[:reset])
+        assert old_life + int(baseline) == last_value(evs[:reset])
         new_life = sum(int(e["qty"]) for e in evs[reset:])  # type: ignore[call-overload]
-        assert new_life == _last_value(evs)
+        assert new_life == last_value(evs)
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)

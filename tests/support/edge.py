@@ -33,6 +33,7 @@ from edge.config import load_edge_settings
 from sfsync.broker import BrokerProcess, free_port, mosquitto_binary
 from shared.contract import decode_batch
 from shared.topics import EVENTS_FILTER, parse_topic
+from support.protocols import NS_URI
 
 __all__ = [
     "AckResponder",
@@ -319,6 +320,41 @@ scrap = [{{ tag = "scrap", width = 16, reason_tag = "scrap_reason", reason_map =
 state = {{ tag = "state", reason_tag = "stop_reason", reasons = {{ "7" = "EQ_FAIL" }} }}
 {extra_machine}
 """
+
+
+def opcua_edge_toml(*, outbox: Path, mqtt_port: int, endpoint: str, tag: str, locator: str) -> str:
+    """An edge.toml for one OPC UA server (namespace ``NS_URI`` of ``support.protocols``): source
+    ``ua`` with one tag ``tag`` at ``locator`` (``node = "..."`` or ``path = "..."``), publishing
+    every 50 ms, reconnecting after 0.2-1 s; machine UA1 counts it (u32, sanity 100000)."""
+    return f"""
+plant = "P1"
+edge = "edge-ua"
+[outbox]
+path = "{outbox}"
+commit_window_ms = 20
+[mqtt]
+port = {mqtt_port}
+[status]
+enabled = false
+[[sources]]
+name = "ua"
+protocol = "opcua"
+endpoint = "{endpoint}"
+namespace_uri = "{NS_URI}"
+publishing_interval_ms = 50
+reconnect_min_s = 0.2
+reconnect_max_s = 1.0
+tags = [{{ name = "{tag}", {locator} }}]
+[[machines]]
+id = "UA1"
+good = {{ tag = "{tag}", width = 32, sanity = 100000 }}
+"""
+
+
+def last_value(events: list[dict[str, object]]) -> int:
+    """The raw counter value of the last event (0 without events)."""
+    raw = events[-1]["raw"] if events else None
+    return int(raw["value"]) if isinstance(raw, dict) else 0
 
 
 # ---------------------------------------------------------------------- TLS and password broker
