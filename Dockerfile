@@ -10,7 +10,7 @@ COPY edge edge
 COPY central central
 COPY device_sim device_sim
 COPY sfsync sfsync
-RUN python -m venv /opt/sfsync && /opt/sfsync/bin/pip install --no-compile .
+RUN python -m venv /opt/sfsync && /opt/sfsync/bin/pip install --no-compile '.[all]'
 
 FROM python:3.11-slim
 LABEL org.opencontainers.image.title="shopfloor-sync" \
