@@ -30,7 +30,8 @@ def register(csub: argparse._SubParsersAction[argparse.ArgumentParser],
         description="Issue a token: `token --user U --role R`; `token list`; `token revoke ID`.")
     common(token)
     token.add_argument("--user", default=None, help="who the token is for (issuing)")
-    token.add_argument("--role", default=None, help="operator, planner, engineer, controller, auditor or admin")
+    token.add_argument("--role", default=None,
+                       help="operator, planner, engineer, controller, auditor, executive (read-only) or admin")
     token.add_argument("--expires-days", type=float, default=None,
                        help="expiry in days (default: auth.token_expiry_days, 90)")
     token.set_defaults(func=_issue, load_settings=settings)

@@ -34,11 +34,16 @@ __all__ = [
     "TOKEN_EXPIRY_DEFAULT",
     "ensure_bootstrap_admin",
     "check_role",
+    "check_writable",
     "hash_token",
+    "READ_ONLY_ROLES",
 ]
 
 ADMIN: Final = "admin"
-ROLES: Final = ("operator", "planner", "engineer", "controller", "auditor", ADMIN)
+EXECUTIVE: Final = "executive"
+ROLES: Final = ("operator", "planner", "engineer", "controller", "auditor", EXECUTIVE, ADMIN)
+READ_ONLY_ROLES: Final = frozenset({EXECUTIVE})
+"""Roles that may read everything their pages show and write nothing (refused on every write)."""
 _PREFIX: Final = "sfs_"
 TOKEN_EXPIRY_DEFAULT: Final = timedelta(days=90)
 """The default of ``auth.token_expiry_days``."""
@@ -116,13 +121,24 @@ def authenticate(session: Session, token: str | None, *, now: datetime | None = 
 
 
 def check_role(principal: Principal, roles: tuple[str, ...]) -> Principal:
-    """Pass when the principal has one of ``roles`` (admin passes every check)."""
+    """Pass when the principal has one of ``roles`` (admin passes every check; no roles: anyone);
+    a read-only role passes only a check that names it."""
+    if roles and principal.role in READ_ONLY_ROLES and principal.role not in roles:
+        raise Forbidden(f"role {principal.role!r} is read-only", {"role": principal.role, "needs": list(roles)})
     if principal.role == ADMIN or not roles or principal.role in roles:
         return principal
     raise Forbidden(
         f"role {principal.role!r} may not do this; needs {' or '.join(roles)}",
         {"role": principal.role, "needs": list(roles)},
     )
+
+
+def check_writable(principal: Principal) -> Principal:
+    """Refuse any write by a read-only role (``executive``): 403."""
+    if principal.role in READ_ONLY_ROLES:
+        raise Forbidden(f"role {principal.role!r} is read-only and may not change anything",
+                        {"role": principal.role})
+    return principal
 
 
 def revoke_token(session: Session, token_id: str, by: str, *, now: datetime | None = None) -> ApiTokenRow:

@@ -23,6 +23,7 @@ from central.entrypoints.api.paths import API_PREFIX
 from central.entrypoints.api.schemas import ResponseBody
 from central.errors import Unauthorized
 from central.service_layer import governance
+from central.service_layer.access import check_writable
 from central.service_layer.governance import RequestContext
 from central.service_layer.governance.seal import verify_all
 
@@ -52,6 +53,8 @@ def audit_write_requests(request: Request, session: SessionDep,
         principal = get_principal(request, session)
     except Unauthorized:
         principal = None  # the route's own auth check refuses the request; nothing commits
+    if principal is not None:
+        check_writable(principal)  # a read-only role (executive) writes nothing, whatever the route allows
     path, query = request.url.path, request.url.query
     digest = governance.request_digest(request.method, path, query, body_sha256)
     governance.attach_request(session, RequestContext(request.method, path, query, digest, principal))
