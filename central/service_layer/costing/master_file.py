@@ -211,6 +211,17 @@ class PeriodIn(_Strict):
     entity: Id | None = None
 
 
+class SellingPriceIn(_Strict):
+    """A product's selling price per good unit from ``valid_from`` on, in its entity's currency
+    (``currency``, when given, must be that currency). Not a section of ``master_records``: it is
+    stored in ``selling_prices`` (:mod:`central.service_layer.costing.selling_prices`)."""
+
+    product: Id
+    price: Price
+    valid_from: Day
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+
+
 class PostingRuleIn(_Strict):
     kind: str
     item_class: Literal["", "raw", "semi", "finished"] = ""
@@ -231,6 +242,7 @@ class MasterFile(_Strict):
     scrap_reasons: list[ScrapReasonIn] = []
     periods: list[PeriodIn] = []
     posting_rules: list[PostingRuleIn] = []
+    selling_prices: list[SellingPriceIn] = []
 
 
 SECTIONS: dict[str, str] = {
