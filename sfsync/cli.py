@@ -4,6 +4,12 @@
 package listed in :data:`COMMAND_MODULES` exposes ``register(subparsers)`` that adds its
 commands and sets ``func(args) -> int`` as the handler. Heavy imports stay inside handlers
 so ``--help`` is instant.
+
+Optional extras (issue 17): registering a command imports nothing beyond the base install;
+the handler is the boundary where ``central``/``sim``/``demo`` import their extra's packages.
+Before a handler runs, :mod:`sfsync.extras` checks the command's extra is installed, and a
+``ModuleNotFoundError`` for an extra's module is answered the same way: one line naming the
+extra to install, exit 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+from sfsync.extras import extra_of_module, install_hint, missing_for
 from shared.config import ConfigError
 from shared.logs import setup_logging
 
@@ -54,8 +61,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.parse_args([*(argv or sys.argv[1:]), "--help"])
         return 2
+    missing = missing_for(args.command)
+    if missing is not None:
+        print(install_hint(args.command, *missing), file=sys.stderr)
+        return 2
     try:
         code: int = func(args)
+    except ModuleNotFoundError as exc:
+        extra = extra_of_module(exc.name)
+        if extra is None:
+            raise
+        print(install_hint(args.command, extra, [str(exc.name)]), file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print(f"sfsync: configuration error: {exc}", file=sys.stderr)
         return 2
