@@ -1,9 +1,19 @@
-"""The one alert service: ingest and costing raise alerts here, inside the caller's transaction.
+"""The one alert service: ingest, costing and the rule evaluator raise alerts here, inside the
+caller's transaction; people move them through their lifecycle here.
 
-The merge rule is :mod:`central.domain.alerts`; this module only finds the open alert with the
-same key (the oldest, should two ever be open) and writes the rule's result to ``alerts``. The
-time comes from the caller (``now``, read from its injected clock), never from the wall clock
-here, so a test can pin it.
+* :func:`raise_alert` (ingest, costing): the merge rule of :mod:`central.domain.alerts`: find the
+  open alert with the same key (the oldest, should two ever be open) and merge, or open one.
+* :func:`apply_finding` (the rule evaluator, :mod:`central.service_layer.alert_rules`): a rule's
+  finding opens an alert, refreshes its evidence, holds it, or resolves it by itself after
+  ``clear_runs`` clear evaluations in a row (hysteresis).
+* The lifecycle ``open -> acknowledged -> resolved`` (or ``dismissed``), with an assignee and a
+  comment: :func:`acknowledge`, :func:`assign`, :func:`resolve`. Every lifecycle change (and
+  every alert the evaluator opens or resolves) is an audit record (``alert.*``) in the same
+  transaction. Alerts the ingest raises are not audited one by one (the audit chain's head lock
+  stays off the ingest path); their acknowledgement and resolution are.
+
+Every opening and lifecycle change is queued for the webhooks in the same transaction
+(:mod:`central.service_layer.alert_outbox`). The time comes from the caller (``now``).
 """
 
 from __future__ import annotations
@@ -13,15 +23,29 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from central.adapters.db.models_ingest import AlertRow
+from central.adapters.db.paging import keyset_page
+from central.domain.alert_rules import Finding, Level
 from central.domain.alerts import AlertOccurrence, AlertState
+from central.errors import Conflict, NotFound
+from central.service_layer.alert_outbox import enqueue
+from central.service_layer.governance.audit import Actor
+from central.service_layer.governance.audit import record as audit_record
 
 log = logging.getLogger(__name__)
 
-__all__ = ["raise_alert"]
+__all__ = [
+    "OPEN", "ACKNOWLEDGED", "RESOLVED", "DISMISSED", "ACTIVE", "SYSTEM",
+    "raise_alert", "apply_finding", "acknowledge", "assign", "resolve", "alert_view", "list_alerts", "get_alert",
+]
+
+OPEN, ACKNOWLEDGED, RESOLVED, DISMISSED = "open", "acknowledged", "resolved", "dismissed"
+ACTIVE = (OPEN, ACKNOWLEDGED)
+SYSTEM = "system"
+"""The actor of the evaluator's own changes in the audit log."""
 
 
 def raise_alert(
@@ -33,19 +57,21 @@ def raise_alert(
     *,
     severity: str = "warning",
     detail: Mapping[str, Any] | None = None,
+    plant: str | None = None,
+    entity: str | None = None,
 ) -> AlertRow:
     """Open an alert, or merge this occurrence into the open one with the same ``key``."""
     occ = AlertOccurrence(kind, key, message, now, severity, detail or {})
     row = session.scalar(
-        select(AlertRow).where(AlertRow.key == occ.stored_key, AlertRow.acked_at.is_(None))
+        select(AlertRow).where(AlertRow.key == occ.stored_key, AlertRow.acked_at.is_(None), AlertRow.status == OPEN)
         .order_by(AlertRow.id).limit(1)
     )
     if row is None:
         state = AlertState.opened(occ)
-        row = AlertRow(kind=state.kind, severity=state.severity, key=state.key, message=state.message,
-                       detail=dict(state.detail), count=state.count, created=state.created,
-                       last_seen=state.last_seen)
+        row = _new_row(state, plant, entity)
         session.add(row)
+        session.flush()
+        enqueue(session, row, "opened", now)
     else:
         state = _state(row).merged(occ)
         row.count, row.last_seen = state.count, state.last_seen
@@ -54,6 +80,159 @@ def raise_alert(
     return row
 
 
+def _new_row(state: AlertState, plant: str | None, entity: str | None) -> AlertRow:
+    return AlertRow(kind=state.kind, severity=state.severity, key=state.key, message=state.message,
+                    detail=dict(state.detail), count=state.count, created=state.created, last_seen=state.last_seen,
+                    status=OPEN, plant=plant, entity=entity, clear_runs=0)
+
+
 def _state(row: AlertRow) -> AlertState:
     return AlertState(kind=row.kind, severity=row.severity, key=row.key, message=row.message,
                       detail=row.detail or {}, count=row.count, created=row.created, last_seen=row.last_seen)
+
+
+# --- the rule evaluator's side ------------------------------------------------------------------------
+
+
+def _active(session: Session, key: str) -> AlertRow | None:
+    return session.scalar(select(AlertRow).where(AlertRow.key == key, AlertRow.status.in_(ACTIVE))
+                          .order_by(AlertRow.id).limit(1))
+
+
+def apply_finding(session: Session, f: Finding, now: datetime, *, clear_runs: int, once: bool = False) -> str:
+    """What ``f`` does to the alert with its key: ``opened``, ``updated``, ``held``, ``clearing``,
+    ``resolved`` or ``quiet``. ``once``: a fact (a close's variances): opened at most once per key,
+    whatever became of the earlier alert, and never resolved by the evaluator."""
+    key = AlertOccurrence(f.kind, f.key, f.message, now).stored_key
+    if once:
+        if f.level is not Level.FIRING or session.scalar(select(AlertRow.id).where(AlertRow.key == key).limit(1)):
+            return "quiet"
+        _open(session, f, key, now)
+        return "opened"
+    row = _active(session, key)
+    if f.level is Level.FIRING:
+        if row is None:
+            _open(session, f, key, now)
+            return "opened"
+        row.message, row.detail, row.last_seen, row.clear_runs = f.message, dict(f.detail), now, 0
+        return "updated"
+    if row is None:
+        return "quiet"
+    if f.level is Level.HOLD:
+        row.clear_runs = 0
+        return "held"
+    return clear_step(session, row, now, clear_runs=clear_runs, evidence=dict(f.detail))
+
+
+def clear_step(session: Session, row: AlertRow, now: datetime, *, clear_runs: int,
+               evidence: Mapping[str, Any] | None = None) -> str:
+    """One clear evaluation of an active alert; resolved after ``clear_runs`` in a row."""
+    row.clear_runs = (row.clear_runs or 0) + 1
+    if row.clear_runs < clear_runs:
+        return "clearing"
+    _close(session, row, RESOLVED, SYSTEM, now, "the condition cleared", {"evidence": dict(evidence or {})})
+    return "resolved"
+
+
+def _open(session: Session, f: Finding, key: str, now: datetime) -> AlertRow:
+    row = AlertRow(kind=f.kind, severity=f.severity, key=key, message=f.message, detail=dict(f.detail), count=1,
+                   created=now, last_seen=now, status=OPEN, plant=f.plant, entity=f.entity, clear_runs=0)
+    session.add(row)
+    session.flush()
+    audit_record(session, SYSTEM, "alert.open", f"alert/{row.id}", {"kind": f.kind, "key": key, "detail": f.detail},
+                 at=now, describes_request=False)
+    enqueue(session, row, "opened", now)
+    log.warning("alert %s opened: %s", f.kind, f.message)
+    return row
+
+
+# --- the lifecycle ------------------------------------------------------------------------------------
+
+
+def _user(actor: Actor) -> str:
+    return actor if isinstance(actor, str) else actor.user
+
+
+def get_alert(session: Session, alert_id: int, *, lock: bool = False) -> AlertRow:
+    row = session.get(AlertRow, alert_id, with_for_update=lock)
+    if row is None:
+        raise NotFound(f"no alert {alert_id}")
+    return row
+
+
+def _change(session: Session, row: AlertRow, actor: Actor, action: str, now: datetime, comment: str | None,
+            detail: Mapping[str, Any]) -> None:
+    if comment is not None:
+        row.comment = comment
+    audit_record(session, actor, f"alert.{action}", f"alert/{row.id}",
+                 {"kind": row.kind, "status": row.status, "comment": comment, **detail}, at=now)
+    enqueue(session, row, action, now)
+
+
+def acknowledge(session: Session, alert_id: int, actor: Actor, now: datetime, comment: str | None = None) -> AlertRow:
+    """``open -> acknowledged`` (any role)."""
+    row = get_alert(session, alert_id, lock=True)
+    if row.status != OPEN or row.acked_at is not None:
+        by = f" by {row.acked_by}" if row.acked_by else ""
+        raise Conflict(f"alert {alert_id} is {row.status if row.status != OPEN else ACKNOWLEDGED}{by}, not open",
+                       {"status": row.status})
+    row.status, row.acked_at, row.acked_by = ACKNOWLEDGED, now, _user(actor)
+    _change(session, row, actor, "acknowledged", now, comment, {})
+    return row
+
+
+def assign(session: Session, alert_id: int, assignee: str, actor: Actor, now: datetime,
+           comment: str | None = None) -> AlertRow:
+    """Set the assignee of an open or acknowledged alert (controllers)."""
+    row = get_alert(session, alert_id, lock=True)
+    if row.status not in ACTIVE:
+        raise Conflict(f"alert {alert_id} is {row.status}: it cannot be assigned", {"status": row.status})
+    before, row.assignee = row.assignee, assignee
+    _change(session, row, actor, "assigned", now, comment, {"assignee": assignee, "previous_assignee": before})
+    return row
+
+
+def resolve(session: Session, alert_id: int, actor: Actor, now: datetime, comment: str | None = None, *,
+            dismiss: bool = False) -> AlertRow:
+    """``open|acknowledged -> resolved`` (or ``dismissed``: not a real problem) (controllers)."""
+    row = get_alert(session, alert_id, lock=True)
+    if row.status not in ACTIVE:
+        raise Conflict(f"alert {alert_id} is already {row.status}", {"status": row.status})
+    _close(session, row, DISMISSED if dismiss else RESOLVED, actor, now, comment, {})
+    return row
+
+
+def _close(session: Session, row: AlertRow, status: str, actor: Actor, now: datetime, comment: str | None,
+           detail: Mapping[str, Any]) -> None:
+    row.status, row.resolved_at, row.resolved_by = status, now, _user(actor)
+    _change(session, row, actor, status, now, comment, detail)
+
+
+# --- reading ------------------------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def alert_view(r: AlertRow) -> dict[str, Any]:
+    return {"id": r.id, "kind": r.kind, "severity": r.severity, "key": r.key, "message": r.message,
+            "detail": r.detail, "count": r.count, "created": _iso(r.created), "last_seen": _iso(r.last_seen),
+            "acked_at": _iso(r.acked_at), "acked_by": r.acked_by, "status": r.status, "assignee": r.assignee,
+            "comment": r.comment, "resolved_at": _iso(r.resolved_at), "resolved_by": r.resolved_by,
+            "plant": r.plant, "entity": r.entity}
+
+
+def list_alerts(session: Session, *, limit: int, after: int | None = None, open_only: bool = False,
+                status: str | None = None, kind: str | None = None, severity: str | None = None,
+                plant: str | None = None, entity: str | None = None, assignee: str | None = None) -> dict[str, Any]:
+    """A keyset page of alerts, filtered; ``open_only``: not acknowledged, resolved or dismissed."""
+    stmt: Select[tuple[AlertRow]] = select(AlertRow)
+    if open_only:
+        stmt = stmt.where(AlertRow.status == OPEN, AlertRow.acked_at.is_(None))
+    for column, value in ((AlertRow.status, status), (AlertRow.kind, kind), (AlertRow.severity, severity),
+                          (AlertRow.plant, plant), (AlertRow.entity, entity), (AlertRow.assignee, assignee)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    rows, nxt = keyset_page(session, stmt, AlertRow.id, limit, after)
+    return {"alerts": [alert_view(r) for r in rows], "next": nxt}

@@ -61,6 +61,8 @@ class EdgeRow(Base):
     online: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     status_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: the edge's oldest event central has not acked, from its status message (migration 0008)
+    oldest_unacked_ts: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class MachineRow(Base):
@@ -208,3 +210,12 @@ class AlertRow(Base):
     last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
     acked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     acked_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # the lifecycle (issue 14, migration 0008): open -> acknowledged -> resolved
+    status: Mapped[str] = mapped_column(String(12), default="open", server_default="open", index=True)
+    assignee: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    plant: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    entity: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    clear_runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
