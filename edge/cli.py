@@ -11,6 +11,8 @@ import sys
 import time
 from typing import Any
 
+from edge.onboarding import register_onboarding
+
 __all__ = ["register"]
 
 
@@ -33,6 +35,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                 help="keep reading Modbus tags at the poll interval for SECONDS: the byte/word order whose "
                 "value moves by small non-negative steps (a counting counter) is the one meant",
             )
+    register_onboarding(cmds)  # browse, scan, bundle (edge/onboarding.py)
 
 
 def _seconds(text: str) -> float:
