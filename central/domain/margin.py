@@ -35,6 +35,7 @@ __all__ = [
     "ProductMargin",
     "OrderMargin",
     "order_margin",
+    "types_of",
 ]
 
 

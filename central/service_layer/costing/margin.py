@@ -52,9 +52,10 @@ from central.domain.margin import (
     ProductMargin,
     margin_leakage,
     order_margin,
+    types_of,
 )
 from central.domain.master_data import Period
-from central.domain.money import ZERO
+from central.domain.money import ZERO, format_amount, format_money, format_price, format_quantity
 from central.domain.operations_reports import CostOfQuality, OrderOutput, ScrapRecord, cost_of_quality
 from central.domain.roles import VARIANCE_OF_ROLE, VARIANCE_ROLES, Role, VarianceType
 from central.domain.selling_prices import SellingPrice, entity_of_product, price_at
@@ -62,7 +63,7 @@ from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.master_data import Snapshot, snapshot
 from central.service_layer.costing.selling_prices import stored_prices
 
-__all__ = ["ProductRow", "OrderRow", "PeriodLeakage", "MarginReport", "margin_report", "Scope"]
+__all__ = ["ProductRow", "OrderRow", "PeriodLeakage", "MarginReport", "margin_report", "margin_data", "Scope"]
 
 
 @dataclass(frozen=True)
@@ -318,3 +319,53 @@ def margin_report(
     )
     return MarginReport(period, plant, product, as_of, _products(scope, prices, as_of),
                         _orders(session, scope, prices, period, today), leakage)
+
+
+def _opt(value: Decimal | None, fmt: Any) -> str | None:
+    return None if value is None else str(fmt(value))
+
+
+def _day(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def margin_data(report: MarginReport) -> dict[str, Any]:
+    """The report as the API's JSON: money with 2 places, unit costs, prices and margins per unit
+    with 6, ratios with 4, quantities in plain notation; a figure that cannot exist (no price in
+    force, no good unit) is ``null``."""
+    products = [{
+        "product": r.margin.product, "entity": r.entity, "currency": r.currency,
+        "standard_cost": format_price(r.margin.standard_cost), "price": _opt(r.margin.price, format_price),
+        "price_valid_from": _day(r.price_valid_from), "standard_margin": _opt(r.margin.standard_margin, format_price),
+        "standard_margin_ratio": _opt(r.margin.margin_ratio, _ratio_text),
+    } for r in report.products]
+    orders = [{
+        "work_order": o.margin.work_order, "product": o.margin.product, "period": o.period, "currency": o.currency,
+        "good_qty": format_quantity(o.margin.good_qty), "standard_cost": format_price(o.margin.standard_cost),
+        "variances": {kind.value: format_money(amount) for kind, amount in o.margin.variances.items()},
+        "variance_total": format_money(o.margin.variance_total), "actual_cost": format_money(o.margin.actual_cost),
+        "actual_unit_cost": _opt(o.margin.actual_unit_cost, format_price),
+        "price": _opt(o.margin.price, format_price), "price_valid_from": _day(o.price_valid_from),
+        "standard_margin": _opt(o.margin.standard_margin, format_price),
+        "actual_margin": _opt(o.margin.actual_margin, format_price),
+        "actual_margin_ratio": _opt(o.margin.actual_margin_ratio, _ratio_text),
+        "revenue": _opt(o.margin.revenue, format_money),
+        "actual_margin_total": _opt(o.margin.actual_margin_total, format_money),
+    } for o in report.orders]
+    periods = [{
+        "period": p.period,
+        "causes": [{"cause": cause.value, "amount": format_money(amount),
+                    "variance_types": [kind.value for kind in types_of(cause)]}
+                   for cause, amount in p.leakage.causes.items()],
+        "total": format_money(p.leakage.total),
+        "variances": {kind.value: format_money(amount) for kind, amount in p.leakage.by_type.items()},
+        "cost_of_quality": {"normal": format_money(p.cost_of_quality.normal),
+                            "abnormal": format_money(p.cost_of_quality.abnormal),
+                            "total": format_money(p.cost_of_quality.total)},
+    } for p in report.periods]
+    return {"period": report.period, "plant": report.plant, "product": report.product,
+            "as_of": report.as_of.isoformat(), "products": products, "orders": orders, "periods": periods}
+
+
+def _ratio_text(value: Decimal) -> str:
+    return format_amount(value, 4)

@@ -60,6 +60,8 @@ from central.domain.thresholds import threshold_errors
 from central.errors import Conflict
 from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.master_file import SECTIONS, MasterFile, read_master_file
+from central.service_layer.costing.selling_prices import SECTION as PRICES
+from central.service_layer.costing.selling_prices import merge_prices, write_prices
 from central.service_layer.governance.approvals import request_approval
 from central.service_layer.governance.audit import record as audit_record
 
@@ -170,9 +172,13 @@ def load_master(
                 guarded.append(f"{section}[{index}].timezone")
         merged[section] += [r for k, r in stored[section].items() if k not in keys_in_file]
     periods = _merge_periods(session, mf, summary)
+    prices = merge_prices(session, mf) if mf.selling_prices else None  # own table; no approval needed
+    if prices is not None:
+        summary.sections[PRICES] = prices.counts
     master = to_domain(merged, periods)
     required = frozenset(str(i["id"]) for i in incoming["items"]) if routing_first else frozenset()
     errors = validate_master_data(master, routing_required=required) + threshold_errors(merged)
+    errors += prices.errors(master) if prices is not None else []
     if errors:
         raise MasterDataError(errors)
     if merged["posting_rules"]:
@@ -188,6 +194,8 @@ def load_master(
         session.add(version)
         session.flush()
         summary.version = version.id
+        if prices is not None:
+            write_prices(session, prices, user, now, version.id)
         for row in session.scalars(select(MasterRecordRow).where(MasterRecordRow.version == 0)):
             row.version = version.id
         log.info("master data v%s loaded by %s from %s: %s", version.id, user, source, summary.sections)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from central.entrypoints.api.deps import PrincipalDep, SessionDep
+from central.entrypoints.api.deps import Principal, PrincipalDep, SessionDep, require_role
+from central.entrypoints.api.finance_schemas import MarginOut
+from central.service_layer.costing import margin as margin_service
 from central.service_layer.costing import reports
 from central.service_layer.costing.master_data import snapshot
 
@@ -63,3 +65,17 @@ def oee(
     start: From = None, end: To = None,
 ) -> dict[str, Any]:
     return reports.oee(session, _window(session, period, start, end), machine)
+
+
+FinanceReader = Annotated[Principal, Depends(require_role("planner", "controller", "auditor", "executive"))]
+"""Margin and executive summary: planner, controller, auditor, executive (and admin), issue 15."""
+
+
+@router.get("/margin", response_model=MarginOut, response_model_exclude_unset=True)
+def margin(
+    session: SessionDep, _who: FinanceReader, period: str | None = None, plant: str | None = None,
+    product: str | None = None,
+) -> object:
+    """Standard margin per product, actual margin per closed order, leakage by cause per period
+    (docs/finance-api.md)."""
+    return margin_service.margin_data(margin_service.margin_report(session, period, plant, product))
