@@ -93,6 +93,8 @@ class RecordGoodsReceipt:
     user: str
     posting_date: date | None = None
     entity: str | None = None
+    purchase_order_line: int | None = None
+    """The purchase-order line this receipt is against (optional; the unit price stays the actual)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from central.service_layer.costing.closing import order_entity
 from central.service_layer.costing.journal import PeriodChoice, period_for_input, save_entry
 from central.service_layer.costing.master_data import Snapshot
 from central.service_layer.costing.stock import MoveSource, add_move, check_negative
+from central.service_layer.purchasing import receive_against_line
 from central.service_layer.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,11 @@ def record_goods_receipt(cmd: RecordGoodsReceipt, uow: AbstractUnitOfWork) -> di
         entry_id = save_entry(uow.session, entry, cmd.user, now, record_id=rec.id)
         add_move(uow.session, "goods_receipt", cmd.item, qty,
                  MoveSource(rec.id, choice.period, choice.entry_date, cmd.user, entry_id=entry_id, memo=cmd.ref), now)
+        po_line: dict[str, Any] = {}
+        if cmd.purchase_order_line is not None:  # issue 14: a receipt against a PO line (409 over tolerance)
+            po_line = {"purchase_order_line": receive_against_line(uow.session, cmd.purchase_order_line, cmd.item, qty,
+                                                                   rec.id, now)}
+            rec.data = {**(rec.data or {}), **po_line}
         uow.commit()
         return record_view(rec) | {"entry": entry_id}
 

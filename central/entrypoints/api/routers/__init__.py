@@ -24,8 +24,10 @@ from central.entrypoints.api.routers import (
     master_data,
     operations,
     periods,
+    purchase_orders,
     reports,
     tokens,
+    webhooks,
     work_orders,
 )
 
@@ -45,6 +47,8 @@ ROUTERS: list[APIRouter] = [
     audit.router,
     approvals.router,
     tokens.router,
+    purchase_orders.router,
+    webhooks.router,
 ]
 """Routers served under :data:`API_PREFIX`, every write request audited."""
 

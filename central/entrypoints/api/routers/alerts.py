@@ -1,20 +1,35 @@
-"""Alerts: ``GET /alerts`` (open ones with ``open=true``) and ``POST /alerts/{id}/ack``."""
+"""Alerts and their lifecycle (issue 14): ``GET /alerts`` (filters: open, status, kind, severity,
+plant, entity, assignee), ``GET /alerts/{id}``, ``POST /alerts/{id}/ack`` (any role),
+``POST /alerts/{id}/assign``, ``/resolve`` and ``/dismiss`` (controllers). Every change is in the
+audit log and queued for the webhooks (``central.service_layer.alerts``)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import Field
 
-from central.entrypoints.api.deps import AfterQuery, IdPath, LimitQuery, PrincipalDep, SessionDep
+from central.entrypoints.api.deps import (
+    AfterQuery,
+    IdPath,
+    LimitQuery,
+    Principal,
+    PrincipalDep,
+    SessionDep,
+    require_role,
+)
 from central.entrypoints.api.paging import page_size
-from central.entrypoints.api.schemas import ResponseBody
-from central.service_layer.ingest import operations, queries
+from central.entrypoints.api.schemas import RequestBody, ResponseBody
+from central.service_layer import alerts
 
-__all__ = ["router", "AlertOut", "AlertsOut", "AlertAckedOut"]
+__all__ = ["router", "AlertOut", "AlertsOut", "AlertAckedOut", "CommentIn", "AssignIn"]
 
 router = APIRouter(tags=["ingest"])
+
+Controller = Annotated[Principal, Depends(require_role("controller"))]
+Filter = Annotated[str | None, Query(min_length=1, max_length=64)]
 
 
 class AlertOut(ResponseBody):
@@ -29,6 +44,13 @@ class AlertOut(ResponseBody):
     last_seen: str | None
     acked_at: str | None
     acked_by: str | None
+    status: str | None = None
+    assignee: str | None = None
+    comment: str | None = None
+    resolved_at: str | None = None
+    resolved_by: str | None = None
+    plant: str | None = None
+    entity: str | None = None
 
 
 class AlertsOut(ResponseBody):
@@ -40,12 +62,51 @@ class AlertAckedOut(ResponseBody):
     alert: AlertOut
 
 
+class CommentIn(RequestBody):
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class AssignIn(RequestBody):
+    assignee: str = Field(min_length=1, max_length=64)
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 @router.get("/alerts", response_model=AlertsOut, response_model_exclude_unset=True)
 def get_alerts(request: Request, session: SessionDep, _who: PrincipalDep, open: bool = False,
-               kind: str | None = None, limit: LimitQuery | None = None, after: AfterQuery = None) -> object:
-    return queries.list_alerts(session, limit=page_size(request, limit), after=after, open_only=open, kind=kind)
+               status: Literal["open", "acknowledged", "resolved", "dismissed"] | None = None,
+               kind: Filter = None, severity: Filter = None, plant: Filter = None, entity: Filter = None,
+               assignee: Filter = None, limit: LimitQuery | None = None, after: AfterQuery = None) -> object:
+    return alerts.list_alerts(session, limit=page_size(request, limit), after=after, open_only=open, status=status,
+                              kind=kind, severity=severity, plant=plant, entity=entity, assignee=assignee)
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertAckedOut, response_model_exclude_unset=True)
+def get_alert(alert_id: IdPath, session: SessionDep, _who: PrincipalDep) -> object:
+    return {"alert": alerts.alert_view(alerts.get_alert(session, alert_id))}
 
 
 @router.post("/alerts/{alert_id}/ack", response_model=AlertAckedOut, response_model_exclude_unset=True)
-def post_alert_ack(alert_id: IdPath, session: SessionDep, who: PrincipalDep) -> object:
-    return {"alert": queries.alert_dict(operations.ack_alert(session, alert_id, who.user, datetime.now(UTC)))}
+def post_alert_ack(alert_id: IdPath, session: SessionDep, who: PrincipalDep, body: CommentIn | None = None) -> object:
+    comment = body.comment if body is not None else None
+    return {"alert": alerts.alert_view(alerts.acknowledge(session, alert_id, who, _now(), comment))}
+
+
+@router.post("/alerts/{alert_id}/assign", response_model=AlertAckedOut, response_model_exclude_unset=True)
+def post_alert_assign(alert_id: IdPath, body: AssignIn, session: SessionDep, who: Controller) -> object:
+    return {"alert": alerts.alert_view(alerts.assign(session, alert_id, body.assignee, who, _now(), body.comment))}
+
+
+@router.post("/alerts/{alert_id}/resolve", response_model=AlertAckedOut, response_model_exclude_unset=True)
+def post_alert_resolve(alert_id: IdPath, session: SessionDep, who: Controller, body: CommentIn | None = None) -> object:
+    comment = body.comment if body is not None else None
+    return {"alert": alerts.alert_view(alerts.resolve(session, alert_id, who, _now(), comment))}
+
+
+@router.post("/alerts/{alert_id}/dismiss", response_model=AlertAckedOut, response_model_exclude_unset=True)
+def post_alert_dismiss(alert_id: IdPath, session: SessionDep, who: Controller, body: CommentIn | None = None) -> object:
+    comment = body.comment if body is not None else None
+    return {"alert": alerts.alert_view(alerts.resolve(session, alert_id, who, _now(), comment, dismiss=True))}

@@ -13,6 +13,7 @@ from central.domain.commands import BookLabour, IssueMaterial, RecordGoodsReceip
 from central.entrypoints.api.deps import (
     AfterQuery,
     Day,
+    Int64,
     OffsetQuery,
     Principal,
     PrincipalDep,
@@ -43,6 +44,8 @@ class GoodsReceiptIn(RequestBody):
     ref: str = Field(default="", max_length=200)
     posting_date: Day | None = None
     entity: str | None = None
+    purchase_order_line: Int64 | None = Field(default=None, ge=1, description="the purchase-order line received "
+                                              "against (optional); over its quantity + tolerance is a 409")
 
 
 class MaterialIssueIn(RequestBody):
@@ -113,7 +116,8 @@ def list_goods_receipts(session: SessionDep, _who: PrincipalDep, limit: Limit = 
 @router.post("/goods-receipts", status_code=201, response_model=GoodsReceiptOut, response_model_exclude_unset=True)
 def post_goods_receipt(body: GoodsReceiptIn, uow: UnitOfWorkDep, who: Operator) -> object:
     return inputs.record_goods_receipt(RecordGoodsReceipt(body.item, body.qty, body.unit_price, body.ref, who.user,
-                                                          body.posting_date, body.entity), uow)
+                                                          body.posting_date, body.entity,
+                                                          body.purchase_order_line), uow)
 
 
 @router.post("/work-orders/{order_id}/material-issues", status_code=201, response_model=InputRecordOut,
