@@ -23,6 +23,7 @@ from typing import Self
 
 from sqlalchemy.orm import Session
 
+from central.adapters.event_repository import SqlEventRepository
 from central.adapters.repositories import (
     SqlDispatchRepository,
     SqlEventPostingRepository,
@@ -59,6 +60,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.records = SqlRecordRepository(session)
         self.periods = SqlPeriodRepository(session)
         self.master = SqlMasterDataRepository(session)
+        self.events = SqlEventRepository(session)
 
     @property
     def session(self) -> Session:

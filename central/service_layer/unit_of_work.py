@@ -14,6 +14,7 @@ work refuses it, so a handler test shows which paths still need the database.
 from __future__ import annotations
 
 import abc
+from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from central.adapters.db.models_costing import DispatchRow, EventPostingRow, OpRecordRow, PeriodRow, WorkOrderRow
 from central.service_layer.clock import Clock, utc_now
+from central.service_layer.event_store import EventRepository
 from central.service_layer.costing.master_data import Snapshot
 
 __all__ = [
@@ -107,10 +109,16 @@ class AbstractUnitOfWork(abc.ABC):
     records: RecordRepository
     periods: PeriodRepository
     master: MasterDataRepository
+    #: stored events and stream cursors, in bulk (the ingest handler's)
+    events: EventRepository
     clock: Clock
 
     def __enter__(self) -> Self:
         return self
+
+    def savepoint(self) -> AbstractContextManager[object]:
+        """A nested transaction: leaving it by an exception undoes only what was done inside."""
+        return self.session.begin_nested()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

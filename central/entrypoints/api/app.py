@@ -17,6 +17,8 @@ from central.entrypoints.api.openapi import document_errors
 from central.entrypoints.api.paths import API_PREFIX
 from central.entrypoints.api.routers import ROOT_ROUTERS, ROUTERS
 from central.entrypoints.api.routers.audit import audit_write_requests
+from central.entrypoints.console import PREFIX as CONSOLE_PREFIX
+from central.entrypoints.console import create_console
 
 __all__ = ["create_app"]
 
@@ -41,4 +43,5 @@ def create_app(container: Container) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    app.mount(CONSOLE_PREFIX, create_console(container), name="console")  # the web console (docs/console.md)
     return app
