@@ -8,14 +8,19 @@ through a SQLAlchemy session cannot pass silently on a fake.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from central.adapters.db.models_costing import DispatchRow, EventPostingRow, OpRecordRow, PeriodRow, WorkOrderRow
 from central.domain.master_data import MasterData
 from central.domain.posting_rules import DEFAULT_RULES
+from central.domain.stored_events import EVENT_FIELDS, StoredEvent, StreamState
 from central.service_layer.costing.master_data import Snapshot
 from central.service_layer.unit_of_work import AbstractUnitOfWork
 
@@ -90,6 +95,104 @@ class FakeMasterData:
         return self._snapshot
 
 
+class FakeEvents:
+    """The events repository over dicts: ``edges`` (edge -> plant), ``machines`` (id -> (edge,
+    max_event_qty)), ``streams`` (stream -> its counters), ``rows`` ((stream, seq) -> column values
+    with ``id``), ``gaps`` and ``rejections``; ``statements`` counts calls (a batch's round trips)."""
+
+    def __init__(self) -> None:
+        self.edges: dict[str, str] = {}
+        self.machines_: dict[str, tuple[str | None, int | None]] = {}
+        self.streams: dict[str, dict[str, Any]] = {}
+        self.rows: dict[tuple[str, int], dict[str, Any]] = {}
+        self.gaps: list[dict[str, Any]] = []
+        self.rejections: list[dict[str, Any]] = []
+        self.statements = 0
+
+    def _count(self) -> None:
+        self.statements += 1
+
+    def edge_plant(self, edge: str) -> str | None:
+        self._count()
+        return self.edges.get(edge)
+
+    def lock_stream(self, stream: str) -> StreamState | None:
+        self._count()
+        s = self.streams.get(stream)
+        if s is None:
+            return None
+        return StreamState(stream, s["edge"], s["acked_through"], s["last_seq"], s["skipped"])
+
+    def create_stream(self, stream: str, edge: str, plant: str, now: datetime) -> None:
+        self._count()
+        self.streams.setdefault(stream, {"edge": edge, "plant": plant, "acked_through": 0, "last_seq": 0,
+                                         "skipped": 0, "batches": 0, "accepted": 0, "duplicates": 0,
+                                         "rejected": 0, "last_seen": now})
+
+    def save_stream(self, stream: str, *, acked_through: int, last_seq: int, accepted: int, duplicates: int,
+                    rejected: int, now: datetime) -> None:
+        self._count()
+        s = self.streams[stream]
+        s.update(acked_through=acked_through, last_seq=last_seq, last_seen=now, batches=s["batches"] + 1,
+                 accepted=s["accepted"] + accepted, duplicates=s["duplicates"] + duplicates,
+                 rejected=s["rejected"] + rejected)
+
+    def held(self, edge: str, stream: str, above: int) -> list[tuple[int, str]]:
+        self._count()
+        return [(seq, r["status"]) for (st, seq), r in sorted(self.rows.items())
+                if st == stream and r["edge"] == edge and seq > above]
+
+    def stored_seqs(self, edge: str, stream: str, lo: int, hi: int) -> set[int]:
+        self._count()
+        return {seq for (st, seq), r in self.rows.items() if st == stream and r["edge"] == edge and lo <= seq <= hi}
+
+    def machines(self, machines: Collection[str]) -> list[tuple[str, str | None, int | None]]:
+        self._count()
+        return [(m, *self.machines_[m]) for m in machines if m in self.machines_]
+
+    def insert(self, rows: Sequence[Mapping[str, Any]]) -> dict[int, int]:
+        self._count()
+        ids: dict[int, int] = {}
+        for r in rows:
+            key = (r["stream"], r["seq"])
+            assert key not in self.rows, f"unique (edge, stream, seq) violated: {key}"
+            ids[r["seq"]] = len(self.rows) + 1
+            self.rows[key] = {**r, "id": ids[r["seq"]]}
+        return ids
+
+    def accept_pending(self, edge: str, stream: str, above: int, through: int, now: datetime) -> list[StoredEvent]:
+        self._count()
+        out: list[StoredEvent] = []
+        for (st, seq), r in sorted(self.rows.items()):
+            if st == stream and r["edge"] == edge and above < seq <= through and r["status"] == "pending":
+                r.update(status="accepted", accepted_at=now)
+                out.append(stored(r))
+        return out
+
+    def close_gaps(self, stream: str, through: int, now: datetime) -> None:
+        self._count()
+        for g in self.gaps:
+            if g["stream"] == stream and g["closed"] is None and g["through_seq"] <= through:
+                g.update(closed=now, resolution="filled")
+
+    def open_gaps(self, edge: str, stream: str, gaps: Sequence[tuple[int, int]], now: datetime) -> None:
+        self._count()
+        self.gaps += [{"stream": stream, "edge": edge, "from_seq": lo, "through_seq": hi, "opened": now,
+                       "closed": None, "resolution": None} for lo, hi in gaps]
+
+    def reject(self, rows: Sequence[Mapping[str, Any]], *, mark: bool = False) -> None:
+        self._count()
+        for r in rows:
+            if mark:
+                self.rows[(r["stream"], r["seq"])].update(status="rejected", accepted_at=None)
+            self.rejections.append(dict(r))
+
+
+def stored(row: Mapping[str, Any]) -> StoredEvent:
+    """The posting seam's value of one of :class:`FakeEvents`' rows."""
+    return StoredEvent(row["id"], *(row[name] for name in EVENT_FIELDS))
+
+
 class FakeUnitOfWork(AbstractUnitOfWork):
     def __init__(self, master: MasterData, now: datetime = NOW) -> None:
         self.work_orders: FakeWorkOrders = FakeWorkOrders()
@@ -98,6 +201,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.records: FakeRecords = FakeRecords()
         self.periods: FakePeriods = FakePeriods()
         self.master = FakeMasterData(master)
+        self.events: FakeEvents = FakeEvents()
         self.clock = lambda: now
         self.commits = 0
         self.rollbacks = 0
@@ -107,6 +211,21 @@ class FakeUnitOfWork(AbstractUnitOfWork):
 
     def rollback(self) -> None:
         self.rollbacks += 1
+
+    def savepoint(self) -> AbstractContextManager[object]:
+        """Undoes the events repository's changes when left by an exception, as a database would."""
+        return self._savepoint()
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[object]:
+        saved = copy.deepcopy(self.events.__dict__)
+        try:
+            yield self
+        except BaseException:
+            statements = self.events.statements
+            self.events.__dict__.update(saved)
+            self.events.statements = statements
+            raise
 
     @property
     def session(self) -> Session:

@@ -43,11 +43,11 @@ def bulk_insert(
     json_columns: frozenset[str] = frozenset(),
 ) -> None:
     """Insert ``rows`` (each holding every name of ``columns``): ``COPY`` on PostgreSQL (one
-    round trip; ``json_columns`` are sent as JSON text), ``executemany`` elsewhere and for
+    round trip; ``json_columns`` are sent as JSON text), :func:`insert_rows` elsewhere and for
     small batches."""
     conn = session.connection()
     if conn.dialect.name != "postgresql" or len(rows) < COPY_MIN_ROWS:
-        conn.execute(insert(table), rows)
+        insert_rows(session, table, rows)  # SQLite: the driver's executemany, values through the column types
         return
     dbapi_conn: Any = conn.connection.dbapi_connection
     with dbapi_conn.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:

@@ -34,12 +34,12 @@ from central.adapters.db.models_costing import (
     OpRecordRow,
     WorkOrderRow,
 )
-from central.adapters.db.models_ingest import EventRow
 from central.domain.accruals import OrderAccruals
 from central.domain.ledger import Tags
 from central.domain.money import ZERO
 from central.domain.postings import post_production
 from central.domain.stock import move_deltas, production_targets
+from central.domain.stored_events import StoredEvent
 from central.domain.time_accounting import Dispatch, order_at
 from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.closing import adjust_closed_order
@@ -87,14 +87,12 @@ class CostingHandler:
     def __init__(self, clock: Clock = utc_now) -> None:
         self.clock = clock
 
-    def __call__(self, session: Session, events: Sequence[EventRow]) -> None:
+    def __call__(self, session: Session, events: Sequence[StoredEvent]) -> None:
         if events:
             _post(session, events, self.clock())
 
 
-def _post(session: Session, events: Sequence[EventRow], now: datetime) -> None:
-    if any(e.id is None for e in events):
-        session.flush()
+def _post(session: Session, events: Sequence[StoredEvent], now: datetime) -> None:
     snap = snapshot(session)
     rows: list[dict[str, Any]] = []
     pending: list[Pending] = []

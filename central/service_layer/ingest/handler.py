@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal, TypeVar
@@ -33,12 +33,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from central.adapters.db.models_ingest import EdgeRow, GapRow, StreamRow
 from central.adapters.metrics import IngestMetrics
+from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from central.config import IngestSettings
+from central.domain.stored_events import StoredEvent
 from central.errors import IngestUnavailable
 from central.service_layer.alerts import raise_alert
 from central.service_layer.ingest.quarantine import quarantine_payload
 from central.service_layer.ingest.seam import PostingHandler
 from central.service_layer.ingest.store import StoreRefused, StoreResult, store_batch
+from central.service_layer.unit_of_work import AbstractUnitOfWork
 from shared.contract import ContractError, DecodedBatch, EventProblem, decode_batch, decode_status
 from shared.topics import parse_topic
 
@@ -156,20 +159,25 @@ class IngestService:
                             getattr(exc, "orig", None) or exc)
                 time.sleep(min(2.0, 0.02 * 2**attempt) * (0.5 + random.random()))
 
+    def _uow(self) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(self.sessions, self.clock)
+
     def _store(self, topic: str, payload: bytes, batch: DecodedBatch) -> IngestResult:
         t0 = time.perf_counter()
         now = self.clock()
         try:
-            with self.sessions() as session, session.begin():
-                stored = self._store_in(session, topic, payload, batch, now)
+            with self._uow() as uow:
+                stored = self._store_in(uow, topic, payload, batch, now)
+                uow.commit()
         except Exception as exc:
             if isinstance(exc, SQLAlchemyError) and db_unavailable(exc):
                 raise
             log.warning("batch of stream %s (%s events) failed on the fast path; storing it event by event",
                         batch.stream, len(batch.seqs), exc_info=True)
             self.metrics.fallbacks.inc()
-            with self.sessions() as session, session.begin():
-                stored = self._store_in(session, topic, payload, batch, now, one_by_one=True)
+            with self._uow() as uow:
+                stored = self._store_in(uow, topic, payload, batch, now, one_by_one=True)
+                uow.commit()
         elapsed = time.perf_counter() - t0
         if isinstance(stored, StoreRefused):
             self.metrics.quarantined.inc(1, stored.kind)
@@ -181,11 +189,12 @@ class IngestService:
             timings={"commit": elapsed},
         )
 
-    def _store_in(self, session: Session, topic: str, payload: bytes, batch: DecodedBatch, now: datetime,
+    def _store_in(self, uow: AbstractUnitOfWork, topic: str, payload: bytes, batch: DecodedBatch, now: datetime,
                   one_by_one: bool = False) -> StoreResult | StoreRefused:
-        """Store ``batch`` in ``session``'s transaction: whole, or ``one_by_one`` (each event in
+        """Store ``batch`` in ``uow``'s transaction: whole, or ``one_by_one`` (each event in
         a savepoint; one that fails again is stored as a ``store_failed`` rejection)."""
-        stored = self._store_each(session, batch, now) if one_by_one else self._store_part(session, batch, now)
+        stored = self._store_each(uow, batch, now) if one_by_one else self._store_part(uow, batch, now)
+        session = uow.session
         if isinstance(stored, StoreRefused):
             quarantine_payload(session, topic, payload, stored.reason, now, stored.kind)
             raise_alert(session, "quarantine", f"quarantine:{stored.kind}:{batch.edge}", stored.reason, now,
@@ -194,27 +203,32 @@ class IngestService:
             self._alert_batch(session, batch, stored, now)
         return stored
 
-    def _store_part(self, session: Session, batch: DecodedBatch, now: datetime) -> StoreResult | StoreRefused:
+    def _store_part(self, uow: AbstractUnitOfWork, batch: DecodedBatch, now: datetime) -> StoreResult | StoreRefused:
+        posting = self.posting
+
+        def post(events: Sequence[StoredEvent]) -> None:
+            posting(uow.session, events)
+
         return store_batch(
-            session, batch, posting=self.posting, now=now,
+            uow, batch, post=post, now=now,
             skew=timedelta(seconds=self.settings.clock_skew_seconds),
             require_registration=self.settings.require_registration,
             require_known_machine=self.settings.require_known_machine,
         )
 
-    def _store_each(self, session: Session, batch: DecodedBatch, now: datetime) -> StoreResult | StoreRefused:
+    def _store_each(self, uow: AbstractUnitOfWork, batch: DecodedBatch, now: datetime) -> StoreResult | StoreRefused:
         total: StoreResult | None = None
         for seq in batch.seqs:
             try:
-                with session.begin_nested():
-                    part = self._store_part(session, _single(batch, seq, failed=False), now)
+                with uow.savepoint():
+                    part = self._store_part(uow, _single(batch, seq, failed=False), now)
             except Exception as exc:
                 if isinstance(exc, SQLAlchemyError) and db_unavailable(exc):
                     raise
                 log.error("event %s/%s could not be stored; stored as rejected (store_failed)", batch.stream, seq,
                           exc_info=True)
-                with session.begin_nested():
-                    part = self._store_part(session, _single(batch, seq, failed=True), now)
+                with uow.savepoint():
+                    part = self._store_part(uow, _single(batch, seq, failed=True), now)
             if isinstance(part, StoreRefused):
                 return part
             if total is None:

@@ -22,6 +22,8 @@ from central.adapters.db.models_ingest import (
     MachineRow,
     RejectedEventRow,
 )
+from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
+from central.domain.stored_events import EVENT_FIELDS, StoredEvent
 from central.domain.stream_cursor import StreamCursor
 from central.errors import Conflict, InvalidInput, NotFound
 from central.service_layer.ingest.posting import post_events
@@ -36,7 +38,12 @@ from shared.contract import ID_PATTERN, Event, problem_of
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GapAccepted", "accept_gap", "replay_rejected", "ack_alert", "register_edge"]
+__all__ = ["GapAccepted", "accept_gap", "replay_rejected", "ack_alert", "register_edge", "stored_event"]
+
+
+def stored_event(row: EventRow) -> StoredEvent:
+    """The posting seam's value of a stored event row."""
+    return StoredEvent(row.id, *(getattr(row, name) for name in EVENT_FIELDS))
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,9 @@ def accept_gap(
             gap.resolution = fate
         elif fate == "trimmed":
             gap.from_seq = first
-    refused = post_events(session, posting, released, now)
+    session.flush()
+    refused = post_events(SqlAlchemyUnitOfWork.joining(session), lambda evs: posting(session, evs),
+                          [stored_event(e) for e in released], now)
     stream.acked_through = new_cursor
     stream.skipped += skipped
     stream.accepted += len(released) - len(refused)
@@ -142,7 +151,7 @@ def replay_rejected(
         return ev
     ev.status, ev.accepted_at = EventStatus.ACCEPTED, now
     session.flush()
-    posting(session, [ev])  # a refusal propagates: the request fails, the event stays rejected
+    posting(session, [stored_event(ev)])  # a refusal propagates: the request fails, the event stays rejected
     rej.status = "replayed"
     stream.accepted += 1
     return ev

@@ -2,7 +2,7 @@
 
 The ingest service calls the configured :class:`PostingHandler` INSIDE the database
 transaction that stores a stream's events, with the events that have just become accepted,
-in seq order:
+in seq order, as plain :class:`~central.domain.stored_events.StoredEvent` values (no ORM objects):
 
 * events of a batch that continue the stream's sequence;
 * events held behind a gap, when the gap fills or a controller accepts it (``accept-gap``);
@@ -26,7 +26,7 @@ from typing import Protocol, runtime_checkable
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from central.adapters.db.models_ingest import EventRow
+from central.domain.stored_events import StoredEvent
 
 __all__ = ["PostingHandler", "NoCostingHandler", "RecordingHandler"]
 
@@ -35,7 +35,7 @@ __all__ = ["PostingHandler", "NoCostingHandler", "RecordingHandler"]
 class PostingHandler(Protocol):
     """Turns newly accepted events into operational records and journal entries."""
 
-    def __call__(self, session: Session, events: Sequence[EventRow]) -> None: ...
+    def __call__(self, session: Session, events: Sequence[StoredEvent]) -> None: ...
 
 
 class NoCostingHandler:
@@ -48,7 +48,7 @@ class NoCostingHandler:
 
     name = "no-costing"
 
-    def __call__(self, session: Session, events: Sequence[EventRow]) -> None:
+    def __call__(self, session: Session, events: Sequence[StoredEvent]) -> None:
         return None
 
 
@@ -62,7 +62,7 @@ class RecordingHandler:
         self.calls: list[list[tuple[str, int]]] = []
         self._lock = threading.Lock()
 
-    def __call__(self, session: Session, events: Sequence[EventRow]) -> None:
+    def __call__(self, session: Session, events: Sequence[StoredEvent]) -> None:
         pending: list[list[tuple[str, int]]] | None = session.info.get("sfsync_recording")
         if pending is None:
             pending = session.info["sfsync_recording"] = []

@@ -9,6 +9,10 @@ open a gap row for every run of missing seqs; release held events the batch make
 hand every newly accepted event, in seq order, to the posting seam (:mod:`.posting`); advance
 the cursor. The caller commits, then publishes the ack.
 
+:func:`store_batch` is a handler on the unit of work (``uow.events``, set-level statements, no
+ORM object per event): the pure cursor decides, the handler applies. The posting seam comes in
+bound to the transaction (``post``), so the handler runs on a fake unit of work in the tests.
+
 Every refusal carries a stable code (``shared.contract.REJECTION_CODES``) and one sentence;
 an exception's text reaches a stored reason only when it is ours (a domain or central error,
 or a plain ``ValueError`` of the costing layer): driver messages, SQL and parameters go to the
@@ -20,27 +24,20 @@ costing layer holds it in the suspect queue, never posted until a controller acc
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from central.adapters.db.dialect import bulk_insert, upsert_insert
-from central.adapters.db.models_ingest import (
-    EdgeRow,
-    EventRow,
-    EventStatus,
-    GapRow,
-    MachineRow,
-    RejectedEventRow,
-    StreamRow,
-)
+from central.adapters.db.models_ingest import StreamRow
+from central.domain.stored_events import StoredEvent
 from central.domain.stream_cursor import Arrival, CursorStep, StreamCursor
 from central.service_layer.ingest.posting import CENTRAL_FLAGS, post_events
-from central.service_layer.ingest.seam import PostingHandler
-from shared.contract import DecodedBatch, Event, EventProblem
+from central.service_layer.unit_of_work import AbstractUnitOfWork
+from shared.contract import DecodedBatch, Event
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +55,9 @@ __all__ = [
 
 DEFAULT_MAX_EVENT_QTY = 1_000_000
 """A machine's bound on one event's qty when master data sets none (API.md)."""
+
+Post = Callable[[Sequence[StoredEvent]], None]
+"""The posting seam bound to the batch's transaction."""
 
 
 @dataclass
@@ -99,25 +99,11 @@ class StoreRefused:
 
 
 def lock_stream(session: Session, stream: str) -> StreamRow | None:
-    """The stream's cursor row, locked for this transaction (``FOR UPDATE``; SQLite holds the
-    database write lock already)."""
+    """The stream's cursor row as an ORM object, locked for this transaction (``FOR UPDATE``;
+    SQLite holds the database write lock already): the controller operations' path."""
     return session.scalar(
         select(StreamRow).where(StreamRow.stream == stream).with_for_update().execution_options(populate_existing=True)
     )
-
-
-def _lock_or_create_stream(session: Session, batch: DecodedBatch, now: datetime) -> StreamRow:
-    row = lock_stream(session, batch.stream)
-    if row is not None:
-        return row
-    stmt: Any = upsert_insert(session, StreamRow).values(
-        stream=batch.stream, edge=batch.edge, plant=batch.plant, acked_through=0, last_seq=0,
-        first_seen=now, last_seen=now, batches=0, accepted=0, duplicates=0, rejected=0, skipped=0,
-    )
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["stream"]))
-    row = lock_stream(session, batch.stream)
-    assert row is not None
-    return row
 
 
 def machine_problem(
@@ -155,54 +141,42 @@ def event_values(ev: Event, now: datetime, skew: timedelta, max_qty: int | None 
     }
 
 
-def _problem_values(p: EventProblem) -> dict[str, Any]:
-    return {"machine": None, "kind": None, "ts": None, "rx": None, "posting_ts": None, "qty": None,
-            "state": None, "reason": None, "flags": [], "raw": None}
-
-
-_COPY_COLUMNS = ("plant", "edge", "stream", "seq", "status", "machine", "kind", "ts", "rx", "posting_ts", "received",
-                 "accepted_at", "qty", "state", "reason", "flags", "raw")
-_JSON_COLUMNS = frozenset({"flags", "raw"})
+_PROBLEM_VALUES: dict[str, Any] = {"machine": None, "kind": None, "ts": None, "rx": None, "posting_ts": None,
+                                   "qty": None, "state": None, "reason": None, "raw": None}
 
 Refusal = tuple[str, str, str, dict[str, Any]]
 """``(field, code, reason, body)`` of an event stored as rejected."""
 
 
-def load_cursor(session: Session, stream: StreamRow) -> StreamCursor:
-    """The pure cursor of a (locked) stream row: its counters, and the seqs held above it."""
+def load_cursor(uow: AbstractUnitOfWork, edge: str, stream: str, acked_through: int, last_seq: int,
+                skipped: int) -> StreamCursor:
+    """The pure cursor of a (locked) stream: its counters, and the seqs held above it."""
     held: frozenset[int] = frozenset()
     pending: frozenset[int] = frozenset()
-    if stream.last_seq > stream.acked_through:
-        rows = session.execute(select(EventRow.seq, EventRow.status).where(
-            EventRow.edge == stream.edge, EventRow.stream == stream.stream, EventRow.seq > stream.acked_through,
-        )).tuples().all()
+    if last_seq > acked_through:
+        rows = uow.events.held(edge, stream, acked_through)
         held = frozenset(seq for seq, _status in rows)
-        pending = frozenset(seq for seq, status in rows if status == EventStatus.PENDING)
-    return StreamCursor(acked_through=stream.acked_through, last_seq=stream.last_seq, held=held, pending=pending,
-                        skipped=stream.skipped)
+        pending = frozenset(seq for seq, status in rows if status == "pending")
+    return StreamCursor(acked_through=acked_through, last_seq=last_seq, held=held, pending=pending, skipped=skipped)
 
 
-def _arrive(session: Session, batch: DecodedBatch, cursor: StreamCursor) -> Arrival:
+def _arrive(uow: AbstractUnitOfWork, batch: DecodedBatch, cursor: StreamCursor) -> Arrival:
     """Ask the cursor how the batch's seqs arrive, reading which old seqs are stored when an
     accepted gap makes a late one possible."""
     stored_below: set[int] = set()
     candidates = cursor.late_candidates(batch.seqs)
     if candidates is not None:
-        lo, hi = candidates
-        stored_below = set(session.scalars(select(EventRow.seq).where(
-            EventRow.edge == batch.edge, EventRow.stream == batch.stream, EventRow.seq >= lo, EventRow.seq <= hi)))
+        stored_below = uow.events.stored_seqs(batch.edge, batch.stream, *candidates)
     return cursor.arrive(batch.seqs, stored_below)
 
 
-def _machine_limits(session: Session, machines: set[str]) -> tuple[dict[str, str | None], dict[str, int]]:
+def _machine_limits(uow: AbstractUnitOfWork, machines: set[str]) -> tuple[dict[str, str | None], dict[str, int]]:
     """Owner edge and ``max_event_qty`` of every known machine among ``machines``."""
     known: dict[str, str | None] = {}
     limits: dict[str, int] = {}
-    if machines:
-        for m, e, limit in session.execute(select(MachineRow.id, MachineRow.edge, MachineRow.max_event_qty).where(
-                MachineRow.id.in_(machines))).tuples():
-            known[m] = e
-            limits[m] = limit if limit is not None else DEFAULT_MAX_EVENT_QTY
+    for m, e, limit in uow.events.machines(machines):
+        known[m] = e
+        limits[m] = limit if limit is not None else DEFAULT_MAX_EVENT_QTY
     return known, limits
 
 
@@ -231,133 +205,101 @@ def _event_rows(
     batch: DecodedBatch, step: CursorStep, limits: dict[str, int], now: datetime, skew: timedelta,
     result: StoreResult,
 ) -> list[dict[str, Any]]:
-    """Column values of every late and fresh event, with the status the cursor decided; counts
-    the clock-skewed and over-limit ones into ``result``."""
+    """Column values of every late and fresh event, with the status the cursor decided, in seq
+    order; counts the clock-skewed and over-limit ones into ``result``."""
     valid = {e.seq: e for e in batch.events}
-    bad = {p.seq: p for p in batch.problems}
     rows: list[dict[str, Any]] = []
-    for s in [*step.late, *step.fresh]:
+    for s in (*step.late, *step.fresh):  # ascending: late seqs are below the cursor, fresh above
         ev = valid.get(s)
         status = step.status(s)
         if ev is not None:
             values = event_values(ev, now, skew, limits.get(ev.machine, DEFAULT_MAX_EVENT_QTY))
         else:
-            values = _problem_values(bad[s])
-        if "clock_skew" in values["flags"] and status != EventStatus.REJECTED:
-            result.clock_skew += 1
-        if ev is not None and ev.qty is not None and "qty_over_limit" in values["flags"] \
-                and status != EventStatus.REJECTED:
-            result.over_limit.append((s, ev.machine, ev.qty))
+            values = {**_PROBLEM_VALUES, "flags": []}
+        if status != "rejected":
+            if "clock_skew" in values["flags"]:
+                result.clock_skew += 1
+            if ev is not None and ev.qty is not None and "qty_over_limit" in values["flags"]:
+                result.over_limit.append((s, ev.machine, ev.qty))
         rows.append({"plant": batch.plant, "edge": batch.edge, "stream": batch.stream, "seq": s, "status": status,
-                     "received": now, "accepted_at": now if status == EventStatus.ACCEPTED else None, **values})
+                     "received": now, "accepted_at": now if status == "accepted" else None, **values})
     return rows
 
 
-def _insert_events(session: Session, batch: DecodedBatch, rows: list[dict[str, Any]]) -> list[EventRow]:
-    """Insert ``rows`` and return them as ORM objects, in seq order.
-
-    A plain bulk insert (no RETURNING: psycopg re-parses a 9,000-parameter VALUES list on every
-    batch), then one indexed range read brings the rows back."""
-    if not rows:
-        return []
-    bulk_insert(session, cast("Table", EventRow.__table__), _COPY_COLUMNS, rows, _JSON_COLUMNS)
-    wanted = {r["seq"] for r in rows}
-    return [r for r in session.scalars(select(EventRow).where(
-        EventRow.edge == batch.edge, EventRow.stream == batch.stream,
-        EventRow.seq >= min(wanted), EventRow.seq <= max(wanted)).order_by(EventRow.seq)) if r.seq in wanted]
-
-
-def _release(session: Session, batch: DecodedBatch, step: CursorStep, now: datetime) -> list[EventRow]:
-    """Accept the held events the batch released and close the gaps it filled."""
-    if not step.advanced:
-        return []
-    released = list(session.scalars(select(EventRow).where(
-        EventRow.edge == batch.edge, EventRow.stream == batch.stream, EventRow.seq > step.before.acked_through,
-        EventRow.seq <= step.acked_through, EventRow.status == EventStatus.PENDING)))
-    for ev_row in released:
-        ev_row.status = EventStatus.ACCEPTED
-        ev_row.accepted_at = now
-    session.execute(update(GapRow).where(
-        GapRow.stream == batch.stream, GapRow.closed.is_(None), GapRow.through_seq <= step.acked_through,
-    ).values(closed=now, resolution="filled"))
-    return released
-
-
 def store_batch(
-    session: Session,
+    uow: AbstractUnitOfWork,
     batch: DecodedBatch,
     *,
-    posting: PostingHandler,
+    post: Post,
     now: datetime,
     skew: timedelta,
     require_registration: bool,
     require_known_machine: bool,
 ) -> StoreResult | StoreRefused:
-    """Apply one decoded batch (see the module docstring). The caller owns the transaction.
+    """Apply one decoded batch (see the module docstring) in ``uow``'s transaction; the caller
+    commits. ``post`` is the posting seam bound to that transaction.
 
     The seq arithmetic is the pure :class:`~central.domain.stream_cursor.StreamCursor`'s; this
-    function loads its state, asks it, and writes what it decided."""
-    edge = session.get(EdgeRow, batch.edge)
-    if edge is None and require_registration:
+    handler loads its state, asks it, and applies what it decided through ``uow.events``."""
+    events = uow.events
+    plant = events.edge_plant(batch.edge)
+    if plant is None and require_registration:
         return StoreRefused(f"edge {batch.edge!r} is not registered", "unregistered_edge")
-    if edge is not None and edge.plant != batch.plant:
-        return StoreRefused(f"edge {batch.edge!r} is registered in plant {edge.plant!r}, not {batch.plant!r}",
+    if plant is not None and plant != batch.plant:
+        return StoreRefused(f"edge {batch.edge!r} is registered in plant {plant!r}, not {batch.plant!r}",
                             "wrong_plant")
-    stream = _lock_or_create_stream(session, batch, now)
+    stream = events.lock_stream(batch.stream)
+    if stream is None:
+        events.create_stream(batch.stream, batch.edge, batch.plant, now)
+        stream = events.lock_stream(batch.stream)
+        assert stream is not None
     if stream.edge != batch.edge:
         return StoreRefused(f"stream {batch.stream!r} belongs to edge {stream.edge!r}", "stream_owner")
 
-    cursor = load_cursor(session, stream)
-    arrival = _arrive(session, batch, cursor)
+    cursor = load_cursor(uow, batch.edge, batch.stream, stream.acked_through, stream.last_seq, stream.skipped)
+    arrival = _arrive(uow, batch, cursor)
     fresh = frozenset(arrival.fresh)
-    known, limits = _machine_limits(session, {e.machine for e in batch.events if e.seq in fresh})
+    known, limits = _machine_limits(uow, {e.machine for e in batch.events if e.seq in fresh})
     refusals = _refusals(batch, arrival, known, require_known_machine)
     step = cursor.decide(arrival, refusals)
     result = StoreResult(acked_through=cursor.acked_through, duplicates=step.duplicates, gaps=list(step.gaps))
 
-    stored = _insert_events(session, batch, _event_rows(batch, step, limits, now, skew, result))
-    result.rejected = _store_refusals(session, batch, refusals, stored, now)
-    released = _release(session, batch, step, now)
-    fresh_accepted = [r for r in stored if r.status == EventStatus.ACCEPTED]
-    to_post = sorted([*released, *fresh_accepted], key=lambda r: r.seq)
-    refused = post_events(session, posting, to_post, now)
-    for ev_row in refused:
-        result.rejected.append((ev_row.seq, "posting_failed", "posting failed"))
+    rows = _event_rows(batch, step, limits, now, skew, result)
+    ids = events.insert(rows)
+    result.rejected = _store_refusals(uow, batch, refusals, ids, now)
+    released: list[StoredEvent] = []
+    if step.advanced:
+        released = events.accept_pending(batch.edge, batch.stream, step.before.acked_through, step.acked_through,
+                                         now)
+        events.close_gaps(batch.stream, step.acked_through, now)
+    fresh_accepted = [StoredEvent.from_values(ids[r["seq"]], r) for r in rows if r["status"] == "accepted"]
+    to_post = sorted([*released, *fresh_accepted], key=lambda e: e.seq) if released else fresh_accepted
+    refused = post_events(uow, post, to_post, now)
+    for ev in refused:
+        result.rejected.append((ev.seq, "posting_failed", "posting failed"))
 
-    for lo, hi in step.gaps:
-        session.add(GapRow(stream=batch.stream, edge=batch.edge, from_seq=lo, through_seq=hi, opened=now,
-                           alerted=False))
+    events.open_gaps(batch.edge, batch.stream, step.gaps, now)
+    refused_ids = {e.id for e in refused}
     result.acked_through = step.acked_through
     result.accepted = len(to_post) - len(refused)
     result.released = len(released)
     result.held = len(step.pending)
-    posted_ts = [r.posting_ts for r in to_post if r.posting_ts is not None and r.status == EventStatus.ACCEPTED]
+    posted_ts = [e.posting_ts for e in to_post if e.posting_ts is not None and e.id not in refused_ids]
     result.newest_ts = max(posted_ts) if posted_ts else None
-    _advance(stream, step, result, now)
+    events.save_stream(batch.stream, acked_through=step.acked_through, last_seq=step.after.last_seq,
+                       accepted=result.accepted, duplicates=result.duplicates, rejected=len(result.rejected), now=now)
     return result
 
 
 def _store_refusals(
-    session: Session, batch: DecodedBatch, refusals: dict[int, Refusal], stored: list[EventRow], now: datetime
+    uow: AbstractUnitOfWork, batch: DecodedBatch, refusals: dict[int, Refusal], ids: dict[int, int], now: datetime
 ) -> list[tuple[int, str, str]]:
     """One ``rejected_events`` row per refused event (its body kept for a replay); returns
     ``(seq, code, reason)`` of each, in storing order."""
     if not refusals:
         return []
-    by_seq = {r.seq: r for r in stored}
-    session.execute(insert(RejectedEventRow), [
-        {"event_id": by_seq[s].id, "edge": batch.edge, "stream": batch.stream, "seq": s, "field": f[:200],
+    uow.events.reject([
+        {"event_id": ids[s], "edge": batch.edge, "stream": batch.stream, "seq": s, "field": f[:200],
          "code": code, "reason": why[:2000], "body": body, "status": "open", "received": now}
         for s, (f, code, why, body) in refusals.items()])
     return [(s, code, why) for s, (_f, code, why, _b) in refusals.items()]
-
-
-def _advance(stream: StreamRow, step: CursorStep, result: StoreResult, now: datetime) -> None:
-    """Write the cursor the step reached, and the batch's counts, to the stream row."""
-    stream.acked_through = step.acked_through
-    stream.last_seq = step.after.last_seq
-    stream.last_seen = now
-    stream.batches += 1
-    stream.accepted += result.accepted
-    stream.duplicates += result.duplicates
-    stream.rejected += len(result.rejected)

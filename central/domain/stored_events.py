@@ -1,0 +1,57 @@
+"""Stored events as plain values: what the ingest hands the posting seam, and a stream's cursor row.
+
+The ingest writes and reads events with Core statements (no per-event ORM objects on the hot
+path); these frozen dataclasses carry what it read. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+__all__ = ["StoredEvent", "StreamState", "EVENT_FIELDS"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One stored event (a row of ``events``), as the posting seam sees it. ``machine``, ``kind``
+    and ``ts`` are None only for a rejected body that did not validate."""
+
+    id: int
+    edge: str
+    stream: str
+    seq: int
+    status: str
+    machine: str | None
+    kind: str | None
+    ts: datetime | None
+    rx: datetime | None
+    posting_ts: datetime | None
+    qty: int | None
+    state: str | None
+    reason: str | None
+    flags: Sequence[str]
+    raw: Mapping[str, Any] | None
+
+    @classmethod
+    def from_values(cls, event_id: int, values: Mapping[str, Any]) -> StoredEvent:
+        """From the column values the ingest inserted (a dict with every name of :data:`EVENT_FIELDS`)."""
+        return cls(event_id, *(values[name] for name in EVENT_FIELDS))
+
+
+EVENT_FIELDS = ("edge", "stream", "seq", "status", "machine", "kind", "ts", "rx", "posting_ts", "qty", "state",
+                "reason", "flags", "raw")
+"""The columns of :class:`StoredEvent` after ``id``, in its field order."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamState:
+    """A stream's cursor row: who owns it and how far it is settled."""
+
+    stream: str
+    edge: str
+    acked_through: int
+    last_seq: int
+    skipped: int
