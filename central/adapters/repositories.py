@@ -1,28 +1,38 @@
 """SQLAlchemy repositories behind :mod:`central.service_layer.unit_of_work`'s interfaces.
 
-Each takes the unit of work's session; the queries are the ones the work-order and input
-services ran inline before. A work order is read with ``costing.orders.load_order`` (the one
-copy of that query): ``FOR UPDATE`` on PostgreSQL; SQLite's write transactions already hold the
-database lock (``BEGIN IMMEDIATE``).
+Each takes the unit of work's session; the queries are the ones the services ran inline before.
+Nothing here imports the service layer. :func:`load_order` is the one copy of the work-order
+query (``costing.orders`` re-exports it); the master data is read through the cached
+:func:`central.adapters.master_snapshot.snapshot`. A locked read is ``FOR UPDATE`` on
+PostgreSQL; SQLite's write transactions already hold the database lock (``BEGIN IMMEDIATE``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from central.adapters.db.dialect import for_update
 from central.adapters.db.models_costing import (
     DispatchRow,
     EventPostingRow,
     EventPostingStatus,
+    JournalEntryRow,
+    MasterRecordRow,
+    MasterVersionRow,
     OpRecordRow,
     PeriodRow,
     WorkOrderRow,
 )
-from central.service_layer.costing.master_data import Snapshot, snapshot
-from central.service_layer.costing.orders import load_order
+from central.adapters.db.models_governance import ApprovalRow
+from central.adapters.db.models_ingest import EdgeRow, MachineRow
+from central.adapters.master_snapshot import snapshot
+from central.domain.governance import Status
+from central.domain.master_snapshot import Snapshot
 
 __all__ = [
     "SqlWorkOrderRepository",
@@ -31,7 +41,16 @@ __all__ = [
     "SqlRecordRepository",
     "SqlPeriodRepository",
     "SqlMasterDataRepository",
+    "SqlApprovalRepository",
+    "load_order",
 ]
+
+
+def load_order(session: Session, order_id: str, *, lock: bool = True) -> WorkOrderRow | None:
+    """The order, row-locked (``lock``) where the database has row locks (SQLite locks the whole
+    database for the writing transaction instead)."""
+    stmt = select(WorkOrderRow).where(WorkOrderRow.id == order_id)
+    return session.scalars(for_update(session, stmt) if lock else stmt).first()
 
 
 class SqlWorkOrderRepository:
@@ -94,13 +113,105 @@ class SqlPeriodRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def get(self, period_id: str) -> PeriodRow | None:
+    def get(self, period_id: str, *, lock: bool = False) -> PeriodRow | None:
+        if lock:
+            return self._session.get(PeriodRow, period_id, with_for_update=True, populate_existing=True)
         return self._session.get(PeriodRow, period_id)
+
+    def covering(self, entity: str | None, day: date) -> PeriodRow | None:
+        stmt = select(PeriodRow).where(PeriodRow.start <= day, PeriodRow.end >= day)
+        rows = [p for p in self._session.scalars(stmt) if p.entity in (None, entity)]
+        return rows[0] if rows else None
+
+    def add(self, period: PeriodRow) -> None:
+        self._session.add(period)
+        self._session.flush()
 
 
 class SqlMasterDataRepository:
+    """Master records, periods and versions; the snapshot is the cached one."""
+
     def __init__(self, session: Session) -> None:
         self._session = session
 
     def snapshot(self) -> Snapshot:
         return snapshot(self._session)
+
+    def stored(self) -> dict[str, dict[str, dict[str, Any]]]:
+        stored: dict[str, dict[str, dict[str, Any]]] = {}
+        for row in self._session.scalars(select(MasterRecordRow)):
+            stored.setdefault(row.section, {})[row.key] = row.data
+        return stored
+
+    def period_records(self) -> list[dict[str, Any]]:
+        return [
+            {"id": p.id, "start": p.start.isoformat(), "end": p.end.isoformat(), "entity": p.entity,
+             "status": p.status}
+            for p in self._session.scalars(select(PeriodRow).order_by(PeriodRow.start))
+        ]
+
+    def entity_has_entries(self, entity: str) -> bool:
+        found = self._session.scalar(select(JournalEntryRow.id).where(JournalEntryRow.entity == entity).limit(1))
+        return found is not None
+
+    def current_version(self) -> int:
+        return int(self._session.scalar(select(func.max(MasterVersionRow.id))) or 0)
+
+    def save(
+        self, changes: Sequence[tuple[str, str, dict[str, Any], bool]], periods: Sequence[Mapping[str, Any]],
+        machines: Sequence[Mapping[str, Any]], *, user: str, now: datetime,
+    ) -> None:
+        session = self._session
+        for section, key, record, created in changes:
+            row = None if created else session.get(MasterRecordRow, (section, key))
+            if row is None:
+                session.add(MasterRecordRow(section=section, key=key, data=record, version=0, updated=now,
+                                            updated_by=user))
+            else:
+                row.data, row.version, row.updated, row.updated_by = record, 0, now, user
+        for p in periods:
+            period = session.get(PeriodRow, p["id"])
+            if period is None:
+                session.add(PeriodRow(id=p["id"], entity=p["entity"], start=p["start"], end=p["end"], status="open"))
+            else:
+                period.start, period.end, period.entity = p["start"], p["end"], p["entity"]
+        for m in machines:
+            machine = session.get(MachineRow, m["id"])
+            if machine is None:
+                session.add(MachineRow(id=m["id"], plant=m["plant"], edge=m["edge"], work_center=m["work_center"],
+                                       max_event_qty=m["max_event_qty"]))
+            else:
+                machine.plant, machine.edge, machine.work_center = m["plant"], m["edge"], m["work_center"]
+                machine.max_event_qty = m["max_event_qty"]
+            if m["edge"] is not None and session.get(EdgeRow, m["edge"]) is None:
+                session.add(EdgeRow(id=m["edge"], plant=m["plant"], registered=now))
+                session.flush()
+
+    def add_version(self, *, user: str, source: str, sections: dict[str, dict[str, int]], now: datetime) -> int:
+        session = self._session
+        version = MasterVersionRow(created=now, user=user, source=source, summary=sections)
+        session.add(version)
+        session.flush()
+        for row in session.scalars(select(MasterRecordRow).where(MasterRecordRow.version == 0)):
+            row.version = version.id
+        return version.id
+
+
+class SqlApprovalRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, approval_id: int, *, lock: bool = False) -> ApprovalRow | None:
+        if lock:
+            return self._session.get(ApprovalRow, approval_id, with_for_update=True, populate_existing=True)
+        return self._session.get(ApprovalRow, approval_id)
+
+    def pending(self, kind: str, digest: str) -> ApprovalRow | None:
+        return self._session.scalars(
+            select(ApprovalRow).where(ApprovalRow.payload_digest == digest, ApprovalRow.kind == kind,
+                                      ApprovalRow.status == Status.PENDING).order_by(ApprovalRow.id).limit(1)
+        ).first()
+
+    def add(self, row: ApprovalRow) -> None:
+        self._session.add(row)
+        self._session.flush()

@@ -13,6 +13,10 @@ Two ways to get one:
   share that transaction with the handler, so there is still one transaction per request.
   ``with uow:`` neither begins nor ends anything and ``commit()`` flushes; the owner commits
   when the route returns (before the response is sent) and rolls back when it raises, as before.
+
+This module implements the service layer's interface, so it is the one adapter that imports the
+service layer (the import-graph test allows it and no other): besides the interface it takes the
+audit log that queues records on the session (``governance.audit.SessionAuditLog``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from central.adapters.event_repository import SqlEventRepository
 from central.adapters.repositories import (
+    SqlApprovalRepository,
     SqlDispatchRepository,
     SqlEventPostingRepository,
     SqlMasterDataRepository,
@@ -32,6 +37,7 @@ from central.adapters.repositories import (
     SqlRecordRepository,
     SqlWorkOrderRepository,
 )
+from central.service_layer.governance.audit import SessionAuditLog
 from central.service_layer.unit_of_work import AbstractUnitOfWork, Clock, utc_now
 
 __all__ = ["SqlAlchemyUnitOfWork"]
@@ -60,6 +66,8 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.records = SqlRecordRepository(session)
         self.periods = SqlPeriodRepository(session)
         self.master = SqlMasterDataRepository(session)
+        self.approvals = SqlApprovalRepository(session)
+        self.audit = SessionAuditLog(session)
         self.events = SqlEventRepository(session)
 
     @property

@@ -7,14 +7,20 @@ the handler still validates what only it can judge (a positive quantity, a known
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 __all__ = [
     "CreateWorkOrder", "ReleaseWorkOrder", "StartWorkOrder", "StopWorkOrder", "CompleteWorkOrder",
     "AssignEvent", "AcceptSuspectEvent", "RejectSuspectEvent",
     "RecordGoodsReceipt", "IssueMaterial", "BookLabour", "RecordOverheadActual",
+    "CloseWorkOrder", "ClosePeriod", "RequestPeriodReopen",
+    "ProposeManualEntry", "ReverseJournalEntry",
+    "LoadMasterData",
+    "ApproveRequest", "RejectRequest",
 ]
 
 
@@ -125,3 +131,96 @@ class RecordOverheadActual:
     """``variable`` or ``fixed``."""
     amount: Decimal
     user: str
+
+
+# Closing (central.service_layer.costing.closing, governance.appliers)
+
+
+@dataclass(frozen=True, slots=True)
+class CloseWorkOrder:
+    """Close a completed order: post its variances and clear its WIP."""
+
+    order_id: str
+    user: str
+    posting_date: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClosePeriod:
+    """Close an open period: per work centre, open orders' efficiency to date, then its variances;
+    seal the ledger."""
+
+    period_id: str
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestPeriodReopen:
+    """An admin asks to reopen a closed period (a controller other than them approves)."""
+
+    period_id: str
+    reason: str
+    user: str
+    role: str
+    token_id: str | None = None
+
+
+# Ledger (central.service_layer.costing.ledger, governance.manual_journal)
+
+
+@dataclass(frozen=True, slots=True)
+class ProposeManualEntry:
+    """A controller proposes a manual journal entry; another controller approves it."""
+
+    document: Mapping[str, Any]
+    """The entry as JSON: ``entity``, ``posting_date``, ``memo``, ``lines`` (account, debit/credit, tags)."""
+    user: str
+    role: str
+    token_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReverseJournalEntry:
+    entry_id: int
+    reason: str
+    user: str
+
+
+# Master data (central.service_layer.costing.master_data)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadMasterData:
+    """Merge a master-data document into the stored set (a guarded change waits for approval)."""
+
+    document: object
+    """The document: its JSON mapping, or an already parsed ``MasterFile``."""
+    user: str
+    source: str = "api"
+    routing_first: bool = True
+    """Every manufactured item of the document needs its routing (a file); False for one record."""
+    approved: bool = False
+    """Applied by an approval: a guarded change is written, not parked again."""
+
+
+# Approvals (central.service_layer.governance.approvals)
+
+
+@dataclass(frozen=True, slots=True)
+class ApproveRequest:
+    approval_id: int
+    user: str
+    role: str
+    comment: str | None = None
+    token_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectRequest:
+    """Reject a pending request (by its requester: withdraw it)."""
+
+    approval_id: int
+    user: str
+    role: str
+    reason: str
+    token_id: str | None = None

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import func, select
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from central.adapters.db.models_access import ApiTokenRow
 from central.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from central.service_layer.clock import utc_now
 
 __all__ = [
     "ROLES",
@@ -73,7 +74,7 @@ def hash_token(token: str) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return utc_now()
 
 
 def issue_token(

@@ -14,17 +14,20 @@ work refuses it, so a handler test shows which paths still need the database.
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import date, datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 from sqlalchemy.orm import Session
 
 from central.adapters.db.models_costing import DispatchRow, EventPostingRow, OpRecordRow, PeriodRow, WorkOrderRow
+from central.adapters.db.models_governance import ApprovalRow
+from central.domain.master_snapshot import Snapshot
+from central.service_layer.access import Principal
 from central.service_layer.clock import Clock, utc_now
 from central.service_layer.event_store import EventRepository
-from central.service_layer.costing.master_data import Snapshot
 
 __all__ = [
     "Clock",
@@ -36,7 +39,14 @@ __all__ = [
     "RecordRepository",
     "PeriodRepository",
     "MasterDataRepository",
+    "MasterChange",
+    "ApprovalRepository",
+    "AuditLog",
+    "Actor",
 ]
+
+Actor = Principal | str
+"""Who acted: the API principal, or a plain user name (CLI, background jobs)."""
 
 
 class WorkOrderRepository(Protocol):
@@ -91,12 +101,78 @@ class RecordRepository(Protocol):
 
 
 class PeriodRepository(Protocol):
-    def get(self, period_id: str) -> PeriodRow | None: ...
+    def get(self, period_id: str, *, lock: bool = False) -> PeriodRow | None:
+        """The period; ``lock`` reads it again row-locked (a reopen, a close)."""
+        ...
+
+    def covering(self, entity: str | None, day: date) -> PeriodRow | None:
+        """The period of ``entity`` (or of every entity) that ``day`` falls in."""
+        ...
+
+    def add(self, period: PeriodRow) -> None:
+        """Store a new period (flushed)."""
+        ...
+
+
+MasterChange = tuple[str, str, dict[str, Any], bool]
+"""One master record to write: ``(section, key, record, created)``."""
 
 
 class MasterDataRepository(Protocol):
     def snapshot(self) -> Snapshot:
         """The current master data as domain values."""
+        ...
+
+    def stored(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Every stored master record as JSON, by section and key."""
+        ...
+
+    def period_records(self) -> list[dict[str, Any]]:
+        """Every period as JSON (``id``, ``start``, ``end``, ``entity``, ``status``), oldest first."""
+        ...
+
+    def entity_has_entries(self, entity: str) -> bool:
+        """Whether any journal entry is posted in ``entity``."""
+        ...
+
+    def current_version(self) -> int: ...
+
+    def save(
+        self, changes: Sequence[MasterChange], periods: Sequence[Mapping[str, Any]],
+        machines: Sequence[Mapping[str, Any]], *, user: str, now: datetime,
+    ) -> None:
+        """Write the changed records (version 0 until :meth:`add_version`), the file's periods
+        (``id``, ``entity``, ``start``, ``end``) and machines (``id``, ``plant``, ``edge``,
+        ``work_center``, ``max_event_qty``; an unknown edge is registered)."""
+        ...
+
+    def add_version(self, *, user: str, source: str, sections: dict[str, dict[str, int]], now: datetime) -> int:
+        """A new master version holding every record written since the last one; its id."""
+        ...
+
+
+class ApprovalRepository(Protocol):
+    """Approval requests."""
+
+    def get(self, approval_id: int, *, lock: bool = False) -> ApprovalRow | None:
+        """The request; ``lock`` reads it again row-locked (a decision)."""
+        ...
+
+    def pending(self, kind: str, digest: str) -> ApprovalRow | None:
+        """The oldest pending request of ``kind`` for the same payload digest."""
+        ...
+
+    def add(self, row: ApprovalRow) -> None:
+        """Store a new request; its ``id`` is assigned on return."""
+        ...
+
+
+class AuditLog(Protocol):
+    """The audit log of the transaction: a record exists exactly when the transaction commits."""
+
+    def record(self, actor: Actor, action: str, target: str, detail: Mapping[str, Any] | None = None, *,
+               at: datetime, describes_request: bool = True) -> None:
+        """Queue a record (see :func:`central.service_layer.governance.audit.record`)."""
         ...
 
 
@@ -109,6 +185,8 @@ class AbstractUnitOfWork(abc.ABC):
     records: RecordRepository
     periods: PeriodRepository
     master: MasterDataRepository
+    approvals: ApprovalRepository
+    audit: AuditLog
     #: stored events and stream cursors, in bulk (the ingest handler's)
     events: EventRepository
     clock: Clock

@@ -16,18 +16,21 @@ from decimal import Decimal
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from central.adapters.db.models_costing import JournalEntryRow, JournalLineRow, PeriodRow
+from central.adapters.repositories import SqlPeriodRepository
 from central.domain.errors import PeriodError
 from central.domain.ledger import EntryHeader, JournalEntry
-from central.service_layer.costing.master_data import Snapshot
+from central.domain.master_snapshot import Snapshot
 from central.service_layer.costing.stock import increment_item_stock
+from central.service_layer.unit_of_work import PeriodRepository
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "input_period",
     "PeriodChoice", "local_date", "local_zone", "open_period_row", "period_for_event", "period_for_input",
     "save_entries", "save_entry",
 ]
@@ -59,14 +62,12 @@ def local_date(snap: Snapshot, entity: str | None, ts: datetime) -> date:
     return ts.astimezone(local_zone(snap, entity)).date()
 
 
-def _find(session: Session, entity: str | None, day: date) -> PeriodRow | None:
-    stmt = select(PeriodRow).where(PeriodRow.start <= day, PeriodRow.end >= day)
-    rows = [p for p in session.scalars(stmt) if p.entity in (None, entity)]
-    return rows[0] if rows else None
-
-
 def _ensure(session: Session, snap: Snapshot, entity: str | None, day: date) -> PeriodRow:
-    found = _find(session, entity, day)
+    return _ensure_in(SqlPeriodRepository(session), snap, entity, day)
+
+
+def _ensure_in(periods: PeriodRepository, snap: Snapshot, entity: str | None, day: date) -> PeriodRow:
+    found = periods.covering(entity, day)
     if found is not None:
         return found
     if snap.period_rule(entity) != "monthly":
@@ -76,8 +77,7 @@ def _ensure(session: Session, snap: Snapshot, entity: str | None, day: date) -> 
         id=f"{day.year:04d}-{day.month:02d}", entity=None, start=day.replace(day=1), end=day.replace(day=last),
         status="open",
     )
-    session.add(row)
-    session.flush()
+    periods.add(row)
     log.info("period %s created on first use (monthly rule)", row.id)
     return row
 
@@ -111,8 +111,15 @@ def period_for_input(
 ) -> PeriodChoice:
     """The period of an API input dated ``day`` (default the day of ``now`` in the entity's zone);
     closed: 409."""
+    return input_period(SqlPeriodRepository(session), snap, entity, day, now)
+
+
+def input_period(
+    periods: PeriodRepository, snap: Snapshot, entity: str | None, day: date | None, now: datetime
+) -> PeriodChoice:
+    """:func:`period_for_input` through a unit of work's period repository."""
     day = day or local_date(snap, entity, now)
-    period = _ensure(session, snap, entity, day)
+    period = _ensure_in(periods, snap, entity, day)
     if period.status != "open":
         raise PeriodError(f"period {period.id} is closed: date the input {day.isoformat()} in an open period")
     return PeriodChoice(period.id, day, False, None)

@@ -38,6 +38,7 @@ from central.domain.bounds import check_date
 from central.domain.errors import MasterDataError, MoneyError
 from central.domain.errors import ValidationError as DomainValidationError
 from central.domain.master_data_validation import MAX_HOURS, MAX_MONEY, MAX_PER_UNIT, MAX_PRICE, is_zone_key
+from central.domain.master_snapshot import SECTIONS
 from central.domain.money import MONEY_PLACES, QUANTITY_PLACES, UNIT_PLACES, parse_decimal
 
 __all__ = [
@@ -243,22 +244,6 @@ class MasterFile(_Strict):
     periods: list[PeriodIn] = []
     posting_rules: list[PostingRuleIn] = []
     selling_prices: list[SellingPriceIn] = []
-
-
-SECTIONS: dict[str, str] = {
-    "entities": "id",
-    "plants": "id",
-    "accounts": "code",
-    "items": "id",
-    "boms": "item",
-    "work_centers": "id",
-    "routings": "item",
-    "machines": "id",
-    "downtime_reasons": "code",
-    "scrap_reasons": "code",
-    "posting_rules": "",
-}
-"""Stored sections and the field that keys their records (periods live in their own table)."""
 
 
 def key_path(loc: tuple[int | str, ...]) -> str:

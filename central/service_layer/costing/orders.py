@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from central.adapters.db.dialect import for_update
-from central.adapters.db.models_costing import DispatchRow, WorkOrderRow
+from central.adapters.db.models_costing import DispatchRow
+from central.adapters.repositories import load_order
 from central.domain.time_accounting import Dispatch
 
 __all__ = ["dispatches_for", "load_order"]
@@ -31,8 +31,3 @@ def dispatches_for(session: Session, machines: Iterable[str], lo: datetime, hi: 
     return [Dispatch(d.work_order, d.machine, d.start, d.end) for d in session.scalars(stmt)]
 
 
-def load_order(session: Session, order_id: str, *, lock: bool = True) -> WorkOrderRow | None:
-    """The order, row-locked (``lock``) where the database has row locks (SQLite locks the whole
-    database for the writing transaction instead)."""
-    stmt = select(WorkOrderRow).where(WorkOrderRow.id == order_id)
-    return session.scalars(for_update(session, stmt) if lock else stmt).first()

@@ -3,18 +3,22 @@ the approving transaction, by the applier registered for its kind.
 
 Services::
 
-    from central.service_layer.governance import request_approval
+    from central.service_layer.governance.approvals import park_for_approval
 
-    def apply_standard_cost(session: Session, req: ApprovedRequest) -> dict[str, Any] | None:
+    def apply_standard_cost(uow: AbstractUnitOfWork, req: ApprovedRequest) -> dict[str, Any] | None:
         ...  # do the change from req.payload; raise a CentralError/DomainError to refuse it
         return {"version": 7}  # optional: stored on the request as its result
 
-    row = request_approval(session, principal, "standard_cost_change", {"item": "S", "standard_cost": "4.10"},
-                           "controller", summary="S: 4.00 -> 4.10", target="item/S")
+    row = park_for_approval(uow, actor, "standard_cost_change", {"item": "S", "standard_cost": "4.10"},
+                            "controller", summary="S: 4.00 -> 4.10", target="item/S")
 
 and the applier gets its line in the explicit map :data:`central.bootstrap.APPLIERS`, which
 :func:`central.bootstrap.bootstrap` registers (:func:`register_appliers`) in every process, so
-approving works in any entry point. The appliers import this module (for
+approving works in any entry point. An applier gets the approving unit of work (its clock is the
+approval's time). :func:`register_applier` registers one that still takes a SQLAlchemy session
+(``uow.session``, the transitional seam). ``approve_request``/``reject_request`` are the handlers
+(``(command, uow)``); ``approve``/``reject``/``request_approval`` run them in a session the
+caller holds. The appliers import this module (for
 :class:`ApprovedRequest`), which is why the map lives in the wiring and not here.
 """
 
@@ -31,20 +35,28 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+# The module, not its class: the SQL unit of work imports governance.audit, whose package imports
+# this module, so a process that imports the unit of work first finds it half-initialised here.
+from central.adapters import unit_of_work as sql_uow
 from central.adapters.db.models_governance import ApprovalRow
 from central.adapters.db.paging import keyset_page
 from central.domain.audit_chain import format_at, normalize_json
+from central.domain.commands import ApproveRequest, RejectRequest
 from central.domain.governance import Decision, Status, refusal
 from central.errors import Conflict, Forbidden, InvalidInput, NotFound
 from central.service_layer.access import ROLES, Principal
-from central.service_layer.clock import utc_now
-from central.service_layer.governance.audit import Actor, record
+from central.service_layer.clock import Clock, utc_now
+from central.service_layer.unit_of_work import AbstractUnitOfWork, Actor
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "Applier",
+    "SessionApplier",
     "ApprovedRequest",
+    "park_for_approval",
+    "approve_request",
+    "reject_request",
     "register_applier",
     "register_appliers",
     "registered_kinds",
@@ -71,26 +83,40 @@ class ApprovedRequest:
     approved_at: datetime
 
 
-Applier = Callable[[Session, ApprovedRequest], Mapping[str, Any] | None]
+Applier = Callable[[AbstractUnitOfWork, ApprovedRequest], Mapping[str, Any] | None]
+"""Applies an approved request in the approving unit of work, which it has entered and commits
+(the applier neither enters nor commits it); its ``uow.clock()`` is the approval's time."""
+SessionApplier = Callable[[Session, ApprovedRequest], Mapping[str, Any] | None]
+"""An applier that still takes the approving transaction's SQLAlchemy session."""
 
-_APPLIERS: dict[str, Applier] = {}
+_APPLIERS: dict[str, tuple[object, Applier]] = {}
+"""kind -> (the function registered, the applier that runs it)."""
 _MAX_KIND = 64
 
 
-def register_applier(kind: str, fn: Applier) -> None:
-    """Register the function that applies approved requests of ``kind`` (once per kind)."""
+def _register(kind: str, registered: object, fn: Applier) -> None:
     if not kind or len(kind) > _MAX_KIND:
         raise ValueError(f"approval kind must be 1..{_MAX_KIND} characters")
     existing = _APPLIERS.get(kind)
-    if existing is not None and existing is not fn:
-        raise ValueError(f"an applier for {kind!r} is already registered ({existing!r})")
-    _APPLIERS[kind] = fn
+    if existing is not None and existing[0] is not registered:
+        raise ValueError(f"an applier for {kind!r} is already registered ({existing[0]!r})")
+    _APPLIERS[kind] = (registered, fn)
+
+
+def register_applier(kind: str, fn: SessionApplier) -> None:
+    """Register a session-taking function that applies approved requests of ``kind`` (once per
+    kind); it gets ``uow.session`` of the approving unit of work."""
+
+    def on_session(uow: AbstractUnitOfWork, req: ApprovedRequest) -> Mapping[str, Any] | None:
+        return fn(uow.session, req)
+
+    _register(kind, fn, on_session)
 
 
 def register_appliers(appliers: Mapping[str, Applier]) -> None:
     """Register every applier of an explicit kind -> function map (the wiring's, at start)."""
     for kind, fn in appliers.items():
-        register_applier(kind, fn)
+        _register(kind, fn, fn)
 
 
 def registered_kinds() -> list[str]:
@@ -98,63 +124,71 @@ def registered_kinds() -> list[str]:
 
 
 def _applier(kind: str) -> Applier:
-    fn = _APPLIERS.get(kind)
-    if fn is None:
+    found = _APPLIERS.get(kind)
+    if found is None:
         raise Conflict(f"no applier is registered for approval kind {kind!r}", {"kinds": sorted(_APPLIERS)},
                        code="no_applier")
-    return fn
+    return found[1]
 
 
 def _digest(kind: str, payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(kind.encode() + b"\n" + orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def request_approval(
-    session: Session, principal: Actor, kind: str, payload: Mapping[str, Any], required_role: str, *,
-    summary: str | None = None, target: str | None = None, now: datetime | None = None,
+def park_for_approval(
+    uow: AbstractUnitOfWork, principal: Actor, kind: str, payload: Mapping[str, Any], required_role: str, *,
+    summary: str | None = None, target: str | None = None,
 ) -> ApprovalRow:
-    """Store a pending request (audited) and return it; the same pending request twice is one.
+    """Store a pending request (audited, stamped ``uow.clock()``) and return it, in the caller's
+    unit of work (not committed here); the same pending request twice is one.
 
     ``required_role`` is the role the approver needs; the approver is never ``principal``.
     """
     if required_role not in ROLES:
         raise ValueError(f"unknown role {required_role!r}; roles are {ROLES}")
     _applier(kind)  # refuse kinds nobody can apply before anyone waits for them
-    data = normalize_json(payload)
+    data = normalize_json(dict(payload))
     digest = _digest(kind, data)
     user = principal.user if isinstance(principal, Principal) else principal
     role = principal.role if isinstance(principal, Principal) else None
-    existing = session.scalars(
-        select(ApprovalRow).where(ApprovalRow.payload_digest == digest, ApprovalRow.kind == kind,
-                                  ApprovalRow.status == Status.PENDING).order_by(ApprovalRow.id).limit(1)
-    ).first()
+    existing = uow.approvals.pending(kind, digest)
     if existing is not None:
         log.info("approval %s (%s) already pending for this change; %s asked again", existing.id, kind, user)
         return existing
+    now = uow.clock()
     row = ApprovalRow(
         kind=kind, status=Status.PENDING, summary=summary or kind, target=target, payload=data,
         payload_digest=digest, required_role=required_role, requested_by=user, requested_role=role,
-        requested_at=now or utc_now(),
+        requested_at=now,
     )
-    session.add(row)
-    session.flush()
-    record(session, principal, "approval.request", f"approval/{row.id}",
-           {"kind": kind, "required_role": required_role, "summary": row.summary, "target": target,
-            "payload_digest": digest})
+    uow.approvals.add(row)
+    uow.audit.record(principal, "approval.request", f"approval/{row.id}",
+                     {"kind": kind, "required_role": required_role, "summary": row.summary, "target": target,
+                      "payload_digest": digest}, at=now)
     log.info("approval %s requested: %s by %s (needs %s)", row.id, kind, user, required_role)
     return row
 
 
-def _locked(session: Session, approval_id: int) -> ApprovalRow:
-    row = session.get(ApprovalRow, approval_id, with_for_update=True, populate_existing=True)
+def request_approval(
+    session: Session, principal: Actor, kind: str, payload: Mapping[str, Any], required_role: str, *,
+    summary: str | None = None, target: str | None = None, now: datetime | None = None,
+) -> ApprovalRow:
+    """:func:`park_for_approval` in ``session``'s transaction (stamped ``now``, default the clock)."""
+    clock: Clock = (lambda: now) if now is not None else utc_now
+    uow = sql_uow.SqlAlchemyUnitOfWork.joining(session, clock)
+    return park_for_approval(uow, principal, kind, payload, required_role, summary=summary, target=target)
+
+
+def _locked(uow: AbstractUnitOfWork, approval_id: int) -> ApprovalRow:
+    row = uow.approvals.get(approval_id, lock=True)
     if row is None:
         raise NotFound(f"no approval request {approval_id}")
     return row
 
 
-def _check(row: ApprovalRow, principal: Principal, decision: Decision) -> None:
+def _check(row: ApprovalRow, user: str, role: str, decision: Decision) -> None:
     why = refusal(status=row.status, requested_by=row.requested_by, required_role=row.required_role,
-                  user=principal.user, role=principal.role, decision=decision)
+                  user=user, role=role, decision=decision)
     if why is None:
         return
     detail = {"approval": row.id, "status": row.status, "requested_by": row.requested_by,
@@ -166,41 +200,72 @@ def _check(row: ApprovalRow, principal: Principal, decision: Decision) -> None:
     raise Forbidden(why.message, detail)
 
 
+def _decider(user: str, role: str, token_id: str | None) -> Actor:
+    return Principal(user, role, token_id) if token_id is not None else user
+
+
+def approve_request(cmd: ApproveRequest, uow: AbstractUnitOfWork) -> ApprovalRow:
+    """Approve and apply in this unit of work; if the applier refuses, nothing changes (the
+    request stays pending and the error goes to the approver). Segregation of duties: the
+    requester never approves their own request, and the approver needs the required role."""
+    with uow:
+        row = _locked(uow, cmd.approval_id)
+        _check(row, cmd.user, cmd.role, Decision.APPROVE)
+        fn = _applier(row.kind)
+        at = uow.clock()
+        clock, uow.clock = uow.clock, lambda: at  # the applier's "now" is the approval's time
+        try:
+            result = fn(uow, ApprovedRequest(row.id, row.kind, row.payload, row.requested_by, row.requested_role,
+                                             cmd.user, cmd.role, at))
+        finally:
+            uow.clock = clock
+        row.status = Status.APPROVED
+        row.decided_by, row.decided_role, row.decided_at = cmd.user, cmd.role, at
+        row.comment = cmd.comment
+        row.result = normalize_json(dict(result)) if result is not None else None
+        uow.audit.record(_decider(cmd.user, cmd.role, cmd.token_id), "approval.approve", f"approval/{row.id}",
+                         {"kind": row.kind, "requested_by": row.requested_by, "comment": cmd.comment,
+                          "result": row.result, "payload_digest": row.payload_digest}, at=at)
+        uow.commit()
+        log.info("approval %s (%s) approved by %s and applied", row.id, row.kind, cmd.user)
+        return row
+
+
+def reject_request(cmd: RejectRequest, uow: AbstractUnitOfWork) -> ApprovalRow:
+    """Reject (or, by the requester, withdraw) a pending request; nothing is applied."""
+    if not cmd.reason.strip():
+        raise InvalidInput("a rejection needs a reason")
+    with uow:
+        row = _locked(uow, cmd.approval_id)
+        _check(row, cmd.user, cmd.role, Decision.REJECT)
+        at = uow.clock()
+        row.status = Status.REJECTED
+        row.decided_by, row.decided_role, row.decided_at = cmd.user, cmd.role, at
+        row.comment = cmd.reason
+        withdrawn = cmd.user == row.requested_by
+        uow.audit.record(_decider(cmd.user, cmd.role, cmd.token_id),
+                         "approval.withdraw" if withdrawn else "approval.reject", f"approval/{row.id}",
+                         {"kind": row.kind, "requested_by": row.requested_by, "reason": cmd.reason}, at=at)
+        uow.commit()
+        return row
+
+
+def _joined(session: Session, now: datetime | None) -> sql_uow.SqlAlchemyUnitOfWork:
+    return sql_uow.SqlAlchemyUnitOfWork.joining(session, (lambda: now) if now is not None else utc_now)
+
+
 def approve(session: Session, principal: Principal, approval_id: int, comment: str | None = None, *,
             now: datetime | None = None) -> ApprovalRow:
-    """Approve and apply in this transaction; if the applier refuses, nothing changes (the request
-    stays pending and the error goes to the approver)."""
-    row = _locked(session, approval_id)
-    _check(row, principal, Decision.APPROVE)
-    fn = _applier(row.kind)
-    at = now or utc_now()
-    result = fn(session, ApprovedRequest(row.id, row.kind, row.payload, row.requested_by, row.requested_role,
-                                         principal.user, principal.role, at))
-    row.status = Status.APPROVED
-    row.decided_by, row.decided_role, row.decided_at = principal.user, principal.role, at
-    row.comment = comment
-    row.result = normalize_json(result) if result is not None else None
-    record(session, principal, "approval.approve", f"approval/{row.id}",
-           {"kind": row.kind, "requested_by": row.requested_by, "comment": comment, "result": row.result,
-            "payload_digest": row.payload_digest})
-    log.info("approval %s (%s) approved by %s and applied", row.id, row.kind, principal.user)
-    return row
+    """:func:`approve_request` in ``session``'s transaction."""
+    return approve_request(ApproveRequest(approval_id, principal.user, principal.role, comment, principal.token_id),
+                           _joined(session, now))
 
 
 def reject(session: Session, principal: Principal, approval_id: int, reason: str, *,
            now: datetime | None = None) -> ApprovalRow:
-    """Reject (or, by the requester, withdraw) a pending request; nothing is applied."""
-    if not reason.strip():
-        raise InvalidInput("a rejection needs a reason")
-    row = _locked(session, approval_id)
-    _check(row, principal, Decision.REJECT)
-    row.status = Status.REJECTED
-    row.decided_by, row.decided_role, row.decided_at = principal.user, principal.role, now or utc_now()
-    row.comment = reason
-    withdrawn = principal.user == row.requested_by
-    record(session, principal, "approval.withdraw" if withdrawn else "approval.reject", f"approval/{row.id}",
-           {"kind": row.kind, "requested_by": row.requested_by, "reason": reason})
-    return row
+    """:func:`reject_request` in ``session``'s transaction."""
+    return reject_request(RejectRequest(approval_id, principal.user, principal.role, reason, principal.token_id),
+                          _joined(session, now))
 
 
 # --- read side ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,12 +31,14 @@ from central.adapters.db.paging import keyset_page
 from central.domain.audit_chain import ChainRecord, ChainVerifier, format_at, normalize_json, record_hash
 from central.errors import ServiceUnavailable
 from central.service_layer.access import Principal
+from central.service_layer.clock import Clock, utc_now
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "Actor",
     "RequestContext",
+    "SessionAuditLog",
     "record",
     "attach_request",
     "flush_audit",
@@ -81,6 +84,8 @@ class _State:
     queued: list[_Queued] = field(default_factory=list)
     explicit: int = 0
     request: RequestContext | None = None
+    clock: Clock = utc_now
+    """Stamps records queued without ``at`` and the generic request record."""
 
 
 def request_digest(method: str, path: str, query: str, body_sha256: str) -> str:
@@ -145,23 +150,41 @@ def record(session: Session, actor: Actor, action: str, target: str, detail: dic
     user, role, token_id = _who(actor, state.request)
     if not user:
         raise ValueError("audit actor must name a user")
-    stamp = (at or datetime.now(UTC)).astimezone(UTC)
+    stamp = (at or state.clock()).astimezone(UTC)
     state.queued.append(_Queued(stamp, user[:64], role, token_id, action, target, normalize_json(detail)))
     if describes_request:
         state.explicit += 1
 
 
-def attach_request(session: Session, ctx: RequestContext) -> None:
-    """Tie ``session``'s transaction to an HTTP write request (see the module docstring)."""
-    _state(session).request = ctx
+def attach_request(session: Session, ctx: RequestContext, clock: Clock | None = None) -> None:
+    """Tie ``session``'s transaction to an HTTP write request (see the module docstring);
+    ``clock`` (default: the one set before, else :func:`utc_now`) stamps its generic record."""
+    state = _state(session)
+    state.request = ctx
+    if clock is not None:
+        state.clock = clock
 
 
-def _generic(request: RequestContext) -> _Queued:
+class SessionAuditLog:
+    """The unit of work's audit log (:class:`central.service_layer.unit_of_work.AuditLog`): :func:`record`
+    in the unit of work's session, each record stamped with the ``at`` its handler read from
+    ``uow.clock``."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def record(self, actor: Actor, action: str, target: str, detail: Mapping[str, Any] | None = None, *,
+               at: datetime, describes_request: bool = True) -> None:
+        record(self._session, actor, action, target, dict(detail) if detail is not None else None, at=at,
+               describes_request=describes_request)
+
+
+def _generic(request: RequestContext, clock: Clock) -> _Queued:
     p = request.principal
     detail: dict[str, Any] = {"method": request.method, "path": request.path}
     if request.query:
         detail["query"] = request.query
-    return _Queued(datetime.now(UTC), p.user if p else "anonymous", p.role if p else None, p.token_id if p else None,
+    return _Queued(clock(), p.user if p else "anonymous", p.role if p else None, p.token_id if p else None,
                    f"http.{request.method.lower()}", request.path[:_MAX_TARGET], detail)
 
 
@@ -176,7 +199,7 @@ def flush_audit(session: Session) -> list[int]:
         return []
     request = state.request
     if request is not None and state.explicit == 0:
-        state.queued.append(_generic(request))
+        state.queued.append(_generic(request, state.clock))
         state.explicit = -1  # the generic record is written once per transaction
     if not state.queued:
         return []

@@ -15,32 +15,35 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
+from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
+from central.domain.commands import ProposeManualEntry
 from central.domain.errors import InputError
 from central.domain.ledger import JournalEntry, JournalLine, Tags
 from central.domain.money import ZERO, format_amount, parse_money
 from central.service_layer.access import Principal
 from central.service_layer.clock import Clock, utc_now
-from central.service_layer.costing.journal import period_for_input, save_entry
-from central.service_layer.costing.master_data import snapshot
-from central.service_layer.governance.approvals import ApprovedRequest, request_approval
+from central.service_layer.costing.journal import input_period, save_entry
+from central.service_layer.governance.approvals import ApprovedRequest, park_for_approval
+from central.service_layer.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MANUAL_JOURNAL", "APPROVER_ROLE", "propose_manual_entry", "apply_manual_entry", "build_entry"]
+__all__ = ["MANUAL_JOURNAL", "APPROVER_ROLE", "propose_entry", "propose_manual_entry", "apply_manual_entry",
+           "build_entry"]
 
 MANUAL_JOURNAL: Final = "manual_journal"
 APPROVER_ROLE: Final = "controller"
 
 
-def build_entry(session: Session, doc: Mapping[str, Any], now: datetime) -> JournalEntry:
+def build_entry(uow: AbstractUnitOfWork, doc: Mapping[str, Any], now: datetime) -> JournalEntry:
     """The balanced domain entry for a manual entry document (raises a domain error when it is not one);
     without a ``posting_date`` it is dated the day of ``now``."""
-    snap = snapshot(session)
+    snap = uow.master.snapshot()
     entity = doc.get("entity")
     if entity is None and snap.master.entities:
         entity = snap.master.entities[0].id
     day = date.fromisoformat(doc["posting_date"]) if doc.get("posting_date") else None
-    choice = period_for_input(session, snap, entity, day, now)
+    choice = input_period(uow.periods, snap, entity, day, now)
     chart = snap.context(entity).chart
     lines: list[JournalLine] = []
     raw_lines: Sequence[Mapping[str, Any]] = doc.get("lines") or []
@@ -64,26 +67,36 @@ def _view(entry: JournalEntry) -> dict[str, Any]:
             "total": format_amount(sum((line.debit for line in entry.lines), ZERO)), "lines": len(entry.lines)}
 
 
+def propose_entry(cmd: ProposeManualEntry, uow: AbstractUnitOfWork) -> dict[str, Any]:
+    """Validate the entry now and park it for approval; returns the pending request."""
+    with uow:
+        now = uow.clock()
+        doc = cmd.document
+        entry = build_entry(uow, doc, now)
+        payload = {**doc, "posting_date": entry.entry_date.isoformat(), "entity": entry.entity}
+        view = _view(entry)
+        actor = Principal(cmd.user, cmd.role, cmd.token_id) if cmd.token_id is not None else cmd.user
+        summary = f"manual entry {view['total']} in {entry.period}: {doc.get('memo') or ''}".strip()
+        row = park_for_approval(uow, actor, MANUAL_JOURNAL, payload, APPROVER_ROLE, summary=summary,
+                                target=f"period/{entry.period}")
+        uow.commit()
+        return {"entry": view, "approval": {"id": row.id, "status": row.status, "required_role": row.required_role}}
+
+
 def propose_manual_entry(
     session: Session, principal: Principal, doc: Mapping[str, Any], *, clock: Clock = utc_now
 ) -> dict[str, Any]:
-    """Validate the entry now and park it for approval; returns the pending request."""
-    now = clock()
-    entry = build_entry(session, doc, now)
-    payload = {**doc, "posting_date": entry.entry_date.isoformat(), "entity": entry.entity}
-    view = _view(entry)
-    row = request_approval(session, principal, MANUAL_JOURNAL, payload, APPROVER_ROLE,
-                           summary=f"manual entry {view['total']} in {entry.period}: {doc.get('memo') or ''}".strip(),
-                           target=f"period/{entry.period}", now=now)
-    return {"entry": view, "approval": {"id": row.id, "status": row.status, "required_role": row.required_role}}
+    """:func:`propose_entry` in ``session``'s transaction."""
+    return propose_entry(ProposeManualEntry(doc, principal.user, principal.role, principal.token_id),
+                         SqlAlchemyUnitOfWork.joining(session, clock))
 
 
-def apply_manual_entry(session: Session, req: ApprovedRequest) -> Mapping[str, Any]:
+def apply_manual_entry(uow: AbstractUnitOfWork, req: ApprovedRequest) -> Mapping[str, Any]:
     """Post an approved manual entry, stamped with the approval's time (the applier's clock)."""
-    entry = build_entry(session, req.payload, req.approved_at)
+    entry = build_entry(uow, req.payload, req.approved_at)
     memo = f"{entry.memo} (approval {req.id} by {req.approved_by})".strip()
-    entry_id = save_entry(session, JournalEntry(entry.entry_date, entry.period, entry.kind, entry.lines,
-                                                entry.entity, memo), req.requested_by, req.approved_at)
+    entry_id = save_entry(uow.session, JournalEntry(entry.entry_date, entry.period, entry.kind, entry.lines,
+                                                    entry.entity, memo), req.requested_by, req.approved_at)
     log.info("manual journal entry %s posted (approval %s by %s)", entry_id, req.id, req.approved_by)
     return {"entry_id": entry_id, **_view(entry)}
 

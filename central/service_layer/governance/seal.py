@@ -24,7 +24,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
 from sqlalchemy import Column, MetaData, Table, exists, func, select
@@ -44,6 +44,7 @@ from central.domain.seal_hash import (
     line_hash,
     seal_digest,
 )
+from central.service_layer.clock import Clock, utc_now
 from central.service_layer.governance.audit import Actor, record, verify_chain
 
 log = logging.getLogger(__name__)
@@ -111,18 +112,19 @@ def _lines_of(session: Session, entry_ids: Sequence[int]) -> dict[int, list[tupl
 
 def seal_ledger(
     session: Session, actor: Actor, reason: str, *, period: str | None = None, lookback: timedelta | None = None,
-    batch: int = 10_000, wait: bool = True, now: datetime | None = None,
+    batch: int = 10_000, wait: bool = True, now: datetime | None = None, clock: Clock = utc_now,
 ) -> list[SealMade] | None:
     """Seal up to ``batch`` entries no seal holds yet, one seal per entity, in ``session``'s transaction.
 
     ``lookback=None`` searches the whole journal, else above the highest id sealed at least that
     long ago (see the module docstring). ``wait=False`` returns None at once when another sealer
-    holds the lock (PostgreSQL). Returns the seals made (empty: nothing to seal); fewer than
+    holds the lock (PostgreSQL). The seal is stamped ``now``, else ``clock()``. Returns the seals
+    made (empty: nothing to seal); fewer than
     ``batch`` entries sealed means nothing more is waiting.
     """
     if not _lock(session, wait):
         return None
-    now = now or datetime.now(UTC)
+    now = now or clock()
     floor = _floor(session, lookback, now)
     stmt = select(*_ENTRIES.c).where(~exists().where(_SE.c.entry_id == _ENTRIES.c.id))
     if floor:
@@ -162,10 +164,11 @@ def _seal_one(session: Session, actor: Actor, reason: str, period: str | None, e
 
 
 def seal_pending(session: Session, actor: Actor, reason: str, *, period: str | None = None,
-                 batch: int = 10_000, now: datetime | None = None) -> list[SealMade]:
+                 batch: int = 10_000, now: datetime | None = None, clock: Clock = utc_now) -> list[SealMade]:
     """Seal every entry no seal holds yet, in ``session``'s transaction (period close, migration):
     the whole journal is searched, and the lock is waited for. ``now`` is the caller's clock
-    (a period close passes its own)."""
+    (a period close passes its own), else ``clock()`` once for every chunk."""
+    now = now or clock()
     made: list[SealMade] = []
     while True:
         chunk = seal_ledger(session, actor, reason, period=period, batch=batch, wait=True, now=now) or []

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from central.domain.errors import DomainError
 from central.errors import CentralError
+from central.service_layer.clock import Clock, utc_now
 from central.service_layer.governance.seal import SEALER, seal_ledger
 
 log = logging.getLogger(__name__)
@@ -41,13 +42,13 @@ class SealerState:
 
 
 def seal_once(sessions: sessionmaker[Session], *, lookback: timedelta | None, batch: int,
-              state: SealerState | None = None) -> int:
+              state: SealerState | None = None, clock: Clock = utc_now) -> int:
     """One run: seal in batches until nothing is waiting (or another sealer holds the lock);
-    returns how many entries were sealed."""
+    returns how many entries were sealed. Each batch's seals are stamped ``clock()``."""
     total = 0
     while True:
         with sessions() as session, session.begin():
-            made = seal_ledger(session, SEALER, "periodic", lookback=lookback, batch=batch, wait=False)
+            made = seal_ledger(session, SEALER, "periodic", lookback=lookback, batch=batch, wait=False, clock=clock)
         if made is None:
             if state is not None:
                 with state.lock:
@@ -67,13 +68,15 @@ def seal_once(sessions: sessionmaker[Session], *, lookback: timedelta | None, ba
 class LedgerSealer:
     """``start()`` a daemon thread sealing every ``interval``; ``stop()`` ends it (waits for a run)."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, interval: float, lookback: float, batch: int) -> None:
+    def __init__(self, sessions: sessionmaker[Session], *, interval: float, lookback: float, batch: int,
+                 clock: Clock = utc_now) -> None:
         if interval <= 0:
             raise ValueError("the sealer needs a positive interval")
         self.sessions = sessions
         self.interval = interval
         self.lookback = timedelta(seconds=lookback)
         self.batch = batch
+        self.clock = clock
         self.state = SealerState()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -92,7 +95,7 @@ class LedgerSealer:
         counted, never raised)."""
         try:
             sealed = seal_once(self.sessions, lookback=None if full else self.lookback, batch=self.batch,
-                               state=self.state)
+                               state=self.state, clock=self.clock)
         except Exception as exc:  # the thread must not die: log, count, carry on
             self._failed(exc)
             if isinstance(exc, SQLAlchemyError | CentralError) and not isinstance(exc, DomainError):
@@ -102,7 +105,7 @@ class LedgerSealer:
             return None
         with self.state.lock:
             self.state.runs += 1
-            self.state.last_run = datetime.now(UTC)
+            self.state.last_run = self.clock()
             self.state.last_error = None
         return sealed
 
