@@ -171,8 +171,13 @@ class RollingScrap:
 
     def push(self, ev: UnitEvent) -> WindowRate | None:
         """Add ``ev``; the window's rate when it is full, else None."""
+        self.add(ev)
+        return self.rate()
+
+    def add(self, ev: UnitEvent) -> bool:
+        """Add ``ev`` (O(1) amortised: counters, no copy); True when the window is full."""
         if ev.qty <= 0:
-            return self.rate()
+            return self._units >= self.window_units
         self._events.append(ev)
         self._units += ev.qty
         if ev.kind == "scrap":
@@ -188,7 +193,15 @@ class RollingScrap:
                     self._reasons[old.reason or ""] = left
                 else:
                     del self._reasons[old.reason or ""]
-        return self.rate()
+        return self._units >= self.window_units
+
+    @property
+    def scrap(self) -> int:
+        return self._scrap
+
+    @property
+    def units(self) -> int:
+        return self._units
 
     def rate(self) -> WindowRate | None:
         if self._units < self.window_units:
@@ -213,24 +226,35 @@ def scrap_changes(
     exception was open after the last change (None when none was open)."""
     window = RollingScrap(thresholds.scrap_window_units)
     for ev in history:
-        window.push(ev)
+        window.add(ev)
     changes: list[ScrapChange] = []
     peak: Decimal | None = None
+    rates: dict[tuple[int, int], Decimal] = {}  # a window's (scrap, units) repeat: divide each pair once
+    clear_rate = thresholds.clear_rate
     for ev in new:
-        current = window.push(ev)
-        if current is None:
+        if not window.add(ev):
             continue
-        if not is_open and current.rate >= thresholds.scrap_rate:
+        key = (window.scrap, window.units)
+        rate = rates.get(key)
+        if rate is None:
+            rate = rates[key] = divide(Decimal(key[0]), Decimal(key[1]))
+        if not is_open and rate >= thresholds.scrap_rate:
             is_open = True
-            changes.append(ScrapChange(True, ev, current))
-            peak = current.rate
-        elif is_open and current.rate < thresholds.clear_rate:
+            changes.append(ScrapChange(True, ev, _window_rate(window)))
+            peak = rate
+        elif is_open and rate < clear_rate:
             is_open = False
-            changes.append(ScrapChange(False, ev, current))
+            changes.append(ScrapChange(False, ev, _window_rate(window)))
             peak = None
         elif is_open:
-            peak = current.rate if peak is None else max(peak, current.rate)
+            peak = rate if peak is None else max(peak, rate)
     return changes, peak
+
+
+def _window_rate(window: RollingScrap) -> WindowRate:
+    rate = window.rate()
+    assert rate is not None  # called only when the window is full
+    return rate
 
 
 # --- long unplanned stops --------------------------------------------------------------------

@@ -202,6 +202,8 @@ class EventPostingRow(Base):
     __tablename__ = "event_postings"
     __table_args__ = (
         Index("ix_event_postings_machine_ts", "machine", "ts"),
+        # the threshold checks' reads (a machine's recent state events; its recent units), by kind
+        Index("ix_event_postings_machine_kind_ts", "machine", "kind", "ts"),
         Index("ix_event_postings_status", "status"),
         Index("ix_event_postings_work_order", "work_order"),
         Index("ix_event_postings_record_id", "record_id"),  # lineage: record -> events
