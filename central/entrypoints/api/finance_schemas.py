@@ -16,6 +16,7 @@ __all__ = [
     "PeriodLeakageOut",
     "MarginOut",
     "FiguresOut",
+    "WorkingCapitalOut",
     "ScopeSummaryOut",
     "ExecutiveSummaryOut",
 ]
@@ -90,7 +91,8 @@ class MarginOut(ResponseBody):
 
 
 class FiguresOut(ResponseBody):
-    """The executive figures of one scope over one window."""
+    """The executive figures of one scope over one window ``[start, end)``; ratios ``null`` for a
+    scope without machines, ``margin`` ``null`` when no product made in the window has a price."""
 
     window: str
     start: str
@@ -102,20 +104,26 @@ class FiguresOut(ResponseBody):
     performance: str | None
     quality: str | None
     cost_of_quality: str
-    variances: str | None
+    variances: str
     margin: str | None
 
 
+class WorkingCapitalOut(ResponseBody):
+    wip: str
+    finished_goods: str
+    total: str
+
+
 class ScopeSummaryOut(ResponseBody):
-    """One plant (``kind`` = ``plant``) or entity (``entity``): the figures of today, yesterday,
-    this period and the last one, and the working capital held now in WIP and finished goods."""
+    """One plant (``kind`` = ``plant``) or entity (``entity``, all its plants): today against
+    yesterday, this period against the last; working capital now and at the last period's end."""
 
     kind: str
     id: str
     entity: str | None
     currency: str
-    wip: str
-    finished_goods: str
+    working_capital: WorkingCapitalOut
+    working_capital_last_period: WorkingCapitalOut | None
     today: FiguresOut
     yesterday: FiguresOut
     this_period: FiguresOut | None

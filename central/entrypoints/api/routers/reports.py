@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from central.entrypoints.api.deps import Principal, PrincipalDep, SessionDep, require_role
-from central.entrypoints.api.finance_schemas import MarginOut
+from central.entrypoints.api.finance_schemas import ExecutiveSummaryOut, MarginOut
+from central.service_layer.costing import executive, reports
 from central.service_layer.costing import margin as margin_service
-from central.service_layer.costing import reports
 from central.service_layer.costing.master_data import snapshot
 
 __all__ = ["router"]
@@ -79,3 +79,10 @@ def margin(
     """Standard margin per product, actual margin per closed order, leakage by cause per period
     (docs/finance-api.md)."""
     return margin_service.margin_data(margin_service.margin_report(session, period, plant, product))
+
+
+@router.get("/executive-summary", response_model=ExecutiveSummaryOut, response_model_exclude_unset=True)
+def executive_summary(session: SessionDep, _who: FinanceReader) -> object:
+    """Per plant and entity: output, OEE, cost of quality, variances, margin, WIP and finished
+    goods; today against yesterday, this period against the last (docs/finance-api.md)."""
+    return executive.executive_summary_data(executive.executive_summary(session))

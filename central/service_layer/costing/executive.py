@@ -1,0 +1,361 @@
+"""The executive summary (issue 15): per plant and per entity, output, OEE, cost of quality,
+variances, margin and working capital in WIP and finished goods -- today against yesterday and
+this period against the last.
+
+Figures of a scope (one plant, or one entity with all its plants) over a window:
+
+- ``good``, ``scrap``: units counted on the scope's machines (posted or waiting unassigned, as
+  ``/reports/oee`` counts them);
+- ``oee``: availability x performance x quality over the scope's machines together
+  (:func:`central.domain.operations_reports.oee` of their summed time);
+- ``cost_of_quality``: scrap x standard cost per unit processed of the posted scrap, as
+  ``/reports/cost-of-quality`` (normal and abnormal together);
+- ``variances``: the variance lines (every type, positive = unfavourable) of the journal entries
+  of the window -- a period window takes the period's entries (so it ties to
+  ``/reports/variances?period=``), a day window the entries dated that day -- attributed to a
+  plant as in the margin report (:mod:`central.service_layer.costing.margin`);
+- ``margin``: good units x (selling price in force on the window's last day - standard cost of a
+  good unit), over the products that have a price, minus ``variances``: the margin the output
+  earned after what leaked. ``None`` when no product made in the window has a price.
+
+Working capital: WIP and finished goods balances of the ledger now and at the end of the last
+period (WIP by its work order's product, finished goods by item, each to the plant of the
+product's routing).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from central.adapters.db.models_costing import (
+    EventPostingRow,
+    EventPostingStatus,
+    JournalEntryRow,
+    JournalLineRow,
+    PeriodRow,
+    WorkOrderRow,
+)
+from central.domain.master_data import Period
+from central.domain.money import ZERO, format_amount, format_money, format_quantity, to_cents
+from central.domain.operations_reports import Oee, OrderOutput, ScrapRecord, cost_of_quality, ideal_hours, oee
+from central.domain.roles import VARIANCE_OF_ROLE, Role
+from central.domain.selling_prices import SellingPrice, entity_of_product, price_at
+from central.domain.time_accounting import MachineTime, machine_time
+from central.service_layer.clock import Clock, utc_now
+from central.service_layer.costing.master_data import Snapshot, snapshot
+from central.service_layer.costing.selling_prices import stored_prices
+from central.service_layer.costing.timeline import intervals
+
+__all__ = ["Figures", "WorkingCapital", "ScopeSummary", "ExecutiveSummary", "executive_summary",
+           "executive_summary_data"]
+
+ScopeKind = Literal["plant", "entity"]
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One scope over one window ``[start, end)``."""
+
+    window: str
+    start: datetime
+    end: datetime
+    good: Decimal
+    scrap: Decimal
+    oee: Oee | None
+    cost_of_quality: Decimal
+    variances: Decimal
+    margin: Decimal | None
+
+
+@dataclass(frozen=True)
+class WorkingCapital:
+    wip: Decimal
+    finished_goods: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.wip + self.finished_goods
+
+
+@dataclass(frozen=True)
+class ScopeSummary:
+    kind: ScopeKind
+    id: str
+    entity: str | None
+    currency: str
+    working_capital: WorkingCapital
+    working_capital_last_period: WorkingCapital | None
+    today: Figures
+    yesterday: Figures
+    this_period: Figures | None
+    last_period: Figures | None
+
+
+@dataclass(frozen=True)
+class ExecutiveSummary:
+    as_of: datetime
+    this_period: str | None
+    last_period: str | None
+    scopes: tuple[ScopeSummary, ...]
+
+
+@dataclass(frozen=True)
+class _Window:
+    name: str
+    start: datetime
+    end: datetime
+    period: str | None  # a period window: variances by the entries' period
+    last_day: date
+
+
+@dataclass(frozen=True)
+class _Scope:
+    kind: ScopeKind
+    id: str
+    entity: str | None
+    plants: frozenset[str]
+
+
+class _Book:
+    """What every scope and window reads, read once: order items, plants of things, prices."""
+
+    def __init__(self, session: Session, snap: Snapshot) -> None:
+        self.session = session
+        self.snap = snap
+        self.items: dict[str, str] = dict(session.execute(select(WorkOrderRow.id, WorkOrderRow.item)).tuples().all())
+        self.prices: list[SellingPrice] = stored_prices(session)
+        master = snap.master
+        self.plant_of_centre = {wc.id: wc.plant for wc in master.work_centers}
+        self.plant_of_machine = {m.id: self.plant_of_centre.get(m.work_center) for m in master.machines}
+        self.entity_of_plant = {p.id: p.entity for p in master.plants}
+
+    def plant_of_item(self, item: str | None) -> str | None:
+        routing = self.snap.master.routings_by_item.get(item or "")
+        return None if routing is None else self.plant_of_centre.get(routing.work_center)
+
+    def sole_plant(self, entity: str | None) -> str | None:
+        plants = [p for p, e in self.entity_of_plant.items() if e == entity]
+        return plants[0] if len(plants) == 1 else None
+
+    def line_plant(self, centre: str | None, order: str | None, item: str | None, entity: str | None) -> str | None:
+        if centre is not None:
+            return self.plant_of_centre.get(centre)
+        if order is not None:
+            return self.plant_of_item(self.items.get(order))
+        if item is not None and self.plant_of_item(item) is not None:
+            return self.plant_of_item(item)
+        return self.sole_plant(entity)
+
+    def good_unit(self, item: str) -> Decimal:
+        return self.snap.context(entity_of_product(self.snap.master, item)).card(item).good_unit
+
+    def machines(self, scope: _Scope) -> list[str]:
+        return [m for m, plant in self.plant_of_machine.items() if plant in scope.plants]
+
+
+def _amount(value: Any) -> Decimal:
+    return ZERO if value is None else Decimal(value)
+
+
+def _counts(book: _Book, machines: list[str], w: _Window) -> list[tuple[str, str | None, str, str | None, str,
+                                                                          Decimal]]:
+    if not machines:
+        return []
+    stmt = select(EventPostingRow.machine, EventPostingRow.work_order, EventPostingRow.kind, EventPostingRow.reason,
+                  EventPostingRow.status, func.sum(EventPostingRow.qty)).where(
+        EventPostingRow.machine.in_(machines), EventPostingRow.kind.in_(("count", "scrap")),
+        EventPostingRow.status.in_((EventPostingStatus.POSTED, EventPostingStatus.UNASSIGNED)),
+        EventPostingRow.ts >= w.start, EventPostingRow.ts < w.end).group_by(
+        EventPostingRow.machine, EventPostingRow.work_order, EventPostingRow.kind, EventPostingRow.reason,
+        EventPostingRow.status)
+    return [(str(m), None if wo is None else str(wo), str(k), r, str(s), Decimal(q or 0))
+            for m, wo, k, r, s, q in book.session.execute(stmt)]
+
+
+def _variances(book: _Book, scope: _Scope, w: _Window) -> Decimal:
+    roles = [r.value for r in VARIANCE_OF_ROLE]
+    stmt = select(JournalLineRow.work_center, JournalLineRow.work_order, JournalLineRow.item, JournalEntryRow.entity,
+                  func.sum(JournalLineRow.debit), func.sum(JournalLineRow.credit)).join(
+        JournalEntryRow, JournalEntryRow.id == JournalLineRow.entry_id).where(JournalLineRow.role.in_(roles))
+    if w.period is not None:
+        stmt = stmt.where(JournalEntryRow.period == w.period)
+    else:
+        stmt = stmt.where(JournalEntryRow.entry_date >= w.start.date(), JournalEntryRow.entry_date <= w.last_day)
+    stmt = stmt.group_by(JournalLineRow.work_center, JournalLineRow.work_order, JournalLineRow.item,
+                         JournalEntryRow.entity)
+    total = ZERO
+    for centre, order, item, entity, debit, credit in book.session.execute(stmt):
+        if book.line_plant(centre, order, item, entity) in scope.plants:
+            total += _amount(debit) - _amount(credit)
+    return total
+
+
+def _oee(book: _Book, machines: list[str], w: _Window, now: datetime,
+         processed: dict[str, Decimal], good: Decimal, scrap: Decimal) -> Oee | None:
+    if not machines:
+        return None
+    end = min(w.end, now)
+    ivs = intervals(book.session, book.snap, machines, w.start, end)
+    times = [machine_time(ivs, m, w.start, end) for m in machines]
+    total = MachineTime(
+        window_hours=sum((t.window_hours for t in times), ZERO), run_hours=sum((t.run_hours for t in times), ZERO),
+        planned_stop_hours=sum((t.planned_stop_hours for t in times), ZERO),
+        downtime_hours=sum((t.downtime_hours for t in times), ZERO),
+    )
+    entity = book.snap.master.entities[0].id if book.snap.master.entities else None
+    return oee(total, ideal_hours(book.snap.context(entity), processed), good, scrap)
+
+
+def _figures(book: _Book, scope: _Scope, w: _Window, now: datetime) -> Figures:
+    machines = book.machines(scope)
+    good = scrap = ZERO
+    processed: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    good_by_item: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    posted_good: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    posted_scrap: dict[tuple[str, str, str | None], Decimal] = defaultdict(lambda: ZERO)
+    for machine, order, kind, reason, status, qty in _counts(book, machines, w):
+        item = book.items.get(order or "")
+        known = item is not None and item in book.snap.master.routings_by_item
+        if kind == "count":
+            good += qty
+            if known and item is not None:
+                good_by_item[item] += qty
+        else:
+            scrap += qty
+        if known and item is not None:
+            processed[item] += qty
+            if status == EventPostingStatus.POSTED and order is not None:
+                if kind == "count":
+                    posted_good[order] += qty
+                else:
+                    posted_scrap[(order, machine, reason)] += qty
+    entity = book.snap.master.entities[0].id if book.snap.master.entities else None
+    coq = cost_of_quality(book.snap.context(entity),
+                          [ScrapRecord(wo, m, r, q) for (wo, m, r), q in posted_scrap.items()],
+                          [OrderOutput(wo, book.items[wo], posted_good[wo]) for wo in {k[0] for k in posted_scrap}])
+    variances = _variances(book, scope, w)
+    earned: Decimal | None = None
+    for item, qty in good_by_item.items():
+        found = price_at(book.prices, item, w.last_day)
+        if found is not None:
+            earned = (earned or ZERO) + qty * (found.price - book.good_unit(item))
+    margin = None if earned is None else to_cents(earned) - variances
+    return Figures(w.name, w.start, w.end, good, scrap, _oee(book, machines, w, now, processed, good, scrap),
+                   coq.total, variances, margin)
+
+
+def _balances(book: _Book, scope: _Scope, until: date | None) -> WorkingCapital:
+    """WIP and finished goods of the scope, from the ledger (entries dated on or before ``until``)."""
+    stmt = select(JournalLineRow.role, JournalLineRow.work_order, JournalLineRow.item, JournalEntryRow.entity,
+                  func.sum(JournalLineRow.debit), func.sum(JournalLineRow.credit)).join(
+        JournalEntryRow, JournalEntryRow.id == JournalLineRow.entry_id).where(
+        JournalLineRow.role.in_((Role.WIP.value, Role.FINISHED_GOODS.value)))
+    if until is not None:
+        stmt = stmt.where(JournalEntryRow.entry_date <= until)
+    stmt = stmt.group_by(JournalLineRow.role, JournalLineRow.work_order, JournalLineRow.item, JournalEntryRow.entity)
+    wip = fg = ZERO
+    for role, order, item, entity, debit, credit in book.session.execute(stmt):
+        if book.line_plant(None, order, item, entity) not in scope.plants:
+            continue
+        amount = _amount(debit) - _amount(credit)
+        if role == Role.WIP.value:
+            wip += amount
+        else:
+            fg += amount
+    return WorkingCapital(wip, fg)
+
+
+def _scopes(snap: Snapshot) -> list[_Scope]:
+    out = [_Scope("plant", p.id, p.entity, frozenset({p.id})) for p in snap.master.plants]
+    out += [_Scope("entity", e.id, e.id, frozenset(p.id for p in snap.master.plants if p.entity == e.id))
+            for e in snap.master.entities]
+    return out
+
+
+def _periods(session: Session, today: date) -> tuple[PeriodRow | None, PeriodRow | None]:
+    rows = list(session.scalars(select(PeriodRow).order_by(PeriodRow.start)))
+    current = next((p for p in rows if p.start <= today <= p.end), None)
+    before = [p for p in rows if p.end < (current.start if current is not None else today)]
+    return current, (before[-1] if before else None)
+
+
+def _period_window(name: str, row: PeriodRow, tz: ZoneInfo, now: datetime) -> _Window:
+    start, end = Period(row.id, row.start, row.end).bounds(tz)
+    return _Window(name, start, min(end, now) if name == "this_period" else end, row.id, row.end)
+
+
+def executive_summary(session: Session, *, clock: Clock = utc_now) -> ExecutiveSummary:
+    """Every plant and entity: today (midnight in the first entity's zone to now) against
+    yesterday, this period (to now) against the last, working capital now and at the last
+    period's end."""
+    snap = snapshot(session)
+    now = clock()
+    entity = snap.master.entities[0].id if snap.master.entities else None
+    tz = ZoneInfo(snap.entity(entity).timezone or "UTC")
+    today = now.astimezone(tz).date()
+    midnight = datetime.combine(today, time(0), tzinfo=tz)
+    day = _Window("today", midnight, now, None, today)
+    prev = _Window("yesterday", midnight - timedelta(days=1), midnight, None, today - timedelta(days=1))
+    current, last = _periods(session, today)
+    this_w = None if current is None else _period_window("this_period", current, tz, now)
+    last_w = None if last is None else _period_window("last_period", last, tz, now)
+    book = _Book(session, snap)
+    scopes = []
+    for scope in _scopes(snap):
+        scopes.append(ScopeSummary(
+            scope.kind, scope.id, scope.entity, snap.entity(scope.entity).currency,
+            _balances(book, scope, None), None if last is None else _balances(book, scope, last.end),
+            _figures(book, scope, day, now), _figures(book, scope, prev, now),
+            None if this_w is None else _figures(book, scope, this_w, now),
+            None if last_w is None else _figures(book, scope, last_w, now),
+        ))
+    return ExecutiveSummary(now, None if current is None else current.id, None if last is None else last.id,
+                            tuple(scopes))
+
+
+def _ratio(value: Decimal) -> str:
+    return format_amount(value, 4)
+
+
+def _figures_data(f: Figures | None) -> dict[str, Any] | None:
+    if f is None:
+        return None
+    ratios = f.oee.rounded() if f.oee is not None else None
+    return {
+        "window": f.window, "start": f.start.isoformat(), "end": f.end.isoformat(),
+        "good": format_quantity(f.good), "scrap": format_quantity(f.scrap),
+        **{k: (None if ratios is None else _ratio(ratios[k])) for k in ("oee", "availability", "performance",
+                                                                         "quality")},
+        "cost_of_quality": format_money(f.cost_of_quality), "variances": format_money(f.variances),
+        "margin": None if f.margin is None else format_money(f.margin),
+    }
+
+
+def _capital(wc: WorkingCapital | None) -> dict[str, str] | None:
+    if wc is None:
+        return None
+    return {"wip": format_money(wc.wip), "finished_goods": format_money(wc.finished_goods),
+            "total": format_money(wc.total)}
+
+
+def executive_summary_data(summary: ExecutiveSummary) -> dict[str, Any]:
+    """The summary as the API's JSON (money 2 places, ratios 4, quantities plain)."""
+    return {
+        "as_of": summary.as_of.isoformat(), "this_period": summary.this_period, "last_period": summary.last_period,
+        "scopes": [{
+            "kind": s.kind, "id": s.id, "entity": s.entity, "currency": s.currency,
+            "working_capital": _capital(s.working_capital),
+            "working_capital_last_period": _capital(s.working_capital_last_period),
+            "today": _figures_data(s.today), "yesterday": _figures_data(s.yesterday),
+            "this_period": _figures_data(s.this_period), "last_period": _figures_data(s.last_period),
+        } for s in summary.scopes],
+    }
+
