@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from pathlib import Path
@@ -82,6 +83,14 @@ def register_onboarding(cmds: argparse._SubParsersAction[argparse.ArgumentParser
     d.set_defaults(func=_bundle)
 
 
+def _quiet_libraries(args: argparse.Namespace) -> None:
+    """asyncua/pymodbus log their own view of a failure (a refused connect, a timeout): the command
+    reports it in its one line, so their records are kept only with ``sfsync --log-level DEBUG``."""
+    if getattr(args, "log_level", "INFO") != "DEBUG":
+        for name in ("pymodbus", "asyncua"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 def _fail(message: str) -> int:
     print(f"sfsync edge: {message}", file=sys.stderr)
     return 2
@@ -140,6 +149,7 @@ def _browse_config(args: argparse.Namespace) -> OpcUaSourceConfig:
 def _browse(args: argparse.Namespace) -> int:
     from edge.browse import BrowseError, browse_server, select, toml_lines, tree_lines
 
+    _quiet_libraries(args)
     try:
         config = _browse_config(args)
         result = asyncio.run(
@@ -159,6 +169,7 @@ def _browse(args: argparse.Namespace) -> int:
 def _scan(args: argparse.Namespace) -> int:
     from edge.scan import ScanError, Table, parse_range, parse_target, report_lines, scan_device
 
+    _quiet_libraries(args)
     try:
         target = parse_target(args.target)
         start, end = parse_range(args.range_)

@@ -254,10 +254,11 @@ def report_lines(target: ScanTarget, unit: int, start: int, end: int, scans: Seq
         pairs = _pairs(scan.values)
         if pairs:
             lines.append("   32-bit pairs (registers A, A+1) under each byte/word order:")
+            lines += [f"     {o.name} = {o.config} ({o.words})" for o in orders_for(2)]
         for first in pairs:
             registers = [scan.values[first], scan.values[first + 1]]
             lines.append(f"   {first:>5}-{first + 1:<5} {format_registers(registers)}")
-            lines += [f"      {o.name} ({o.words}): {_thirty_two(registers, o)}" for o in orders_for(2)]
+            lines += [f"      {o.name}  {_thirty_two(registers, o)}" for o in orders_for(2)]
         if not nonzero:
             lines.append("   no non-zero registers in the range")
     return lines
