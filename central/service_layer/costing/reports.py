@@ -8,7 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -42,7 +42,114 @@ from central.service_layer.costing.timeline import intervals, order_run_hours
 log = logging.getLogger(__name__)
 
 __all__ = ["Window", "window", "variances", "inventory_valuation", "wip", "downtime", "cost_of_quality", "oee",
-           "cost_sheet"]
+           "cost_sheet", "VarianceLine", "VarianceReport", "ValuationLine", "ValuationReport", "WipLine", "WipReport",
+           "DowntimeLine", "DowntimeReport", "QualityCostLine", "QualityCostReport", "OeeReport", "ElementCost",
+           "CostSheet"]
+
+
+# The reports as they leave the service: amounts, prices, quantities and ratios already formatted
+# as decimal strings (API.md); key order is the order on the wire.
+
+
+class VarianceLine(TypedDict):
+    """One variance: type and amount (money string, positive = unfavourable), and only the
+    dimensions that are set."""
+
+    type: str
+    amount: str
+    item: NotRequired[str]
+    work_center: NotRequired[str]
+    work_order: NotRequired[str]
+    reason: NotRequired[str]
+
+
+class VarianceReport(TypedDict):
+    variances: list[VarianceLine]
+    total: str
+
+
+class ValuationLine(TypedDict):
+    item: str
+    role: str
+    unit_cost: str
+    qty: str
+    value: str
+    ledger: str
+    difference: str
+
+
+class ValuationReport(TypedDict):
+    rows: list[ValuationLine]
+    total: str
+    ledger: str
+    difference: str
+
+
+class WipLine(TypedDict):
+    work_order: str | None
+    status: str | None
+    amount: str
+
+
+class WipReport(TypedDict):
+    rows: list[WipLine]
+    total: str
+
+
+class DowntimeLine(TypedDict):
+    machine: str
+    reason: str | None
+    category: str
+    hours: str
+    cost: str
+
+
+class DowntimeReport(TypedDict):
+    rows: list[DowntimeLine]
+    total_hours: str
+    total_cost: str
+
+
+class QualityCostLine(TypedDict):
+    machine: str
+    reason: str | None
+    qty: str
+    amount: str
+
+
+class QualityCostReport(TypedDict):
+    rows: list[QualityCostLine]
+    normal: str
+    abnormal: str
+    total: str
+
+
+OeeReport = TypedDict("OeeReport", {
+    "machine": str | None, "from": str, "to": str, "availability": str, "performance": str, "quality": str,
+    "oee": str, "planned_time_h": str, "run_time_h": str, "good": str, "scrap": str,
+})
+"""OEE over a window (``from``/``to``: ISO timestamps, UTC); ratios at 4 places, hours at 4."""
+
+
+class ElementCost(TypedDict):
+    standard: str
+    actual: str
+
+
+class CostSheet(TypedDict):
+    work_order: str
+    item: str
+    status: str
+    standard_unit_cost: str
+    good_unit_cost: str
+    good_qty: str
+    scrap_qty: str
+    normal_scrap_qty: str
+    abnormal_scrap_qty: str
+    run_hours: str
+    standard_hours: str
+    elements: dict[str, ElementCost]
+    variances: list[VarianceLine]
 
 
 def _m(value: Decimal) -> str:
@@ -105,7 +212,7 @@ def _lines(stmt: Any, period: str | None, work_order: str | None, work_center: s
 
 
 def variances(session: Session, period: str | None = None, work_order: str | None = None,
-              work_center: str | None = None) -> dict[str, Any]:
+              work_center: str | None = None) -> VarianceReport:
     """Variance lines of the journal by type, item, work centre, order and reason (positive = unfavourable)."""
     roles = [r.value for r in VARIANCE_OF_ROLE]
     stmt = select(JournalLineRow.role, JournalLineRow.item, JournalLineRow.work_center, JournalLineRow.work_order,
@@ -114,18 +221,25 @@ def variances(session: Session, period: str | None = None, work_order: str | Non
     stmt = _lines(stmt, period, work_order, work_center).group_by(
         JournalLineRow.role, JournalLineRow.item, JournalLineRow.work_center, JournalLineRow.work_order,
         JournalLineRow.reason)
-    rows, total = [], ZERO
+    rows: list[VarianceLine] = []
+    total = ZERO
     for role, item, wc, wo, reason, debit, credit in session.execute(stmt):
         amount = _amount(debit) - _amount(credit)
         if amount == 0:
             continue
         total += amount
-        row: dict[str, str] = {"type": VARIANCE_OF_ROLE[Role(str(role))].value, "amount": _m(amount)}
-        tags = (("item", item), ("work_center", wc), ("work_order", wo), ("reason", reason))
-        row |= {k: str(v) for k, v in tags if v}
+        row = VarianceLine(type=VARIANCE_OF_ROLE[Role(str(role))].value, amount=_m(amount))
+        if item:
+            row["item"] = str(item)
+        if wc:
+            row["work_center"] = str(wc)
+        if wo:
+            row["work_order"] = str(wo)
+        if reason:
+            row["reason"] = str(reason)
         rows.append(row)
     rows.sort(key=lambda r: (r["type"], r.get("item", ""), r.get("reason", "")))
-    return {"variances": rows, "total": _m(total)}
+    return VarianceReport(variances=rows, total=_m(total))
 
 
 def _amount(value: Any) -> Decimal:
@@ -139,7 +253,7 @@ def _role_balances(session: Session, role: Role, key: Any) -> dict[Any, Decimal]
     return {k: _amount(d) - _amount(c) for k, d, c in session.execute(stmt)}
 
 
-def inventory_valuation(session: Session) -> dict[str, Any]:
+def inventory_valuation(session: Session) -> ValuationReport:
     """Raw materials and finished goods per item: the quantity on hand from the stock moves at
     the standard unit cost (``value``), beside the ledger balance of the item (``ledger``) and
     ``difference`` = value - ledger (nonzero e.g. after a standard-cost change that did not
@@ -155,21 +269,21 @@ def inventory_valuation(session: Session) -> dict[str, Any]:
                 continue
             ledger[(role, str(item))] = balance
     rows = value_inventory(ctx, on_hand_by_item(session), ledger)
-    out = [{"item": r.item, "role": r.role.value, "unit_cost": format_price(r.unit_cost),
-            "qty": format_quantity(r.qty), "value": _m(r.value), "ledger": _m(r.ledger),
-            "difference": _m(r.difference)} for r in rows]
-    return {"rows": out, "total": _m(sum((r.value for r in rows), ZERO)),
-            "ledger": _m(sum((r.ledger for r in rows), ZERO)),
-            "difference": _m(sum((r.difference for r in rows), ZERO))}
+    out = [ValuationLine(item=r.item, role=r.role.value, unit_cost=format_price(r.unit_cost),
+                         qty=format_quantity(r.qty), value=_m(r.value), ledger=_m(r.ledger),
+                         difference=_m(r.difference)) for r in rows]
+    return ValuationReport(rows=out, total=_m(sum((r.value for r in rows), ZERO)),
+                           ledger=_m(sum((r.ledger for r in rows), ZERO)),
+                           difference=_m(sum((r.difference for r in rows), ZERO)))
 
 
-def wip(session: Session) -> dict[str, Any]:
+def wip(session: Session) -> WipReport:
     """WIP at standard per order (closed orders hold 0.00)."""
     balances = _role_balances(session, Role.WIP, JournalLineRow.work_order)
     status = dict(session.execute(select(WorkOrderRow.id, WorkOrderRow.status)).tuples().all())
-    rows = [{"work_order": wo, "status": status.get(wo or ""), "amount": _m(v)}
+    rows = [WipLine(work_order=wo, status=status.get(wo or ""), amount=_m(v))
             for wo, v in sorted(balances.items(), key=lambda kv: kv[0] or "")]
-    return {"rows": rows, "total": _m(sum(balances.values(), ZERO))}
+    return WipReport(rows=rows, total=_m(sum(balances.values(), ZERO)))
 
 
 def _machines(snap: Snapshot, machine: str | None) -> list[str]:
@@ -188,14 +302,14 @@ def _ctx(snap: Snapshot) -> PostingContext:
     return snap.context(snap.master.entities[0].id if snap.master.entities else None)
 
 
-def downtime(session: Session, w: Window, machine: str | None = None, *, clock: Clock = utc_now) -> dict[str, Any]:
+def downtime(session: Session, w: Window, machine: str | None = None, *, clock: Clock = utc_now) -> DowntimeReport:
     """Downtime hours and cost (labour x crew ratio + FOH per hour) by machine, reason and category."""
     snap = snapshot(session)
     ivs = intervals(session, snap, _machines(snap, machine), w.start, min(w.end, clock()))
     report = downtime_cost(_ctx(snap), downtime_hours(ivs, w.start, w.end), _items_of(session))
-    rows = [{"machine": r.machine, "reason": r.reason, "category": r.category.value, "hours": _h(r.hours),
-             "cost": _m(r.cost)} for r in report.rows]
-    return {"rows": rows, "total_hours": _h(report.total_hours), "total_cost": _m(report.total_cost)}
+    rows = [DowntimeLine(machine=r.machine, reason=r.reason, category=r.category.value, hours=_h(r.hours),
+                         cost=_m(r.cost)) for r in report.rows]
+    return DowntimeReport(rows=rows, total_hours=_h(report.total_hours), total_cost=_m(report.total_cost))
 
 
 def _counts(session: Session, w: Window, machines: list[str], statuses: tuple[str, ...]) -> list[EventPostingRow]:
@@ -204,7 +318,7 @@ def _counts(session: Session, w: Window, machines: list[str], statuses: tuple[st
         EventPostingRow.status.in_(statuses), EventPostingRow.ts >= w.start, EventPostingRow.ts < w.end)))
 
 
-def cost_of_quality(session: Session, w: Window, machine: str | None = None) -> dict[str, Any]:
+def cost_of_quality(session: Session, w: Window, machine: str | None = None) -> QualityCostReport:
     """Scrap x standard cost per unit processed by machine and reason; normal = within the allowance."""
     snap = snapshot(session)
     items_of = _items_of(session)
@@ -220,12 +334,13 @@ def cost_of_quality(session: Session, w: Window, machine: str | None = None) -> 
     records = [ScrapRecord(wo, m, reason, qty) for (wo, m, reason), qty in scrap.items()]
     outputs = [OrderOutput(wo, items_of[wo], good[wo]) for wo in {wo for wo, _, _ in scrap}]
     report = domain_coq(_ctx(snap), records, outputs)
-    rows = [{"machine": r.machine, "reason": r.reason, "qty": str(r.qty), "amount": _m(r.amount)}
+    rows = [QualityCostLine(machine=r.machine, reason=r.reason, qty=str(r.qty), amount=_m(r.amount))
             for r in report.rows]
-    return {"rows": rows, "normal": _m(report.normal), "abnormal": _m(report.abnormal), "total": _m(report.total)}
+    return QualityCostReport(rows=rows, normal=_m(report.normal), abnormal=_m(report.abnormal),
+                             total=_m(report.total))
 
 
-def oee(session: Session, w: Window, machine: str | None = None, *, clock: Clock = utc_now) -> dict[str, Any]:
+def oee(session: Session, w: Window, machine: str | None = None, *, clock: Clock = utc_now) -> OeeReport:
     """Availability x performance x quality over the window (all machines summed when none is named)."""
     snap = snapshot(session)
     machines = _machines(snap, machine)
@@ -252,11 +367,13 @@ def oee(session: Session, w: Window, machine: str | None = None, *, clock: Clock
     figures = domain_oee(total, ideal_hours(ctx, processed), good, scrap)
     ratios = figures.rounded()
     return {"machine": machine, "from": w.start.isoformat(), "to": end.isoformat(),
-            **{k: str(v) for k, v in ratios.items()}, "planned_time_h": _h(figures.planned_time_h),
-            "run_time_h": _h(figures.run_time_h), "good": format_quantity(good), "scrap": format_quantity(scrap)}
+            "availability": str(ratios["availability"]), "performance": str(ratios["performance"]),
+            "quality": str(ratios["quality"]), "oee": str(ratios["oee"]),
+            "planned_time_h": _h(figures.planned_time_h), "run_time_h": _h(figures.run_time_h),
+            "good": format_quantity(good), "scrap": format_quantity(scrap)}
 
 
-def cost_sheet(session: Session, order_id: str, *, clock: Clock = utc_now) -> dict[str, Any]:
+def cost_sheet(session: Session, order_id: str, *, clock: Clock = utc_now) -> CostSheet:
     """Standard vs actual per element for the units processed, and the order's variances."""
     order = session.get(WorkOrderRow, order_id)
     if order is None:
@@ -269,15 +386,15 @@ def cost_sheet(session: Session, order_id: str, *, clock: Clock = utc_now) -> di
     processed = acc.processed_qty
     run_hours = acc.run_hours if acc.closed else order_run_hours(session, snap, order.id, clock())
     sh = processed * card.machine_hours
-    elements: dict[str, dict[str, str]] = {}
+    elements: dict[str, ElementCost] = {}
     for m in card.materials:
         issued = acc.issued.get(m.item, processed * m.qty if ctx.item(m.item).issue.value == "backflush" else ZERO)
-        elements[f"material:{m.item}"] = {"standard": _m(processed * m.qty * m.unit_cost),
-                                          "actual": _m(issued * m.unit_cost)}
-    elements["labor"] = {"standard": _m(processed * card.labor_hours * card.labor_rate),
-                         "actual": _m(run_hours * card.crew_ratio * card.labor_rate)}
-    elements["voh"] = {"standard": _m(sh * card.voh_rate), "actual": _m(run_hours * card.voh_rate)}
-    elements["foh"] = {"standard": _m(sh * card.foh_rate), "actual": _m(sh * card.foh_rate)}
+        elements[f"material:{m.item}"] = ElementCost(standard=_m(processed * m.qty * m.unit_cost),
+                                                     actual=_m(issued * m.unit_cost))
+    elements["labor"] = ElementCost(standard=_m(processed * card.labor_hours * card.labor_rate),
+                                    actual=_m(run_hours * card.crew_ratio * card.labor_rate))
+    elements["voh"] = ElementCost(standard=_m(sh * card.voh_rate), actual=_m(run_hours * card.voh_rate))
+    elements["foh"] = ElementCost(standard=_m(sh * card.foh_rate), actual=_m(sh * card.foh_rate))
     normal_qty = min(acc.scrap_qty, card.normal_spoilage * acc.good_qty)
     return {
         "work_order": order.id, "item": order.item, "status": order.status,

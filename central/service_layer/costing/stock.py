@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypedDict, cast
 
 from sqlalchemy import Select, Table, func, select
 from sqlalchemy.orm import Session
@@ -38,8 +38,34 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "MoveSource", "add_move", "moved_for_order", "on_hand", "on_hand_by_item", "check_negative",
-    "reverse_moves", "list_moves", "move_view",
+    "reverse_moves", "list_moves", "move_view", "StockMoveView", "StockMovePage",
 ]
+
+
+class StockMoveView(TypedDict):
+    """A move as the API shows it: quantity a plain decimal string, dates ISO, lineage ids."""
+
+    id: int
+    kind: str
+    item: str
+    qty: str
+    work_order: str | None
+    machine: str | None
+    period: str
+    posting_date: str
+    late: bool
+    record: int | None
+    entry: int | None
+    reverses: int | None
+    events: list[int]
+    user: str
+    created: str
+    memo: str
+
+
+class StockMovePage(TypedDict):
+    stock_moves: list[StockMoveView]
+    next: int | None
 
 
 @dataclass(frozen=True)
@@ -145,7 +171,7 @@ def reverse_moves(session: Session, record_id: int, source: MoveSource, now: dat
     return out
 
 
-def move_view(row: StockMoveRow, events: list[int] | None = None) -> dict[str, Any]:
+def move_view(row: StockMoveRow, events: list[int] | None = None) -> StockMoveView:
     """A move as JSON: quantity as a plain decimal string (API.md), lineage ids."""
     return {
         "id": row.id, "kind": row.kind, "item": row.item, "qty": format_quantity(row.qty),
@@ -159,7 +185,7 @@ def move_view(row: StockMoveRow, events: list[int] | None = None) -> dict[str, A
 def list_moves(
     session: Session, item: str | None = None, work_order: str | None = None, limit: int = 100,
     after: int | None = None,
-) -> dict[str, Any]:
+) -> StockMovePage:
     """Moves oldest first, filtered; keyset paging by id (``next`` is None on the last page)."""
     if limit < 1:
         raise InputError(f"limit must be at least 1, got {limit}")

@@ -27,7 +27,10 @@ from central.service_layer.access import check_writable
 from central.service_layer.governance import RequestContext
 from central.service_layer.governance.seal import verify_all
 
-__all__ = ["router", "audit_write_requests", "WRITE_METHODS", "AuditRecordOut", "AuditPageOut"]
+__all__ = [
+    "router", "audit_write_requests", "WRITE_METHODS", "AuditRecordOut", "AuditPageOut", "ChainHeadOut",
+    "BrokenLinkOut", "SealMismatchOut", "LedgerVerifyOut", "AuditVerifyOut",
+]
 
 router = APIRouter(tags=["governance"])
 
@@ -81,6 +84,48 @@ class AuditPageOut(ResponseBody):
     next: int | None
 
 
+class ChainHeadOut(ResponseBody):
+    seq: int
+    hash: str
+
+
+class BrokenLinkOut(ResponseBody):
+    seq: int
+    code: str
+    message: str
+
+
+class SealMismatchOut(ResponseBody):
+    seal: int
+    code: str
+    entry: int | None
+    line: int | None
+    line_no: int | None
+    message: str
+
+
+class LedgerVerifyOut(ResponseBody):
+    """The ledger's seals recomputed: how many seals, entries and lines they cover, how many entries
+    wait for the next seal, and the first entry or line that no longer matches its seal."""
+
+    ok: bool
+    seals: int
+    entries: int
+    lines: int
+    unsealed_entries: int
+    first_mismatch: SealMismatchOut | None
+
+
+class AuditVerifyOut(ResponseBody):
+    """``ok`` only when the audit chain and the ledger seals both verify."""
+
+    ok: bool
+    checked: int
+    head: ChainHeadOut
+    first_broken: BrokenLinkOut | None
+    ledger: LedgerVerifyOut
+
+
 @router.get("/audit", response_model=AuditPageOut, response_model_exclude_unset=True)
 def get_audit(
     request: Request, session: SessionDep, _who: PrincipalDep,
@@ -97,8 +142,8 @@ def get_audit(
                                  since=since, until=until)
 
 
-@router.get("/audit/verify")
-def get_audit_verify(request: Request, _who: PrincipalDep) -> dict[str, Any]:
+@router.get("/audit/verify", response_model=AuditVerifyOut, response_model_exclude_unset=True)
+def get_audit_verify(request: Request, _who: PrincipalDep) -> object:
     """Walk the whole chain and recompute every ledger seal in one snapshot: ``first_broken`` names
     the chain's first broken link, ``ledger.first_mismatch`` the first journal entry or line that no
     longer matches its seal, ``ledger.unsealed_entries`` how many entries wait for the next seal."""

@@ -16,10 +16,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from central.entrypoints.api.deps import get_container
+from central.entrypoints.api.schemas import ResponseBody
 from central.service_layer.health import HealthReport, health_report, stream_figures
 from shared.metrics import Exposition
 
-__all__ = ["router"]
+__all__ = ["router", "IngestStateOut", "HealthOut", "ReadyOut"]
 
 router = APIRouter(tags=["health"])
 
@@ -37,25 +38,70 @@ def _state(request: Request) -> HealthReport:
     return report
 
 
+class IngestStateOut(ResponseBody):
+    """The ingest worker as this process sees it; a key the worker has not reported yet is absent.
+    ``worker``: ``absent`` (no ingest worker in this process), ``running``, ``retrying``, ``stale``,
+    ``dead`` or ``stopped``."""
+
+    enabled: bool
+    connected: bool | None = None
+    subscribed: bool | None = None
+    subscription: str | None = None
+    database: str | None = None
+    last_error: str | None = None
+    worker_restarts: int | None = None
+    heartbeat_age_seconds: float | None = None
+    worker: str
+
+
+class HealthOut(ResponseBody):
+    """``status`` is ``ok`` or ``degraded`` (then HTTP 503 and ``problems`` says why)."""
+
+    status: str
+    ready: bool
+    problems: list[str]
+    database: str
+    ingest: IngestStateOut
+    posting_handler: str
+    started: str
+    now: str
+
+
+class ReadyOut(ResponseBody):
+    ready: bool
+    problems: list[str]
+    ingest: IngestStateOut
+
+
+def _answer(model: type[ResponseBody], body: dict[str, Any], degraded: bool) -> JSONResponse:
+    """``body`` checked against ``model`` and sent as it is (keys the process did not report stay
+    absent), with 503 when degraded. A JSONResponse because the status depends on the state."""
+    checked = model.model_validate(body)
+    return JSONResponse(checked.model_dump(mode="json", by_alias=True, exclude_unset=True),
+                        status_code=503 if degraded else 200)
+
+
 _DEGRADED: dict[int | str, dict[str, Any]] = {
     503: {"description": "Degraded: the database or the ingest worker is not well (see `problems`)"}}
 
 
-@router.get("/health", responses=_DEGRADED)
+@router.get("/health", responses={503: {**_DEGRADED[503], "model": HealthOut}},
+            response_model=HealthOut, response_model_exclude_unset=True)
 def health(request: Request) -> JSONResponse:
     """The process's state: database reachable, the ingest worker alive with a fresh heartbeat
     and connected, which posting handler runs; 503 with ``problems`` when degraded."""
     report = _state(request)
-    return JSONResponse(report.body, status_code=503 if report.problems else 200)
+    return _answer(HealthOut, report.body, bool(report.problems))
 
 
-@router.get("/ready", responses=_DEGRADED)
+@router.get("/ready", responses={503: {**_DEGRADED[503], "model": ReadyOut}},
+            response_model=ReadyOut, response_model_exclude_unset=True)
 def ready(request: Request) -> JSONResponse:
     """Readiness: 200 ``{"ready": true}`` when /health is ok, else 503 with the problems."""
     report = _state(request)
     problems = report.problems
-    return JSONResponse({"ready": not problems, "problems": problems, "ingest": report.body["ingest"]},
-                        status_code=503 if problems else 200)
+    body = {"ready": not problems, "problems": problems, "ingest": report.body["ingest"]}
+    return _answer(ReadyOut, body, bool(problems))
 
 
 def _stream_lines(request: Request) -> list[str]:

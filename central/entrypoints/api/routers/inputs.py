@@ -28,6 +28,7 @@ from central.service_layer.costing import inputs, stock
 __all__ = [
     "router", "GoodsReceiptIn", "MaterialIssueIn", "LaborBookingIn", "OverheadActualIn",
     "InputRecordOut", "GoodsReceiptOut", "GoodsReceiptsOut", "LaborBookingsOut", "OverheadActualsOut",
+    "StockMoveOut", "StockMovesOut",
 ]
 
 router = APIRouter(tags=["ledger"])
@@ -107,6 +108,35 @@ class OverheadActualsOut(ResponseBody):
     overhead_actuals: list[InputRecordOut]
 
 
+class StockMoveOut(ResponseBody):
+    """One quantity movement (positive in, negative out; a plain decimal string) and its lineage:
+    the operational record, the journal entry posted with it, the move it reverses, the events."""
+
+    id: int
+    kind: str
+    item: str
+    qty: str
+    work_order: str | None
+    machine: str | None
+    period: str
+    posting_date: str
+    late: bool
+    record: int | None
+    entry: int | None
+    reverses: int | None
+    events: list[int]
+    user: str
+    created: str
+    memo: str | None
+
+
+class StockMovesOut(ResponseBody):
+    """Moves oldest first; ``next`` is the ``after`` of the next page (None on the last)."""
+
+    stock_moves: list[StockMoveOut]
+    next: int | None
+
+
 @router.get("/goods-receipts", response_model=GoodsReceiptsOut, response_model_exclude_unset=True)
 def list_goods_receipts(session: SessionDep, _who: PrincipalDep, limit: Limit = 100,
                         offset: OffsetQuery = 0) -> object:
@@ -149,9 +179,9 @@ def post_overhead_actual(body: OverheadActualIn, uow: UnitOfWorkDep, who: Contro
     return inputs.record_overhead_actual(command, uow)
 
 
-@router.get("/stock-moves")
+@router.get("/stock-moves", response_model=StockMovesOut, response_model_exclude_unset=True)
 def get_stock_moves(
     session: SessionDep, _who: PrincipalDep, item: str | None = None, work_order: str | None = None,
     limit: Limit = 100, after: AfterQuery = None,
-) -> dict[str, Any]:
+) -> object:
     return stock.list_moves(session, item=item, work_order=work_order, limit=limit, after=after)

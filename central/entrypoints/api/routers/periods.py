@@ -3,19 +3,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import Field
 
-from central.entrypoints.api.deps import Principal, PrincipalDep, SessionDep, require_role
+from central.domain.commands import ClosePeriod, RequestPeriodReopen
+from central.entrypoints.api.deps import Principal, PrincipalDep, SessionDep, UnitOfWorkDep, require_role
 from central.entrypoints.api.routers.approvals import PendingApprovalOut
 from central.entrypoints.api.schemas import RequestBody, ResponseBody
 from central.service_layer.costing import closing
 from central.service_layer.costing.periods import list_periods
-from central.service_layer.governance.appliers import request_period_reopen
+from central.service_layer.governance.appliers import request_reopen
 
-__all__ = ["router", "ReopenIn", "PeriodOut", "PeriodsOut", "ReopenRequestedOut"]
+__all__ = [
+    "router", "ReopenIn", "PeriodOut", "PeriodsOut", "ReopenRequestedOut", "CentreCloseOut", "LedgerSealOut",
+    "PeriodClosedOut",
+]
 
 router = APIRouter(tags=["ledger"])
 
@@ -50,18 +54,45 @@ class ReopenRequestedOut(ResponseBody):
     approval: PendingApprovalOut
 
 
+class CentreCloseOut(ResponseBody):
+    """One work centre's close: how many entries posted, and the rounding residues per role (money strings)."""
+
+    entries: int
+    rounding: dict[str, str]
+
+
+class LedgerSealOut(ResponseBody):
+    """A ledger seal the close wrote: the entries and lines it covers and their digest."""
+
+    seal: int
+    entity: str | None
+    entries: int
+    lines: int
+    first_entry: int
+    last_entry: int
+    digest: str
+
+
+class PeriodClosedOut(ResponseBody):
+    """A closed period: per work centre what its close posted, and the seals over the ledger."""
+
+    period: str
+    work_centers: dict[str, CentreCloseOut]
+    seals: list[LedgerSealOut]
+
+
 @router.get("/periods", response_model=PeriodsOut, response_model_exclude_unset=True)
 def get_periods(session: SessionDep, _who: PrincipalDep) -> object:
     return {"periods": list_periods(session)}
 
 
-@router.post("/periods/{period_id}/close")
-def close_period(period_id: str, session: SessionDep, who: Controller) -> dict[str, Any]:
-    return closing.close_period(session, period_id, who.user)
+@router.post("/periods/{period_id}/close", response_model=PeriodClosedOut, response_model_exclude_unset=True)
+def close_period(period_id: str, uow: UnitOfWorkDep, who: Controller) -> object:
+    return closing.close_accounting_period(ClosePeriod(period_id, who.user), uow)
 
 
 @router.post("/periods/{period_id}/reopen", status_code=202, response_model=ReopenRequestedOut,
              response_model_exclude_unset=True)
-def post_period_reopen(period_id: str, body: ReopenIn, session: SessionDep, who: PrincipalDep) -> object:
+def post_period_reopen(period_id: str, body: ReopenIn, uow: UnitOfWorkDep, who: PrincipalDep) -> object:
     """Admin only; the period reopens when another person with the controller role approves."""
-    return request_period_reopen(session, who, period_id, body.reason)
+    return request_reopen(RequestPeriodReopen(period_id, body.reason, who.user, who.role, who.token_id), uow)

@@ -4,12 +4,13 @@ input (:mod:`central.entrypoints.api.routers.inputs`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
 from central.domain.commands import (
+    CloseWorkOrder,
     CompleteWorkOrder,
     CreateWorkOrder,
     ReleaseWorkOrder,
@@ -27,10 +28,14 @@ from central.entrypoints.api.deps import (
     require_role,
 )
 from central.entrypoints.api.fields import Quantity
+from central.entrypoints.api.routers.reports import VarianceLineOut
 from central.entrypoints.api.schemas import RequestBody, ResponseBody
 from central.service_layer.costing import closing, reports, work_orders
 
-__all__ = ["router", "WorkOrderIn", "StartIn", "AtIn", "CloseIn", "WorkOrderOut", "WorkOrdersOut"]
+__all__ = [
+    "router", "WorkOrderIn", "StartIn", "AtIn", "CloseIn", "WorkOrderOut", "WorkOrdersOut", "OrderClosedOut",
+    "ElementCostOut", "CostSheetOut",
+]
 
 router = APIRouter(tags=["work orders"])
 
@@ -83,6 +88,38 @@ class WorkOrdersOut(ResponseBody):
     work_orders: list[WorkOrderOut]
 
 
+class OrderClosedOut(ResponseBody):
+    """A closed order: the period its variances posted to, its run hours and how many entries posted."""
+
+    work_order: str
+    period: str
+    run_hours: str
+    entries: int
+
+
+class ElementCostOut(ResponseBody):
+    standard: str
+    actual: str
+
+
+class CostSheetOut(ResponseBody):
+    """Standard vs actual per cost element (``material:<item>``, ``labor``, ``voh``, ``foh``) for the
+    units processed, and the order's variances; prices 6 places, quantities plain, hours 4 places."""
+
+    work_order: str
+    item: str
+    status: str
+    standard_unit_cost: str
+    good_unit_cost: str
+    good_qty: str
+    scrap_qty: str
+    normal_scrap_qty: str
+    abnormal_scrap_qty: str
+    run_hours: str
+    standard_hours: str
+    elements: dict[str, ElementCostOut]
+    variances: list[VarianceLineOut]
+
 
 @router.get("/work-orders", response_model=WorkOrdersOut, response_model_exclude_unset=True)
 def list_work_orders(
@@ -125,13 +162,13 @@ def complete_work_order(order_id: str, uow: UnitOfWorkDep, who: Planner, body: A
     return work_orders.order_view(work_orders.complete_work_order(command, uow))
 
 
-@router.post("/work-orders/{order_id}/close")
+@router.post("/work-orders/{order_id}/close", response_model=OrderClosedOut, response_model_exclude_unset=True)
 def close_work_order(
-    order_id: str, session: SessionDep, who: Controller, body: CloseIn | None = None
-) -> dict[str, Any]:
-    return closing.close_order(session, order_id, who.user, body.posting_date if body else None)
+    order_id: str, uow: UnitOfWorkDep, who: Controller, body: CloseIn | None = None
+) -> object:
+    return closing.close_completed_order(CloseWorkOrder(order_id, who.user, body.posting_date if body else None), uow)
 
 
-@router.get("/work-orders/{order_id}/cost")
-def work_order_cost(order_id: str, session: SessionDep, _who: PrincipalDep) -> dict[str, Any]:
+@router.get("/work-orders/{order_id}/cost", response_model=CostSheetOut, response_model_exclude_unset=True)
+def work_order_cost(order_id: str, session: SessionDep, _who: PrincipalDep) -> object:
     return reports.cost_sheet(session, order_id)
