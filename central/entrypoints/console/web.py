@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Final
+from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -97,7 +98,8 @@ def action_guard(action: Action) -> ActionGuard:
         if not may_act(who.principal.role, action):
             raise Forbidden(f"the {who.principal.role} role may not do this ({action.value})",
                             {"role": who.principal.role, "action": action.value})
-        body = hashlib.sha256(await request.body()).hexdigest()
+        form = await request.form()  # parsed already (the body stream is consumed): digest its fields
+        body = hashlib.sha256(urlencode([(k, str(v)) for k, v in form.multi_items()]).encode()).hexdigest()
         path, query = request.url.path, request.url.query
         digest = governance.request_digest(request.method, path, query, body)
         governance.attach_request(session, governance.RequestContext(request.method, path, query, digest,

@@ -1,0 +1,243 @@
+"""The web console through the TestClient (no browser): the session cookie's flags, CSRF on every
+form, a revoked token ending the session, sessions shared by two central processes, every role's
+pages (shown and served exactly per issue 15's table), queue actions checked through the API,
+the drill-down to raw PLC values, and odd input never answered with a 5xx."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from support.api import api_client, err, ok, token
+from support.console import API, CONSOLE, bearer, csrf_of, plant_scenario, sign_in
+
+from central.bootstrap import Container
+from central.domain.console_access import ALL_ROLES, Page, may_view, pages_for
+from central.entrypoints.console.web import SESSION_COOKIE, SIGNIN_COOKIE
+
+PAGE_PATHS = {Page.PLANT: "/plant", Page.MACHINE: "/machines/PRESS-2", Page.COST: "/cost",
+              Page.MARGIN: "/margin", Page.EXECUTIVE: "/executive", Page.QUEUES: "/queues", Page.AUDIT: "/audit"}
+
+
+@pytest.fixture
+def scenario(central: Container, client: TestClient, admin: dict[str, str]) -> dict[str, Any]:
+    return plant_scenario(central, client, admin)
+
+
+def _nav(html: str) -> set[str]:
+    block = html.split('<nav id="nav">', 1)[1].split("</nav>", 1)[0]
+    return set(re.findall(r'data-page="([a-z]+)"', block))
+
+
+def test_sign_in_sets_an_httponly_samesite_strict_cookie_and_stores_only_its_hash(
+    central: Container, client: TestClient, admin: dict[str, str]
+) -> None:
+    form = client.get(f"{CONSOLE}/sign-in")
+    assert "HttpOnly" in form.headers["set-cookie"] and "SameSite=strict" in form.headers["set-cookie"]
+    resp = client.post(f"{CONSOLE}/sign-in", data={"token": bearer(admin), "csrf": csrf_of(form.text)},
+                       follow_redirects=False)
+    assert resp.status_code == 303
+    cookie = next(c for c in resp.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE + "="))
+    flags = [f.strip().lower() for f in cookie.split(";")]
+    assert "httponly" in flags and "samesite=strict" in flags and "path=/console" in flags
+    session_id = cookie.split(";", 1)[0].split("=", 1)[1]
+    with central.read_sessions() as s:
+        rows = s.execute(__import__("sqlalchemy").text("SELECT id_hash, token_id FROM console_sessions")).all()
+    assert len(rows) == 1 and session_id not in rows[0][0] and len(rows[0][0]) == 64
+    assert client.get(f"{CONSOLE}/plant").status_code == 200
+
+
+def test_bad_token_missing_csrf_and_no_session_are_refused(client: TestClient, admin: dict[str, str]) -> None:
+    form = client.get(f"{CONSOLE}/sign-in")
+    bad = client.post(f"{CONSOLE}/sign-in", data={"token": "sfs_nope_nope", "csrf": csrf_of(form.text)})
+    assert bad.status_code == 401 and "sign-in refused" in bad.text
+    form = client.get(f"{CONSOLE}/sign-in")
+    no_csrf = client.post(f"{CONSOLE}/sign-in", data={"token": bearer(admin), "csrf": "forged"})
+    assert no_csrf.status_code == 403 and SESSION_COOKIE not in client.cookies
+    fresh = TestClient(client.app, raise_server_exceptions=False)
+    page = fresh.get(f"{CONSOLE}/cost", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"].startswith(f"{CONSOLE}/sign-in")
+    htmx = fresh.get(f"{CONSOLE}/plant/live", headers={"HX-Request": "true"})
+    assert htmx.status_code == 401 and htmx.headers["HX-Redirect"].startswith(f"{CONSOLE}/sign-in")
+
+
+def test_every_form_needs_the_session_csrf_value(
+    scenario: dict[str, Any], client: TestClient, admin: dict[str, str]
+) -> None:
+    sign_in(client, bearer(admin))
+    alerts_before = ok(client.get(f"{API}/suspect-events", headers=admin))["events"]
+    event_id = alerts_before[0]["id"]
+    for data in ({}, {"csrf": "wrong"}):
+        refused = client.post(f"{CONSOLE}/queues/suspect/{event_id}/accept", data=data)
+        assert refused.status_code == 403 and 'data-code="csrf"' in refused.text
+    refused = client.post(f"{CONSOLE}/sign-out", data={"csrf": "wrong"})
+    assert refused.status_code == 403
+    assert ok(client.get(f"{API}/suspect-events", headers=admin))["events"] == alerts_before
+    assert client.get(f"{CONSOLE}/plant").status_code == 200  # still signed in
+
+
+def test_revoked_token_ends_the_session_and_sign_out_ends_it_too(
+    central: Container, client: TestClient, admin: dict[str, str]
+) -> None:
+    h = token(central, "carla", "controller")
+    csrf = sign_in(client, bearer(h))
+    token_id = bearer(h).split("_")[1]
+    ok(client.post(f"{API}/tokens/{token_id}/revoke", headers=admin))
+    gone = client.get(f"{CONSOLE}/queues", follow_redirects=False)
+    assert gone.status_code == 303 and "revoked" in gone.headers["location"]
+    other = TestClient(client.app, raise_server_exceptions=False)
+    csrf = sign_in(other, bearer(admin))
+    out = other.post(f"{CONSOLE}/sign-out", data={"csrf": csrf}, follow_redirects=False)
+    assert out.status_code == 303 and other.get(f"{CONSOLE}/plant", follow_redirects=False).status_code == 303
+    audit = ok(client.get(f"{API}/audit", params={"action": "console.*"}, headers=admin))["records"]
+    assert {r["action"] for r in audit} == {"console.sign_in", "console.sign_out"}
+
+
+def test_a_session_works_in_another_central_process_on_the_same_database(
+    central_db_url: str, central: Container, client: TestClient, admin: dict[str, str]
+) -> None:
+    sign_in(client, bearer(admin))
+    from support.costing import costing_container
+
+    second = costing_container(central_db_url)
+    try:
+        other = api_client(second)
+        other.cookies.set(SESSION_COOKIE, client.cookies[SESSION_COOKIE], path="/console")
+        assert other.get(f"{CONSOLE}/plant").status_code == 200
+    finally:
+        second.dispose()
+
+
+@pytest.mark.parametrize("role", ALL_ROLES)
+def test_each_role_sees_and_is_served_exactly_its_pages(
+    role: str, scenario: dict[str, Any], central: Container, client: TestClient
+) -> None:
+    sign_in(client, bearer(token(central, f"u-{role}", role)))
+    home = client.get(f"{CONSOLE}/")
+    assert home.status_code == 200
+    assert _nav(home.text) == {p.value for p in pages_for(role)}
+    for page, path in PAGE_PATHS.items():
+        resp = client.get(CONSOLE + path)
+        if may_view(role, page):
+            assert resp.status_code == 200, (role, path, resp.text[:500])
+        else:
+            assert resp.status_code == 403 and "data-status=\"403\"" in resp.text, (role, path)
+
+
+def test_executive_reads_and_writes_nothing(central: Container, client: TestClient, admin: dict[str, str]) -> None:
+    h = token(central, "eve", "executive")
+    ok(client.get(f"{API}/reports/wip", headers=h))
+    err(client.post(f"{API}/work-orders", json={"item": "BR-100", "qty": "1"}, headers=h), 403)
+    err(client.post(f"{API}/alerts/1/ack", headers=h), 403)
+    err(client.post(f"{API}/approvals/1/approve", headers=h), 403)
+    csrf = sign_in(client, bearer(h))
+    assert client.post(f"{CONSOLE}/queues/alerts/1/ack", data={"csrf": csrf}).status_code == 403
+
+
+def test_queue_actions_as_the_api_with_roles_and_segregation_of_duties(
+    scenario: dict[str, Any], central: Container, client: TestClient, admin: dict[str, str]
+) -> None:
+    operator = TestClient(client.app, raise_server_exceptions=False)
+    op_csrf = sign_in(operator, bearer(token(central, "otto", "operator")))
+    suspect = ok(client.get(f"{API}/suspect-events", headers=admin))["events"]
+    queues = operator.get(f"{CONSOLE}/queues").text
+    assert "accept-suspect" not in queues and "accept-gap" not in queues
+    assert operator.post(f"{CONSOLE}/queues/suspect/{suspect[0]['id']}/accept",
+                         data={"csrf": op_csrf}).status_code == 403
+
+    csrf = sign_in(client, bearer(token(central, "carla", "controller")))
+    page = client.get(f"{CONSOLE}/queues").text
+    assert "accept-suspect" in page and "accept-gap" in page
+    done = client.post(f"{CONSOLE}/queues/suspect/{suspect[0]['id']}/accept", data={"csrf": csrf})
+    assert done.status_code == 200 and "accepted" in done.text
+    left = ok(client.get(f"{API}/suspect-events", headers=admin))["events"]
+    assert [e["id"] for e in left] == [suspect[1]["id"]]
+    stream = ok(client.get(f"{API}/streams", headers=admin))["streams"][0]
+    gap = stream["gaps"][0]
+    done = client.post(f"{CONSOLE}/queues/gaps/{stream['stream']}/accept",
+                       data={"csrf": csrf, "through": str(gap["through"]), "reason": "edge replaced"})
+    assert done.status_code == 200, done.text
+    after = ok(client.get(f"{API}/streams", headers=admin))["streams"][0]
+    assert after["gaps"] == [] and after["acked_through"] == stream["last_seq"]
+    records = ok(client.get(f"{API}/audit", params={"actor": "carla"}, headers=admin))["records"]
+    assert any(r["request_digest"] for r in records) and all(r["role"] == "controller" for r in records
+                                                              if r["actor"] == "carla")
+
+
+def test_approval_needs_a_second_controller_never_the_requester(
+    central: Container, client: TestClient, admin: dict[str, str]
+) -> None:
+    from support.costing import worked_example_master
+
+    doc = worked_example_master()
+    ok(client.post(f"{API}/master-data", json=doc, headers=admin))
+    carla, dora = token(central, "carla", "controller"), token(central, "dora", "controller")
+    rule = ok(client.get(f"{API}/accounts", headers=carla))
+    assert rule  # master data is there
+    pending = client.post(f"{API}/journal", headers=carla, json={
+        "memo": "accrual", "lines": [{"account": "1300", "debit": "10.00"}, {"account": "2000", "credit": "10.00"}]})
+    assert pending.status_code == 202, pending.text
+    approval = pending.json()["approval"]["id"]
+    own = TestClient(client.app, raise_server_exceptions=False)
+    own_csrf = sign_in(own, bearer(carla))
+    assert f'queues/approvals/{approval}/approve' not in own.get(f"{CONSOLE}/queues").text
+    refused = own.post(f"{CONSOLE}/queues/approvals/{approval}/approve", data={"csrf": own_csrf})
+    assert refused.status_code == 403 and "segregation" in refused.text
+    csrf = sign_in(client, bearer(dora))
+    assert f'queues/approvals/{approval}/approve' in client.get(f"{CONSOLE}/queues").text
+    assert client.post(f"{CONSOLE}/queues/approvals/{approval}/approve", data={"csrf": csrf}).status_code == 200
+    decided = ok(client.get(f"{API}/approvals/{approval}", headers=admin))["approval"]
+    assert decided["status"] == "approved" and decided["decided_by"] == "dora"
+
+
+def test_drill_down_from_a_variance_to_the_raw_plc_value(
+    scenario: dict[str, Any], client: TestClient, admin: dict[str, str]
+) -> None:
+    sign_in(client, bearer(admin))
+    cost = client.get(f"{CONSOLE}/cost").text
+    order_link = re.search(r'class="drill" href="(/console/cost/orders/WO-1\?variance=[a-z_]+)"', cost)
+    assert order_link is not None, "no variance of WO-1 links to its order"
+    order = client.get(order_link.group(1).replace("&amp;", "&")).text
+    entries = re.findall(r'class="entry" href="(/console/cost/journal/\d+)"', order)
+    assert entries
+    raw_values = []
+    for link in entries:
+        page = client.get(link).text
+        raw_values += re.findall(r'class="mono raw">([^<]+)<', page)
+    events = ok(client.get(f"{API}/events", params={"machine": "PRESS-2", "kind": "count"}, headers=admin))
+    first = events["events"][0]
+    assert any(f'&#34;value&#34;: {first["raw"]["value"]}' in r or f'"value": {first["raw"]["value"]}' in r
+               for r in raw_values), raw_values[:3]
+
+
+@pytest.mark.parametrize("path", [
+    "/machines/NOPE", "/machines/PRESS-2?from=yesterday", "/machines/PRESS-2?hours=99999",
+    "/machines/PRESS-2?from=9999-12-31T23:59:59-01:00", "/cost?period=%00", "/cost?period=" + "x" * 500,
+    "/cost/orders/NOPE", "/cost/journal/99999999999999999999", "/cost/journal/-1", "/margin?plant=ZZ",
+    "/audit?after=-5", "/queues?period=NOPE", "/nope",
+])
+def test_odd_input_is_never_a_server_error(
+    path: str, scenario: dict[str, Any], client: TestClient, admin: dict[str, str]
+) -> None:
+    sign_in(client, bearer(admin))
+    resp = client.get(CONSOLE + path)
+    assert 400 <= resp.status_code < 500 or resp.status_code == 200, (path, resp.status_code, resp.text[:300])
+    assert "text/html" in resp.headers["content-type"]
+
+
+def test_odd_form_posts_are_never_a_server_error(
+    scenario: dict[str, Any], client: TestClient, admin: dict[str, str]
+) -> None:
+    csrf = sign_in(client, bearer(admin))
+    for path, data in [
+        ("/queues/suspect/99999999999999999999/accept", {}), ("/queues/suspect/424242/accept", {}),
+        ("/queues/gaps/nope/accept", {"through": "x", "reason": "r"}),
+        ("/queues/gaps/nope/accept", {"through": "5", "reason": ""}),
+        ("/queues/unassigned/1/assign", {"work_order": "\x00"}), ("/queues/alerts/7/ack", {}),
+        ("/queues/approvals/5/reject", {"reason": ""}), ("/periods/NOPE/close", {}),
+    ]:
+        resp = client.post(CONSOLE + path, data={"csrf": csrf, **data})
+        assert 400 <= resp.status_code < 500, (path, resp.status_code, resp.text[:300])
+    assert SIGNIN_COOKIE  # the sign-in cookie name is part of the contract the docs describe
