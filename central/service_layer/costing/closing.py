@@ -5,6 +5,11 @@ zero; every amount is cumulative-to-date minus what is already posted, so a late
 closed order recomputes the close for the difference, and an efficiency taken at a period
 close is not taken twice. Period close posts rate, idle (by downtime reason), spending, budget
 and volume variances per work centre and leaves every control account at zero.
+
+``close_completed_order`` and ``close_accounting_period`` are the handlers (``(command, uow)``): they
+load and refuse through the unit of work's repositories and read the time from ``uow.clock``;
+the variance computation below them still reads the database through ``uow.session`` (the
+transitional seam). ``close_order``/``close_period`` run them in a session the caller holds.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from central.adapters.db.models_costing import (
     PeriodRow,
     WorkOrderRow,
 )
+from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from central.domain.accruals import OrderAccruals
+from central.domain.commands import ClosePeriod, CloseWorkOrder
 from central.domain.errors import OrderStateError, PeriodError
 from central.domain.money import ZERO, format_money, format_quantity
 from central.domain.order_close import OrderFacts, close_work_order
@@ -42,14 +49,15 @@ from central.errors import NotFound
 from central.service_layer.alerts import raise_alert
 from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.journal import PeriodChoice, period_for_input, save_entries, save_entry
-from central.service_layer.costing.master_data import Snapshot, snapshot
-from central.service_layer.costing.orders import load_order
+from central.service_layer.costing.master_data import Snapshot
 from central.service_layer.costing.timeline import intervals, order_run_hours
 from central.service_layer.governance.seal import seal_pending
+from central.service_layer.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
 
-__all__ = ["close_order", "adjust_closed_order", "close_period", "order_entity"]
+__all__ = ["close_completed_order", "close_accounting_period", "close_order", "adjust_closed_order", "close_period",
+           "order_entity"]
 
 
 def order_entity(snap: Snapshot, item: str) -> str | None:
@@ -69,17 +77,31 @@ def _persist(
     save_entries(session, posted.entries, user, now, record_id=record_id, work_order=work_order)
 
 
+def close_completed_order(cmd: CloseWorkOrder, uow: AbstractUnitOfWork) -> dict[str, Any]:
+    """Close a completed order: variances, WIP to zero. 409 unless the order is complete."""
+    with uow:
+        order = uow.work_orders.get(cmd.order_id)
+        if order is None:
+            raise NotFound(f"no work order {cmd.order_id!r}")
+        if order.status != "completed":
+            raise OrderStateError(f"work order {cmd.order_id} is {order.status}: only a completed order can be "
+                                  "closed")
+        result = _close_order(uow.session, uow.master.snapshot(), order, cmd.user, cmd.posting_date, uow.clock())
+        uow.commit()
+        return result
+
+
 def close_order(
     session: Session, order_id: str, user: str, posting_date: date | None = None, *, clock: Clock = utc_now
 ) -> dict[str, Any]:
-    """Close a completed order: variances, WIP to zero. 409 unless the order is complete."""
-    now = clock()
-    order = load_order(session, order_id)
-    if order is None:
-        raise NotFound(f"no work order {order_id!r}")
-    if order.status != "completed":
-        raise OrderStateError(f"work order {order_id} is {order.status}: only a completed order can be closed")
-    snap = snapshot(session)
+    """:func:`close_completed_order` in ``session``'s transaction."""
+    uow = SqlAlchemyUnitOfWork.joining(session, clock)
+    return close_completed_order(CloseWorkOrder(order_id, user, posting_date), uow)
+
+
+def _close_order(
+    session: Session, snap: Snapshot, order: WorkOrderRow, user: str, posting_date: date | None, now: datetime
+) -> dict[str, Any]:
     entity = order_entity(snap, order.item)
     ctx = snap.context(entity)
     choice = period_for_input(session, snap, entity, posting_date, now)
@@ -144,15 +166,26 @@ def _balance(session: Session, period: str, wc: str, role: Role, kind: str | Non
     return Decimal(debit or 0) - Decimal(credit or 0)
 
 
+def close_accounting_period(cmd: ClosePeriod, uow: AbstractUnitOfWork) -> dict[str, Any]:
+    """Close a period: per work centre, open orders' efficiency to date, then its variances; the
+    ledger is sealed with the close. 409 when the period is already closed."""
+    with uow:
+        period = uow.periods.get(cmd.period_id)
+        if period is None:
+            raise NotFound(f"no period {cmd.period_id!r}")
+        if period.status != "open":
+            raise PeriodError(f"period {cmd.period_id} is already closed")
+        summary = _close_period(uow.session, uow.master.snapshot(), period, cmd.user, uow.clock())
+        uow.commit()
+        return summary
+
+
 def close_period(session: Session, period_id: str, user: str, *, clock: Clock = utc_now) -> dict[str, Any]:
-    """Close a period: per work centre, open orders' efficiency to date, then its variances."""
-    now = clock()
-    period = session.get(PeriodRow, period_id)
-    if period is None:
-        raise NotFound(f"no period {period_id!r}")
-    if period.status != "open":
-        raise PeriodError(f"period {period_id} is already closed")
-    snap = snapshot(session)
+    """:func:`close_accounting_period` in ``session``'s transaction."""
+    return close_accounting_period(ClosePeriod(period_id, user), SqlAlchemyUnitOfWork.joining(session, clock))
+
+
+def _close_period(session: Session, snap: Snapshot, period: PeriodRow, user: str, now: datetime) -> dict[str, Any]:
     entities: list[str | None] = [e.id for e in snap.master.entities] or [None]
     entity = period.entity if period.entity is not None else entities[0]
     lo, hi = _bounds(snap, entity, period)

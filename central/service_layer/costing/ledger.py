@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +23,9 @@ from central.adapters.db.models_costing import (
     OpRecordRow,
 )
 from central.adapters.db.models_ingest import EventRow
+from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from central.domain.accruals import BACKFLUSH, CONVERSION, FINISHED_GOODS, ISSUE, OrderAccruals, element
+from central.domain.commands import ReverseJournalEntry
 from central.domain.errors import InputError
 from central.domain.ledger import JournalEntry, JournalLine, Tags
 from central.domain.money import ZERO, format_amount
@@ -35,10 +38,11 @@ from central.service_layer.costing.lineage import events_of
 from central.service_layer.costing.master_data import snapshot
 from central.service_layer.costing.orders import load_order
 from central.service_layer.costing.stock import MoveSource, check_negative, reverse_moves
+from central.service_layer.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
 
-__all__ = ["list_journal", "entry_view", "get_entry", "reverse_entry", "trial_balance"]
+__all__ = ["list_journal", "entry_view", "get_entry", "reverse_journal_entry", "reverse_entry", "trial_balance"]
 
 _CLOSES = {"work_order_close", "efficiency_to_date", "period_close"}
 _FROM_EVENTS = {"backflush", "conversion_applied", "finished_goods"}
@@ -140,13 +144,26 @@ def get_entry(session: Session, entry_id: int) -> dict[str, Any]:
     return view
 
 
+def reverse_journal_entry(cmd: ReverseJournalEntry, uow: AbstractUnitOfWork) -> dict[str, Any]:
+    """The reversal handler: post the reversal of an entry in today's open period (``uow.clock``),
+    restore the order's accruals. The journal is still read and written through ``uow.session``."""
+    if not cmd.reason.strip():
+        raise InputError("a reversal needs a reason")
+    with uow:
+        view = _reverse(uow.session, cmd.entry_id, cmd.reason, cmd.user, uow.clock())
+        uow.commit()
+        return view
+
+
 def reverse_entry(
     session: Session, entry_id: int, reason: str, user: str, *, clock: Clock = utc_now
 ) -> dict[str, Any]:
-    """Post the reversal of an entry in today's open period; restore the order's accruals."""
-    now = clock()
-    if not reason.strip():
-        raise InputError("a reversal needs a reason")
+    """:func:`reverse_journal_entry` in ``session``'s transaction."""
+    uow = SqlAlchemyUnitOfWork.joining(session, clock)
+    return reverse_journal_entry(ReverseJournalEntry(entry_id, reason, user), uow)
+
+
+def _reverse(session: Session, entry_id: int, reason: str, user: str, now: datetime) -> dict[str, Any]:
     entry, lines = _load(session, entry_id)
     already = _reversals(session, [entry.id]).get(entry.id)
     if already is not None:  # the unique index on ``reverses`` also refuses a concurrent second one

@@ -8,10 +8,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import Field
 
-from central.entrypoints.api.deps import AfterQuery, IdPath, LimitQuery, PrincipalDep, SessionDep
+from central.domain.commands import ApproveRequest, RejectRequest
+from central.entrypoints.api.deps import AfterQuery, IdPath, LimitQuery, PrincipalDep, SessionDep, UnitOfWorkDep
 from central.entrypoints.api.paging import page_size
 from central.entrypoints.api.schemas import RequestBody, ResponseBody
 from central.service_layer import governance
+from central.service_layer.governance.approvals import approve_request, reject_request
 
 __all__ = ["router", "ApproveIn", "RejectIn", "ApprovalOut", "ApprovalsOut", "ApprovalOneOut", "PendingApprovalOut"]
 
@@ -81,14 +83,16 @@ def get_approval(approval_id: IdPath, session: SessionDep, _who: PrincipalDep) -
 
 
 @router.post("/approvals/{approval_id}/approve", response_model=ApprovalOneOut, response_model_exclude_unset=True)
-def post_approve(approval_id: IdPath, session: SessionDep, who: PrincipalDep,
+def post_approve(approval_id: IdPath, uow: UnitOfWorkDep, who: PrincipalDep,
                  body: ApproveIn | None = None) -> object:
     """The role the request needs; never the requester. Applies the change in this transaction."""
-    row = governance.approve(session, who, approval_id, body.comment if body is not None else None)
+    command = ApproveRequest(approval_id, who.user, who.role, body.comment if body is not None else None, who.token_id)
+    row = approve_request(command, uow)
     return {"approval": governance.approval_dict(row)}
 
 
 @router.post("/approvals/{approval_id}/reject", response_model=ApprovalOneOut, response_model_exclude_unset=True)
-def post_reject(approval_id: IdPath, body: RejectIn, session: SessionDep, who: PrincipalDep) -> object:
+def post_reject(approval_id: IdPath, body: RejectIn, uow: UnitOfWorkDep, who: PrincipalDep) -> object:
     """The role the request needs, or the requester (withdrawing it)."""
-    return {"approval": governance.approval_dict(governance.reject(session, who, approval_id, body.reason))}
+    command = RejectRequest(approval_id, who.user, who.role, body.reason, who.token_id)
+    return {"approval": governance.approval_dict(reject_request(command, uow))}

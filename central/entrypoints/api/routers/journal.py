@@ -9,11 +9,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field, StrictStr, StringConstraints
 
-from central.entrypoints.api.deps import Day, IdPath, OffsetQuery, Principal, PrincipalDep, SessionDep, require_role
+from central.domain.commands import ProposeManualEntry, ReverseJournalEntry
+from central.entrypoints.api.deps import (
+    Day,
+    IdPath,
+    OffsetQuery,
+    Principal,
+    PrincipalDep,
+    SessionDep,
+    UnitOfWorkDep,
+    require_role,
+)
 from central.entrypoints.api.routers.approvals import PendingApprovalOut
 from central.entrypoints.api.schemas import RequestBody, ResponseBody
 from central.service_layer.costing import ledger
-from central.service_layer.governance.manual_journal import propose_manual_entry
+from central.service_layer.governance.manual_journal import propose_entry
 
 __all__ = [
     "router", "ReverseIn", "JournalLineIn", "JournalIn", "ProposedEntryOut", "ManualEntryProposedOut",
@@ -139,14 +149,15 @@ def get_journal_entry(entry_id: IdPath, session: SessionDep, _who: PrincipalDep)
 
 @router.post("/journal/{entry_id}/reverse", status_code=201, response_model=JournalEntryDetailOut,
              response_model_exclude_unset=True)
-def reverse_journal_entry(entry_id: IdPath, body: ReverseIn, session: SessionDep, who: Controller) -> object:
-    return ledger.reverse_entry(session, entry_id, body.reason, who.user)
+def reverse_journal_entry(entry_id: IdPath, body: ReverseIn, uow: UnitOfWorkDep, who: Controller) -> object:
+    return ledger.reverse_journal_entry(ReverseJournalEntry(entry_id, body.reason, who.user), uow)
 
 
 @router.post("/journal", status_code=202, response_model=ManualEntryProposedOut, response_model_exclude_unset=True)
-def post_manual_journal(body: JournalIn, session: SessionDep, who: Controller) -> object:
+def post_manual_journal(body: JournalIn, uow: UnitOfWorkDep, who: Controller) -> object:
     """Validated now, posted when another controller approves (amounts are decimal strings)."""
-    return propose_manual_entry(session, who, body.model_dump(mode="json", exclude_none=True))
+    document = body.model_dump(mode="json", exclude_none=True)
+    return propose_entry(ProposeManualEntry(document, who.user, who.role, who.token_id), uow)
 
 
 @router.get("/trial-balance", response_model=TrialBalanceOut, response_model_exclude_unset=True)
