@@ -42,6 +42,7 @@ class Action(StrEnum):
     REJECTED_REPLAY = "rejected.replay"
     APPROVAL_DECIDE = "approval.decide"
     ALERT_ACK = "alert.ack"
+    ALERT_MANAGE = "alert.manage"
     PERIOD_CLOSE = "period.close"
 
 
@@ -64,6 +65,7 @@ ACTION_ROLES: Mapping[Action, frozenset[str]] = MappingProxyType({
     Action.REJECTED_REPLAY: _CONTROLLER,
     Action.APPROVAL_DECIDE: _WRITERS,  # narrowed per request by may_decide_approval
     Action.ALERT_ACK: _WRITERS,
+    Action.ALERT_MANAGE: _CONTROLLER,  # assign, resolve, dismiss
     Action.PERIOD_CLOSE: _CONTROLLER,
 })
 """Action -> the roles that may take it (the API's write roles; admin passes)."""

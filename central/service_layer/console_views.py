@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -16,17 +15,15 @@ from sqlalchemy.orm import Session
 from central.adapters.db.models_costing import DispatchRow, EventPostingRow, OpRecordRow, WorkOrderRow
 from central.adapters.db.models_governance import ApprovalRow
 from central.adapters.db.models_ingest import AlertRow, EventRow, GapRow, RejectedEventRow
-from central.domain.money import format_amount
 from central.errors import InvalidInput, NotFound
 from central.service_layer.clock import Clock, utc_now
-from central.service_layer.costing import margin, reports
+from central.service_layer.costing import reports
 from central.service_layer.costing.journal import local_date
 from central.service_layer.costing.master_data import Snapshot, snapshot
 from central.service_layer.costing.timeline import intervals
 from central.service_layer.ingest import queries
 
-__all__ = ["plant_overview", "machine_timeline", "oee_trend", "close_checklist", "today_window", "executive_summary",
-           "MAX_TIMELINE"]
+__all__ = ["plant_overview", "machine_timeline", "oee_trend", "close_checklist", "today_window", "MAX_TIMELINE"]
 
 MAX_TIMELINE = timedelta(days=7)
 """The longest window a machine timeline draws."""
@@ -171,53 +168,3 @@ def close_checklist(session: Session, period_id: str | None) -> dict[str, Any]:
     return {"period": period_id, "checks": checks,
             "ready": all(c["count"] == 0 for c in checks if c["blocks"])}
 
-
-def _figures(session: Session, snap: Snapshot, w: reports.Window | None, period: str | None,
-             machines_of: dict[str, list[str]], clock: Clock) -> dict[str, Any]:
-    if w is None:
-        return {"oee": None, "plants": {}, "coq": None, "variances": None}
-    plants: dict[str, dict[str, Decimal]] = {}
-    for plant, machines in machines_of.items():
-        good = scrap = Decimal(0)
-        for m in machines:
-            o = reports.oee(session, w, m, clock=clock)
-            good += Decimal(o["good"])
-            scrap += Decimal(o["scrap"])
-        plants[plant] = {"good": good, "scrap": scrap}
-    return {"oee": reports.oee(session, w, None, clock=clock), "plants": plants,
-            "coq": reports.cost_of_quality(session, w),
-            "variances": reports.variances(session, period)["total"] if period else None}
-
-
-def executive_summary(session: Session, period: str | None, previous: str | None, *,
-                      clock: Clock = utc_now) -> dict[str, Any]:
-    """Output, OEE, cost of quality, variances, margin leakage and working capital (WIP, finished
-    goods), today and this period against the previous one; output per plant, money for the company (the entities'
-    ledgers together)."""
-    snap = snapshot(session)
-    plant_of_wc = {wc.id: wc.plant for wc in snap.master.work_centers}
-    machines_of: dict[str, list[str]] = defaultdict(list)
-    for m in snap.master.machines:
-        machines_of[str(plant_of_wc.get(m.work_center) or "-")].append(m.id)
-    today = today_window(session, snap, clock)
-    this = reports.window(session, snap, period, None, None, clock=clock) if period else None
-    last = reports.window(session, snap, previous, None, None, clock=clock) if previous else None
-    valuation = reports.inventory_valuation(session)
-    fg = sum((Decimal(r["value"]) for r in valuation["rows"] if r["role"] == "finished_goods"), Decimal(0))
-    return {
-        "period": period, "previous": previous, "plants": sorted(machines_of),
-        "entities": [{"id": e.id, "name": e.name, "currency": e.currency} for e in snap.master.entities],
-        "today": _figures(session, snap, today, None, machines_of, clock),
-        "this": _figures(session, snap, this, period, machines_of, clock),
-        "last": _figures(session, snap, last, previous, machines_of, clock),
-        "wip": reports.wip(session)["total"], "finished_goods": format_amount(fg),
-        "margin": {"this": _leakage(session, period), "last": _leakage(session, previous)},
-    }
-
-
-def _leakage(session: Session, period: str | None) -> str | None:
-    """The period's margin leakage (all causes; positive = margin lost), from the margin report."""
-    if period is None:
-        return None
-    report = margin.margin_report(session, period)
-    return format_amount(sum((p.leakage.total for p in report.periods), Decimal(0)))

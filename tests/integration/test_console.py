@@ -6,16 +6,20 @@ the drill-down to raw PLC values, and odd input never answered with a 5xx."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from support.api import api_client, err, ok, token
 from support.console import API, CONSOLE, bearer, csrf_of, plant_scenario, sign_in
+from support.costing import costing_container, worked_example_master
 
 from central.bootstrap import Container
 from central.domain.console_access import ALL_ROLES, Page, may_view, pages_for
 from central.entrypoints.console.web import SESSION_COOKIE, SIGNIN_COOKIE
+from central.service_layer.alerts import raise_alert
 
 PAGE_PATHS = {Page.PLANT: "/plant", Page.MACHINE: "/machines/PRESS-2", Page.COST: "/cost",
               Page.MARGIN: "/margin", Page.EXECUTIVE: "/executive", Page.QUEUES: "/queues", Page.AUDIT: "/audit"}
@@ -44,7 +48,7 @@ def test_sign_in_sets_an_httponly_samesite_strict_cookie_and_stores_only_its_has
     assert "httponly" in flags and "samesite=strict" in flags and "path=/console" in flags
     session_id = cookie.split(";", 1)[0].split("=", 1)[1]
     with central.read_sessions() as s:
-        rows = s.execute(__import__("sqlalchemy").text("SELECT id_hash, token_id FROM console_sessions")).all()
+        rows = s.execute(sa.text("SELECT id_hash, token_id FROM console_sessions")).all()
     assert len(rows) == 1 and session_id not in rows[0][0] and len(rows[0][0]) == 64
     assert client.get(f"{CONSOLE}/plant").status_code == 200
 
@@ -99,8 +103,6 @@ def test_a_session_works_in_another_central_process_on_the_same_database(
     central_db_url: str, central: Container, client: TestClient, admin: dict[str, str]
 ) -> None:
     sign_in(client, bearer(admin))
-    from support.costing import costing_container
-
     second = costing_container(central_db_url)
     try:
         other = api_client(second)
@@ -169,8 +171,6 @@ def test_queue_actions_as_the_api_with_roles_and_segregation_of_duties(
 def test_approval_needs_a_second_controller_never_the_requester(
     central: Container, client: TestClient, admin: dict[str, str]
 ) -> None:
-    from support.costing import worked_example_master
-
     doc = worked_example_master()
     ok(client.post(f"{API}/master-data", json=doc, headers=admin))
     carla, dora = token(central, "carla", "controller"), token(central, "dora", "controller")
@@ -210,6 +210,27 @@ def test_drill_down_from_a_variance_to_the_raw_plc_value(
     first = events["events"][0]
     assert any(f'&#34;value&#34;: {first["raw"]["value"]}' in r or f'"value": {first["raw"]["value"]}' in r
                for r in raw_values), raw_values[:3]
+
+
+def test_an_alert_is_acknowledged_by_an_operator_and_resolved_by_a_controller(
+    central: Container, client: TestClient, admin: dict[str, str]
+) -> None:
+    with central.write_sessions() as s, s.begin():
+        alert_id = raise_alert(s, "test", "console-test", "press 2 dies worn", datetime.now(UTC)).id
+    csrf = sign_in(client, bearer(token(central, "otto", "operator")))
+    page = client.get(f"{CONSOLE}/queues").text
+    assert f"/queues/alerts/{alert_id}/ack" in page and f"/queues/alerts/{alert_id}/resolve" not in page
+    assert client.post(f"{CONSOLE}/queues/alerts/{alert_id}/resolve", data={"csrf": csrf}).status_code == 403
+    assert client.post(f"{CONSOLE}/queues/alerts/{alert_id}/ack", data={"csrf": csrf}).status_code == 200
+    alert = ok(client.get(f"{API}/alerts/{alert_id}", headers=admin))["alert"]
+    assert alert["status"] == "acknowledged" and alert["acked_by"] == "otto"
+    boss = TestClient(client.app, raise_server_exceptions=False)
+    boss_csrf = sign_in(boss, bearer(token(central, "carla", "controller")))
+    assert boss.post(f"{CONSOLE}/queues/alerts/{alert_id}/assign",
+                     data={"csrf": boss_csrf, "assignee": "maint"}).status_code == 200
+    assert boss.post(f"{CONSOLE}/queues/alerts/{alert_id}/resolve", data={"csrf": boss_csrf}).status_code == 200
+    alert = ok(client.get(f"{API}/alerts/{alert_id}", headers=admin))["alert"]
+    assert alert["status"] == "resolved" and alert["assignee"] == "maint" and alert["resolved_by"] == "carla"
 
 
 @pytest.mark.parametrize("path", [

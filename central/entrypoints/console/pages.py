@@ -19,6 +19,7 @@ from central.entrypoints.console.web import PREFIX, SignedIn, page_guard, render
 from central.errors import InvalidInput
 from central.service_layer import console_views
 from central.service_layer.console_sessions import ConsoleSession
+from central.service_layer.costing import executive as executive_summary
 from central.service_layer.costing import ledger, margin, reports
 from central.service_layer.costing.master_data import snapshot
 from central.service_layer.costing.periods import list_periods
@@ -165,10 +166,9 @@ def margin_page(request: Request, session: SessionDep, who: MarginPage, period: 
 
 @router.get("/executive", response_class=HTMLResponse)
 def executive(request: Request, session: SessionDep, who: Executive) -> Response:
-    periods, chosen = _period(session, None)
-    ids = [p["id"] for p in periods]
-    previous = ids[ids.index(chosen) - 1] if chosen in ids and ids.index(chosen) > 0 else None
-    summary = console_views.executive_summary(session, chosen, previous)
+    """Per plant and entity: today against yesterday, this period against the last (the service
+    behind ``GET /reports/executive-summary``)."""
+    summary = executive_summary.executive_summary_data(executive_summary.executive_summary(session))
     return render(request, "executive.html", {"s": summary, "page": "executive"}, who=who)
 
 

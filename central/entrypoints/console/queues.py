@@ -19,7 +19,7 @@ from central.domain.console_access import Action, Page
 from central.entrypoints.api.deps import IdPath, SessionDep, get_container
 from central.entrypoints.console.pages import current_period
 from central.entrypoints.console.web import PREFIX, action_guard, page_guard, render
-from central.service_layer import console_views, governance
+from central.service_layer import alerts, console_views, governance
 from central.service_layer.access import check_role
 from central.service_layer.console_sessions import ConsoleSession
 from central.service_layer.costing import closing, work_orders
@@ -50,7 +50,8 @@ def queues(request: Request, session: SessionDep, who: Queues,
         "rejected": queries.list_rejected(session, limit=_QUEUE_LIMIT, status="open")["rejected_events"],
         "quarantine": queries.list_quarantine(session, limit=_QUEUE_LIMIT)["quarantine"],
         "approvals": governance.list_approvals(session, limit=_QUEUE_LIMIT, status="pending")["approvals"],
-        "alerts": queries.list_alerts(session, limit=_QUEUE_LIMIT, open_only=True)["alerts"],
+        "alerts": [a for status in alerts.ACTIVE
+                   for a in alerts.list_alerts(session, limit=_QUEUE_LIMIT, status=status)["alerts"]],
         "periods": periods, "period": chosen, "checklist": console_views.close_checklist(session, chosen),
         "page": "queues"}, who=who)
 
@@ -126,11 +127,34 @@ def reject(approval_id: IdPath, session: SessionDep,
     return _done(f"approval {approval_id} rejected")
 
 
+Comment = Annotated[str, Form(max_length=2000)]
+
+
 @router.post("/queues/alerts/{alert_id}/ack")
 def ack_alert(alert_id: IdPath, session: SessionDep,
-              who: Annotated[ConsoleSession, Depends(action_guard(Action.ALERT_ACK))]) -> Response:
-    operations.ack_alert(session, alert_id, who.principal.user, datetime.now(UTC))
+              who: Annotated[ConsoleSession, Depends(action_guard(Action.ALERT_ACK))],
+              comment: Comment = "") -> Response:
+    alerts.acknowledge(session, alert_id, who.principal, datetime.now(UTC), comment.strip() or None)
     return _done(f"alert {alert_id} acknowledged")
+
+
+@router.post("/queues/alerts/{alert_id}/assign")
+def assign_alert(alert_id: IdPath, session: SessionDep,
+                 who: Annotated[ConsoleSession, Depends(action_guard(Action.ALERT_MANAGE))],
+                 assignee: Annotated[str, Form(min_length=1, max_length=64)], comment: Comment = "") -> Response:
+    _controller(who)
+    alerts.assign(session, alert_id, assignee.strip(), who.principal, datetime.now(UTC), comment.strip() or None)
+    return _done(f"alert {alert_id} assigned to {assignee.strip()}")
+
+
+@router.post("/queues/alerts/{alert_id}/resolve")
+def resolve_alert(alert_id: IdPath, session: SessionDep,
+                  who: Annotated[ConsoleSession, Depends(action_guard(Action.ALERT_MANAGE))],
+                  comment: Comment = "", dismiss: Annotated[str, Form(max_length=5)] = "") -> Response:
+    _controller(who)
+    alerts.resolve(session, alert_id, who.principal, datetime.now(UTC), comment.strip() or None,
+                   dismiss=dismiss == "yes")
+    return _done(f"alert {alert_id} {'dismissed' if dismiss == 'yes' else 'resolved'}")
 
 
 @router.post("/periods/{period_id}/close")
