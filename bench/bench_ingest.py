@@ -1,28 +1,40 @@
-"""Central ingest rate, end to end from the broker: a publisher sends 500-event batches of
-several streams to mosquitto, 1 or 2 ``central`` ingest worker processes store them
-(exactly-once path, no costing), and the clock stops at the last ack. SQLite, and PostgreSQL
-with 1 and 2 workers when ``SFSYNC_TEST_PG_URL`` (or ``SFSYNC_BENCH_PG_URL``) is set.
+"""Central ingest rate, end to end from the broker (issue 16, benchmark 1): a publisher sends
+500-event batches of four streams to mosquitto, 1 or 2 ``central serve`` processes store them
+(exactly-once path), and the clock stops at the last ack. Each configuration runs twice on a
+fresh database: **ingest alone** (``posting=NoCostingHandler()``, on purpose) and **ingest with
+postings** (the costing handler every entry point gets by default). SQLite with one process,
+and PostgreSQL with 1 and 2 (shared subscription) when ``SFSYNC_TEST_PG_URL`` (or
+``SFSYNC_BENCH_PG_URL``) is set.
 
-Baseline, same run, same rows: a raw ``executemany`` INSERT into a bare table on the same
-database (what the storage alone can do, without validation, dedup, cursor, gaps or MQTT).
+The events are the demo plant's (4 machines, one work order running on each; 95% counts, 4%
+scrap, 1% state changes), so the postings are real: production records, backflush, conversion,
+finished goods, stock moves, threshold checks.
+
+Baseline, same run, same number of rows: a raw ``executemany`` INSERT into a bare table on the
+same database (what the storage alone can do, without validation, dedup, cursor, gaps or MQTT).
+
+``--quick``: one batch per stream, SQLite only, nothing written to RESULTS.md (the smoke test
+in ``make test`` runs it and checks that it prints its table).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import orjson
 import sqlalchemy as sa
 
 from bench.results import table, write_section
@@ -32,41 +44,39 @@ STREAMS = 4
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
 
-def _events(stream_no: int, lo: int, hi: int) -> list[bytes]:
-    out = []
-    for seq in range(lo, hi + 1):
-        ts = (T0 + timedelta(milliseconds=seq * 10)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        out.append(orjson.dumps({"seq": seq, "machine": f"M{stream_no}", "kind": "count", "ts": ts, "rx": ts,
-                                 "qty": 1, "flags": [], "raw": {"tag": "good", "value": seq, "prev": seq - 1}}))
-    return out
-
-
 def payloads(per_stream: int) -> list[tuple[str, bytes]]:
-    from shared.contract import assemble_batch
+    """The demo plant's events, ``per_stream`` for each of the four machines (bench_postings')."""
+    from bench.bench_postings import payloads as plant_payloads
 
-    out: list[tuple[str, bytes]] = []
-    for lo in range(1, per_stream + 1, BATCH):
-        for s in range(STREAMS):
-            hi = min(lo + BATCH - 1, per_stream)
-            out.append((f"s-{s}", assemble_batch("P1", "edge-1", f"s-{s}", _events(s, lo, hi))))
-    return out
+    return plant_payloads(per_stream, T0)
 
 
 def prepare(url: str) -> None:
+    """Migrate, load the demo master data (edge-1 and its machines), run one order per machine."""
+    from decimal import Decimal
+
+    from bench.bench_postings import MACHINES
     from central.adapters.db.engine import make_engine, write_engine
     from central.adapters.db.migrate import upgrade
-    from central.adapters.db.models_ingest import EdgeRow, MachineRow
+    from central.service_layer.costing import work_orders
+    from central.service_layer.costing.master_data import load_file
 
     engine = make_engine(url)
     upgrade(write_engine(engine))
+    master = Path(__file__).resolve().parent.parent / "central" / "demo_master.yaml"
     with sa.orm.Session(engine) as s, s.begin():
-        s.add(EdgeRow(id="edge-1", plant="P1", registered=T0))
-        s.add_all([MachineRow(id=f"M{i}", plant="P1", edge="edge-1") for i in range(STREAMS)])
+        load_file(s, master, "bench")
+    with sa.orm.Session(engine) as s, s.begin():
+        for n, (machine, item) in enumerate(MACHINES.items()):
+            work_orders.create_order(s, item, Decimal(10**7), "bench", f"WO-{n}")
+            work_orders.release(s, f"WO-{n}", "bench")
+            work_orders.start(s, f"WO-{n}", machine, "bench", at=T0 - timedelta(minutes=1))
     engine.dispose()
 
 
-def worker_main(url: str, port: int, client_id: str, workers: int) -> None:
-    """One ``central serve`` (ingest only, no costing) for the benchmark."""
+def worker_main(url: str, port: int, client_id: str, workers: int, costing: bool) -> None:
+    """One ``central serve`` for the benchmark: with the default (costing) posting handler, or
+    ingest alone on purpose."""
     from central.config import (
         ApiSettings,
         AuthSettings,
@@ -85,30 +95,36 @@ def worker_main(url: str, port: int, client_id: str, workers: int) -> None:
         api=ApiSettings(enabled=False),
         auth=AuthSettings(bootstrap_admin=False),
     )
-    serve(settings, migrate=False, posting=NoCostingHandler(), out=lambda line: print(f"sfsync: {line}", flush=True))
+    serve(settings, migrate=False, posting=None if costing else NoCostingHandler(),
+          out=lambda line: print(f"sfsync: {line}", flush=True))
 
 
-def run_e2e(url: str, port: int, workers: int, per_stream: int) -> float:
-    """Events per second from the first publish to the last ack."""
+def run_e2e(url: str, port: int, workers: int, per_stream: int, costing: bool, prepared: bool = False) -> float:
+    """Events per second from the first publish to the last ack, on a fresh database at ``url``
+    (``prepared``: already migrated and loaded, e.g. a copy of a prepared SQLite file)."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
     from shared.contract import decode_ack
 
-    prepare(url)
+    if not prepared:
+        prepare(url)
     procs = []
     tag = uuid.uuid4().hex[:6]
     for i in range(workers):
         procs.append(subprocess.Popen(
-            [sys.executable, __file__, "--worker", url, str(port), f"bench-{tag}-{i}", str(workers)],
+            [sys.executable, __file__, "--worker", url, str(port), f"bench-{tag}-{i}", str(workers),
+             "costing" if costing else "ingest"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
     for p in procs:
         assert p.stdout is not None
         for line in p.stdout:
             if "ingest from" in line:
                 break
+        # keep reading what the worker prints, so a full pipe never stalls it
+        threading.Thread(target=p.stdout.read, daemon=True).start()
     acks: dict[str, int] = {}
-    done = __import__("threading").Event()
+    done = threading.Event()
 
     def on_message(_c: Any, _u: Any, msg: Any) -> None:
         ack = decode_ack(msg.payload)
@@ -129,7 +145,7 @@ def run_e2e(url: str, port: int, workers: int, per_stream: int) -> float:
     t0 = time.perf_counter()
     for _stream, body in batches:
         client.publish("sfsync/v1/P1/edge-1/events", body, qos=1)
-    ok = done.wait(300)
+    ok = done.wait(600)
     elapsed = time.perf_counter() - t0
     client.loop_stop()
     client.disconnect()
@@ -177,52 +193,87 @@ def fresh_pg(base: str) -> tuple[str, Any]:
     return f"{base}{sep}options=-csearch_path%3D{schema}", drop
 
 
+def _measure(make_url: Callable[[], tuple[str, Callable[[], None]]], port: int, workers: int,
+             per_stream: int, costing: bool, prepared: bool = False) -> float:
+    url, drop = make_url()
+    try:
+        return run_e2e(url, port, workers, per_stream, costing, prepared)
+    finally:
+        drop()
+
+
+def _row(database: str, workers: int, alone: float, posted: float, raw: float) -> list[object]:
+    return [database, workers, f"{alone:,.0f}", f"{posted:,.0f}", f"{raw:,.0f}", f"{alone / raw:.2f}",
+            f"{posted / alone:.2f}"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--worker", nargs=4, metavar=("URL", "PORT", "CLIENT_ID", "WORKERS"))
+    parser.add_argument("--worker", nargs=5, metavar=("URL", "PORT", "CLIENT_ID", "WORKERS", "MODE"))
     parser.add_argument("--events", type=int, default=10_000, help="events per stream (4 streams)")
+    parser.add_argument("--quick", action="store_true", help="smoke size: one batch per stream, SQLite only, "
+                        "RESULTS.md untouched")
     args = parser.parse_args()
     if args.worker:
-        url, port, cid, workers = args.worker
-        worker_main(url, int(port), cid, int(workers))
+        url, port, cid, workers, mode = args.worker
+        worker_main(url, int(port), cid, int(workers), mode == "costing")
         return
     from sfsync.broker import BrokerProcess
 
-    per_stream = args.events
+    per_stream = BATCH if args.quick else args.events
     rows: list[list[object]] = []
+    scaling: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         broker = BrokerProcess(workdir=Path(tmp) / "broker", persistence=False)
         broker.start()
+        n = iter(range(1000))
+
+        template = Path(tmp) / "template.db"
+
+        def sqlite_url() -> tuple[str, Callable[[], None]]:
+            path = Path(tmp) / f"central-{next(n)}.db"
+            shutil.copyfile(template, path)  # migrated and loaded once (not part of the measurement)
+            return f"sqlite:///{path}", lambda: None
+
         try:
             sqlite_raw = raw_baseline(f"sqlite:///{tmp}/raw.db", per_stream)
-            sqlite_e2e = run_e2e(f"sqlite:///{tmp}/central.db", broker.port, 1, per_stream)
-            rows.append(["SQLite", 1, f"{sqlite_e2e:,.0f}", f"{sqlite_raw:,.0f}", f"{sqlite_e2e / sqlite_raw:.2f}"])
+            prepare(f"sqlite:///{template}")
+            alone = _measure(sqlite_url, broker.port, 1, per_stream, False, prepared=True)
+            posted = _measure(sqlite_url, broker.port, 1, per_stream, True, prepared=True)
+            rows.append(_row("SQLite", 1, alone, posted, sqlite_raw))
             pg = os.environ.get("SFSYNC_BENCH_PG_URL") or os.environ.get("SFSYNC_TEST_PG_URL")
-            if pg:
+            if pg and not args.quick:
                 url, drop = fresh_pg(pg)
                 try:
                     pg_raw = raw_baseline(url, per_stream)
                 finally:
                     drop()
+                by_workers: dict[int, tuple[float, float]] = {}
                 for workers in (1, 2):
-                    url, drop = fresh_pg(pg)
-                    try:
-                        rate = run_e2e(url, broker.port, workers, per_stream)
-                    finally:
-                        drop()
-                    rows.append(["PostgreSQL", workers, f"{rate:,.0f}", f"{pg_raw:,.0f}", f"{rate / pg_raw:.2f}"])
-            else:
-                rows.append(["PostgreSQL", "-", "skipped (set SFSYNC_TEST_PG_URL)", "-", "-"])
+                    alone = _measure(lambda: fresh_pg(pg), broker.port, workers, per_stream, False)
+                    posted = _measure(lambda: fresh_pg(pg), broker.port, workers, per_stream, True)
+                    by_workers[workers] = (alone, posted)
+                    rows.append(_row("PostgreSQL", workers, alone, posted, pg_raw))
+                (a1, p1), (a2, p2) = by_workers[1], by_workers[2]
+                scaling.append(f"PostgreSQL, 2 processes vs 1: ingest alone {a2 / a1:.2f}x, ingest with postings "
+                               f"{p2 / p1:.2f}x.")
+            elif not args.quick:
+                rows.append(["PostgreSQL", "-", "skipped (set SFSYNC_TEST_PG_URL)", "-", "-", "-", "-"])
         finally:
             broker.kill()
     body = (
-        f"{STREAMS} streams x {per_stream:,} count events in {BATCH}-event batches, published at QoS 1 to "
-        f"{broker.kind}; clock from first publish to last ack; ingest workers are separate processes, no costing "
-        "handler. Baseline: raw executemany INSERT of the same rows, 500 per transaction, same database.\n\n"
-        + table(["database", "workers", "events/s end to end", "raw insert events/s", "ratio"], rows)
+        f"{STREAMS} streams x {per_stream:,} events of the demo plant (95% counts, 4% scrap, 1% states; one work "
+        f"order running on each machine) in {BATCH}-event batches, published at QoS 1 to {broker.kind}; clock from "
+        "first publish to last ack; `central serve` processes, fresh database per run. Ingest alone: "
+        "`posting=NoCostingHandler()`; with postings: the default costing handler. Baseline: raw executemany "
+        f"INSERT of as many rows, {BATCH} per transaction, same database, same run.\n\n"
+        + table(["database", "processes", "ingest alone, events/s", "ingest + postings, events/s",
+                 "raw insert, events/s", "ingest alone / raw", "with postings / alone"], rows)
+        + ("\n\n" + " ".join(scaling) if scaling else "")
     )
     print(body)
-    write_section("Central ingest", body)
+    if not args.quick:
+        write_section("Central ingest", body)
 
 
 if __name__ == "__main__":
