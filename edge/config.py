@@ -260,6 +260,11 @@ class MqttConfig(StrictModel):
     reconnect_max_s: float = Field(default=2.0, gt=0, le=3600, allow_inf_nan=False)
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     session_expiry_s: int = Field(default=7 * 86_400, ge=0, le=2**32 - 1)
+    #: the retained status (online, backlog) is published again every this many seconds while
+    #: connected, not only at connect (0: only at connect)
+    status_interval_s: float = Field(default=60.0, ge=0, le=86_400, allow_inf_nan=False)
+    #: include ``oldest_unacked_ts`` in the status; false for a central older than the field
+    status_oldest_unacked: bool = True
 
     @model_validator(mode="after")
     def _backoff(self) -> MqttConfig:

@@ -33,7 +33,8 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -42,6 +43,7 @@ from paho.mqtt.properties import Properties
 
 from edge.config import EdgeSettings
 from edge.errors import ForwarderError, OutboxError
+from edge.outbox import OutboxStats
 from shared.contract import (
     MAX_BATCH_BYTES,
     ContractError,
@@ -75,6 +77,14 @@ class OutboxPort(Protocol):
     def acked_through(self) -> int: ...
 
 
+@runtime_checkable
+class OutboxStatsPort(Protocol):
+    """An outbox that also reports its figures (the agent's store does): the status then carries
+    ``oldest_unacked_ts``."""
+
+    async def stats(self) -> OutboxStats: ...
+
+
 @dataclass
 class ForwarderStats:
     connected: bool = False
@@ -86,6 +96,7 @@ class ForwarderStats:
     connect_refused: bool = False  # the broker's last answer was a refusal (bad credentials, not authorised)
     published_batches: int = 0
     published_events: int = 0
+    status_published: int = 0  # periodic status messages (issue 14), besides the one at each connect
     resends: int = 0
     acked_events: int = 0
     last_ack_at: float | None = None
@@ -138,6 +149,7 @@ class Forwarder:
         self._first_ack_pending = False
         self._acks: asyncio.Queue[int] = asyncio.Queue()
         self._failure_logged = ""  # the connect failure already logged in this streak (logged once, not per retry)
+        self._next_status = 0.0  # monotonic time of the next periodic status (mqtt.status_interval_s)
         self._client = self._make_client()
 
     # ------------------------------------------------------------------ client set-up
@@ -178,7 +190,8 @@ class Forwarder:
         client.on_message = self._on_message_thread
         return client
 
-    def _status_payload(self, state: Literal["online", "offline"], backlog: int | None = None) -> bytes:
+    def _status_payload(self, state: Literal["online", "offline"], backlog: int | None = None,
+                        oldest_unacked: datetime | None = None) -> bytes:
         return encode_status(
             Status(
                 state=state,
@@ -187,8 +200,23 @@ class Forwarder:
                 stream=self.outbox.stream,
                 backlog=backlog,
                 ts=now_utc(),
+                oldest_unacked_ts=oldest_unacked,
             )
         )
+
+    async def _publish_status(self) -> None:
+        """The periodic retained ``online`` status: backlog and, when enabled, the oldest unacked event's time."""
+        cfg = self.settings.mqtt
+        self._next_status = time.monotonic() + cfg.status_interval_s
+        backlog = self.outbox.last_seq() - self.outbox.acked_through()
+        oldest: datetime | None = None
+        if cfg.status_oldest_unacked and backlog > 0 and isinstance(self.outbox, OutboxStatsPort):
+            created = (await self.outbox.stats()).oldest_created
+            oldest = datetime.fromtimestamp(created, UTC) if created is not None else None
+        if self._connected:
+            self._client.publish(self.status_topic, self._status_payload("online", backlog, oldest), qos=1,
+                                 retain=True)
+            self.stats.status_published += 1
 
     # ------------------------------------------------------------------ paho thread -> loop
 
@@ -256,6 +284,7 @@ class Forwarder:
         self._client.subscribe(self.ack_topic, qos=1)
         backlog = self.outbox.last_seq() - self.outbox.acked_through()
         self._client.publish(self.status_topic, self._status_payload("online", backlog), qos=1, retain=True)
+        self._next_status = time.monotonic()  # the publish loop follows up with the full status at once
         self._wake.set()
 
     def _on_disconnect(self, reason: str) -> None:
@@ -367,6 +396,8 @@ class Forwarder:
             self._wake.clear()
             self._check_resend_timeout()
             self.stats.update_rate(time.monotonic())
+            if self._connected and cfg.status_interval_s > 0 and time.monotonic() >= self._next_status:
+                await self._publish_status()
             if self._connected and self._can_send():
                 batch = await self.outbox.pending(self._sent_through, batch_max, MAX_BATCH_BYTES - _HEADER_ROOM)
                 if batch and self._connected:

@@ -302,6 +302,11 @@ class Status(BaseModel):
     stream: StrictStr | None = None
     backlog: Annotated[StrictInt, Field(ge=0, le=INT64_MAX)] | None = None
     ts: UtcTimestamp | None = None
+    #: when the oldest event central has not acked was stored (optional, issue 14): a central that
+    #: knows it alerts on an edge whose backlog grows old; older edges leave it out. A central older
+    #: than this field refuses a status carrying it (extra fields are refused): such edges set
+    #: ``mqtt.status_oldest_unacked = false``.
+    oldest_unacked_ts: UtcTimestamp | None = None
 
 
 @dataclass(frozen=True, slots=True)

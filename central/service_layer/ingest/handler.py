@@ -317,6 +317,8 @@ class IngestService:
                     row.online, row.status_at = online, now
                     if status is not None and status.version:
                         row.version = status.version[:64]
+                    if online and status is not None:  # issue 14: None from older edges and an empty backlog
+                        row.oldest_unacked_ts = status.oldest_unacked_ts
                 session.execute(update(StreamRow).where(StreamRow.edge == edge).values(online=online, status_at=now))
         self._with_retries(work)
         log.info("edge %s/%s is %s", plant, edge, "online" if online else "offline")
