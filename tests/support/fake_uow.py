@@ -11,18 +11,20 @@ from __future__ import annotations
 import copy
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from central.adapters.db.models_costing import DispatchRow, EventPostingRow, OpRecordRow, PeriodRow, WorkOrderRow
+from central.adapters.db.models_governance import ApprovalRow
 from central.domain.master_data import MasterData
+from central.domain.master_snapshot import Snapshot
 from central.domain.posting_rules import DEFAULT_RULES
 from central.domain.stored_events import EVENT_FIELDS, StoredEvent, StreamState
-from central.service_layer.costing.master_data import Snapshot
-from central.service_layer.unit_of_work import AbstractUnitOfWork
+from central.service_layer.access import Principal
+from central.service_layer.unit_of_work import AbstractUnitOfWork, Actor, MasterChange
 
 NOW = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
 """The fake unit of work's fixed clock."""
@@ -83,16 +85,91 @@ class FakePeriods:
     def __init__(self, *periods: PeriodRow) -> None:
         self.rows = {p.id: p for p in periods}
 
-    def get(self, period_id: str) -> PeriodRow | None:
+    def get(self, period_id: str, *, lock: bool = False) -> PeriodRow | None:
         return self.rows.get(period_id)
+
+    def covering(self, entity: str | None, day: date) -> PeriodRow | None:
+        return next((p for p in sorted(self.rows.values(), key=lambda p: p.start)
+                     if p.start <= day <= p.end and p.entity in (None, entity)), None)
+
+    def add(self, period: PeriodRow) -> None:
+        assert period.id not in self.rows, f"duplicate period {period.id}"
+        self.rows[period.id] = period
 
 
 class FakeMasterData:
-    def __init__(self, master: MasterData) -> None:
+    """The snapshot is fixed (built from ``master``); ``records`` are the stored JSON records a
+    load merges into; ``saved`` and ``versions`` are what loads wrote."""
+
+    def __init__(self, master: MasterData, periods: FakePeriods | None = None) -> None:
         self._snapshot = Snapshot(1, replace(master, periods=()), DEFAULT_RULES, {})
+        self._periods = periods if periods is not None else FakePeriods()
+        self.records: dict[str, dict[str, dict[str, Any]]] = {}
+        self.entities_with_entries: set[str] = set()
+        self.saved: list[tuple[list[MasterChange], list[Mapping[str, Any]], list[Mapping[str, Any]]]] = []
+        self.versions: list[dict[str, Any]] = []
 
     def snapshot(self) -> Snapshot:
         return self._snapshot
+
+    def stored(self) -> dict[str, dict[str, dict[str, Any]]]:
+        return {s: dict(r) for s, r in self.records.items()}
+
+    def period_records(self) -> list[dict[str, Any]]:
+        return [{"id": p.id, "start": p.start.isoformat(), "end": p.end.isoformat(), "entity": p.entity,
+                 "status": p.status} for p in sorted(self._periods.rows.values(), key=lambda p: p.start)]
+
+    def entity_has_entries(self, entity: str) -> bool:
+        return entity in self.entities_with_entries
+
+    def current_version(self) -> int:
+        return len(self.versions)
+
+    def save(self, changes: Sequence[MasterChange], periods: Sequence[Mapping[str, Any]],
+             machines: Sequence[Mapping[str, Any]], *, user: str, now: datetime) -> None:
+        self.saved.append((list(changes), list(periods), list(machines)))
+        for section, key, record, _created in changes:
+            self.records.setdefault(section, {})[key] = record
+
+    def add_version(self, *, user: str, source: str, sections: dict[str, dict[str, int]], now: datetime) -> int:
+        self.versions.append({"user": user, "source": source, "sections": sections, "created": now})
+        return len(self.versions)
+
+
+class FakeApprovals:
+    def __init__(self) -> None:
+        self.rows: dict[int, ApprovalRow] = {}
+
+    def get(self, approval_id: int, *, lock: bool = False) -> ApprovalRow | None:
+        return self.rows.get(approval_id)
+
+    def pending(self, kind: str, digest: str) -> ApprovalRow | None:
+        return next((r for _, r in sorted(self.rows.items())
+                     if r.kind == kind and r.payload_digest == digest and r.status == "pending"), None)
+
+    def add(self, row: ApprovalRow) -> None:
+        row.id = len(self.rows) + 1
+        self.rows[row.id] = row
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    actor: str
+    role: str | None
+    action: str
+    target: str
+    detail: Mapping[str, Any] | None
+    at: datetime
+
+
+class FakeAuditLog:
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+
+    def record(self, actor: Actor, action: str, target: str, detail: Mapping[str, Any] | None = None, *,
+               at: datetime, describes_request: bool = True) -> None:
+        user, role = (actor.user, actor.role) if isinstance(actor, Principal) else (actor, None)
+        self.records.append(AuditRecord(user, role, action, target, detail, at))
 
 
 class FakeEvents:
@@ -200,7 +277,9 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.event_postings: FakeEventPostings = FakeEventPostings()
         self.records: FakeRecords = FakeRecords()
         self.periods: FakePeriods = FakePeriods()
-        self.master = FakeMasterData(master)
+        self.master: FakeMasterData = FakeMasterData(master, self.periods)
+        self.approvals: FakeApprovals = FakeApprovals()
+        self.audit: FakeAuditLog = FakeAuditLog()
         self.events: FakeEvents = FakeEvents()
         self.clock = lambda: now
         self.commits = 0
