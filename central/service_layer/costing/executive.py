@@ -26,6 +26,7 @@ product's routing).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -136,6 +137,7 @@ class _Book:
         self.plant_of_centre = {wc.id: wc.plant for wc in master.work_centers}
         self.plant_of_machine = {m.id: self.plant_of_centre.get(m.work_center) for m in master.machines}
         self.entity_of_plant = {p.id: p.entity for p in master.plants}
+        self.cache: dict[tuple[str, str], Any] = {}
 
     def plant_of_item(self, item: str | None) -> str | None:
         routing = self.snap.master.routings_by_item.get(item or "")
@@ -165,37 +167,60 @@ def _amount(value: Any) -> Decimal:
     return ZERO if value is None else Decimal(value)
 
 
-def _counts(book: _Book, machines: list[str], w: _Window) -> list[tuple[str, str | None, str, str | None, str,
-                                                                          Decimal]]:
-    if not machines:
-        return []
-    stmt = select(EventPostingRow.machine, EventPostingRow.work_order, EventPostingRow.kind, EventPostingRow.reason,
-                  EventPostingRow.status, func.sum(EventPostingRow.qty)).where(
-        EventPostingRow.machine.in_(machines), EventPostingRow.kind.in_(("count", "scrap")),
-        EventPostingRow.status.in_((EventPostingStatus.POSTED, EventPostingStatus.UNASSIGNED)),
-        EventPostingRow.ts >= w.start, EventPostingRow.ts < w.end).group_by(
-        EventPostingRow.machine, EventPostingRow.work_order, EventPostingRow.kind, EventPostingRow.reason,
-        EventPostingRow.status)
-    return [(str(m), None if wo is None else str(wo), str(k), r, str(s), Decimal(q or 0))
-            for m, wo, k, r, s, q in book.session.execute(stmt)]
+_CountRow = tuple[str, str | None, str, str | None, str, Decimal]
+_LineRow = tuple[str | None, str | None, str | None, str | None, str | None, Decimal]
 
 
-def _variances(book: _Book, scope: _Scope, w: _Window) -> Decimal:
+def _counts(book: _Book, w: _Window) -> list[_CountRow]:
+    """(machine, order, kind, reason, status, qty) of every machine in the window, read once per window."""
+    key = ("counts", w.name)
+    if key not in book.cache:
+        machines = list(book.plant_of_machine)
+        stmt = select(EventPostingRow.machine, EventPostingRow.work_order, EventPostingRow.kind,
+                      EventPostingRow.reason, EventPostingRow.status, func.sum(EventPostingRow.qty)).where(
+            EventPostingRow.machine.in_(machines), EventPostingRow.kind.in_(("count", "scrap")),
+            EventPostingRow.status.in_((EventPostingStatus.POSTED, EventPostingStatus.UNASSIGNED)),
+            EventPostingRow.ts >= w.start, EventPostingRow.ts < w.end).group_by(
+            EventPostingRow.machine, EventPostingRow.work_order, EventPostingRow.kind, EventPostingRow.reason,
+            EventPostingRow.status)
+        book.cache[key] = [(str(m), None if wo is None else str(wo), str(k), r, str(st), Decimal(q or 0))
+                           for m, wo, k, r, st, q in book.session.execute(stmt)] if machines else []
+    rows: list[_CountRow] = book.cache[key]
+    return rows
+
+
+def _plant_amounts(
+    book: _Book, key: tuple[str, str], load: Callable[[], list[_LineRow]]
+) -> dict[str | None, Decimal]:
+    """Net amount per plant of the (role, centre, order, item, entity, net) rows ``load`` reads,
+    read once per ``key``."""
+    if key not in book.cache:
+        out: dict[str | None, Decimal] = defaultdict(lambda: ZERO)
+        for _role, centre, order, item, entity, amount in load():
+            out[book.line_plant(centre, order, item, entity)] += amount
+        book.cache[key] = dict(out)
+    amounts: dict[str | None, Decimal] = book.cache[key]
+    return amounts
+
+
+def _variance_rows(book: _Book, w: _Window) -> list[_LineRow]:
     roles = [r.value for r in VARIANCE_OF_ROLE]
-    stmt = select(JournalLineRow.work_center, JournalLineRow.work_order, JournalLineRow.item, JournalEntryRow.entity,
-                  func.sum(JournalLineRow.debit), func.sum(JournalLineRow.credit)).join(
+    stmt = select(JournalLineRow.role, JournalLineRow.work_center, JournalLineRow.work_order, JournalLineRow.item,
+                  JournalEntryRow.entity, func.sum(JournalLineRow.debit), func.sum(JournalLineRow.credit)).join(
         JournalEntryRow, JournalEntryRow.id == JournalLineRow.entry_id).where(JournalLineRow.role.in_(roles))
     if w.period is not None:
         stmt = stmt.where(JournalEntryRow.period == w.period)
     else:
         stmt = stmt.where(JournalEntryRow.entry_date >= w.start.date(), JournalEntryRow.entry_date <= w.last_day)
-    stmt = stmt.group_by(JournalLineRow.work_center, JournalLineRow.work_order, JournalLineRow.item,
-                         JournalEntryRow.entity)
-    total = ZERO
-    for centre, order, item, entity, debit, credit in book.session.execute(stmt):
-        if book.line_plant(centre, order, item, entity) in scope.plants:
-            total += _amount(debit) - _amount(credit)
-    return total
+    stmt = stmt.group_by(JournalLineRow.role, JournalLineRow.work_center, JournalLineRow.work_order,
+                         JournalLineRow.item, JournalEntryRow.entity)
+    return [(role, centre, order, item, entity, _amount(debit) - _amount(credit))
+            for role, centre, order, item, entity, debit, credit in book.session.execute(stmt)]
+
+
+def _variances(book: _Book, scope: _Scope, w: _Window) -> Decimal:
+    by_plant = _plant_amounts(book, ("variances", w.name), lambda: _variance_rows(book, w))
+    return sum((amount for plant, amount in by_plant.items() if plant in scope.plants), ZERO)
 
 
 def _oee(book: _Book, machines: list[str], w: _Window, now: datetime,
@@ -203,7 +228,10 @@ def _oee(book: _Book, machines: list[str], w: _Window, now: datetime,
     if not machines:
         return None
     end = min(w.end, now)
-    ivs = intervals(book.session, book.snap, machines, w.start, end)
+    key = ("intervals", w.name)
+    if key not in book.cache:
+        book.cache[key] = intervals(book.session, book.snap, list(book.plant_of_machine), w.start, end)
+    ivs = book.cache[key]
     times = [machine_time(ivs, m, w.start, end) for m in machines]
     total = MachineTime(
         window_hours=sum((t.window_hours for t in times), ZERO), run_hours=sum((t.run_hours for t in times), ZERO),
@@ -221,7 +249,10 @@ def _figures(book: _Book, scope: _Scope, w: _Window, now: datetime) -> Figures:
     good_by_item: dict[str, Decimal] = defaultdict(lambda: ZERO)
     posted_good: dict[str, Decimal] = defaultdict(lambda: ZERO)
     posted_scrap: dict[tuple[str, str, str | None], Decimal] = defaultdict(lambda: ZERO)
-    for machine, order, kind, reason, status, qty in _counts(book, machines, w):
+    kept = set(machines)
+    for machine, order, kind, reason, status, qty in _counts(book, w):
+        if machine not in kept:
+            continue
         item = book.items.get(order or "")
         known = item is not None and item in book.snap.master.routings_by_item
         if kind == "count":
@@ -253,24 +284,23 @@ def _figures(book: _Book, scope: _Scope, w: _Window, now: datetime) -> Figures:
 
 
 def _balances(book: _Book, scope: _Scope, until: date | None) -> WorkingCapital:
-    """WIP and finished goods of the scope, from the ledger (entries dated on or before ``until``)."""
-    stmt = select(JournalLineRow.role, JournalLineRow.work_order, JournalLineRow.item, JournalEntryRow.entity,
+    """WIP and finished goods of the scope, from the ledger (entries dated on or before ``until``);
+    the ledger is read once per ``until`` and split by plant."""
+    wip = _plant_amounts(book, ("wip", str(until)), lambda: _stock_rows(book, Role.WIP, until))
+    fg = _plant_amounts(book, ("fg", str(until)), lambda: _stock_rows(book, Role.FINISHED_GOODS, until))
+    return WorkingCapital(sum((v for p, v in wip.items() if p in scope.plants), ZERO),
+                          sum((v for p, v in fg.items() if p in scope.plants), ZERO))
+
+
+def _stock_rows(book: _Book, role: Role, until: date | None) -> list[_LineRow]:
+    stmt = select(JournalLineRow.work_order, JournalLineRow.item, JournalEntryRow.entity,
                   func.sum(JournalLineRow.debit), func.sum(JournalLineRow.credit)).join(
-        JournalEntryRow, JournalEntryRow.id == JournalLineRow.entry_id).where(
-        JournalLineRow.role.in_((Role.WIP.value, Role.FINISHED_GOODS.value)))
+        JournalEntryRow, JournalEntryRow.id == JournalLineRow.entry_id).where(JournalLineRow.role == role.value)
     if until is not None:
         stmt = stmt.where(JournalEntryRow.entry_date <= until)
-    stmt = stmt.group_by(JournalLineRow.role, JournalLineRow.work_order, JournalLineRow.item, JournalEntryRow.entity)
-    wip = fg = ZERO
-    for role, order, item, entity, debit, credit in book.session.execute(stmt):
-        if book.line_plant(None, order, item, entity) not in scope.plants:
-            continue
-        amount = _amount(debit) - _amount(credit)
-        if role == Role.WIP.value:
-            wip += amount
-        else:
-            fg += amount
-    return WorkingCapital(wip, fg)
+    stmt = stmt.group_by(JournalLineRow.work_order, JournalLineRow.item, JournalEntryRow.entity)
+    return [(role.value, None, order, item, entity, _amount(debit) - _amount(credit))
+            for order, item, entity, debit, credit in book.session.execute(stmt)]
 
 
 def _scopes(snap: Snapshot) -> list[_Scope]:
