@@ -13,7 +13,11 @@ What it asserts, per database:
   exist as often as from the schema;
 * **numbers as API.md writes them**: no decimal in a 2xx body is in exponent form (``1E+3``),
   and none is a JSON float (amounts, quantities and ratios are strings; ``/health`` reports
-  seconds).
+  seconds);
+* **answers as the document says**: every JSON answer whose status the operation documents is
+  valid against that response's schema in the app's own OpenAPI document (JSON Schema 2020-12,
+  ``$ref``s resolved in the document): the 2xx response models and the ``Error`` body of 4xx/5xx;
+  a 2xx JSON answer the document gives no schema for counts as a failure too.
 
 The time bound is ``SFSYNC_API_FUZZ_SECONDS`` per database (default 180 under ``CI=true``, 30
 otherwise); ``SFSYNC_API_FUZZ_SEED`` fixes the seed. A summary (requests, statuses per operation)
@@ -34,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jsonschema_rs
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
@@ -73,15 +78,32 @@ _URL_HOSTILE = [v for v in HOSTILE if v != "\ud800"]
 pytestmark = pytest.mark.timeout(int(FUZZ_SECONDS) + 600)
 
 
+def _response_validators(doc: dict[str, Any]) -> dict[tuple[str, str, int], Any]:
+    """(METHOD, path, status) -> a validator of that documented JSON response's schema; the
+    document's components ride along so ``#/components/schemas/...`` resolves."""
+    out: dict[tuple[str, str, int], Any] = {}
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            for status, response in op.get("responses", {}).items():
+                schema = response.get("content", {}).get("application/json", {}).get("schema")
+                if schema is not None and status.isdigit():
+                    root = {**schema, "components": doc.get("components", {})}
+                    out[(method.upper(), path, int(status))] = jsonschema_rs.Draft202012Validator(root)
+    return out
+
+
 @dataclass
 class Run:
     """Everything sent and answered in one run."""
 
     client: TestClient
     tokens: dict[str, dict[str, str]]
+    validators: dict[tuple[str, str, int], Any] = field(default_factory=dict)
     statuses: dict[tuple[str, str], Counter[int]] = field(default_factory=lambda: defaultdict(Counter))
     errors: list[str] = field(default_factory=list)
     bad_numbers: list[str] = field(default_factory=list)
+    nonconforming: list[str] = field(default_factory=list)
+    conforming: int = 0
     fuzz_ok: set[tuple[str, str]] = field(default_factory=set)
 
     def send(self, method: str, template: str, *, path: dict[str, Any] | None = None, role: str | None = None,
@@ -108,7 +130,24 @@ class Run:
             if resp.headers.get("content-type", "").startswith("application/json"):
                 sent = _scalars(query) | _scalars(body) | _scalars(path) | set(url.split("/"))
                 self._check_numbers(key, resp.json(), sent)
+        self._check_schema(key, url, resp)
         return resp
+
+    def _check_schema(self, key: tuple[str, str], url: str, resp: Any) -> None:
+        """A JSON answer with a documented status is valid against its documented schema."""
+        if not resp.headers.get("content-type", "").startswith("application/json"):
+            return
+        validator = self.validators.get((*key, resp.status_code))
+        if validator is None:
+            if 200 <= resp.status_code < 300:
+                self.nonconforming.append(f"{key[0]} {url} {resp.status_code}: no response schema documented")
+            return
+        problems = [f"{'/'.join(map(str, e.instance_path))}: {e.message[:200]}"
+                    for e in validator.iter_errors(resp.json())]
+        if problems:
+            self.nonconforming.append(f"{key[0]} {url} {resp.status_code}: {problems[:3]} in {resp.text[:300]}")
+        else:
+            self.conforming += 1
 
     def _check_numbers(self, key: tuple[str, str], doc: Any, sent: set[str]) -> None:
         """No decimal in exponent form, no JSON float (a filter value the request sent and the
@@ -433,8 +472,8 @@ def _run(container: Container) -> Run:
         tokens["controller2"] = {"Authorization": f"Bearer {issue_token(session, 'fuzz-ctl2', 'controller').token}"}
         tokens["forged"] = {"Authorization": "Bearer sfs_999_notarealsecret"}
         issue_token(session, "fuzz-victim", "auditor")
-    run = Run(client, tokens)
     schema_doc = app.openapi()
+    run = Run(client, tokens, _response_validators(schema_doc))
     schema_paths = {(m.upper(), p) for p, ops in schema_doc["paths"].items() for m in ops}
     _examples(run, container, schema_paths)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
@@ -454,7 +493,8 @@ def _run(container: Container) -> Run:
 def _summary(run: Run, schema_paths: set[tuple[str, str]], rounds: int, coverage: int) -> str:
     total = sum(sum(c.values()) for c in run.statuses.values())
     lines = [f"API fuzz: seed {SEED}, {coverage} coverage cases, {rounds} fuzz rounds, {total} requests, "
-             f"{len(run.errors)} 5xx, "
+             f"{len(run.errors)} 5xx, {run.conforming} answers valid against their documented schema, "
+             f"{len(run.nonconforming)} not, "
              f"{len(run.fuzz_ok & schema_paths)}/{len(schema_paths)} operations with a 2xx from generated cases"]
     for key in sorted(run.statuses):
         counts = " ".join(f"{s}:{n}" for s, n in sorted(run.statuses[key].items()))
@@ -472,6 +512,9 @@ def test_api_fuzz_every_role_no_5xx_every_operation_reached(central_db_url: str,
     schema_paths = {(m, p) for (m, p) in run.statuses}
     assert not run.errors, f"{len(run.errors)} server errors, first ones:\n" + "\n".join(run.errors[:25])
     assert not run.bad_numbers, f"exponent forms in responses: {run.bad_numbers[:10]}"
+    assert run.conforming > 0
+    assert not run.nonconforming, (f"{len(run.nonconforming)} answers not as documented, first ones:\n"
+                                   + "\n".join(run.nonconforming[:25]))
     app_ops = {(m.upper(), p) for p, ops in create_app(container).openapi()["paths"].items() for m in ops}
     answered = {k for k, c in run.statuses.items() if any(200 <= s < 300 for s in c)}
     assert app_ops - answered == set(), f"operations never answered 2xx: {sorted(app_ops - answered)}"
