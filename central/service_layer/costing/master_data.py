@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from central.adapters.master_snapshot import current_version, snapshot
 from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
+from central.domain.alert_rules import alert_threshold_errors
 from central.domain.commands import LoadMasterData
 from central.domain.errors import MasterDataError
 from central.domain.master_data import MasterData, PeriodStatus
@@ -91,7 +92,7 @@ def _file_records(mf: MasterFile) -> dict[str, list[dict[str, Any]]]:
         rows = getattr(mf, section)
         out[section] = [r.model_dump(mode="json", by_alias=True) for r in rows]
         for record in out[section]:  # records stored before thresholds (max_event_qty) existed compare equal
-            for optional in ("thresholds", "max_event_qty"):
+            for optional in ("thresholds", "max_event_qty", "alert_thresholds"):
                 if optional in record and record[optional] is None:
                     del record[optional]
     return out
@@ -152,7 +153,8 @@ def merge_master_data(cmd: LoadMasterData, uow: AbstractUnitOfWork) -> LoadSumma
         summary.sections[PRICES] = prices.counts
     master = to_domain(merged, periods)
     required = frozenset(str(i["id"]) for i in incoming["items"]) if cmd.routing_first else frozenset()
-    errors = validate_master_data(master, routing_required=required) + threshold_errors(merged)
+    errors = (validate_master_data(master, routing_required=required) + threshold_errors(merged)
+              + alert_threshold_errors(merged))
     errors += prices.errors(master) if prices is not None else []
     if errors:
         raise MasterDataError(errors)
@@ -205,7 +207,7 @@ def _park(uow: AbstractUnitOfWork, mf: MasterFile, user: str, guarded: list[str]
 def _is_guarded(section: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
     if section == "work_centers":  # operational thresholds move no cost: not guarded
         def costed(record: dict[str, Any]) -> dict[str, Any]:
-            return {k: v for k, v in record.items() if k != "thresholds"}
+            return {k: v for k, v in record.items() if k not in ("thresholds", "alert_thresholds")}
 
         return costed(old) != costed(new)
     if section in GUARDED_SECTIONS:

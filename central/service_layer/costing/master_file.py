@@ -110,10 +110,31 @@ class EntityIn(_Strict):
     period_rule: Literal["none", "monthly"] = "none"
 
 
+class AlertThresholdsIn(_Strict):
+    """Thresholds of the rule-based alerts (``central.domain.alert_rules``, docs/alerts.md) on a
+    plant, a work centre or a machine; unset keys inherit (machine <- work centre <- plant <- defaults)."""
+
+    run_hours_tolerance: Annotated[Fraction, Field(ge=0, le=10)] | None = None
+    labour_hours_tolerance: Annotated[Fraction, Field(ge=0, le=10)] | None = None
+    material_tolerance: Annotated[Fraction, Field(ge=0, le=10)] | None = None
+    min_standard_hours: Annotated[Hours, Field(ge=0)] | None = None
+    min_output_units: Annotated[Hours, Field(ge=0)] | None = None
+    clear_fraction: Annotated[Fraction, Field(ge=0, le=1)] | None = None
+    variance_amount: Annotated[Money, Field(ge=0)] | None = None
+    variance_percent: Annotated[Fraction, Field(ge=0, le=10)] | None = None
+    po_late_days: Annotated[StrictInt, Field(ge=0, le=3650)] | None = None
+    shortage_horizon_days: Annotated[StrictInt, Field(ge=0, le=3650)] | None = None
+    edge_offline_minutes: Annotated[Hours, Field(gt=0)] | None = None
+    unacked_minutes: Annotated[Hours, Field(gt=0)] | None = None
+    stream_silent_minutes: Annotated[Hours, Field(gt=0)] | None = None
+    clear_runs: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None
+
+
 class PlantIn(_Strict):
     id: Id
     entity: Id
     name: str = ""
+    alert_thresholds: AlertThresholdsIn | None = None
 
 
 class AccountIn(_Strict):
@@ -172,6 +193,7 @@ class WorkCenterIn(_Strict):
     foh_budget: Money
     normal_hours: Hours
     thresholds: ThresholdsIn | None = None
+    alert_thresholds: AlertThresholdsIn | None = None
 
 
 class RoutingIn(_Strict):
@@ -191,6 +213,7 @@ class MachineIn(_Strict):
     max_event_qty: Annotated[StrictInt, Field(ge=1, le=2**63 - 1)] | None = None
     name: str = ""
     thresholds: ThresholdsIn | None = None
+    alert_thresholds: AlertThresholdsIn | None = None
 
 
 class DowntimeReasonIn(_Strict):

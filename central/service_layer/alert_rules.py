@@ -1,0 +1,384 @@
+"""The rule evaluator (issue 14): reads the figures each rule of :mod:`central.domain.alert_rules`
+needs, applies the findings through the alert service, and resolves what cleared.
+
+It runs periodically in its own thread (:class:`AlertEvaluator`, started by ``sfsync central
+serve`` next to the webhook worker), one transaction per run; never per event, never on the
+ingest path. A rule family that fails is logged and skipped for that run: its open alerts are
+neither refreshed nor resolved (a failing query never resolves an alert).
+
+What each rule reads:
+
+* running orders (``started``): run hours from the state events while dispatched
+  (``costing.timeline.order_run_hours``), output and manual issues from the order's accruals;
+* purchase-order lines not fully received; on hand (``item_stock``) and open PO quantity due
+  within the horizon against released and running orders' remaining BOM requirements;
+* edges (status, ``oldest_unacked_ts``) whose machines have an open dispatch; each machine's
+  latest state event and latest event;
+* orders closed, and periods closed, within the last ``lookback`` (default 7 days): their
+  variance journal lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from central.adapters.db.models_costing import (
+    DispatchRow,
+    EventPostingRow,
+    ItemStockRow,
+    JournalEntryRow,
+    JournalLineRow,
+    OpRecordRow,
+    PeriodRow,
+    WorkOrderRow,
+)
+from central.adapters.db.models_ingest import AlertRow, EdgeRow, MachineRow
+from central.adapters.db.models_purchasing import PurchaseOrderLineRow, PurchaseOrderRow
+from central.adapters.master_snapshot import snapshot
+from central.domain import alert_rules as rules
+from central.domain.accruals import FINISHED_GOODS, VARIANCE, OrderAccruals
+from central.domain.alert_rules import AlertThresholds, Finding, resolve_alert_thresholds
+from central.domain.master_data import IssueMethod
+from central.domain.master_snapshot import Snapshot
+from central.domain.money import ZERO
+from central.service_layer.alerts import ACTIVE, apply_finding, clear_step
+from central.service_layer.clock import Clock, utc_now
+from central.service_layer.costing.timeline import order_run_hours
+from central.service_layer.webhooks import WebhookMetrics
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Layers", "evaluate", "AlertEvaluator", "RUNNING", "LOOKBACK"]
+
+RUNNING = "started"
+LOOKBACK = timedelta(days=7)
+
+
+@dataclass
+class Layers:
+    """Alert thresholds per plant, work centre and machine from master data (``alert_thresholds``)."""
+
+    snap: Snapshot
+    _cache: dict[tuple[str, str | None], AlertThresholds] = field(default_factory=dict)
+
+    def _record(self, section: str, key: str | None) -> Mapping[str, Any] | None:
+        if key is None:
+            return None
+        rec = next((r for r in self.snap.records.get(section, []) if r.get("id") == key), None)
+        return None if rec is None else rec.get("alert_thresholds")
+
+    def plant(self, plant: str | None) -> AlertThresholds:
+        k = ("plant", plant)
+        if k not in self._cache:
+            self._cache[k] = resolve_alert_thresholds(self._record("plants", plant))
+        return self._cache[k]
+
+    def work_centre(self, wc: str | None) -> AlertThresholds:
+        k = ("wc", wc)
+        if k not in self._cache:
+            plant = self.plant_of_wc(wc)
+            self._cache[k] = resolve_alert_thresholds(self._record("plants", plant), self._record("work_centers", wc))
+        return self._cache[k]
+
+    def machine(self, machine: str | None) -> AlertThresholds:
+        k = ("machine", machine)
+        if k not in self._cache:
+            m = self.snap.master.machines_by_id.get(machine or "")
+            wc = m.work_center if m is not None else None
+            self._cache[k] = resolve_alert_thresholds(self._record("plants", self.plant_of_wc(wc)),
+                                                      self._record("work_centers", wc),
+                                                      self._record("machines", machine))
+        return self._cache[k]
+
+    def plant_of_wc(self, wc: str | None) -> str | None:
+        w = self.snap.master.work_centers_by_id.get(wc or "")
+        return w.plant if w is not None else None
+
+    def entity_of_plant(self, plant: str | None) -> str | None:
+        return next((p.entity for p in self.snap.master.plants if p.id == plant), None)
+
+
+Rated = tuple[Finding, int]  # a finding and the clear runs its thresholds ask for
+Rule = Callable[[Session, Layers, datetime], list[Rated]]
+
+
+# --- the rules' reads ----------------------------------------------------------------------------
+
+
+def _orders(session: Session, statuses: Iterable[str]) -> list[WorkOrderRow]:
+    return list(session.scalars(select(WorkOrderRow).where(WorkOrderRow.status.in_(list(statuses)))
+                                .order_by(WorkOrderRow.id)))
+
+
+def running_orders(session: Session, layers: Layers, now: datetime) -> list[Rated]:
+    out: list[Rated] = []
+    master = layers.snap.master
+    for order in _orders(session, [RUNNING]):
+        routing = master.routings_by_item.get(order.item)
+        if routing is None:
+            continue
+        acc = OrderAccruals.from_data(order.accruals)
+        plant = layers.plant_of_wc(routing.work_center)
+        t = layers.machine(order.machine) if order.machine else layers.work_centre(routing.work_center)
+        entity = layers.entity_of_plant(plant)
+        dispatches = list(session.scalars(select(DispatchRow).where(DispatchRow.work_order == order.id)
+                                          .order_by(DispatchRow.start)))
+        if dispatches:
+            progress = rules.OrderProgress(
+                order.id, order.item, order.machine, routing.work_center, order.qty, acc.good_qty, acc.scrap_qty,
+                order_run_hours(session, layers.snap, order.id, now), routing.machine_hours, routing.labor_hours,
+                dispatches[0].start, now, {"dispatches": [d.id for d in dispatches]})
+            for labour in (False, True):
+                f = rules.hours_overrun(progress, t, labour=labour, plant=plant, entity=entity)
+                if f is not None:
+                    out.append((f, t.clear_runs))
+        bom = master.bom(order.item)
+        for comp in bom.components:
+            item = master.items_by_id.get(comp.item)
+            if item is None or item.issue is not IssueMethod.MANUAL:
+                continue  # a backflushed component is consumed at standard by definition
+            records = list(session.scalars(select(OpRecordRow.id).where(
+                OpRecordRow.kind == "material_issue", OpRecordRow.work_order == order.id,
+                OpRecordRow.item == comp.item).order_by(OpRecordRow.id)))
+            use = rules.MaterialUse(order.id, comp.item, acc.issued.get(comp.item, ZERO), comp.qty,
+                                    acc.processed_qty, records)
+            f = rules.material_overuse(use, t, plant=plant, entity=entity)
+            if f is not None:
+                out.append((f, t.clear_runs))
+    return out
+
+
+def _open_lines(session: Session) -> list[tuple[PurchaseOrderLineRow, PurchaseOrderRow]]:
+    stmt = (select(PurchaseOrderLineRow, PurchaseOrderRow)
+            .join(PurchaseOrderRow, PurchaseOrderRow.id == PurchaseOrderLineRow.purchase_order)
+            .where(PurchaseOrderRow.status != "cancelled", PurchaseOrderLineRow.received_qty < PurchaseOrderLineRow.qty)
+            .order_by(PurchaseOrderLineRow.id))
+    return [(ln, po) for ln, po in session.execute(stmt).tuples()]
+
+
+def po_lines(session: Session, layers: Layers, now: datetime) -> list[Rated]:
+    out: list[Rated] = []
+    for line, po in _open_lines(session):
+        t = layers.plant(po.plant)
+        due = rules.PoLineDue(line.id, po.id, line.line_no, po.supplier, line.item, line.qty, line.received_qty,
+                              line.due, po.plant, po.entity)
+        out.append((rules.po_line_late(due, now.date(), t), t.clear_runs))
+    return out
+
+
+def shortages(session: Session, layers: Layers, now: datetime) -> list[Rated]:
+    master = layers.snap.master
+    needs: dict[str, list[rules.Requirement]] = {}
+    for order in _orders(session, ["released", RUNNING, "stopped"]):
+        acc = OrderAccruals.from_data(order.accruals)
+        remaining_units = max(order.qty - acc.good_qty, ZERO)
+        for comp in master.bom(order.item).components:
+            item = master.items_by_id.get(comp.item)
+            if item is None:
+                continue
+            if item.issue is IssueMethod.MANUAL:
+                qty = max(order.qty * comp.qty - acc.issued.get(comp.item, ZERO), ZERO)
+            else:
+                qty = remaining_units * comp.qty
+            if qty > 0:
+                needs.setdefault(comp.item, []).append(rules.Requirement(order.id, comp.item, qty))
+    if not needs:
+        return []
+    t = layers.plant(None)
+    horizon = now.date() + timedelta(days=t.shortage_horizon_days)
+    on_hand = {str(i): q for i, q in session.execute(select(ItemStockRow.item, ItemStockRow.qty)
+                                                     .where(ItemStockRow.item.in_(list(needs))))}
+    incoming: dict[str, list[tuple[int, Decimal, Any]]] = {}
+    for line, _po in _open_lines(session):
+        if line.item in needs and line.due <= horizon:
+            incoming.setdefault(line.item, []).append((line.id, line.qty - line.received_qty, line.due))
+    return [(rules.shortage(item, reqs, rules.Supply(on_hand.get(item) or ZERO, incoming.get(item, [])), horizon, t),
+             t.clear_runs) for item, reqs in sorted(needs.items())]
+
+
+def edges(session: Session, layers: Layers, now: datetime) -> list[Rated]:
+    scheduled: dict[str, list[str]] = {}
+    stmt = (select(MachineRow.edge, MachineRow.id).join(DispatchRow, DispatchRow.machine == MachineRow.id)
+            .where(DispatchRow.end.is_(None), MachineRow.edge.is_not(None)).distinct())
+    for edge, machine in session.execute(stmt).tuples():
+        scheduled.setdefault(str(edge), []).append(str(machine))
+    out: list[Rated] = []
+    for e in session.scalars(select(EdgeRow).order_by(EdgeRow.id)):
+        t = layers.plant(e.plant)
+        view = rules.EdgeView(e.id, e.plant, e.online, e.status_at, e.oldest_unacked_ts,
+                              sorted(scheduled.get(e.id, [])))
+        out.append((rules.edge_offline(view, now, t), t.clear_runs))
+        out.append((rules.edge_unacked(view, now, t), t.clear_runs))
+    return out
+
+
+def streams(session: Session, layers: Layers, now: datetime) -> list[Rated]:
+    out: list[Rated] = []
+    last = {str(m): (ts, eid) for m, ts, eid in session.execute(
+        select(EventPostingRow.machine, func.max(EventPostingRow.ts), func.max(EventPostingRow.event_id))
+        .group_by(EventPostingRow.machine))}
+    for machine in sorted(last):
+        state = session.execute(
+            select(EventPostingRow.state, EventPostingRow.event_id)
+            .where(EventPostingRow.machine == machine, EventPostingRow.kind == "state")
+            .order_by(EventPostingRow.ts.desc(), EventPostingRow.event_id.desc()).limit(1)).first()
+        m = layers.snap.master.machines_by_id.get(machine)
+        plant = layers.plant_of_wc(m.work_center) if m is not None else None
+        ts, eid = last[machine]
+        view = rules.MachineView(machine, plant, state[0] if state else None, state[1] if state else None, ts, eid)
+        t = layers.machine(machine)
+        out.append((rules.stream_silent(view, now, t), t.clear_runs))
+    return out
+
+
+def closes(session: Session, layers: Layers, now: datetime) -> list[Rated]:
+    """Order closes and period closes of the last :data:`LOOKBACK` (raised once each)."""
+    out: list[Rated] = []
+    since = now - LOOKBACK
+    for order in session.scalars(select(WorkOrderRow).where(WorkOrderRow.status == "closed",
+                                                            WorkOrderRow.closed_at >= since)):
+        acc = OrderAccruals.from_data(order.accruals)
+        base = abs(acc.amount(FINISHED_GOODS)) or None
+        lines = [rules.VarianceLine(k.removeprefix(VARIANCE + ":"), v, base)
+                 for k, v in sorted(acc.posted.items()) if k.startswith(VARIANCE + ":") and v]
+        routing = layers.snap.master.routings_by_item.get(order.item)
+        wc = routing.work_center if routing is not None else None
+        plant = layers.plant_of_wc(wc)
+        t = layers.work_centre(wc)
+        f = rules.variance_over("order", order.id, lines, t, plant=plant, entity=layers.entity_of_plant(plant),
+                                evidence={"closed_at": order.closed_at.isoformat() if order.closed_at else None,
+                                          "finished_goods_at_standard": str(base or 0)})
+        if f is not None:
+            out.append((f, t.clear_runs))
+    for period in session.scalars(select(PeriodRow).where(PeriodRow.status == "closed",
+                                                          PeriodRow.closed_at >= since)):
+        t = layers.plant(None)
+        f = rules.variance_over("period", period.id, _period_variances(session, period.id), t, entity=period.entity,
+                                evidence={"closed_at": period.closed_at.isoformat() if period.closed_at else None})
+        if f is not None:
+            out.append((f, t.clear_runs))
+    return out
+
+
+def _period_variances(session: Session, period: str) -> list[rules.VarianceLine]:
+    """The period's variance journal lines by variance role (amount only: a period has no one base)."""
+    stmt = (select(JournalLineRow.role, func.sum(JournalLineRow.debit), func.sum(JournalLineRow.credit))
+            .join(JournalEntryRow, JournalEntryRow.id == JournalLineRow.entry_id)
+            .where(JournalEntryRow.period == period, JournalLineRow.role.like("%variance%"))
+            .group_by(JournalLineRow.role))
+    out: list[rules.VarianceLine] = []
+    for role, debit, credit in session.execute(stmt):
+        amount = Decimal(debit or 0) - Decimal(credit or 0)
+        if amount:
+            out.append(rules.VarianceLine(str(role), amount, None))
+    return out
+
+
+RULES: dict[str, tuple[frozenset[str], Rule, bool]] = {
+    "running_orders": (frozenset({rules.RUN_HOURS, rules.LABOUR_HOURS, rules.MATERIAL}), running_orders, False),
+    "po_lines": (frozenset({rules.PO_LATE}), po_lines, False),
+    "shortages": (frozenset({rules.SHORTAGE}), shortages, False),
+    "edges": (frozenset({rules.EDGE_OFFLINE, rules.EDGE_UNACKED}), edges, False),
+    "streams": (frozenset({rules.STREAM_SILENT}), streams, False),
+    "closes": (frozenset({rules.ORDER_VARIANCE, rules.PERIOD_VARIANCE}), closes, True),
+}
+"""Rule family -> (the alert kinds it owns, its reader, raised once per key)."""
+
+
+def evaluate(session: Session, now: datetime, metrics: WebhookMetrics | None = None,
+             only: Iterable[str] | None = None) -> dict[str, int]:
+    """One evaluation in the caller's transaction; counts of what happened (``opened``, ``resolved``...)."""
+    layers = Layers(snapshot(session))
+    counts: dict[str, int] = {}
+    for name, (kinds, rule, once) in RULES.items():
+        if only is not None and name not in only:
+            continue
+        try:
+            with session.begin_nested():
+                rated = rule(session, layers, now)
+        except Exception:  # one failing family must not stop the others, nor resolve its alerts
+            log.exception("alert rule %s failed; its alerts are left as they are this run", name)
+            counts["failed"] = counts.get("failed", 0) + 1
+            continue
+        seen: set[str] = set()
+        for finding, clear_runs in rated:
+            outcome = apply_finding(session, finding, now, clear_runs=clear_runs, once=once)
+            seen.add(finding.key[:200])
+            counts[outcome] = counts.get(outcome, 0) + 1
+            if metrics is not None and outcome in ("opened", "resolved"):
+                (metrics.alerts if outcome == "opened" else metrics.resolved).inc(1, finding.kind)
+        if once:
+            continue
+        default_runs = layers.plant(None).clear_runs
+        for row in session.scalars(select(AlertRow).where(AlertRow.kind.in_(list(kinds)),
+                                                          AlertRow.status.in_(ACTIVE))):
+            if row.key not in seen:  # the condition is gone altogether (order closed, line received)
+                outcome = clear_step(session, row, now, clear_runs=default_runs)
+                counts[outcome] = counts.get(outcome, 0) + 1
+                if metrics is not None and outcome == "resolved":
+                    metrics.resolved.inc(1, row.kind)
+    return counts
+
+
+class AlertEvaluator:
+    """A daemon thread running :func:`evaluate` every ``interval`` seconds in its own transaction;
+    a failing run is logged and counted, the thread carries on (a supervisor restarts it if it dies)."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, interval: float, metrics: WebhookMetrics | None = None,
+                 clock: Clock = utc_now) -> None:
+        if interval <= 0:
+            raise ValueError("the alert evaluator needs a positive interval")
+        self.sessions, self.interval, self.metrics, self.clock = sessions, interval, metrics, clock
+        self.state: dict[str, object] = {"runs": 0, "failures": 0, "restarts": 0, "last_error": None}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._supervisor: threading.Thread | None = None
+
+    def run_once(self) -> dict[str, int] | None:
+        try:
+            with self.sessions() as session, session.begin():
+                counts = evaluate(session, self.clock(), self.metrics)
+        except Exception as exc:  # logged and counted; the next run retries
+            self.state["failures"] = int(str(self.state["failures"])) + 1
+            self.state["last_error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+            log.exception("alert evaluator: run failed (retried in %.0f s)", self.interval)
+            return None
+        self.state["runs"] = int(str(self.state["runs"])) + 1
+        return counts
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._start_thread()
+        self._supervisor = threading.Thread(target=self._supervise, name="sfsync-alerts-supervisor", daemon=True)
+        self._supervisor.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        for t in (self._thread, self._supervisor):
+            if t is not None:
+                t.join(timeout)
+
+    def _start_thread(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="sfsync-alert-rules", daemon=True)
+        self._thread.start()
+
+    def _supervise(self) -> None:
+        while not self._stop.wait(1.0):
+            t = self._thread
+            if t is not None and not t.is_alive() and not self._stop.is_set():
+                self.state["restarts"] = int(str(self.state["restarts"])) + 1
+                log.error("alert evaluator thread died; restarting it")
+                self._start_thread()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.run_once()
