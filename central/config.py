@@ -174,6 +174,20 @@ class LedgerSettings(StrictModel):
     seal_batch: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
 
 
+class AlertSettings(StrictModel):
+    """Rule-based alerts and webhooks (docs/alerts.md). ``serve`` evaluates the rules every
+    ``evaluate_interval_seconds`` (0: never) and sends queued webhook deliveries every
+    ``webhook_interval_seconds`` (0: never); a delivery is retried with back-off (``webhook_backoff_seconds``
+    doubling up to ``webhook_backoff_max_seconds``) and dead-lettered after ``webhook_max_attempts``."""
+
+    evaluate_interval_seconds: Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)] = 60.0
+    webhook_interval_seconds: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = 2.0
+    webhook_timeout_seconds: Annotated[float, Field(gt=0, le=300, allow_inf_nan=False)] = 5.0
+    webhook_max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    webhook_backoff_seconds: Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False)] = 10.0
+    webhook_backoff_max_seconds: Annotated[float, Field(gt=0, le=7 * 86_400, allow_inf_nan=False)] = 3600.0
+
+
 class FaultSettings(StrictModel):
     """Fault injection for chaos tests only: ``crash_after_commit = N`` makes the process exit
     (``os._exit``) right after committing its N-th batch, before the ack is published."""
@@ -188,6 +202,7 @@ class CentralSettings(StrictModel):
     api: ApiSettings = ApiSettings()
     auth: AuthSettings = AuthSettings()
     ledger: LedgerSettings = LedgerSettings()
+    alerts: AlertSettings = AlertSettings()
     faults: FaultSettings = FaultSettings()
 
 

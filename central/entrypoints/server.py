@@ -17,13 +17,15 @@ from datetime import timedelta
 
 import uvicorn
 
-from central.bootstrap import bootstrap
+from central.bootstrap import Container, bootstrap
 from central.config import CentralSettings
 from central.entrypoints.api.app import create_app
 from central.entrypoints.consumer import MqttIngest
 from central.service_layer.access import ensure_bootstrap_admin
+from central.service_layer.alert_rules import AlertEvaluator
 from central.service_layer.governance.sealer import LedgerSealer
 from central.service_layer.ingest.seam import PostingHandler
+from central.service_layer.webhooks import DeliveryPolicy, WebhookMetrics, WebhookWorker
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,25 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
+
+
+def _start_alert_jobs(container: Container) -> list[AlertEvaluator | WebhookWorker]:
+    """The rule evaluator and the webhook worker (issue 14): threads of their own, off the ingest
+    path; their counters join the process's ``/metrics`` registry."""
+    cfg = container.settings.alerts
+    metrics = WebhookMetrics(container.metrics.registry)
+    jobs: list[AlertEvaluator | WebhookWorker] = []
+    if cfg.evaluate_interval_seconds > 0:
+        jobs.append(AlertEvaluator(container.write_sessions, interval=cfg.evaluate_interval_seconds, metrics=metrics))
+    if cfg.webhook_interval_seconds > 0:
+        policy = DeliveryPolicy(max_attempts=cfg.webhook_max_attempts, backoff_seconds=cfg.webhook_backoff_seconds,
+                                backoff_max_seconds=cfg.webhook_backoff_max_seconds,
+                                timeout_seconds=cfg.webhook_timeout_seconds)
+        jobs.append(WebhookWorker(container.write_sessions, policy=policy, metrics=metrics,
+                                  interval=cfg.webhook_interval_seconds))
+    for job in jobs:
+        job.start()
+    return jobs
 
 
 def serve(
@@ -73,6 +94,7 @@ def serve(
         sealer = LedgerSealer(container.write_sessions, interval=settings.ledger.seal_interval_seconds,
                               lookback=settings.ledger.seal_lookback_seconds, batch=settings.ledger.seal_batch)
         sealer.start()
+    alert_jobs = _start_alert_jobs(container)
     try:
         if not settings.api.enabled:
             stop = threading.Event()
@@ -92,6 +114,8 @@ def serve(
     finally:
         if sealer is not None:
             sealer.stop()
+        for job in alert_jobs:
+            job.stop()
         if ingest is not None:
             ingest.stop()
         container.dispose()
