@@ -130,6 +130,13 @@ class FakeMasterData:
         self.saved.append((list(changes), list(periods), list(machines)))
         for section, key, record, _created in changes:
             self.records.setdefault(section, {})[key] = record
+        for p in periods:
+            row = self._periods.rows.get(p["id"])
+            if row is None:
+                self._periods.add(PeriodRow(id=p["id"], entity=p["entity"], start=p["start"], end=p["end"],
+                                            status="open"))
+            else:
+                row.start, row.end, row.entity = p["start"], p["end"], p["entity"]
 
     def add_version(self, *, user: str, source: str, sections: dict[str, dict[str, int]], now: datetime) -> int:
         self.versions.append({"user": user, "source": source, "sections": sections, "created": now})
