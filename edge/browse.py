@@ -4,8 +4,8 @@ Walks the address space from ``Objects`` down (hierarchical references, depth fi
 node once), and for every variable reads its data type, access level and current value. The
 walk is bounded: ``--depth`` levels below ``Objects`` and at most ``--limit`` nodes; when the
 limit is hit the report says after which node it stopped and how to go on. The standard
-``Objects/Server`` object (hundreds of nodes of server diagnostics) is skipped unless
-``--server-object`` is given.
+nodes of namespace 0 under ``Objects`` (``Server`` with hundreds of diagnostics nodes,
+``Aliases``, ``Locations`` ...) are skipped unless ``--standard-nodes`` is given.
 
 Paths are printed in the browse path form tags take (:mod:`protocols.opcua_paths`): segments
 in the default namespace (``--namespace-uri``, else the namespace most variables are in)
@@ -46,7 +46,6 @@ from protocols.opcua_paths import Segment
 __all__ = ["BrowseError", "BrowsedNode", "BrowseResult", "browse_server", "tree_lines", "toml_lines", "select"]
 
 OBJECTS = ua.NodeId(ua.Int32(ObjectIds.ObjectsFolder))
-SERVER = ua.NodeId(ua.Int32(ObjectIds.Server))
 _READ_BATCH = 300  # ReadValueIds per Read request (servers cap MaxNodesPerRead)
 _VALUE_WIDTH = 60
 
@@ -145,7 +144,7 @@ async def _read_details(client: Client, nodes: Sequence[BrowsedNode], ids: Seque
                 node.access = _access(data.Value.Value) if good and data.Value is not None else "?"
 
 
-async def _walk(client: Client, result: BrowseResult, depth: int, limit: int, server_object: bool) -> None:
+async def _walk(client: Client, result: BrowseResult, depth: int, limit: int, standard_nodes: bool) -> None:
     """Depth first, pre-order: a node is listed when taken off the stack, its children pushed after."""
     seen: set[ua.NodeId] = {OBJECTS}
     stack: list[tuple[BrowsedNode | None, ua.NodeId]] = [(None, OBJECTS)]
@@ -165,7 +164,7 @@ async def _walk(client: Client, result: BrowseResult, depth: int, limit: int, se
         refs = await client.get_node(node_id).get_children_descriptions(refs=ObjectIds.HierarchicalReferences)
         for ref in refs:
             child = ref.NodeId
-            if child in seen or (child == SERVER and not server_object):
+            if child in seen or (node is None and child.NamespaceIndex == 0 and not standard_nodes):
                 continue
             if ref.NodeClass not in (ua.NodeClass.Object, ua.NodeClass.Variable):
                 continue
@@ -185,7 +184,7 @@ def _last_listed(result: BrowseResult) -> str:
 
 
 async def browse_server(
-    config: OpcUaSourceConfig, *, depth: int = 20, limit: int = 2000, server_object: bool = False,
+    config: OpcUaSourceConfig, *, depth: int = 20, limit: int = 2000, standard_nodes: bool = False,
     namespace_uri: str | None = None,
 ) -> BrowseResult:
     """Walk the server at ``config.endpoint`` with the source's security and credentials."""
@@ -208,7 +207,7 @@ async def browse_server(
         try:
             namespaces = list(await client.get_namespace_array())
             result = BrowseResult(config.endpoint, namespaces)
-            await _walk(client, result, depth, limit, server_object)
+            await _walk(client, result, depth, limit, standard_nodes)
         except (OSError, TimeoutError, UaError, ConnectionError) as exc:
             raise BrowseError(f"browsing {config.endpoint} failed: {_why(exc)}") from exc
         result.default_ns = _default_namespace(result, namespace_uri)

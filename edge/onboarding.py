@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from edge.bundle import DEFAULT_PYTHON, BundleError, build_bundle
+from shared.config import read_toml
 
 if TYPE_CHECKING:
     from protocols.config import OpcUaSourceConfig
@@ -44,7 +45,8 @@ def register_onboarding(cmds: argparse._SubParsersAction[argparse.ArgumentParser
                    help="keep variables whose browse path (pattern with '/') or browse name matches this glob")
     b.add_argument("--toml", action="store_true", help="print tag entries (browse path form) for the variables")
     b.add_argument("--namespace-uri", help="the namespace whose segments are written without an index prefix")
-    b.add_argument("--server-object", action="store_true", help="also walk the standard Objects/Server object")
+    b.add_argument("--standard-nodes", action="store_true",
+                   help="also walk the namespace-0 nodes under Objects (Server diagnostics, Aliases, Locations)")
     b.add_argument("--config", type=Path, help="edge TOML: take endpoint, security and user from a source in it")
     b.add_argument("--source", help="the source's name in --config (default: the only OPC UA source)")
     b.add_argument("--security-mode", choices=["None", "Sign", "SignAndEncrypt"], default=None)
@@ -105,19 +107,19 @@ def _validation_line(exc: ValidationError) -> str:
 
 def _browse_config(args: argparse.Namespace) -> OpcUaSourceConfig:
     from edge.browse import BrowseError
-    from edge.config import load_edge_settings
     from protocols.config import OpcUaSourceConfig
 
     base: dict[str, object] = {}
     if args.config is not None:
-        settings = load_edge_settings(args.config)
-        sources = [s for s in settings.sources if isinstance(s, OpcUaSourceConfig)]
+        # only the sources are read (machines may not be mapped yet: that is what browse is for)
+        raw = read_toml(args.config).get("sources", [])
+        sources = [s for s in raw if isinstance(s, dict) and s.get("protocol") == "opcua"]
         if args.source is not None:
-            sources = [s for s in sources if s.name == args.source]
+            sources = [s for s in sources if s.get("name") == args.source]
         if len(sources) != 1:
-            which = f"named {args.source!r}" if args.source else "(give --source)"
+            which = f"named {args.source!r}" if args.source else "(give --source NAME)"
             raise BrowseError(f"{args.config}: {len(sources)} OPC UA sources {which}; need exactly one")
-        base = sources[0].model_dump(exclude={"tags"})
+        base = {k: v for k, v in sources[0].items() if k != "tags"}
     elif args.source is not None:
         raise BrowseError("--source needs --config")
     options = {
@@ -132,10 +134,6 @@ def _browse_config(args: argparse.Namespace) -> OpcUaSourceConfig:
         "private_key_password": os.environ.get(KEY_PASSWORD_ENV) or None,
         "request_timeout_s": args.timeout,
     }
-    for key in ("password", "private_key_password"):
-        secret = base.get(key)
-        if secret is not None and hasattr(secret, "get_secret_value"):
-            base[key] = secret.get_secret_value()
     doc = {**base, **{k: v for k, v in options.items() if v is not None}}
     doc.setdefault("name", "browse")
     if "endpoint" not in doc:
@@ -153,7 +151,7 @@ def _browse(args: argparse.Namespace) -> int:
     try:
         config = _browse_config(args)
         result = asyncio.run(
-            browse_server(config, depth=args.depth, limit=args.limit, server_object=args.server_object,
+            browse_server(config, depth=args.depth, limit=args.limit, standard_nodes=args.standard_nodes,
                           namespace_uri=args.namespace_uri)
         )
     except BrowseError as exc:
