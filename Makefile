@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration chaos bench install clean
+.PHONY: demo test lint typecheck unit integration chaos bench install clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/sfsync demo $(DEMO_ARGS)
+
+# Console screenshots into docs/img/ (starts its own demo; SHOTS_ARGS="--url URL --token T" uses a running one).
+# Needs Chromium (apt-get install -y chromium). Not part of `make test`, which writes only to temporary folders.
+screenshots: $(STAMP)
+	$(BIN)/python tools/screenshots.py $(SHOTS_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

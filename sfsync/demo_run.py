@@ -165,14 +165,21 @@ class Demo:
         self.header = [
             f"sfsync demo   API {self.api}/api/v1   OpenAPI {self.api}/docs",
             f"admin token   {self.token}",
+            f"console       {self.console_link()}   (signs the demo admin in)",
             f"try           sfsync demo cut --seconds 20 --data-dir {self.paths.root}"
             "   (cuts the edge off the broker: watch the backlog grow and drain)",
         ]
         self.say(f"sfsync demo: API at {self.api}/api/v1")
         self.say(f"sfsync demo: OpenAPI at {self.api}/docs")
         self.say(f"sfsync demo: admin token: {self.token}")
+        self.say(f"sfsync demo: console at {self.api}/console/ ; sign in at once: {self.console_link()}")
         self.say(f"sfsync demo: edge status at {self.edge_status}/metrics")
         self.say(f"sfsync demo: cut the edge off the broker: sfsync demo cut --seconds 20 --data-dir {self.paths.root}")
+
+    def console_link(self) -> str:
+        """The console's sign-in page with the token in the fragment: the browser never sends a
+        fragment to the server (no log holds it); the page fills the form from it and signs in."""
+        return f"{self.api}/console/sign-in#token={self.token}"
 
     def _issue_token(self, central_cfg: str) -> str:
         """A fresh admin token for this run (the serve log's bootstrap token only exists on a first start)."""
