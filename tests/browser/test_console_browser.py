@@ -115,6 +115,17 @@ def test_sign_in_is_refused_for_a_bad_token(browser: Any, served: Served) -> Non
     page.context.close()
 
 
+def test_the_demo_sign_in_link_signs_in_at_once_and_drops_the_token_from_the_address(
+    browser: Any, served: Served
+) -> None:
+    page = browser.new_page(base_url=served.base)
+    page.goto(f"{CONSOLE}/sign-in#token={served.token('demo-admin', 'admin')}")
+    page.wait_for_url(re.compile(r".*/console/plant$"))
+    sync_api.expect(page.locator("#who")).to_contain_text("demo-admin (admin)")
+    assert "token" not in page.url
+    page.context.close()
+
+
 @pytest.mark.parametrize("role", ALL_ROLES)
 def test_each_role_sees_its_pages_and_no_others(role: str, browser: Any, served: Served) -> None:
     page = signed_in(browser, served, served.token(f"b-{role}", role))
