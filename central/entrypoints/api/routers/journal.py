@@ -21,6 +21,7 @@ from central.entrypoints.api.deps import (
     require_role,
 )
 from central.entrypoints.api.routers.approvals import PendingApprovalOut
+from central.entrypoints.api.routers.inputs import InputRecordOut
 from central.entrypoints.api.schemas import RequestBody, ResponseBody
 from central.service_layer.costing import ledger
 from central.service_layer.governance.manual_journal import propose_entry
@@ -28,6 +29,7 @@ from central.service_layer.governance.manual_journal import propose_entry
 __all__ = [
     "router", "ReverseIn", "JournalLineIn", "JournalIn", "ProposedEntryOut", "ManualEntryProposedOut",
     "JournalEntryOut", "JournalEntryDetailOut", "JournalPageOut", "TrialBalanceLineOut", "TrialBalanceOut",
+    "JournalLineOut", "LineageEventOut", "LineageOut",
 ]
 
 router = APIRouter(tags=["ledger"])
@@ -76,6 +78,45 @@ class ManualEntryProposedOut(ResponseBody):
     approval: PendingApprovalOut
 
 
+class JournalLineOut(ResponseBody):
+    """One line of a posted entry: debit and credit are money strings (one of them 0.00)."""
+
+    line: int
+    account: str
+    role: str
+    debit: str
+    credit: str
+    work_order: str | None
+    item: str | None
+    work_center: str | None
+    reason: str | None
+    memo: str | None
+
+
+class LineageEventOut(ResponseBody):
+    """A machine event behind an entry, with the raw tag values the edge derived it from."""
+
+    id: int
+    edge: str
+    stream: str
+    seq: int
+    machine: str | None
+    kind: str | None
+    ts: str | None
+    qty: int | None
+    state: str | None
+    reason: str | None
+    flags: list[str]
+    raw: dict[str, Any] | None
+
+
+class LineageOut(ResponseBody):
+    """The operational record an entry posted from (None for manual entries) and its events."""
+
+    record: InputRecordOut | None
+    events: list[LineageEventOut]
+
+
 class JournalEntryOut(ResponseBody):
     """A posted entry with its lines; amounts are money strings."""
 
@@ -95,7 +136,7 @@ class JournalEntryOut(ResponseBody):
     work_order: str | None
     created: str
     user: str
-    lines: list[dict[str, Any]]
+    lines: list[JournalLineOut]
     total_debit: str
     total_credit: str
 
@@ -103,7 +144,7 @@ class JournalEntryOut(ResponseBody):
 class JournalEntryDetailOut(JournalEntryOut):
     """An entry with its lineage: the operational record and the machine events behind it."""
 
-    lineage: dict[str, Any]
+    lineage: LineageOut
 
 
 class JournalPageOut(ResponseBody):
