@@ -33,6 +33,17 @@ PACKAGE_DEPENDENCIES: dict[str, tuple[str, ...]] = {
     "device_sim": ("shared",),
     "sfsync": ("shared", "device_sim"),
 }
+# Adapters implement the service layer's interfaces and import nothing else of it: the interface
+# modules (the unit of work's repositories and audit log, the event store, the clock type) may be
+# imported by any adapter; the SQL unit of work, which assembles the repositories, also takes the
+# session's audit log from governance.audit. Migrations import no service code at all.
+SERVICE_INTERFACES = ("central.service_layer.unit_of_work", "central.service_layer.event_store",
+                      "central.service_layer.clock")
+ADAPTER_SERVICE_IMPORTS: dict[str, tuple[str, ...]] = {
+    "central.adapters.unit_of_work": ("central.service_layer.governance.audit",),
+}
+ABOVE_ADAPTERS = ("central.service_layer", "central.entrypoints", "central.bootstrap")
+MIGRATIONS = ROOT / "central" / "adapters" / "db" / "migrations" / "versions"
 DOMAIN_FORBIDDEN = (
     "central.adapters", "central.service_layer", "central.entrypoints", "central.bootstrap",
     "sqlalchemy", "fastapi", "starlette", "paho",
@@ -261,3 +272,19 @@ def test_packages_import_only_the_packages_below_them() -> None:
              if (target := i.imported.split(".")[0]) in PRODUCT and target != i.importer.split(".")[0]
              and target not in PACKAGE_DEPENDENCIES[i.importer.split(".")[0]]]
     assert not found, _report("imports across packages that docs/architecture.md does not allow", found)
+
+
+def test_adapters_import_only_the_service_layers_interfaces() -> None:
+    found = [i for i in imports()
+             if _under(i.importer, ("central.adapters",)) and _under(i.imported, ABOVE_ADAPTERS)
+             and i.imported not in SERVICE_INTERFACES and i.imported not in ADAPTER_SERVICE_IMPORTS.get(i.importer, ())]
+    assert not found, _report("adapters importing the service layer (beyond its interfaces) or entry points", found)
+
+
+def test_migrations_import_no_service_code() -> None:
+    """A revision must not change when the service does: it carries frozen copies of what it runs."""
+    revisions = sorted(MIGRATIONS.glob("*.py"))
+    assert revisions, MIGRATIONS
+    found = [i for path in revisions for i in _imports_of(_module_name(path), path)
+             if _under(i.imported, ABOVE_ADAPTERS)]
+    assert not found, _report("migrations importing the service layer or entry points", found)

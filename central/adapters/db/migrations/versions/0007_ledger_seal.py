@@ -10,20 +10,36 @@ Create Date: 2026-12-03
   so do the seal tables ``ledger_seals``, ``ledger_seal_entries`` and ``ledger_seal_lines``.
 - API tokens that never expire (issued before ``auth.token_expiry_days`` existed, the bootstrap
   admin's among them) and are not revoked expire 90 days after the upgrade.
-- Online, every entry that exists is sealed (one ``ledger.seal`` audit record per entity). The
-  seal code is the service's (``central.service_layer.governance.seal``), reading the journal through
-  its own column list. Offline (``--sql``) nothing is read: the first sealer run seals them.
+- Online, every entry that exists is sealed (one ``ledger.seal`` audit record per entity),
+  stamped with the time of the upgrade. The sealing below is this revision's own frozen copy of
+  what ``central.service_layer.governance.seal`` did when it was written (tables declared here,
+  the audit chain appended here): a migration must not change when the service does. It imports
+  only the pure hashing (``central.domain.seal_hash``, ``central.domain.audit_chain``), whose
+  output is the stored format and so cannot change either. Offline (``--sql``) nothing is read:
+  the first sealer run seals them.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import context, op
 
 from central.adapters.db.base import UtcDateTime
+from central.domain.audit_chain import ChainRecord, normalize_json, record_hash
+from central.domain.seal_hash import (
+    ALGORITHM,
+    ENTRY_COLUMNS,
+    LINE_COLUMNS,
+    SealedEntry,
+    entry_hash,
+    line_hash,
+    seal_digest,
+)
 
 revision: str = '0007_ledger_seal'
 down_revision: str | None = '0006_event_bounds'
@@ -126,19 +142,102 @@ def _expire_old_tokens(dialect: str) -> None:
                           .values(expires=datetime.now(UTC) + timedelta(days=TOKEN_GRACE_DAYS)))
 
 
+# --- sealing what exists: frozen at this revision --------------------------------------------
+
+_SEALER = "system:ledger-sealer"
+_SEAL_ACTION = "ledger.seal"
+_SEAL_LOCK = 0x5F5_5EA1  # the sealer's PostgreSQL advisory lock key
+_BATCH = 10_000
+_IN_CHUNK = 500
+_HEAD_ID = 1
+
+# The journal as stored: every column untyped, so values are hashed as the driver returns them.
+_ENTRIES = sa.table("journal_entries", *(sa.column(c) for c in ENTRY_COLUMNS))
+_LINES = sa.table("journal_lines", *(sa.column(c) for c in LINE_COLUMNS))
+_SEALS = sa.table("ledger_seals", sa.column("id"), sa.column("entity"), sa.column("reason"), sa.column("period"),
+                  sa.column("sealed_at", UtcDateTime()), sa.column("entries"), sa.column("lines"),
+                  sa.column("first_entry"), sa.column("last_entry"), sa.column("digest"))
+_SEAL_ENTRIES = sa.table("ledger_seal_entries", sa.column("entry_id"), sa.column("seal_id"), sa.column("hash"))
+_SEAL_LINES = sa.table("ledger_seal_lines", sa.column("line_id"), sa.column("entry_id"), sa.column("seal_id"),
+                       sa.column("hash"))
+_AUDIT = sa.table("audit_log", sa.column("seq"), sa.column("at", UtcDateTime()), sa.column("actor"),
+                  sa.column("role"), sa.column("token_id"), sa.column("action"), sa.column("target"),
+                  sa.column("detail", sa.JSON()), sa.column("request_digest"), sa.column("prev_hash"),
+                  sa.column("hash"))
+_HEAD = sa.table("audit_head", sa.column("id"), sa.column("seq"), sa.column("hash"))
+
+
 def _seal_what_exists() -> None:
-    from sqlalchemy.orm import Session
+    """Seal every journal entry, one seal per entity per batch of entries (in id order), and
+    append one ``ledger.seal`` record per seal to the audit chain."""
+    conn = op.get_bind()
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SEAL_LOCK)))
+    now = datetime.now(UTC)
+    records: list[dict[str, Any]] = []
+    last = 0
+    while True:
+        rows = [tuple(r) for r in conn.execute(
+            sa.select(*_ENTRIES.c).where(_ENTRIES.c.id > last).order_by(_ENTRIES.c.id).limit(_BATCH))]
+        if not rows:
+            break
+        last = int(rows[-1][0])
+        lines = _lines_of(conn, [int(r[0]) for r in rows])
+        by_entity: dict[str | None, list[SealedEntry]] = defaultdict(list)
+        for r in rows:
+            entry_id = int(r[0])
+            sealed_lines = tuple((int(x[0]), line_hash(x)) for x in lines.get(entry_id, ()))
+            by_entity[r[1]].append(SealedEntry(entry_id, entry_hash(r), sealed_lines))
+        records += [_seal_one(conn, entity, members, now) for entity, members in by_entity.items()]
+        if len(rows) < _BATCH:
+            break
+    if records:
+        _append_to_chain(conn, records)
 
-    from central.service_layer.governance.audit import flush_audit
-    from central.service_layer.governance.seal import SEALER, seal_pending
 
-    session = Session(bind=op.get_bind())
-    try:
-        seal_pending(session, SEALER, "migration")
-        flush_audit(session)
-        session.flush()
-    finally:
-        session.close()
+def _lines_of(conn: sa.Connection, entry_ids: list[int]) -> dict[int, list[tuple[Any, ...]]]:
+    out: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    for i in range(0, len(entry_ids), _IN_CHUNK):
+        stmt = sa.select(*_LINES.c).where(_LINES.c.entry_id.in_(entry_ids[i:i + _IN_CHUNK])).order_by(
+            _LINES.c.entry_id, _LINES.c.id)
+        for row in conn.execute(stmt):
+            out[int(row[1])].append(tuple(row))
+    return out
+
+
+def _seal_one(conn: sa.Connection, entity: str | None, members: list[SealedEntry], now: datetime) -> dict[str, Any]:
+    """Store one seal and its members; returns its audit record (not yet appended)."""
+    digest = seal_digest(members)
+    n_lines = sum(len(m.lines) for m in members)
+    first, last = members[0].entry_id, members[-1].entry_id
+    seal_id = int(conn.execute(sa.insert(_SEALS).values(
+        entity=entity, reason="migration", period=None, sealed_at=now, entries=len(members), lines=n_lines,
+        first_entry=first, last_entry=last, digest=digest).returning(_SEALS.c.id)).scalar_one())
+    conn.execute(sa.insert(_SEAL_ENTRIES), [{"entry_id": m.entry_id, "seal_id": seal_id, "hash": m.hash}
+                                            for m in members])
+    line_rows = [{"line_id": line_id, "entry_id": m.entry_id, "seal_id": seal_id, "hash": h}
+                 for m in members for line_id, h in m.lines]
+    if line_rows:
+        conn.execute(sa.insert(_SEAL_LINES), line_rows)
+    detail = {"seal": seal_id, "entity": entity, "entries": len(members), "lines": n_lines, "first_entry": first,
+              "last_entry": last, "digest": digest, "reason": "migration", "period": None, "algorithm": ALGORITHM}
+    return {"at": now, "target": f"ledger_seal/{seal_id}", "detail": normalize_json(detail)}
+
+
+def _append_to_chain(conn: sa.Connection, records: list[dict[str, Any]]) -> None:
+    head = conn.execute(sa.select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == _HEAD_ID).with_for_update()).one()
+    seq, prev = int(head[0]), str(head[1])
+    rows: list[dict[str, Any]] = []
+    for r in records:
+        seq += 1
+        rec = ChainRecord(seq, r["at"], _SEALER, None, None, _SEAL_ACTION, r["target"], r["detail"], None, prev)
+        digest = record_hash(rec)
+        rows.append({"seq": seq, "at": r["at"], "actor": _SEALER, "role": None, "token_id": None,
+                     "action": _SEAL_ACTION, "target": r["target"], "detail": r["detail"], "request_digest": None,
+                     "prev_hash": prev, "hash": digest})
+        prev = digest
+    conn.execute(sa.insert(_AUDIT), rows)
+    conn.execute(sa.update(_HEAD).where(_HEAD.c.id == _HEAD_ID).values(seq=seq, hash=prev))
 
 
 def downgrade() -> None:
