@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from asyncua import Server, ua
+from asyncua import ua
+from asyncua.server.server import Server
 from support.protocols import NS_URI, TEST_PASSWORD, TEST_USER, OpcUaServerProcess, make_certificate
 from support.sim import plant_settings
 
@@ -37,7 +38,7 @@ MACHINES: list[dict[str, Any]] = [
     {"id": "P2", "counter_bits": 16, "counter_start": 10, "cycle_s": 3},
 ]
 URN_A, URN_B = "urn:test:browse:a", "urn:test:browse:b"
-BULK = 300
+BULK = 120
 
 
 async def run_cli(argv: list[str]) -> int:
@@ -134,7 +135,7 @@ class Nested:
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def nested() -> AsyncIterator[Nested]:
     """Objects/Area/Cell1/Deep1/Deep2/Deep3/Temp (urn a), Objects/Area/Cell1/{nested.b}:Other (urn b),
-    Objects/Area/3:Gadget/2:Speed (writable), Objects/Bulk/Pad0..Pad299 (urn a), a filler namespace."""
+    Objects/Area/3:Gadget/2:Speed (writable), Objects/Bulk/Pad0..Pad119 (urn a), a filler namespace."""
     server = Server()
     await server.init()
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/browse/"
