@@ -262,6 +262,24 @@ def _examples(run: Run, container: Container, schema_paths: set[tuple[str, str]]
            body={"through": 5, "reason": "lost on the way"})
     alerts = run.ok("GET", f"{API}/alerts", role="operator")["alerts"]
     run.ok("POST", f"{API}/alerts/{{alert_id}}/ack", role="operator", path={"alert_id": alerts[0]["id"]})
+    # the alert lifecycle, purchase orders and webhooks (issue 14)
+    assert len(alerts) >= 2, alerts
+    run.ok("GET", f"{API}/alerts/{{alert_id}}", role="auditor", path={"alert_id": alerts[0]["id"]})
+    run.ok("POST", f"{API}/alerts/{{alert_id}}/assign", role="controller", path={"alert_id": alerts[0]["id"]},
+           body={"assignee": "mia", "comment": "yours"})
+    run.ok("POST", f"{API}/alerts/{{alert_id}}/resolve", role="controller", path={"alert_id": alerts[0]["id"]},
+           body={"comment": "done"})
+    run.ok("POST", f"{API}/alerts/{{alert_id}}/dismiss", role="controller", path={"alert_id": alerts[1]["id"]})
+    po_line = {"item": "S", "qty": "100", "unit_price": "4.10", "due": today}
+    run.ok("POST", f"{API}/purchase-orders", role="planner",
+           body={"id": "PO-F1", "supplier": "Steel Co", "plant": "P1", "lines": [po_line]})
+    run.ok("GET", f"{API}/purchase-orders", role="auditor")
+    run.ok("GET", f"{API}/purchase-orders/{{po_id}}", role="auditor", path={"po_id": "PO-F1"})
+    hook = run.ok("POST", f"{API}/webhooks", role="admin",
+                  body={"url": "http://127.0.0.1:9/hook", "secret": "s" * 16, "kinds": ["gap"]})["webhook"]
+    run.ok("GET", f"{API}/webhooks", role="admin")
+    run.ok("GET", f"{API}/webhooks/deliveries", role="admin")
+    run.ok("DELETE", f"{API}/webhooks/{{webhook_id}}", role="admin", path={"webhook_id": hook["id"]})
     run.ok("GET", f"{API}/edges", role="auditor")
     run.ok("POST", f"{API}/edges", role="engineer", body={"id": "edge-9", "plant": "P1"})
     # work orders and inputs
@@ -360,6 +378,7 @@ def _pools(run: Run) -> dict[str, list[Any]]:
         "rejected_id": get("rejected-events", "rejected_events"), "period_id": get("periods", "periods"),
         "event_id": get("unassigned", "events") + get("suspect-events", "events") + [1, 2, 3],
         "stream": get("streams", "streams", "stream"), "token_id": [1, 2, 3],
+        "po_id": get("purchase-orders", "purchase_orders"), "webhook_id": get("webhooks", "webhooks"),
         "record_id": ["S", "BR-100", "WC-PRESS", MACHINE, "EQ_FAIL", "BURR", "|1300", "labor_booking|"],
     }
 
