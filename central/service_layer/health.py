@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import NotRequired, TypedDict, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,22 +20,71 @@ from central.adapters.db.models_ingest import EventRow, GapRow, QuarantineRow, R
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HealthReport", "StreamFigures", "ingest_view", "health_report", "stream_figures"]
+__all__ = ["HealthReport", "HealthBody", "IngestView", "StreamFigures", "ingest_view", "health_report",
+           "stream_figures"]
 
 Sessions = sessionmaker[Session]
+T = TypeVar("T")
+
+
+class IngestView(TypedDict):
+    """The ``ingest`` section: what the worker has reported so far (a key not yet reported is absent)."""
+
+    enabled: bool
+    connected: NotRequired[bool]
+    subscribed: NotRequired[bool]
+    subscription: NotRequired[str]
+    database: NotRequired[str]
+    last_error: NotRequired[str]
+    worker_restarts: NotRequired[int]
+    heartbeat_age_seconds: NotRequired[float]
+    worker: NotRequired[str]
+
+
+class HealthBody(TypedDict):
+    """The /health document."""
+
+    status: str
+    ready: bool
+    problems: list[str]
+    database: str
+    ingest: IngestView
+    posting_handler: str
+    started: str
+    now: str
+
+
+def _reported(state: Mapping[str, object], key: str, kind: type[T]) -> T | None:
+    """``state[key]`` when the worker reported it with the type it publishes; a value of another
+    type is a bug in the worker: logged and left out of the view."""
+    value = state.get(key)
+    if value is None or isinstance(value, kind):
+        return value
+    log.error("health: ingest state %s=%r is not a %s: left out", key, value, kind.__name__)
+    return None
 
 
 def ingest_view(state: Mapping[str, object], enabled: bool,
-                stale_after: float) -> tuple[dict[str, Any], list[str]]:
+                stale_after: float) -> tuple[IngestView, list[str]]:
     """The ``ingest`` section of /health and the problems it shows.
 
     ``worker``: ``absent`` (no ingest worker in this process: an API-only process or a test),
     ``running``, ``retrying`` (the database is failing it), ``stale`` (no heartbeat for
     ``stale_after`` seconds), ``dead`` or ``stopped``."""
-    view: dict[str, Any] = {"enabled": enabled}
-    for key in ("connected", "subscribed", "subscription", "database", "last_error", "worker_restarts"):
-        if key in state:
-            view[key] = state[key]
+    view = IngestView(enabled=enabled)
+    # what the worker reported, in this order
+    if (connected := _reported(state, "connected", bool)) is not None:
+        view["connected"] = connected
+    if (subscribed := _reported(state, "subscribed", bool)) is not None:
+        view["subscribed"] = subscribed
+    if (subscription := _reported(state, "subscription", str)) is not None:
+        view["subscription"] = subscription
+    if (database := _reported(state, "database", str)) is not None:
+        view["database"] = database
+    if (last_error := _reported(state, "last_error", str)) is not None:
+        view["last_error"] = last_error
+    if (restarts := _reported(state, "worker_restarts", int)) is not None:
+        view["worker_restarts"] = restarts
     worker = str(state.get("worker", "absent"))
     beat = state.get("heartbeat")
     problems: list[str] = []
@@ -70,7 +119,7 @@ def _database_answers(sessions: Sessions) -> bool:
 class HealthReport:
     """``body`` is the /health document; ``problems`` empty means healthy and ready."""
 
-    body: dict[str, Any]
+    body: HealthBody
     problems: list[str]
     heartbeat_age: float | None
 
@@ -87,7 +136,7 @@ def health_report(
         problems.append("database unreachable")
     ingest, ingest_problems = ingest_view(ingest_state, ingest_enabled, stale_after)
     problems += ingest_problems
-    body = {
+    body: HealthBody = {
         "status": "degraded" if problems else "ok",
         "ready": not problems,
         "problems": problems,
@@ -97,8 +146,7 @@ def health_report(
         "started": started.isoformat(),
         "now": now.isoformat(),
     }
-    age = ingest.get("heartbeat_age_seconds")
-    return HealthReport(body, problems, age if isinstance(age, float) else None)
+    return HealthReport(body, problems, ingest.get("heartbeat_age_seconds"))
 
 
 @dataclass(frozen=True, slots=True)

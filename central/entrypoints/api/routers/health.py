@@ -9,6 +9,7 @@ connected. Anything else is ``degraded`` with HTTP 503 and a list of ``problems`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,7 +74,7 @@ class ReadyOut(ResponseBody):
     ingest: IngestStateOut
 
 
-def _answer(model: type[ResponseBody], body: dict[str, Any], degraded: bool) -> JSONResponse:
+def _answer(model: type[ResponseBody], body: Mapping[str, object], degraded: bool) -> JSONResponse:
     """``body`` checked against ``model`` and sent as it is (keys the process did not report stay
     absent), with 503 when degraded. A JSONResponse because the status depends on the state."""
     checked = model.model_validate(body)
