@@ -19,7 +19,7 @@ __all__ = [
     "RecordGoodsReceipt", "IssueMaterial", "BookLabour", "RecordOverheadActual",
     "CloseWorkOrder", "ClosePeriod", "RequestPeriodReopen",
     "ProposeManualEntry", "ReverseJournalEntry",
-    "LoadMasterData",
+    "LoadMasterData", "AddMasterRecord", "ReplaceMasterRecord",
     "ApproveRequest", "RejectRequest",
 ]
 
@@ -201,6 +201,25 @@ class LoadMasterData:
     """Every manufactured item of the document needs its routing (a file); False for one record."""
     approved: bool = False
     """Applied by an approval: a guarded change is written, not parked again."""
+
+
+@dataclass(frozen=True, slots=True)
+class AddMasterRecord:
+    """Add one record to a master-data section (``items``, ``boms``, ...); its key must be new."""
+
+    section: str
+    record: Mapping[str, Any]
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceMasterRecord:
+    """Replace the record of a section that ``record_id`` names."""
+
+    section: str
+    record_id: str
+    record: Mapping[str, Any]
+    user: str
 
 
 # Approvals (central.service_layer.governance.approvals)

@@ -107,9 +107,11 @@ def _checked_settings(args: argparse.Namespace) -> Any:
 def _load(args: argparse.Namespace) -> int:
     """Settings, then the file (every problem with its key path), then the database: a bad
     file or a bad setting exits 2 before the database is created or touched."""
+    from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
+    from central.domain.commands import LoadMasterData
     from central.domain.errors import MasterDataError
     from central.errors import CentralError
-    from central.service_layer.costing.master_data import load_master
+    from central.service_layer.costing.master_data import load_master_data
     from central.service_layer.costing.master_file import read_master_file
 
     settings = _settings(args)
@@ -123,8 +125,8 @@ def _load(args: argparse.Namespace) -> int:
 
     container = bootstrap(settings, migrate=True)
     try:
-        with container.write_sessions() as session, session.begin():
-            summary = load_master(session, document, args.user, source=str(args.file)).to_data()
+        command = LoadMasterData(document, args.user, source=str(args.file))
+        summary = load_master_data(command, SqlAlchemyUnitOfWork(container.write_sessions)).to_data()
     except MasterDataError as exc:
         _print_master_errors(args.file, exc)
         return 2

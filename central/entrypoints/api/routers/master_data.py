@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends
 from pydantic import Field, create_model
 
-from central.domain.commands import LoadMasterData
+from central.domain.commands import AddMasterRecord, LoadMasterData, ReplaceMasterRecord
 from central.entrypoints.api.deps import Principal, PrincipalDep, SessionDep, UnitOfWorkDep, require_role
 from central.entrypoints.api.schemas import ResponseBody
 from central.service_layer.costing import master_records
@@ -207,11 +207,11 @@ def _register(path: str, section: str, role: str) -> None:
     def get_record(record_id: str, session: SessionDep, _who: PrincipalDep) -> object:
         return master_records.get_record(session, section, record_id)
 
-    def create_record(session: SessionDep, body: JsonObject, who: Principal = writer) -> object:
-        return master_records.create_record(session, section, body, who.user)
+    def create_record(uow: UnitOfWorkDep, body: JsonObject, who: Principal = writer) -> object:
+        return master_records.add_record(AddMasterRecord(section, body, who.user), uow)
 
-    def update_record(record_id: str, session: SessionDep, body: JsonObject, who: Principal = writer) -> object:
-        return master_records.update_record(session, section, record_id, body, who.user)
+    def update_record(record_id: str, uow: UnitOfWorkDep, body: JsonObject, who: Principal = writer) -> object:
+        return master_records.replace_record(ReplaceMasterRecord(section, record_id, body, who.user), uow)
 
     router.add_api_route(f"/{path}", list_records, methods=["GET"], name=f"list_{section}",
                          response_model=_list_model(section, record), response_model_exclude_unset=True)
