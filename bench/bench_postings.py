@@ -92,7 +92,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         raw = run(f"sqlite:///{tmp}/raw.db", False, batches, t0)
         posted = run(f"sqlite:///{tmp}/posted.db", True, batches, t0)
-    rows = [
+    rows: list[list[object]] = [
         ["ingest, no costing (baseline)", f"{raw:.2f} s", f"{total / raw:,.0f} events/s", "1.00"],
         ["ingest + postings (costing handler)", f"{posted:.2f} s", f"{total / posted:,.0f} events/s",
          f"{raw / posted:.2f}x"],

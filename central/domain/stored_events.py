@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["StoredEvent", "StreamState", "EVENT_FIELDS"]
 
 
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
+class StoredEvent(NamedTuple):
     """One stored event (a row of ``events``), as the posting seam sees it. ``machine``, ``kind``
-    and ``ts`` are None only for a rejected body that did not validate."""
+    and ``ts`` are None only for a rejected body that did not validate. A named tuple: hundreds
+    are made per batch, and a tuple is the cheapest immutable value to build."""
 
     id: int
     edge: str
@@ -38,7 +38,7 @@ class StoredEvent:
     @classmethod
     def from_values(cls, event_id: int, values: Mapping[str, Any]) -> StoredEvent:
         """From the column values the ingest inserted (a dict with every name of :data:`EVENT_FIELDS`)."""
-        return cls(event_id, *(values[name] for name in EVENT_FIELDS))
+        return cls(event_id, *map(values.__getitem__, EVENT_FIELDS))
 
 
 EVENT_FIELDS = ("edge", "stream", "seq", "status", "machine", "kind", "ts", "rx", "posting_ts", "qty", "state",

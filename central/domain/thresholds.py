@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from central.domain.errors import InputError, ValidationError
 from central.domain.master_data import DowntimeCategory, DowntimeReason
@@ -131,9 +131,9 @@ def threshold_errors(records: Mapping[str, Sequence[Mapping[str, Any]]]) -> list
 # --- scrap rate over a rolling window of units ----------------------------------------------
 
 
-@dataclass(frozen=True)
-class UnitEvent:
-    """A count or scrap event of one machine; ``key`` identifies it (the event id)."""
+class UnitEvent(NamedTuple):
+    """A count or scrap event of one machine; ``key`` identifies it (the event id). A named
+    tuple: one is made per event on the ingest's hot path."""
 
     key: int
     ts: datetime

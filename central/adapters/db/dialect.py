@@ -107,5 +107,10 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     columns: list[list[Any]] = []
     for key, proc in zip(order, procs, strict=True):
         values = [row[key] for row in rows]
-        columns.append(values if proc is None else [proc(v) for v in values])
+        if proc is None:
+            columns.append(values)
+        elif all(v is values[0] for v in values):  # one value for every row (a batch's receive time)
+            columns.append([proc(values[0])] * len(values))
+        else:
+            columns.append([proc(v) for v in values])
     conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
@@ -57,9 +57,8 @@ __all__ = ["CostingHandler", "Pending", "attach", "post_to_order"]
 SYSTEM_USER = "ingest"
 
 
-@dataclass(frozen=True)
-class Pending:
-    """A count or scrap event waiting to post."""
+class Pending(NamedTuple):
+    """A count or scrap event waiting to post (a named tuple: one per event on the hot path)."""
 
     event_id: int
     machine: str
@@ -138,9 +137,11 @@ def attach(
     by_machine: dict[str, list[Dispatch]] = {}
     for d in dispatches_for(session, {p.machine for p in pending}, lo, hi):
         by_machine.setdefault(d.machine, []).append(d)
+    # the common case, one dispatch covering all of a machine's events, is decided once per machine
+    whole = _whole_machine_orders(pending, by_machine)
     by_order: dict[str, list[Pending]] = {}
     for p in pending:
-        order = order_at(by_machine.get(p.machine, ()), p.machine, p.ts)
+        order = whole[p.machine] if p.machine in whole else order_at(by_machine.get(p.machine, ()), p.machine, p.ts)
         if order is not None:
             by_order.setdefault(order, []).append(p)
     out: dict[int, Attached] = {}
@@ -150,6 +151,24 @@ def attach(
             log.error("dispatch references unknown order %s", order_id)
             continue
         out |= post_to_order(session, snap, row, items, user, memo, now, link=link)
+    return out
+
+
+def _whole_machine_orders(pending: Sequence[Pending], by_machine: dict[str, list[Dispatch]]) -> dict[str, str | None]:
+    """Per machine: the order of all its pending events when that needs no per-event look-up (no
+    dispatch in the window: None; exactly one, covering its first and last event: that order).
+    Machines not in the result need :func:`order_at` per event (several dispatches)."""
+    span: dict[str, tuple[datetime, datetime]] = {}
+    for p in pending:
+        lo_hi = span.get(p.machine)
+        span[p.machine] = (p.ts, p.ts) if lo_hi is None else (min(lo_hi[0], p.ts), max(lo_hi[1], p.ts))
+    out: dict[str, str | None] = {}
+    for machine, (first, last) in span.items():
+        found = by_machine.get(machine, ())
+        if not found:
+            out[machine] = None
+        elif len(found) == 1 and found[0].machine == machine and found[0].covers(first) and found[0].covers(last):
+            out[machine] = found[0].work_order  # an interval: covering both ends covers everything between
     return out
 
 
@@ -216,6 +235,9 @@ def _runs_by_period(
     runs: list[tuple[Any, list[Pending]]] = []
     cache: dict[Any, Any] = {}
     zone = local_zone(snap, entity)
+    if ordered and ordered[0].ts.astimezone(zone).date() == ordered[-1].ts.astimezone(zone).date():
+        # ``ordered`` is in time order: first and last on one local day means every event is
+        return [(period_for_event(session, snap, entity, ordered[0].ts), list(ordered))]
     for p in ordered:
         day = p.ts.astimezone(zone).date()  # local_date, the zone looked up once
         choice = cache.get(day)
