@@ -20,7 +20,7 @@ import logging
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -61,6 +61,7 @@ __all__ = [
     "assign_event_to_order", "accept_suspect_event", "reject_suspect_event",
     "create_order", "release", "start", "stop", "complete", "order_view", "get_order", "list_orders",
     "assign_event", "accept_suspect", "reject_suspect", "event_view", "list_event_postings",
+    "WorkOrderView", "EventPostingView",
 ]
 
 _FUTURE_SLACK = timedelta(minutes=5)
@@ -222,7 +223,45 @@ def complete_work_order(cmd: CompleteWorkOrder, uow: AbstractUnitOfWork) -> Work
         return order
 
 
-def order_view(order: WorkOrderRow) -> dict[str, Any]:
+class WorkOrderView(TypedDict):
+    """A work order as the API shows it: quantities plain decimal strings, times ISO."""
+
+    id: str
+    item: str
+    qty: str
+    planned_qty: str
+    due: str | None
+    status: str
+    machine: str | None
+    good_qty: str
+    scrap_qty: str
+    created: str | None
+    released_at: str | None
+    started_at: str | None
+    stopped_at: str | None
+    completed_at: str | None
+    closed_at: str | None
+
+
+class EventPostingView(TypedDict):
+    """A machine event as costing holds it (unassigned, suspect, posted, ...)."""
+
+    id: int
+    machine: str
+    kind: str
+    ts: str
+    qty: int
+    state: str | None
+    reason: str | None
+    status: str
+    work_order: str | None
+    record: int | None
+    late: bool
+    decided_by: str | None
+    hold_reason: str | None
+
+
+def order_view(order: WorkOrderRow) -> WorkOrderView:
     acc = OrderAccruals.from_data(order.accruals)
 
     def ts(v: datetime | None) -> str | None:
@@ -239,7 +278,7 @@ def order_view(order: WorkOrderRow) -> dict[str, Any]:
     }
 
 
-def list_orders(session: Session, status: str | None, limit: int, offset: int) -> list[dict[str, Any]]:
+def list_orders(session: Session, status: str | None, limit: int, offset: int) -> list[WorkOrderView]:
     stmt = select(WorkOrderRow).order_by(WorkOrderRow.created, WorkOrderRow.id).limit(limit).offset(offset)
     if status:
         stmt = stmt.where(WorkOrderRow.status == status)
@@ -290,7 +329,7 @@ def reject_suspect_event(cmd: RejectSuspectEvent, uow: AbstractUnitOfWork) -> Ev
         return row
 
 
-def event_view(row: EventPostingRow) -> dict[str, Any]:
+def event_view(row: EventPostingRow) -> EventPostingView:
     return {
         "id": row.event_id, "machine": row.machine, "kind": row.kind, "ts": row.ts.isoformat(), "qty": row.qty,
         "state": row.state, "reason": row.reason, "status": row.status, "work_order": row.work_order,
@@ -298,7 +337,7 @@ def event_view(row: EventPostingRow) -> dict[str, Any]:
     }
 
 
-def list_event_postings(session: Session, status: str, limit: int, offset: int) -> list[dict[str, Any]]:
+def list_event_postings(session: Session, status: str, limit: int, offset: int) -> list[EventPostingView]:
     stmt = select(EventPostingRow).where(EventPostingRow.status == status).order_by(
         EventPostingRow.ts, EventPostingRow.event_id).limit(limit).offset(offset)
     return [event_view(r) for r in session.scalars(stmt)]
