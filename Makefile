@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration chaos bench install clean screenshots
+.PHONY: demo test lint typecheck unit integration chaos bench install bundle clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ chaos: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# Offline install archive for an edge box (docs/deploy-edge.md), e.g.
+#   make bundle BUNDLE_ARGS="--python-version 3.11 --platform manylinux2014_aarch64"
+bundle: $(STAMP)
+	$(BIN)/sfsync edge bundle $(BUNDLE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
