@@ -6,6 +6,7 @@ second person's approval instead of written; the approval applies it."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -13,10 +14,11 @@ import pytest
 
 from central.adapters.db.models_costing import PeriodRow
 from central.bootstrap import APPLIERS
-from central.domain.commands import ApproveRequest, LoadMasterData
+from central.domain.commands import AddMasterRecord, ApproveRequest, LoadMasterData, ReplaceMasterRecord
 from central.domain.errors import MasterDataError
-from central.errors import Conflict, Forbidden
+from central.errors import Conflict, Forbidden, NotFound
 from central.service_layer.costing.master_data import APPROVAL_KIND, load_master_data
+from central.service_layer.costing.master_records import add_record, replace_record
 from central.service_layer.governance.approvals import approve_request, register_appliers
 from tests.support.costing import worked_example_master as example_document
 from tests.support.domain import worked_example_master
@@ -118,3 +120,50 @@ def test_a_closed_periods_dates_cannot_change() -> None:
     with pytest.raises(Conflict, match="period P-TEST is closed: its dates cannot change"):
         load_master_data(LoadMasterData(doc, "engineer"), uow)
     assert len(uow.master.saved) == 1
+
+
+# --- one record at a time (the CRUD resources) -----------------------------------------------
+
+
+class _Records(FakeUnitOfWork):
+    """A fake whose snapshot records are the stored records (the CRUD handlers read them there)."""
+
+    def __init__(self) -> None:
+        super().__init__(worked_example_master())
+        load_master_data(LoadMasterData(_doc(), "engineer", source="test"), self)
+        snap = self.master.snapshot()
+        records = {s: list(r.values()) for s, r in self.master.records.items()}
+        self.master._snapshot = replace(snap, records=records)
+
+
+def test_adding_a_record_with_an_existing_key_is_a_conflict() -> None:
+    uow = _Records()
+    with pytest.raises(Conflict, match="scrap_reasons record 'BURR' exists: use PUT") as caught:
+        add_record(AddMasterRecord("scrap_reasons", {"code": "BURR"}, "engineer"), uow)
+    assert caught.value.code == "duplicate"
+    assert len(uow.master.saved) == 1 and uow.commits == 1
+
+
+def test_adding_a_new_record_loads_it_like_a_one_record_file() -> None:
+    uow = _Records()
+    out = add_record(AddMasterRecord("scrap_reasons", {"code": "CRACK"}, "engineer"), uow)
+    assert out["record"] == {"code": "CRACK"} and out["changed"] is True
+    assert uow.master.records["scrap_reasons"]["CRACK"]["code"] == "CRACK"
+    assert uow.master.versions[-1]["source"] == "api:scrap_reasons"
+
+
+def test_replacing_an_unknown_record_is_not_found() -> None:
+    uow = _Records()
+    with pytest.raises(NotFound, match="no items record 'X-1'"):
+        replace_record(ReplaceMasterRecord("items", "X-1", {"id": "X-1", "class": "raw", "standard_cost": "1.00"},
+                                           "engineer"), uow)
+    assert len(uow.master.saved) == 1
+
+
+def test_replacing_a_guarded_record_waits_for_approval() -> None:
+    uow = _Records()
+    out = replace_record(ReplaceMasterRecord("items", "S", {"id": "S", "class": "raw", "unit": "kg",
+                                                            "standard_cost": "4.20", "issue": "manual"}, "engineer"),
+                         uow)
+    assert out["pending_approval"]["key_paths"] == ["items[0]"]
+    assert uow.master.records["items"]["S"]["standard_cost"] == "4.00"
