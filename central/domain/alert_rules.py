@@ -28,7 +28,7 @@ from central.domain.money import ZERO, divide, to_ratio
 __all__ = [
     "RULE_KINDS", "ONCE_KINDS", "Level", "Finding", "AlertThresholds", "DEFAULT_ALERT_THRESHOLDS",
     "resolve_alert_thresholds", "alert_threshold_errors", "level_for",
-    "OrderProgress", "hours_overrun", "MaterialUse", "material_overuse",
+    "OrderProgress", "hours_overrun", "CentreLabour", "centre_labour", "MaterialUse", "material_overuse",
     "PoLineDue", "po_line_late", "Requirement", "Supply", "shortage",
     "EdgeView", "edge_offline", "edge_unacked", "MachineView", "stream_silent",
     "VarianceLine", "variance_over",
@@ -42,11 +42,12 @@ SHORTAGE = "material_shortage"
 EDGE_OFFLINE = "edge_offline"
 EDGE_UNACKED = "edge_unacked"
 STREAM_SILENT = "stream_silent"
+CENTRE_LABOUR = "centre_labour_overrun"
 ORDER_VARIANCE = "order_variance"
 PERIOD_VARIANCE = "period_variance"
 
-RULE_KINDS = frozenset({RUN_HOURS, LABOUR_HOURS, MATERIAL, PO_LATE, SHORTAGE, EDGE_OFFLINE, EDGE_UNACKED,
-                        STREAM_SILENT})
+RULE_KINDS = frozenset({RUN_HOURS, LABOUR_HOURS, CENTRE_LABOUR, MATERIAL, PO_LATE, SHORTAGE, EDGE_OFFLINE,
+                        EDGE_UNACKED, STREAM_SILENT})
 """Kinds the evaluator opens and resolves by itself."""
 ONCE_KINDS = frozenset({ORDER_VARIANCE, PERIOD_VARIANCE})
 """Kinds raised once per close (a fact, not a condition): a person resolves them."""
@@ -227,6 +228,38 @@ def hours_overrun(p: OrderProgress, t: AlertThresholds, *, labour: bool, plant: 
            f"projected {detail['projected_hours']} h "
            f"for {p.order_qty} units")
     return Finding(kind, f"{kind}:{p.work_order}", level, msg, detail, plant=plant, entity=entity)
+
+
+# --- per work centre and period: labour hours booked over standard for the period's output ---------
+
+
+@dataclass(frozen=True)
+class CentreLabour:
+    work_center: str
+    period: str
+    booked_hours: Decimal
+    standard_hours: Decimal
+    output_qty: Decimal
+    records: Sequence[int] = ()
+
+
+def centre_labour(c: CentreLabour, t: AlertThresholds, *, plant: str | None = None,
+                  entity: str | None = None) -> Finding | None:
+    """Paid hours booked for the work centre in the period against standard labour hours of the
+    units it processed in the period; None while the output is worth less than ``min_standard_hours``."""
+    if c.standard_hours < t.min_standard_hours or c.standard_hours == 0:
+        return None
+    over = divide(c.booked_hours, c.standard_hours) - 1
+    tolerance = t.labour_hours_tolerance
+    level = level_for(over, tolerance, tolerance * t.clear_fraction)
+    detail = {"work_center": c.work_center, "period": c.period, "booked_hours": str(c.booked_hours),
+              "standard_hours": str(c.standard_hours), "output_qty": str(c.output_qty), "over": _ratio(over),
+              "tolerance": str(tolerance), "records": list(c.records)}
+    msg = (f"work centre {c.work_center}, period {c.period}: {c.booked_hours} labour hours booked vs "
+           f"{c.standard_hours} standard for {c.output_qty} units ({_ratio(over * 100)}% over, "
+           f"tolerance {tolerance * 100}%)")
+    return Finding(CENTRE_LABOUR, f"{CENTRE_LABOUR}:{c.work_center}:{c.period}", level, msg, detail, plant=plant,
+                   entity=entity)
 
 
 # --- material issued over standard for the output so far -----------------------------------------

@@ -24,7 +24,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from central.adapters.db.models_costing import (
     DispatchRow,
     EventPostingRow,
+    EventPostingStatus,
     ItemStockRow,
     JournalEntryRow,
     JournalLineRow,
@@ -152,6 +153,47 @@ def running_orders(session: Session, layers: Layers, now: datetime) -> list[Rate
             use = rules.MaterialUse(order.id, comp.item, acc.issued.get(comp.item, ZERO), comp.qty,
                                     acc.processed_qty, records)
             f = rules.material_overuse(use, t, plant=plant, entity=entity)
+            if f is not None:
+                out.append((f, t.clear_runs))
+    return out
+
+
+def centre_labour(session: Session, layers: Layers, now: datetime) -> list[Rated]:
+    """Open periods that have begun: labour booked per work centre against standard hours of the
+    units processed in the period (posted count and scrap events, by the order's routing)."""
+    master = layers.snap.master
+    out: list[Rated] = []
+    today = now.date()
+    for period in session.scalars(select(PeriodRow).where(PeriodRow.status == "open", PeriodRow.start <= today)
+                                  .order_by(PeriodRow.start)):
+        booked: dict[str, tuple[Decimal, list[int]]] = {}
+        for rec in session.scalars(select(OpRecordRow).where(OpRecordRow.kind == "labor_booking",
+                                                             OpRecordRow.period == period.id)):
+            hours, ids = booked.get(rec.work_center or "", (ZERO, []))
+            booked[rec.work_center or ""] = (hours + (rec.qty or ZERO), [*ids, rec.id])
+        if not booked:
+            continue
+        lo = datetime.combine(period.start, time.min, UTC)
+        hi = datetime.combine(period.end + timedelta(days=1), time.min, UTC)
+        items = dict(session.execute(select(WorkOrderRow.id, WorkOrderRow.item)).tuples().all())
+        output: dict[str, tuple[Decimal, Decimal]] = {}
+        stmt = (select(EventPostingRow.work_order, func.sum(EventPostingRow.qty))
+                .where(EventPostingRow.status == EventPostingStatus.POSTED,
+                       EventPostingRow.kind.in_(["count", "scrap"]), EventPostingRow.ts >= lo,
+                       EventPostingRow.ts < hi, EventPostingRow.work_order.is_not(None))
+                .group_by(EventPostingRow.work_order))
+        for order_id, qty in session.execute(stmt).tuples():
+            routing = master.routings_by_item.get(items.get(str(order_id), ""))
+            if routing is None:
+                continue
+            units, std = output.get(routing.work_center, (ZERO, ZERO))
+            output[routing.work_center] = (units + Decimal(qty or 0), std + Decimal(qty or 0) * routing.labor_hours)
+        for wc, (hours, ids) in sorted(booked.items()):
+            units, std = output.get(wc, (ZERO, ZERO))
+            plant = layers.plant_of_wc(wc)
+            t = layers.work_centre(wc)
+            f = rules.centre_labour(rules.CentreLabour(wc, period.id, hours, std, units, ids), t, plant=plant,
+                                    entity=layers.entity_of_plant(plant))
             if f is not None:
                 out.append((f, t.clear_runs))
     return out
@@ -285,6 +327,7 @@ def _period_variances(session: Session, period: str) -> list[rules.VarianceLine]
 
 RULES: dict[str, tuple[frozenset[str], Rule, bool]] = {
     "running_orders": (frozenset({rules.RUN_HOURS, rules.LABOUR_HOURS, rules.MATERIAL}), running_orders, False),
+    "centre_labour": (frozenset({rules.CENTRE_LABOUR}), centre_labour, False),
     "po_lines": (frozenset({rules.PO_LATE}), po_lines, False),
     "shortages": (frozenset({rules.SHORTAGE}), shortages, False),
     "edges": (frozenset({rules.EDGE_OFFLINE, rules.EDGE_UNACKED}), edges, False),

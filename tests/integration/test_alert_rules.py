@@ -230,3 +230,32 @@ def test_stream_silent_while_the_machine_reports_running(
     line.state(later + timedelta(minutes=2), "down")
     run(c, later + timedelta(minutes=30))  # stopped machines are expected to be quiet
     assert statuses(c, "stream_silent") == ["resolved"]
+
+
+def test_work_centre_labour_booked_over_standard_for_the_periods_output(
+        setup: tuple[Container, TestClient, dict[str, str]]) -> None:
+    c, client, h = setup
+    t0 = (datetime.now(UTC) - timedelta(hours=4)).replace(second=0, microsecond=0)
+    ok(client.post(f"{API}/work-orders", json={"id": "WO-1", "item": "BR-100", "qty": "100"}, headers=h), 201)
+    ok(client.post(f"{API}/work-orders/WO-1/release", headers=h))
+    ok(client.post(f"{API}/work-orders/WO-1/start", json={"machine": MACHINE, "at": t0.isoformat()}, headers=h))
+    line = Line(c)
+    line.state(t0, "running")
+    last = line.counts(t0, 50, timedelta(minutes=2))  # 50 units: 2.0 standard labour hours
+
+    def book(hours: str) -> None:
+        ok(client.post(f"{API}/labor-bookings", headers=h, json={
+            "work_center": "WC-PRESS", "period": "P-TEST", "hours": hours, "amount": "10.00"}), 201)
+
+    book("2.15")  # 7.5 % over: quiet
+    run(c, last)
+    assert alerts(c, "centre_labour_overrun") == []
+    book("0.15")  # 2.30: 15 % over
+    run(c, last)
+    over = alerts(c, "centre_labour_overrun")
+    assert len(over) == 1 and over[0].detail["booked_hours"] == "2.30" and over[0].detail["standard_hours"] == "2.00"
+    assert len(over[0].detail["records"]) == 2 and over[0].detail["period"] == "P-TEST"
+    last = line.counts(last, 10, timedelta(minutes=2))  # 60 units: 2.4 h standard, 4 % under
+    run(c, last)
+    run(c, last)
+    assert statuses(c, "centre_labour_overrun") == ["resolved"]
