@@ -4,8 +4,10 @@ this period against the last.
 
 Figures of a scope (one plant, or one entity with all its plants) over a window:
 
-- ``good``, ``scrap``: units counted on the scope's machines (posted or waiting unassigned, as
-  ``/reports/oee`` counts them);
+- ``good``, ``scrap``: units posted on the scope's machines (their ``production`` records: of the
+  period for a period window, of the posting days for a day window; see
+  :mod:`central.service_layer.costing.output_totals`) plus units waiting unassigned, as
+  ``/reports/oee`` counts them;
 - ``oee``: availability x performance x quality over the scope's machines together
   (:func:`central.domain.operations_reports.oee` of their summed time);
 - ``cost_of_quality``: scrap x standard cost per unit processed of the posted scrap, as
@@ -37,8 +39,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from central.adapters.db.models_costing import (
-    EventPostingRow,
-    EventPostingStatus,
     JournalEntryRow,
     JournalLineRow,
     PeriodRow,
@@ -49,9 +49,15 @@ from central.domain.money import ZERO, format_amount, format_money, format_quant
 from central.domain.operations_reports import Oee, OrderOutput, ScrapRecord, cost_of_quality, ideal_hours, oee
 from central.domain.roles import VARIANCE_OF_ROLE, Role
 from central.domain.selling_prices import SellingPrice, entity_of_product, price_at
-from central.domain.time_accounting import MachineTime, machine_time
+from central.domain.time_accounting import Interval, MachineTime, machine_time
 from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.master_data import Snapshot, snapshot
+from central.service_layer.costing.output_totals import (
+    ProductionTotal,
+    posted_scrap,
+    production_totals,
+    unassigned_units,
+)
 from central.service_layer.costing.selling_prices import stored_prices
 from central.service_layer.costing.timeline import intervals
 
@@ -138,6 +144,8 @@ class _Book:
         self.plant_of_machine = {m.id: self.plant_of_centre.get(m.work_center) for m in master.machines}
         self.entity_of_plant = {p.id: p.entity for p in master.plants}
         self.cache: dict[tuple[str, str], Any] = {}
+        self.earliest: datetime | None = None
+        self._intervals: list[Interval] | None = None
 
     def plant_of_item(self, item: str | None) -> str | None:
         routing = self.snap.master.routings_by_item.get(item or "")
@@ -159,6 +167,13 @@ class _Book:
     def good_unit(self, item: str) -> Decimal:
         return self.snap.context(entity_of_product(self.snap.master, item)).card(item).good_unit
 
+    def intervals(self, now: datetime) -> list[Interval]:
+        """Run / planned / downtime intervals of every machine from the earliest window's start to
+        now, read once; each window clips them (:func:`machine_time`)."""
+        if self._intervals is None:
+            self._intervals = intervals(self.session, self.snap, list(self.plant_of_machine), self.earliest, now)
+        return self._intervals
+
     def machines(self, scope: _Scope) -> list[str]:
         return [m for m, plant in self.plant_of_machine.items() if plant in scope.plants]
 
@@ -171,22 +186,29 @@ _CountRow = tuple[str, str | None, str, str | None, str, Decimal]
 _LineRow = tuple[str | None, str | None, str | None, str | None, str | None, Decimal]
 
 
-def _counts(book: _Book, w: _Window) -> list[_CountRow]:
-    """(machine, order, kind, reason, status, qty) of every machine in the window, read once per window."""
-    key = ("counts", w.name)
+@dataclass(frozen=True)
+class _Output:
+    """What every scope needs of one window, read once: production totals (posted units), units
+    waiting unassigned, and posted scrap by reason."""
+
+    production: list[ProductionTotal]
+    unassigned: list[tuple[str, str, Decimal]]
+    scrap: list[tuple[str, str, str | None, Decimal]]
+
+
+def _output(book: _Book, w: _Window) -> _Output:
+    key = ("output", w.name)
     if key not in book.cache:
         machines = list(book.plant_of_machine)
-        stmt = select(EventPostingRow.machine, EventPostingRow.work_order, EventPostingRow.kind,
-                      EventPostingRow.reason, EventPostingRow.status, func.sum(EventPostingRow.qty)).where(
-            EventPostingRow.machine.in_(machines), EventPostingRow.kind.in_(("count", "scrap")),
-            EventPostingRow.status.in_((EventPostingStatus.POSTED, EventPostingStatus.UNASSIGNED)),
-            EventPostingRow.ts >= w.start, EventPostingRow.ts < w.end).group_by(
-            EventPostingRow.machine, EventPostingRow.work_order, EventPostingRow.kind, EventPostingRow.reason,
-            EventPostingRow.status)
-        book.cache[key] = [(str(m), None if wo is None else str(wo), str(k), r, str(st), Decimal(q or 0))
-                           for m, wo, k, r, st, q in book.session.execute(stmt)] if machines else []
-    rows: list[_CountRow] = book.cache[key]
-    return rows
+        if w.period is not None:
+            production = production_totals(book.session, period=w.period, machines=machines)
+        else:
+            production = production_totals(book.session, first_day=w.start.date(), last_day=w.last_day,
+                                           machines=machines)
+        book.cache[key] = _Output(production, unassigned_units(book.session, machines, w.start, w.end),
+                                  posted_scrap(book.session, machines, w.start, w.end))
+    out: _Output = book.cache[key]
+    return out
 
 
 def _plant_amounts(
@@ -228,10 +250,7 @@ def _oee(book: _Book, machines: list[str], w: _Window, now: datetime,
     if not machines:
         return None
     end = min(w.end, now)
-    key = ("intervals", w.name)
-    if key not in book.cache:
-        book.cache[key] = intervals(book.session, book.snap, list(book.plant_of_machine), w.start, end)
-    ivs = book.cache[key]
+    ivs = book.intervals(now)
     times = [machine_time(ivs, m, w.start, end) for m in machines]
     total = MachineTime(
         window_hours=sum((t.window_hours for t in times), ZERO), run_hours=sum((t.run_hours for t in times), ZERO),
@@ -244,34 +263,31 @@ def _oee(book: _Book, machines: list[str], w: _Window, now: datetime,
 
 def _figures(book: _Book, scope: _Scope, w: _Window, now: datetime) -> Figures:
     machines = book.machines(scope)
+    kept = set(machines)
+    out = _output(book, w)
     good = scrap = ZERO
     processed: dict[str, Decimal] = defaultdict(lambda: ZERO)
     good_by_item: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    posted_good: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    posted_scrap: dict[tuple[str, str, str | None], Decimal] = defaultdict(lambda: ZERO)
-    kept = set(machines)
-    for machine, order, kind, reason, status, qty in _counts(book, w):
-        if machine not in kept:
+    good_by_order: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for t in out.production:
+        if t.machine not in kept:
             continue
-        item = book.items.get(order or "")
-        known = item is not None and item in book.snap.master.routings_by_item
-        if kind == "count":
-            good += qty
-            if known and item is not None:
-                good_by_item[item] += qty
-        else:
-            scrap += qty
-        if known and item is not None:
-            processed[item] += qty
-            if status == EventPostingStatus.POSTED and order is not None:
-                if kind == "count":
-                    posted_good[order] += qty
-                else:
-                    posted_scrap[(order, machine, reason)] += qty
+        good, scrap = good + t.good, scrap + t.scrap
+        if t.item in book.snap.master.routings_by_item:
+            processed[t.item] += t.good + t.scrap
+            good_by_item[t.item] += t.good
+            good_by_order[t.work_order] += t.good
+    for machine, kind, qty in out.unassigned:  # counted for output and OEE quality, no item yet
+        if machine in kept:
+            if kind == "count":
+                good += qty
+            else:
+                scrap += qty
+    records = [ScrapRecord(wo, m, r, q) for wo, m, r, q in out.scrap
+               if m in kept and book.items.get(wo) in book.snap.master.routings_by_item]
     entity = book.snap.master.entities[0].id if book.snap.master.entities else None
-    coq = cost_of_quality(book.snap.context(entity),
-                          [ScrapRecord(wo, m, r, q) for (wo, m, r), q in posted_scrap.items()],
-                          [OrderOutput(wo, book.items[wo], posted_good[wo]) for wo in {k[0] for k in posted_scrap}])
+    outputs = [OrderOutput(wo, book.items[wo], good_by_order[wo]) for wo in {r.work_order for r in records}]
+    coq = cost_of_quality(book.snap.context(entity), records, outputs)
     variances = _variances(book, scope, w)
     earned: Decimal | None = None
     for item, qty in good_by_item.items():
@@ -338,6 +354,7 @@ def executive_summary(session: Session, *, clock: Clock = utc_now) -> ExecutiveS
     this_w = None if current is None else _period_window("this_period", current, tz, now)
     last_w = None if last is None else _period_window("last_period", last, tz, now)
     book = _Book(session, snap)
+    book.earliest = min(w.start for w in (day, prev, this_w, last_w) if w is not None)
     scopes = []
     for scope in _scopes(snap):
         scopes.append(ScopeSummary(

@@ -35,8 +35,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from central.adapters.db.models_costing import (
-    EventPostingRow,
-    EventPostingStatus,
     JournalEntryRow,
     JournalLineRow,
     OpRecordRow,
@@ -61,6 +59,7 @@ from central.domain.roles import VARIANCE_OF_ROLE, VARIANCE_ROLES, Role, Varianc
 from central.domain.selling_prices import SellingPrice, entity_of_product, price_at
 from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.master_data import Snapshot, snapshot
+from central.service_layer.costing.output_totals import posted_scrap, production_totals
 from central.service_layer.costing.selling_prices import stored_prices
 
 __all__ = ["ProductRow", "OrderRow", "PeriodLeakage", "MarginReport", "margin_report", "margin_data", "Scope"]
@@ -263,28 +262,26 @@ def _leakage(session: Session, scope: Scope, period: str) -> Leakage:
     return margin_leakage(by_type)
 
 
-def _cost_of_quality(session: Session, scope: Scope, start: datetime, end: datetime) -> CostOfQuality:
-    """As ``/reports/cost-of-quality`` over [start, end), for the scope's machines and products."""
+def _cost_of_quality(session: Session, scope: Scope, period: PeriodRow) -> CostOfQuality:
+    """As ``/reports/cost-of-quality?period=``, for the scope's machines and products: the posted
+    scrap events of the period's time window by machine and reason, the allowance from the good
+    units of the period's production records (:mod:`central.service_layer.costing.output_totals`)."""
     snap = scope.snap
-    items = dict(session.execute(select(WorkOrderRow.id, WorkOrderRow.item)).tuples().all())
+    machines = scope.machines()
+    start, end = _bounds(snap, period)
+    items: dict[str, str] = {}
     good: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    scrap: dict[tuple[str, str, str | None], Decimal] = defaultdict(lambda: ZERO)
-    stmt = select(EventPostingRow.work_order, EventPostingRow.machine, EventPostingRow.reason, EventPostingRow.kind,
-                  func.sum(EventPostingRow.qty)).where(
-        EventPostingRow.machine.in_(scope.machines()), EventPostingRow.kind.in_(("count", "scrap")),
-        EventPostingRow.status == EventPostingStatus.POSTED, EventPostingRow.ts >= start, EventPostingRow.ts < end,
-        EventPostingRow.work_order.is_not(None)).group_by(
-        EventPostingRow.work_order, EventPostingRow.machine, EventPostingRow.reason, EventPostingRow.kind)
-    for order, machine, reason, kind, qty in session.execute(stmt):
-        item = items.get(str(order))
-        if item is None or not scope.keeps_product(item) or item not in snap.master.routings_by_item:
-            continue
-        if kind == "count":
-            good[str(order)] += Decimal(qty or 0)
-        else:
-            scrap[(str(order), str(machine), reason)] += Decimal(qty or 0)
-    records = [ScrapRecord(wo, m, reason, qty) for (wo, m, reason), qty in scrap.items()]
-    outputs = [OrderOutput(wo, items[wo], good[wo]) for wo in {wo for wo, _, _ in scrap}]
+    for t in production_totals(session, period=period.id, machines=machines):
+        items[t.work_order] = t.item
+        good[t.work_order] += t.good
+    scrap = posted_scrap(session, machines, start, end)
+    missing = {wo for wo, _, _, _ in scrap if wo not in items}
+    if missing:
+        items |= dict(session.execute(select(WorkOrderRow.id, WorkOrderRow.item).where(
+            WorkOrderRow.id.in_(sorted(missing)))).tuples().all())
+    records = [ScrapRecord(wo, m, reason, qty) for wo, m, reason, qty in scrap
+               if wo in items and scope.keeps_product(items[wo]) and items[wo] in snap.master.routings_by_item]
+    outputs = [OrderOutput(wo, items[wo], good[wo]) for wo in {r.work_order for r in records}]
     entity = snap.master.entities[0].id if snap.master.entities else None
     return cost_of_quality(snap.context(entity), records, outputs)
 
@@ -314,7 +311,7 @@ def margin_report(
     prices = stored_prices(session, product)
     as_of = periods[0].end if period is not None else today
     leakage = tuple(
-        PeriodLeakage(p.id, _leakage(session, scope, p.id), _cost_of_quality(session, scope, *_bounds(snap, p)))
+        PeriodLeakage(p.id, _leakage(session, scope, p.id), _cost_of_quality(session, scope, p))
         for p in periods
     )
     return MarginReport(period, plant, product, as_of, _products(scope, prices, as_of),
