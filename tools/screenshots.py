@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ def start_demo(data_dir: Path) -> tuple[subprocess.Popen[str], str, str]:
     if not (url and token):
         stop(proc)
         raise SystemExit("screenshots: the demo did not print its API address and admin token in 120 s")
+    threading.Thread(target=proc.stdout.read, name="demo-output", daemon=True).start()  # keep the pipe drained
     return proc, url, token
 
 
@@ -106,10 +108,12 @@ def shoot(url: str, token: str, out: Path) -> list[Path]:
         if drill.count():
             drill.click()
             snap("order")
-            entry = page.locator("#entries a.entry").last
-            if entry.count():
-                entry.click()
-                snap("lineage")
+            links = [h for h in page.locator("#entries a.entry").evaluate_all("els => els.map(e => e.href)")][:20]
+            for href in links:  # the first entry with machine events behind it (a production entry)
+                page.goto(href)
+                if page.locator("#events tr.event").count():
+                    snap("lineage")
+                    break
         for name in ("margin", "executive", "queues", "audit"):
             snap(name, f"/console/{name}")
         browser.close()
