@@ -9,10 +9,11 @@ The archive (``dist/sfsync-edge-<version>-py<X.Y>-<platform>.tar.gz``) holds one
     SHA256SUMS            checked by install.sh before it installs
     README.txt            what the bundle is for (Python version, platform, wheel list)
 
-The project wheel is built from this source checkout (copied to a temporary directory first,
-so the checkout gets no build/ or egg-info), and the dependencies are fetched with
-``pip download --only-binary=:all: --python-version X.Y [--platform TAG ...]``: wheels only,
-for the target's Python and platform, not this machine's. A dependency without a wheel for the
+The dependencies (the base list of pyproject.toml, which is the [edge] install) are fetched
+first with ``pip download --only-binary=:all: --python-version X.Y [--platform TAG ...]``:
+wheels only, for the target's Python and platform, not this machine's. Then the project wheel
+is built from this source checkout (copied to a temporary directory first, so the checkout
+gets no build/ or egg-info). A dependency without a wheel for the
 target is a :class:`BundleError` naming it (one line, exit 2); docs/deploy-edge.md says what to
 do (build that wheel on a box of the target's kind and pass ``--find-links``).
 """
@@ -27,6 +28,7 @@ import sys
 import sysconfig
 import tarfile
 import tempfile
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,12 +48,14 @@ class BundleError(Exception):
     """Why the bundle cannot be built: the one line printed."""
 
 
-def _version() -> str:
-    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    m = re.search(r'^version\s*=\s*"([^"]+)"', text, re.MULTILINE)
-    if m is None:
-        raise BundleError(f"no version in {ROOT / 'pyproject.toml'}")
-    return m.group(1)
+def _project() -> tuple[str, list[str]]:
+    """The project's version and its base ([edge]) requirements, from pyproject.toml."""
+    path = ROOT / "pyproject.toml"
+    try:
+        project = tomllib.loads(path.read_text(encoding="utf-8"))["project"]
+        return str(project["version"]), [str(r) for r in project["dependencies"]]
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
+        raise BundleError(f"cannot read the version and dependencies from {path}: {exc!r}") from exc
 
 
 def _check_checkout() -> None:
@@ -139,7 +143,7 @@ def build_bundle(
         if not Path(link).is_dir():
             raise BundleError(f"--find-links {link}: no such directory")
     _check_checkout()
-    version = _version()
+    version, requirements = _project()
     name = f"sfsync-edge-{version}-py{python_version}-{_platform_label(platforms)}"
     archive = out if out is not None else ROOT / "dist" / f"{name}.tar.gz"
     index = ["--no-index"] if no_index else []
@@ -150,10 +154,9 @@ def build_bundle(
         top = Path(tmp) / name
         wheels = top / "wheels"
         wheels.mkdir(parents=True)
-        project = _build_project_wheel(wheels, index)
+        # the dependencies first: a target without wheels fails here, before the wheel build
         target = _target_options(python_version, platforms)
-        done = _pip(["download", "--quiet", "--dest", str(wheels), *index, *target, str(project)],
-                    "downloading")
+        done = _pip(["download", "--quiet", "--dest", str(wheels), *index, *target, *requirements], "downloading")
         if done.returncode != 0:
             output = done.stderr + done.stdout
             where = f"Python {python_version} on {', '.join(platforms) or sysconfig.get_platform()}"
@@ -164,6 +167,7 @@ def build_bundle(
                     "(docs/deploy-edge.md)"
                 )
             raise BundleError(f"downloading the [edge] wheels for {where} failed: {_last_error(output)}")
+        _build_project_wheel(wheels, index)
         _write_files(top, version, python_version, platforms)
         archive.parent.mkdir(parents=True, exist_ok=True)
         partial = archive.with_name(archive.name + ".part")
