@@ -11,7 +11,12 @@ needs an approval by someone other than the requester: it is not written but par
 approval request, and the approval applies it (``central.service_layer.costing.approvals``).
 
 This is the one master-data service module (the CLI's ``sfsync central load`` included); the
-model and its rules are pure, in ``central.domain.master_data``.
+model and its rules are pure, in ``central.domain.master_data``. :func:`load_master_data` is the
+handler (``(LoadMasterData, uow)``: stored records, periods and versions through
+``uow.master``, the approval through ``uow.approvals``, the audit record through ``uow.audit``);
+``load_master``/``load_file`` run it in a session the caller holds. The snapshot of a version
+is pure (``central.domain.master_snapshot``) and cached by ``central.adapters.master_snapshot``;
+both are re-exported here.
 
 An entity's time-zone change is guarded too once the entity has journal entries: it moves the
 boundaries of its periods (and of the days its postings are dated by). Before the first posting
@@ -48,8 +53,8 @@ from central.service_layer.unit_of_work import AbstractUnitOfWork, MasterChange
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LoadSummary", "Snapshot", "load_master_data", "merge_master_data", "load_file", "load_master", "snapshot", "current_version",
-           "to_domain", "record_key", "GUARDED_SECTIONS", "APPROVAL_KIND"]
+__all__ = ["LoadSummary", "Snapshot", "load_master_data", "merge_master_data", "load_file", "load_master", "snapshot",
+           "current_version", "to_domain", "record_key", "GUARDED_SECTIONS", "APPROVAL_KIND"]
 
 GUARDED_SECTIONS = frozenset({"accounts", "boms", "routings", "work_centers", "posting_rules"})
 """Sections whose changes move standard costs or postings (plus raw items' standard cost)."""
