@@ -5,8 +5,10 @@ figure comes from the same service functions the API's reports use (``costing.re
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from datetime import datetime, timedelta
+from time import monotonic
 from typing import Any
 
 from sqlalchemy import func, select
@@ -80,18 +82,38 @@ def plant_overview(session: Session, *, clock: Clock = utc_now) -> dict[str, Any
             "downtime_total_cost": downtime["total_cost"], "oee": reports.oee(session, w, None, clock=clock)}
 
 
+TREND_CACHE_SECONDS = 300.0
+"""How long a finished day's OEE stays cached per process (a late event for that day shows then)."""
+_trend_cache: dict[tuple[str, str | None, str], tuple[float, dict[str, Any]]] = {}
+_trend_lock = threading.Lock()
+
+
 def oee_trend(session: Session, days: int = 7, machine: str | None = None, *,
               clock: Clock = utc_now) -> list[dict[str, Any]]:
-    """OEE per local day over the last ``days`` days (today last, up to now)."""
+    """OEE per local day over the last ``days`` days (today last, up to now). Finished days are
+    cached for :data:`TREND_CACHE_SECONDS` per process and database; today is always computed."""
     if not 1 <= days <= 31:
         raise InvalidInput("the OEE trend covers 1 to 31 days")
     snap = snapshot(session)
     today = local_date(snap, _entity(snap), clock())
+    database = str(session.get_bind().engine.url)
     out = []
     for back in range(days - 1, -1, -1):
         day = (today - timedelta(days=back)).isoformat()
-        figures = reports.oee(session, reports.window(session, snap, None, day, day, clock=clock), machine,
-                              clock=clock)
+        key = (database, machine, day)
+        with _trend_lock:
+            hit = _trend_cache.get(key) if back else None
+        if hit is not None and hit[0] > monotonic():
+            figures = hit[1]
+        else:
+            figures = dict(reports.oee(session, reports.window(session, snap, None, day, day, clock=clock), machine,
+                                       clock=clock))
+            if back:
+                with _trend_lock:
+                    if len(_trend_cache) > 10_000:  # drop the expired ones now and then
+                        for stale in [k for k, (until, _) in _trend_cache.items() if until <= monotonic()]:
+                            del _trend_cache[stale]
+                    _trend_cache[key] = (monotonic() + TREND_CACHE_SECONDS, figures)
         out.append({"day": day, **figures})
     return out
 

@@ -19,6 +19,7 @@ from support.costing import costing_container, worked_example_master
 from central.bootstrap import Container
 from central.domain.console_access import ALL_ROLES, Page, may_view, pages_for
 from central.entrypoints.console.web import SESSION_COOKIE, SIGNIN_COOKIE
+from central.service_layer import console_views
 from central.service_layer.alerts import raise_alert
 
 PAGE_PATHS = {Page.PLANT: "/plant", Page.MACHINE: "/machines/PRESS-2", Page.COST: "/cost",
@@ -231,6 +232,18 @@ def test_an_alert_is_acknowledged_by_an_operator_and_resolved_by_a_controller(
     assert boss.post(f"{CONSOLE}/queues/alerts/{alert_id}/resolve", data={"csrf": boss_csrf}).status_code == 200
     alert = ok(client.get(f"{API}/alerts/{alert_id}", headers=admin))["alert"]
     assert alert["status"] == "resolved" and alert["assignee"] == "maint" and alert["resolved_by"] == "carla"
+
+
+def test_the_oee_trend_is_the_oee_report_per_day(
+    scenario: dict[str, Any], central: Container, client: TestClient, admin: dict[str, str]
+) -> None:
+    with central.read_sessions() as s:
+        trend = console_views.oee_trend(s, 3)
+    assert [d["day"] for d in trend] == sorted(d["day"] for d in trend) and len(trend) == 3
+    for point in trend:
+        day = ok(client.get(f"{API}/reports/oee", params={"from": point["day"], "to": point["day"]}, headers=admin))
+        assert (point["good"], point["scrap"], point["oee"]) == (day["good"], day["scrap"], day["oee"])
+    assert sum(int(d["good"]) for d in trend) > 0  # the scenario ran in the last hours
 
 
 @pytest.mark.parametrize("path", [
