@@ -1,0 +1,181 @@
+"""Benchmark 2 (issue 16): a 1M-event backlog from a real edge outbox, through the broker, to a
+posted, balanced ledger on SQLite.
+
+A backlog of ``--events`` count events of machine PRESS-2 (one stream) is written to an edge
+outbox (``Outbox.append``, not timed). Central (``sfsync central serve``, a subprocess, costing
+on, SQLite, demo master data, a work order running on PRESS-2) and mosquitto are up; the clock
+starts when the real edge agent (``sfsync edge run``) starts on the backlog and stops when every
+event has its posting (``event_postings``) and the outbox is empty. The ledger is then checked
+to balance (debits = credits) and to hold every unit.
+
+Baseline, same run: a raw ``executemany`` INSERT of the same number of rows into a bare SQLite
+table, 500 per transaction (what the storage alone can do). Goal: <= 120 s for 1M events.
+
+Run: ``python bench/bench_backlog.py [--events N] [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import sqlalchemy as sa
+
+from bench.results import table
+from bench.scale_common import (
+    ledger_balance,
+    prepare_central,
+    publish,
+    scalar,
+    spawn_central,
+    spawn_edge,
+    wait_for,
+    write_toml,
+)
+from edge.derivation import Mark
+from edge.encoding import event_body
+from edge.outbox import Outbox
+from sfsync.broker import BrokerProcess, free_port
+
+MACHINE, EDGE, TAG = "PRESS-2", "edge-1", "press2_good"
+GROUP = 1000
+GOAL_S = 120.0
+
+
+def build_backlog(path: Path, n: int, t0: datetime) -> None:
+    ob = Outbox(path, "P1", EDGE)
+    try:
+        for start in range(0, n, GROUP):
+            group = []
+            for i in range(start, min(start + GROUP, n)):
+                ts = t0 + timedelta(milliseconds=i)
+                group.append((event_body(machine=MACHINE, kind="count", ts=ts, rx=ts, tag=TAG, value=i + 1, prev=i,
+                                         qty=1), TAG, Mark(i + 1, "e")))
+            ob.append(group)
+    finally:
+        ob.close()
+
+
+def raw_insert(path: Path, n: int) -> float:
+    """Seconds for a raw executemany INSERT of ``n`` event-sized rows, 500 per transaction (WAL, FULL)."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE raw_events (id INTEGER PRIMARY KEY, stream TEXT, seq INTEGER, machine TEXT, kind TEXT, "
+               "ts TEXT, qty INTEGER, raw TEXT, UNIQUE (stream, seq))")
+    t = time.perf_counter()
+    for lo in range(0, n, 500):
+        rows = [("s", i, MACHINE, "count", "2026-12-03T10:00:00.000Z", 1, '{"tag":"good"}')
+                for i in range(lo, min(lo + 500, n))]
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO raw_events (stream, seq, machine, kind, ts, qty, raw) VALUES (?,?,?,?,?,?,?)", rows)
+        db.execute("COMMIT")
+    elapsed = time.perf_counter() - t
+    db.close()
+    return elapsed
+
+
+def measure(workdir: Path, n: int) -> tuple[list[list[object]], str]:
+    t0 = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    logs = workdir / "logs"
+    outbox = workdir / "outbox.db"
+    t = time.perf_counter()
+    build_backlog(outbox, n, t0)
+    built_s = time.perf_counter() - t
+    raw_s = raw_insert(workdir / "raw.db", n)
+
+    url = f"sqlite:///{workdir / 'central.db'}"
+    prepare_central(url, {MACHINE: EDGE}, t0 - timedelta(hours=1))
+    engine = sa.create_engine(url)
+    broker = BrokerProcess(workdir / "broker", persistence=False)
+    broker.start()
+    central = edge = None
+    try:
+        central = spawn_central(url, broker.port, logs)
+        status = free_port()
+        cfg = write_toml(workdir / "edge.toml", {
+            "plant": "P1", "edge": EDGE, "outbox": {"path": str(outbox)},
+            "mqtt": {"host": "127.0.0.1", "port": broker.port, "max_unacked_events": 50_000},
+            "status": {"host": "127.0.0.1", "port": status},
+            "sources": [{"name": "plc", "protocol": "modbus", "host": "127.0.0.1", "port": free_port(),
+                         "reconnect_min_s": 5, "tags": [{"name": TAG, "address": 0, "type": "u32"}]}],
+            "machines": [{"id": MACHINE, "good": {"tag": TAG, "width": 32}}],
+        })
+        start = time.perf_counter()
+        edge = spawn_edge(cfg, logs)
+        def stored() -> int:
+            return int(scalar(engine, "SELECT COUNT(*) FROM events") or 0)
+
+        def posted() -> int:
+            return int(scalar(engine, "SELECT COUNT(*) FROM event_postings") or 0)
+
+        wait_for("every event stored", lambda: stored() >= n, 3600, [central, edge], poll=0.5)
+        stored_s = time.perf_counter() - start
+        wait_for("every event posted", lambda: posted() >= n, 3600, [central, edge], poll=0.5)
+        posted_s = time.perf_counter() - start
+        wait_for("outbox empty", lambda: _outbox_rows(outbox) == 0, 120, [edge], poll=0.5)
+        drained_s = time.perf_counter() - start
+    finally:
+        for child in (edge, central):
+            if child is not None:
+                child.stop(30)
+        broker.kill()
+    debit, credit = ledger_balance(engine)
+    units = int(scalar(engine, "SELECT SUM(qty) FROM event_postings WHERE kind = 'count'") or 0)
+    accepted = int(scalar(engine, "SELECT COUNT(*) FROM events WHERE status = 'accepted'") or 0)
+    engine.dispose()
+    total = max(posted_s, drained_s)
+    rows: list[list[object]] = [
+        [f"raw executemany INSERT of {n:,} rows, 500/tx, SQLite (baseline)", f"{raw_s:.1f} s", f"{n / raw_s:,.0f}",
+         "1.00x"],
+        ["edge agent start -> every event stored at central", f"{stored_s:.1f} s", f"{n / stored_s:,.0f}",
+         f"{stored_s / raw_s:.1f}x"],
+        ["edge agent start -> every event posted (event_postings)", f"{posted_s:.1f} s", f"{n / posted_s:,.0f}",
+         f"{posted_s / raw_s:.1f}x"],
+        ["edge agent start -> outbox empty (every ack applied)", f"{drained_s:.1f} s", f"{n / drained_s:,.0f}",
+         f"{drained_s / raw_s:.1f}x"],
+    ]
+    balanced = debit == credit and debit > 0
+    met = "met" if total <= GOAL_S * n / 1_000_000 else "NOT met"
+    note = (f"Backlog built in {built_s:.1f} s (not timed). Ledger after the run: debits {debit:,} = credits "
+            f"{credit:,}: {'balanced' if balanced else 'NOT BALANCED'}; {accepted:,} events accepted, {units:,} "
+            f"units posted (of {n:,}). Goal (<= {GOAL_S:.0f} s per 1M events, scaled to {n:,}): **{met}** "
+            f"({total:.1f} s).")
+    return rows, note
+
+
+def _outbox_rows(path: Path) -> int:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+    finally:
+        db.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000, help="backlog size (default 1M)")
+    parser.add_argument("--quick", action="store_true", help="5,000 events, table printed, RESULTS.md untouched")
+    args = parser.parse_args()
+    n = 5_000 if args.quick else args.events
+    with tempfile.TemporaryDirectory(prefix="bench-backlog-") as tmp:
+        rows, note = measure(Path(tmp), n)
+    body = (
+        f"A {n:,}-event backlog (count events of one machine, one stream) in a real edge outbox; the edge "
+        "agent starts on it against mosquitto and `sfsync central serve` (costing on, SQLite WAL, one process, a "
+        "work order running on the machine). Clock from the agent's start.\n\n"
+        + table(["stage", "time", "events/s", "vs raw insert"], rows)
+        + f"\n\n{note}\n"
+    )
+    publish("Scale 2: 1M backlog to a posted ledger", body, args.quick)
+
+
+if __name__ == "__main__":
+    main()
