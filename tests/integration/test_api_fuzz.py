@@ -17,7 +17,10 @@ What it asserts, per database:
 * **answers as the document says**: every JSON answer whose status the operation documents is
   valid against that response's schema in the app's own OpenAPI document (JSON Schema 2020-12,
   ``$ref``s resolved in the document): the 2xx response models and the ``Error`` body of 4xx/5xx;
-  a 2xx JSON answer the document gives no schema for counts as a failure too.
+  a 2xx JSON answer the document gives no schema for counts as a failure too;
+* **response models do not change the JSON**: every answer a response model serializes from the
+  dict a service built is the same JSON (keys, key order, null vs absent, number formats) as that
+  dict serialized without a model.
 
 The time bound is ``SFSYNC_API_FUZZ_SECONDS`` per database (default 180 under ``CI=true``, 30
 otherwise); ``SFSYNC_API_FUZZ_SEED`` fixes the seed. A summary (requests, statuses per operation)
@@ -38,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import fastapi.routing
 import jsonschema_rs
 import pytest
 import schemathesis
@@ -46,6 +50,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
+from pydantic import TypeAdapter
 from schemathesis.core import NOT_SET
 from schemathesis.generation import GenerationMode
 from support.central import event, payload, topic
@@ -76,6 +81,32 @@ _URL_HOSTILE = [v for v in HOSTILE if v != "\ud800"]
 """A lone surrogate cannot be put in a URL at all (no UTF-8 for it); in a JSON body it can."""
 
 pytestmark = pytest.mark.timeout(int(FUZZ_SECONDS) + 600)
+
+
+@dataclass
+class WireCheck:
+    """Answers serialized through a response model, compared with the service's value serialized
+    without one (what the routes sent before they had models)."""
+
+    checked: int = 0
+    changed: list[str] = field(default_factory=list)
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        original = fastapi.routing.serialize_response
+        plain: TypeAdapter[Any] = TypeAdapter(Any)
+
+        async def serialize_response(*, field: Any = None, response_content: Any = None, **kw: Any) -> Any:
+            out = await original(field=field, response_content=response_content, **kw)
+            if field is not None and isinstance(response_content, dict | list):
+                before = json.dumps(plain.dump_python(response_content, mode="json"))
+                after = json.dumps(json.loads(out) if isinstance(out, bytes | str) else out)
+                self.checked += 1
+                if before != after:
+                    self.changed.append(f"{field.type_ if hasattr(field, 'type_') else field}: "
+                                        f"without the model {before[:300]} / with it {after[:300]}")
+            return out
+
+        monkeypatch.setattr(fastapi.routing, "serialize_response", serialize_response)
 
 
 def _response_validators(doc: dict[str, Any]) -> dict[tuple[str, str, int], Any]:
@@ -522,18 +553,24 @@ def _summary(run: Run, schema_paths: set[tuple[str, str]], rounds: int, coverage
 
 
 @pytest.mark.parametrize("db", ["api-fuzz"])
-def test_api_fuzz_every_role_no_5xx_every_operation_reached(central_db_url: str, db: str) -> None:
+def test_api_fuzz_every_role_no_5xx_every_operation_reached(central_db_url: str, db: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    wire = WireCheck()
+    wire.install(monkeypatch)
     container = costing_container(central_db_url)
     try:
         run = _run(container)
     finally:
         container.dispose()
+    print(f"API fuzz: {wire.checked} answers through a response model, {len(wire.changed)} changed by it")
     schema_paths = {(m, p) for (m, p) in run.statuses}
     assert not run.errors, f"{len(run.errors)} server errors, first ones:\n" + "\n".join(run.errors[:25])
     assert not run.bad_numbers, f"exponent forms in responses: {run.bad_numbers[:10]}"
     assert run.conforming > 0
     assert not run.nonconforming, (f"{len(run.nonconforming)} answers not as documented, first ones:\n"
                                    + "\n".join(run.nonconforming[:25]))
+    assert wire.checked > 0
+    assert not wire.changed, f"response models changed {len(wire.changed)} answers:\n" + "\n".join(wire.changed[:10])
     app_ops = {(m.upper(), p) for p, ops in create_app(container).openapi()["paths"].items() for m in ops}
     answered = {k for k, c in run.statuses.items() if any(200 <= s < 300 for s in c)}
     assert app_ops - answered == set(), f"operations never answered 2xx: {sorted(app_ops - answered)}"
