@@ -125,6 +125,15 @@ def test_running_order_hours_and_material_fire_hold_and_resolve(
     assert len(closed) == 1 and closed[0].detail["order"] == "WO-1"
     assert any(v["variance"].startswith("material_usage") for v in closed[0].detail["variances"])
 
+    # the period close: FOH budget 1400 with no actual overhead booked is a variance over 500
+    ok(client.post(f"{API}/periods/P-TEST/close", headers=h))
+    run(c, datetime.now(UTC))
+    run(c, datetime.now(UTC))
+    period = alerts(c, "period_variance")
+    assert len(period) == 1 and period[0].detail["period"] == "P-TEST" and period[0].entity is None
+    foh = [v for v in period[0].detail["variances"] if v["variance"] == "foh_budget_variance"]
+    assert foh and foh[0]["amount"] == "-1400.00"
+
 
 def test_po_line_late_fires_a_day_late_and_resolves_when_received(
         setup: tuple[Container, TestClient, dict[str, str]]) -> None:
