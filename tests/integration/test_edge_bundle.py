@@ -81,8 +81,9 @@ async def test_bundle_installs_offline_and_probes_the_simulator(tmp_path: Path, 
 
     prefix = tmp_path / "opt"
     dead = f"http://127.0.0.1:{free_port()}/simple"  # any index access would fail
-    env = {**os.environ, "PYTHON": sys.executable, "PIP_INDEX_URL": dead, "PIP_EXTRA_INDEX_URL": dead}
-    env.pop("PIP_FIND_LINKS", None)
+    # no PYTHONPATH: the box has only what install.sh put into the venv, not this checkout
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PIP_FIND_LINKS")}
+    env = {**clean, "PYTHON": sys.executable, "PIP_INDEX_URL": dead, "PIP_EXTRA_INDEX_URL": dead}
     done = await asyncio.to_thread(
         subprocess.run, [str(top / "install.sh"), "--prefix", str(prefix), "--no-systemd"],
         env=env, capture_output=True, text=True, timeout=600, check=False,
@@ -95,6 +96,11 @@ async def test_bundle_installs_offline_and_probes_the_simulator(tmp_path: Path, 
     )
     installed = {_norm(line.split("==")[0]) for line in listed.stdout.splitlines() if "==" in line}
     assert "shopfloor-sync" in installed and not installed & set(CENTRAL_ONLY)
+    where = await asyncio.to_thread(
+        subprocess.run, [str(venv / "python"), "-c", "import edge; print(edge.__file__)"], cwd=tmp_path, env=clean,
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    assert Path(where.stdout.strip()).is_relative_to(prefix), where.stdout  # the installed copy, not the checkout
 
     assert plant.opcua_endpoint is not None and plant.modbus_port is not None
     mapping = edge_mapping(plant.settings, opcua_endpoint=plant.opcua_endpoint, modbus_host="127.0.0.1",
@@ -104,7 +110,7 @@ async def test_bundle_installs_offline_and_probes_the_simulator(tmp_path: Path, 
                       + edge_mapping_toml(mapping))
     # outside the checkout, so only the installed package can be imported
     probe = await asyncio.create_subprocess_exec(
-        str(venv / "sfsync"), "edge", "probe", "--config", str(config), cwd=tmp_path,
+        str(venv / "sfsync"), "edge", "probe", "--config", str(config), cwd=tmp_path, env=clean,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(probe.communicate(), timeout=120)
@@ -113,7 +119,7 @@ async def test_bundle_installs_offline_and_probes_the_simulator(tmp_path: Path, 
     assert "== source" in text and "quality good" in text
     assert "quality bad" not in text
     central = await asyncio.to_thread(
-        subprocess.run, [str(venv / "sfsync"), "central", "serve"], cwd=tmp_path,
+        subprocess.run, [str(venv / "sfsync"), "central", "serve"], cwd=tmp_path, env=clean,
         capture_output=True, text=True, timeout=120, check=False,
     )
     assert central.returncode == 2 and "pip install 'shopfloor-sync[central]'" in central.stderr
