@@ -6,6 +6,7 @@ caller's transaction; people move them through their lifecycle here.
 * :func:`apply_finding` (the rule evaluator, :mod:`central.service_layer.alert_rules`): a rule's
   finding opens an alert, refreshes its evidence, holds it, or resolves it by itself after
   ``clear_runs`` clear evaluations in a row (hysteresis).
+* An alert opened without a ``plant`` takes it from its evidence (``edge`` or ``machine``).
 * The lifecycle ``open -> acknowledged -> resolved`` (or ``dismissed``), with an assignee and a
   comment: :func:`acknowledge`, :func:`assign`, :func:`resolve`. Every lifecycle change (and
   every alert the evaluator opens or resolves) is an audit record (``alert.*``) in the same
@@ -26,7 +27,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from central.adapters.db.models_ingest import AlertRow
+from central.adapters.db.models_ingest import AlertRow, EdgeRow, MachineRow
 from central.adapters.db.paging import keyset_page
 from central.domain.alert_rules import Finding, Level
 from central.domain.alerts import AlertOccurrence, AlertState
@@ -68,7 +69,7 @@ def raise_alert(
     )
     if row is None:
         state = AlertState.opened(occ)
-        row = _new_row(state, plant, entity)
+        row = _new_row(state, plant if plant is not None else _plant_of(session, occ.detail), entity)
         session.add(row)
         session.flush()
         enqueue(session, row, "opened", now)
@@ -78,6 +79,21 @@ def raise_alert(
         row.message, row.detail = state.message, dict(state.detail)
     log.warning("alert %s (%s, seen %s times): %s", kind, occ.stored_key, state.count, message)
     return row
+
+
+def _plant_of(session: Session, detail: Mapping[str, Any]) -> str | None:
+    """The plant an alert is about, from its evidence: a ``plant``, else its ``edge``'s or its
+    ``machine``'s (rows the transaction has usually loaded already; only when an alert opens)."""
+    plant = detail.get("plant")
+    if isinstance(plant, str):
+        return plant
+    edge = detail.get("edge")
+    if isinstance(edge, str) and (edge_row := session.get(EdgeRow, edge)) is not None:
+        return edge_row.plant
+    machine = detail.get("machine")
+    if isinstance(machine, str) and (machine_row := session.get(MachineRow, machine)) is not None:
+        return machine_row.plant
+    return None
 
 
 def _new_row(state: AlertState, plant: str | None, entity: str | None) -> AlertRow:

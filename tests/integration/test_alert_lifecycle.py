@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from support.api import err, ok, token
+from support.central import register
 
 from central.adapters.db.models_purchasing import WebhookDeliveryRow
 from central.bootstrap import Container
@@ -97,3 +98,13 @@ def test_webhooks_are_admin_only_and_validated(central: Container, client: TestC
     _raise(central, "gap", "gap:z")
     with central.read_sessions() as s:
         assert s.scalar(select(func.count()).select_from(WebhookDeliveryRow)) == 0  # inactive: nothing queued
+
+
+def test_an_ingest_alert_takes_its_plant_from_its_edge_or_machine(central: Container) -> None:
+    register(central, edge="edge-7", plant="P7", machines=("M-7",))
+    with central.write_sessions() as s, s.begin():
+        by_edge = raise_alert(s, "gap", "gap:s7", "gap", T0, detail={"edge": "edge-7", "stream": "s7"})
+        by_machine = raise_alert(s, "qty_over_limit", "q:M-7", "qty", T0, detail={"machine": "M-7"})
+        unknown = raise_alert(s, "quarantine", "q:x", "bad", T0, detail={"edge": "nobody"})
+        s.flush()
+        assert (by_edge.plant, by_machine.plant, unknown.plant) == ("P7", "P7", None)
