@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -196,6 +197,7 @@ def run(url: str | None, events: int, days: float, orders: int, requests: int) -
             with TestClient(create_app(container)) as client:
                 history = build_history(container, client, auth, events, days, orders)
                 sign_in(client, token)
+                load = os.getloadavg()[0]
                 base50, base95 = p50_p95(timed(client, "/health", requests))
                 rows: list[list[object]] = [["GET /health (raw baseline)", f"{base50:.1f} ms", f"{base95:.1f} ms",
                                              "1.0x", "1.0x", ""]]
@@ -214,6 +216,8 @@ def run(url: str | None, events: int, days: float, orders: int, requests: int) -
             f"the ingest with postings in {history['seconds']:.0f} s. Each page GET {requests} times with a "
             f"signed-in console session (API rows: bearer token), in process (TestClient), after one warm-up. "
             f"Goal: every console page's p95 under {GOAL_MS:.0f} ms. Worst console p95: {worst:.1f} ms.")
+    head += (f" Load average (1 min) when the timing began: {load:.1f} on {os.cpu_count()} CPUs (other work on "
+             "a shared machine slows every row, the baseline less: compare the ratios).")
     return head, rows, worst < GOAL_MS
 
 
