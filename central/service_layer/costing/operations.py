@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -44,7 +44,50 @@ from central.service_layer.costing.orders import dispatches_for
 log = logging.getLogger(__name__)
 
 __all__ = ["check_events", "list_quality_exceptions", "list_maintenance_requests", "quality_exception_view",
-           "maintenance_request_view"]
+           "maintenance_request_view", "QualityExceptionView", "MaintenanceRequestView"]
+
+
+class QualityExceptionView(TypedDict):
+    """A quality exception as the API shows it: rates at 4 places, times ISO."""
+
+    id: int
+    machine: str
+    work_center: str | None
+    work_order: str | None
+    status: str
+    opened_at: str | None
+    opened_event: int
+    rate: str | None
+    peak_rate: str | None
+    scrap_qty: int
+    window_units: int
+    threshold: str | None
+    clear_rate: str | None
+    reasons: dict[str, Any]
+    cleared_at: str | None
+    cleared_event: int | None
+    cleared_rate: str | None
+    created: str | None
+
+
+class MaintenanceRequestView(TypedDict):
+    """A maintenance request as the API shows it: minutes with 2 places, times ISO."""
+
+    id: int
+    machine: str
+    work_center: str | None
+    work_order: str | None
+    state: str
+    reason: str | None
+    category: str
+    stop_start: str | None
+    stop_end: str | None
+    minutes: str
+    threshold_minutes: str
+    start_event: int
+    end_event: int
+    status: str
+    created: str | None
 
 _COUNTED = (EventPostingStatus.POSTED, EventPostingStatus.UNASSIGNED)
 _STATE_HISTORY = 200
@@ -192,7 +235,7 @@ def _ratio(v: Decimal | None) -> str | None:
     return None if v is None else format_amount(v, 4)
 
 
-def quality_exception_view(r: QualityExceptionRow) -> dict[str, Any]:
+def quality_exception_view(r: QualityExceptionRow) -> QualityExceptionView:
     return {
         "id": r.id, "machine": r.machine, "work_center": r.work_center, "work_order": r.work_order,
         "status": r.status, "opened_at": _iso(r.opened_at), "opened_event": r.opened_event, "rate": _ratio(r.rate),
@@ -203,7 +246,7 @@ def quality_exception_view(r: QualityExceptionRow) -> dict[str, Any]:
     }
 
 
-def maintenance_request_view(r: MaintenanceRequestRow) -> dict[str, Any]:
+def maintenance_request_view(r: MaintenanceRequestRow) -> MaintenanceRequestView:
     return {
         "id": r.id, "machine": r.machine, "work_center": r.work_center, "work_order": r.work_order,
         "state": r.state, "reason": r.reason, "category": r.category, "stop_start": _iso(r.stop_start),
@@ -222,7 +265,7 @@ def _filtered(stmt: Any, model: Any, machine: str | None, status: str | None) ->
 
 
 def list_quality_exceptions(session: Session, machine: str | None, status: str | None, limit: int,
-                            offset: int) -> list[dict[str, Any]]:
+                            offset: int) -> list[QualityExceptionView]:
     stmt = _filtered(select(QualityExceptionRow), QualityExceptionRow, machine, status)
     rows: Iterable[QualityExceptionRow] = session.scalars(
         stmt.order_by(QualityExceptionRow.id).limit(limit).offset(offset))
@@ -230,7 +273,7 @@ def list_quality_exceptions(session: Session, machine: str | None, status: str |
 
 
 def list_maintenance_requests(session: Session, machine: str | None, status: str | None, limit: int,
-                              offset: int) -> list[dict[str, Any]]:
+                              offset: int) -> list[MaintenanceRequestView]:
     stmt = _filtered(select(MaintenanceRequestRow), MaintenanceRequestRow, machine, status)
     rows: Iterable[MaintenanceRequestRow] = session.scalars(
         stmt.order_by(MaintenanceRequestRow.id).limit(limit).offset(offset))

@@ -34,7 +34,7 @@ class QualityExceptionOut(ResponseBody):
     window_units: int
     threshold: str | None
     clear_rate: str | None
-    reasons: Any
+    reasons: dict[str, Any]
     cleared_at: str | None
     cleared_event: int | None
     cleared_rate: str | None
