@@ -147,3 +147,32 @@ def test_bad_bundle_options(args: list[str], message: str, capsys: pytest.Captur
     code = main(["edge", "bundle", *args])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def _install_script(directory: Path, python_version: str) -> Path:
+    script = (ROOT / "deploy/bundle/install.sh").read_text()
+    path = directory / "install.sh"
+    path.write_text(script.replace("@PYTHON_VERSION@", python_version).replace("@VERSION@", "0.1.0"))
+    path.chmod(0o755)
+    return path
+
+
+def test_install_refuses_another_python(tmp_path: Path) -> None:
+    script = _install_script(tmp_path, "3.99")
+    done = subprocess.run([str(script), "--prefix", str(tmp_path / "opt"), "--no-systemd"],
+                          env={**os.environ, "PYTHON": sys.executable}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "this bundle is for Python 3.99" in done.stderr, done.stderr
+    assert not (tmp_path / "opt").exists()
+
+
+def test_install_refuses_a_damaged_bundle(tmp_path: Path) -> None:
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    script = _install_script(tmp_path, version)
+    (tmp_path / "edge.toml").write_text("changed after the bundle was built\n")
+    (tmp_path / "SHA256SUMS").write_text(f"{hashlib.sha256(b'original').hexdigest()}  edge.toml\n")
+    done = subprocess.run([str(script), "--prefix", str(tmp_path / "opt"), "--no-systemd"],
+                          env={**os.environ, "PYTHON": sys.executable}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "checksums do not match" in done.stderr, done.stderr
+    assert not (tmp_path / "opt").exists()
+    bad = subprocess.run([str(script), "--frobnicate"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown option --frobnicate" in bad.stderr
