@@ -337,9 +337,17 @@ RULES: dict[str, tuple[frozenset[str], Rule, bool]] = {
 """Rule family -> (the alert kinds it owns, its reader, raised once per key)."""
 
 
+_EVALUATOR_LOCK = 0x5F5_A1E7  # PostgreSQL advisory lock key of the rule evaluator
+
+
 def evaluate(session: Session, now: datetime, metrics: WebhookMetrics | None = None,
              only: Iterable[str] | None = None) -> dict[str, int]:
-    """One evaluation in the caller's transaction; counts of what happened (``opened``, ``resolved``...)."""
+    """One evaluation in the caller's transaction; counts of what happened (``opened``, ``resolved``...).
+    On PostgreSQL, where several central processes may each run an evaluator, a run that finds
+    another one running (its transaction-scoped advisory lock held) does nothing (``{"skipped": 1}``)."""
+    if session.get_bind().dialect.name == "postgresql" and not session.scalar(
+            select(func.pg_try_advisory_xact_lock(_EVALUATOR_LOCK))):
+        return {"skipped": 1}
     layers = Layers(snapshot(session))
     counts: dict[str, int] = {}
     for name, (kinds, rule, once) in RULES.items():

@@ -268,3 +268,12 @@ def test_work_centre_labour_booked_over_standard_for_the_periods_output(
     run(c, last)
     run(c, last)
     assert statuses(c, "centre_labour_overrun") == ["resolved"]
+
+
+def test_one_evaluator_at_a_time_on_postgresql(central: Container) -> None:
+    with central.write_sessions() as first, first.begin():
+        if first.get_bind().dialect.name != "postgresql":
+            pytest.skip("SQLite runs one writer at a time anyway")
+        assert "skipped" not in evaluate(first, datetime.now(UTC))  # holds the lock until it commits
+        assert run(central, datetime.now(UTC)) == {"skipped": 1}
+    assert "skipped" not in run(central, datetime.now(UTC))
