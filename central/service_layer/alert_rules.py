@@ -54,7 +54,7 @@ from central.domain.money import ZERO
 from central.service_layer.alerts import ACTIVE, apply_finding, clear_step
 from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.timeline import order_run_hours
-from central.service_layer.webhooks import WebhookMetrics
+from central.service_layer.webhooks import JobState, WebhookMetrics
 
 log = logging.getLogger(__name__)
 
@@ -389,7 +389,7 @@ class AlertEvaluator:
         if interval <= 0:
             raise ValueError("the alert evaluator needs a positive interval")
         self.sessions, self.interval, self.metrics, self.clock = sessions, interval, metrics, clock
-        self.state: dict[str, object] = {"runs": 0, "failures": 0, "restarts": 0, "last_error": None}
+        self.state = JobState()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._supervisor: threading.Thread | None = None
@@ -399,11 +399,11 @@ class AlertEvaluator:
             with self.sessions() as session, session.begin():
                 counts = evaluate(session, self.clock(), self.metrics)
         except Exception as exc:  # logged and counted; the next run retries
-            self.state["failures"] = int(str(self.state["failures"])) + 1
-            self.state["last_error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+            self.state.failures += 1
+            self.state.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
             log.exception("alert evaluator: run failed (retried in %.0f s)", self.interval)
             return None
-        self.state["runs"] = int(str(self.state["runs"])) + 1
+        self.state.runs += 1
         return counts
 
     def start(self) -> None:
@@ -426,7 +426,7 @@ class AlertEvaluator:
         while not self._stop.wait(1.0):
             t = self._thread
             if t is not None and not t.is_alive() and not self._stop.is_set():
-                self.state["restarts"] = int(str(self.state["restarts"])) + 1
+                self.state.restarts += 1
                 log.error("alert evaluator thread died; restarting it")
                 self._start_thread()
 

@@ -38,7 +38,7 @@ from shared.metrics import Counter, Registry
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "SEVERITIES", "WEBHOOK_DEAD", "WebhookMetrics", "DeliveryPolicy", "Sender", "enqueue", "create_webhook",
+    "SEVERITIES", "WEBHOOK_DEAD", "JobState", "WebhookMetrics", "DeliveryPolicy", "Sender", "enqueue", "create_webhook",
     "list_webhooks", "webhook_dict", "delete_webhook", "list_deliveries", "delivery_dict", "deliver_once",
     "WebhookWorker", "alert_payload",
 ]
@@ -59,6 +59,16 @@ class WebhookMetrics:
         self.alerts = r.add(Counter("sfsync_alerts_opened_total", "Alerts opened by the rule evaluator", ["kind"]))
         self.resolved = r.add(Counter("sfsync_alerts_resolved_total", "Alerts resolved by the rule evaluator",
                                       ["kind"]))
+
+
+@dataclass
+class JobState:
+    """What a background job (the webhook worker, the rule evaluator) has done, for logs and tests."""
+
+    runs: int = 0
+    failures: int = 0
+    restarts: int = 0
+    last_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -222,7 +232,7 @@ class WebhookWorker:
                  interval: float = 1.0, send: Sender = post_json, clock: Clock = utc_now) -> None:
         self.sessions, self.policy, self.metrics = sessions, policy, metrics
         self.interval, self.send, self.clock = interval, send, clock
-        self.state: dict[str, object] = {"runs": 0, "failures": 0, "restarts": 0, "last_error": None}
+        self.state = JobState()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._supervisor: threading.Thread | None = None
@@ -247,7 +257,7 @@ class WebhookWorker:
         while not self._stop.wait(1.0):
             t = self._thread
             if t is not None and not t.is_alive() and not self._stop.is_set():
-                self.state["restarts"] = int(self.state["restarts"]) + 1  # type: ignore[call-overload]
+                self.state.restarts += 1
                 log.error("webhook worker thread died; restarting it")
                 self._start_thread()
 
@@ -256,11 +266,11 @@ class WebhookWorker:
             counts = deliver_once(self.sessions, policy=self.policy, metrics=self.metrics, send=self.send,
                                   clock=self.clock)
         except Exception as exc:  # logged and counted; the next run retries
-            self.state["failures"] = int(self.state["failures"]) + 1  # type: ignore[call-overload]
-            self.state["last_error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+            self.state.failures += 1
+            self.state.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
             log.exception("webhook worker: run failed (retried)")
             return None
-        self.state["runs"] = int(self.state["runs"]) + 1  # type: ignore[call-overload]
+        self.state.runs += 1
         return counts
 
     def _run(self) -> None:

@@ -34,8 +34,8 @@ def test_serve_starts_both_jobs_and_exposes_their_counters(central: Container) -
         evaluator = next(j for j in jobs if isinstance(j, AlertEvaluator))
         worker = next(j for j in jobs if isinstance(j, WebhookWorker))
         wait_until("both jobs ran",
-                   lambda: int(str(evaluator.state["runs"])) > 0 and int(str(worker.state["runs"])) > 0, 30)
-        assert evaluator.state["failures"] == 0 and worker.state["failures"] == 0
+                   lambda: evaluator.state.runs > 0 and worker.state.runs > 0, 30)
+        assert evaluator.state.failures == 0 and worker.state.failures == 0
         client: TestClient = api_client(central)
         text = client.get("/metrics").text
         for name in ("sfsync_webhook_sent_total", "sfsync_webhook_dead_letters_total", "sfsync_alerts_opened_total"):
