@@ -20,6 +20,7 @@ in ``make test`` runs it and checks that it prints its table).
 from __future__ import annotations
 
 import argparse
+import calendar
 import os
 import shutil
 import subprocess
@@ -58,6 +59,7 @@ def prepare(url: str) -> None:
     from bench.bench_postings import MACHINES
     from central.adapters.db.engine import make_engine, write_engine
     from central.adapters.db.migrate import upgrade
+    from central.adapters.db.models_costing import PeriodRow
     from central.service_layer.costing import work_orders
     from central.service_layer.costing.master_data import load_file
 
@@ -66,6 +68,12 @@ def prepare(url: str) -> None:
     master = Path(__file__).resolve().parent.parent / "central" / "demo_master.yaml"
     with sa.orm.Session(engine) as s, s.begin():
         load_file(s, master, "bench")
+    with sa.orm.Session(engine) as s, s.begin():
+        # the demo's monthly period, made here as on first use: two processes posting the first
+        # events of a month at once would both create it (see RESULTS.md, "Postings as fast as ingest")
+        first, last = T0.date().replace(day=1), T0.date().replace(day=calendar.monthrange(T0.year, T0.month)[1])
+        if s.get(PeriodRow, f"{T0:%Y-%m}") is None:
+            s.add(PeriodRow(id=f"{T0:%Y-%m}", entity=None, start=first, end=last, status="open"))
     with sa.orm.Session(engine) as s, s.begin():
         for n, (machine, item) in enumerate(MACHINES.items()):
             work_orders.create_order(s, item, Decimal(10**7), "bench", f"WO-{n}")
@@ -111,11 +119,14 @@ def run_e2e(url: str, port: int, workers: int, per_stream: int, costing: bool, p
         prepare(url)
     procs = []
     tag = uuid.uuid4().hex[:6]
+    log_dir = os.environ.get("SFSYNC_BENCH_WORKER_LOGS")  # a directory: each worker's stderr goes there
     for i in range(workers):
         procs.append(subprocess.Popen(
             [sys.executable, __file__, "--worker", url, str(port), f"bench-{tag}-{i}", str(workers),
              "costing" if costing else "ingest"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
+            stdout=subprocess.PIPE, text=True,
+            stderr=open(os.path.join(log_dir, f"worker-{tag}-{i}.log"), "w") if log_dir  # noqa: SIM115
+            else subprocess.DEVNULL))
     for p in procs:
         assert p.stdout is not None
         for line in p.stdout:
@@ -197,9 +208,12 @@ def _measure(make_url: Callable[[], tuple[str, Callable[[], None]]], port: int, 
              per_stream: int, costing: bool, prepared: bool = False) -> float:
     url, drop = make_url()
     try:
-        return run_e2e(url, port, workers, per_stream, costing, prepared)
+        rate = run_e2e(url, port, workers, per_stream, costing, prepared)
     finally:
         drop()
+    print(f"  {url.split('://')[0]}, {workers} process(es), {'with postings' if costing else 'ingest alone'}: "
+          f"{rate:,.0f} events/s", file=sys.stderr, flush=True)
+    return rate
 
 
 def _row(database: str, workers: int, alone: float, posted: float, raw: float) -> list[object]:
