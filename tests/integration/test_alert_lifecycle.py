@@ -5,12 +5,15 @@ for the webhooks in the same transaction; refused changes are 4xx and change not
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from support.api import err, ok, token
 from support.central import register
 
+from central.adapters.db.engine import make_engine, write_engine
+from central.adapters.db.migrate import upgrade
 from central.adapters.db.models_purchasing import WebhookDeliveryRow
 from central.bootstrap import Container
 from central.service_layer.alerts import raise_alert
@@ -108,3 +111,22 @@ def test_an_ingest_alert_takes_its_plant_from_its_edge_or_machine(central: Conta
         unknown = raise_alert(s, "quarantine", "q:x", "bad", T0, detail={"edge": "nobody"})
         s.flush()
         assert (by_edge.plant, by_machine.plant, unknown.plant) == ("P7", "P7", None)
+
+
+def test_the_upgrade_keeps_acknowledged_alerts_acknowledged(tmp_path: Path) -> None:
+    engine = write_engine(make_engine(f"sqlite:///{tmp_path / 'old.db'}"))
+    try:
+        upgrade(engine, "0007_ledger_seal")
+        with engine.begin() as conn:
+            for key, acked in (("a", None), ("b", T0)):
+                conn.execute(text("INSERT INTO alerts (kind, severity, key, message, detail, count, created, "
+                                  "last_seen, acked_at, acked_by) "
+                                  "VALUES ('gap', 'warning', :k, 'm', '{}', 1, :t, :t, :a, :by)"),
+                             {"k": key, "t": T0.replace(tzinfo=None), "a": acked and acked.replace(tzinfo=None),
+                              "by": acked and "otto"})
+        upgrade(engine)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT key, status, clear_runs FROM alerts ORDER BY key")).all()
+        assert [tuple(r) for r in rows] == [("a", "open", 0), ("b", "acknowledged", 0)]
+    finally:
+        engine.dispose()
