@@ -264,19 +264,22 @@ def edges(session: Session, layers: Layers, now: datetime) -> list[Rated]:
 
 
 def streams(session: Session, layers: Layers, now: datetime) -> list[Rated]:
+    """Per known machine: its latest event and latest state event (two index reads each)."""
     out: list[Rated] = []
-    last = {str(m): (ts, eid) for m, ts, eid in session.execute(
-        select(EventPostingRow.machine, func.max(EventPostingRow.ts), func.max(EventPostingRow.event_id))
-        .group_by(EventPostingRow.machine))}
-    for machine in sorted(last):
+    for machine in session.scalars(select(MachineRow.id).order_by(MachineRow.id)):
+        last = session.execute(
+            select(EventPostingRow.ts, EventPostingRow.event_id).where(EventPostingRow.machine == machine)
+            .order_by(EventPostingRow.ts.desc(), EventPostingRow.event_id.desc()).limit(1)).first()
+        if last is None:
+            continue
         state = session.execute(
             select(EventPostingRow.state, EventPostingRow.event_id)
             .where(EventPostingRow.machine == machine, EventPostingRow.kind == "state")
             .order_by(EventPostingRow.ts.desc(), EventPostingRow.event_id.desc()).limit(1)).first()
         m = layers.snap.master.machines_by_id.get(machine)
         plant = layers.plant_of_wc(m.work_center) if m is not None else None
-        ts, eid = last[machine]
-        view = rules.MachineView(machine, plant, state[0] if state else None, state[1] if state else None, ts, eid)
+        view = rules.MachineView(machine, plant, state[0] if state else None, state[1] if state else None,
+                                 last[0], last[1])
         t = layers.machine(machine)
         out.append((rules.stream_silent(view, now, t), t.clear_runs))
     return out
