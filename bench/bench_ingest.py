@@ -41,6 +41,12 @@ import sqlalchemy as sa
 from bench.results import table, write_section
 
 BATCH = 500
+STALL_SECONDS = 300
+"""A run whose acks stop for this long is reported as stalled (the table says so) instead of timed."""
+
+
+class Stalled(RuntimeError):
+    """Not every batch was acked within :data:`STALL_SECONDS`."""
 STREAMS = 4
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -156,7 +162,7 @@ def run_e2e(url: str, port: int, workers: int, per_stream: int, costing: bool, p
     t0 = time.perf_counter()
     for _stream, body in batches:
         client.publish("sfsync/v1/P1/edge-1/events", body, qos=1)
-    ok = done.wait(600)
+    ok = done.wait(STALL_SECONDS)
     elapsed = time.perf_counter() - t0
     client.loop_stop()
     client.disconnect()
@@ -165,7 +171,7 @@ def run_e2e(url: str, port: int, workers: int, per_stream: int, costing: bool, p
     for p in procs:
         p.wait(30)
     if not ok:
-        raise RuntimeError(f"not all acks arrived: {acks}")
+        raise Stalled(f"acks after {STALL_SECONDS} s: {dict(sorted(acks.items()))} of {per_stream} per stream")
     return STREAMS * per_stream / elapsed
 
 
@@ -205,20 +211,28 @@ def fresh_pg(base: str) -> tuple[str, Any]:
 
 
 def _measure(make_url: Callable[[], tuple[str, Callable[[], None]]], port: int, workers: int,
-             per_stream: int, costing: bool, prepared: bool = False) -> float:
+             per_stream: int, costing: bool, prepared: bool = False) -> float | None:
+    """Events/s, or None when the run stalled (printed, and said in the table)."""
     url, drop = make_url()
+    what = f"{url.split('://')[0]}, {workers} process(es), {'with postings' if costing else 'ingest alone'}"
     try:
         rate = run_e2e(url, port, workers, per_stream, costing, prepared)
+    except Stalled as exc:
+        print(f"  {what}: STALLED, {exc}", file=sys.stderr, flush=True)
+        return None
     finally:
         drop()
-    print(f"  {url.split('://')[0]}, {workers} process(es), {'with postings' if costing else 'ingest alone'}: "
-          f"{rate:,.0f} events/s", file=sys.stderr, flush=True)
+    print(f"  {what}: {rate:,.0f} events/s", file=sys.stderr, flush=True)
     return rate
 
 
-def _row(database: str, workers: int, alone: float, posted: float, raw: float) -> list[object]:
-    return [database, workers, f"{alone:,.0f}", f"{posted:,.0f}", f"{raw:,.0f}", f"{alone / raw:.2f}",
-            f"{posted / alone:.2f}"]
+def _row(database: str, workers: int, alone: float | None, posted: float | None, raw: float) -> list[object]:
+    def rate(v: float | None) -> str:
+        return "stalled" if v is None else f"{v:,.0f}"
+
+    return [database, workers, rate(alone), rate(posted), f"{raw:,.0f}",
+            "-" if alone is None else f"{alone / raw:.2f}",
+            "-" if alone is None or posted is None else f"{posted / alone:.2f}"]
 
 
 def main() -> None:
@@ -262,15 +276,19 @@ def main() -> None:
                     pg_raw = raw_baseline(url, per_stream)
                 finally:
                     drop()
-                by_workers: dict[int, tuple[float, float]] = {}
+                by_workers: dict[int, tuple[float | None, float | None]] = {}
                 for workers in (1, 2):
                     alone = _measure(lambda: fresh_pg(pg), broker.port, workers, per_stream, False)
                     posted = _measure(lambda: fresh_pg(pg), broker.port, workers, per_stream, True)
                     by_workers[workers] = (alone, posted)
                     rows.append(_row("PostgreSQL", workers, alone, posted, pg_raw))
                 (a1, p1), (a2, p2) = by_workers[1], by_workers[2]
-                scaling.append(f"PostgreSQL, 2 processes vs 1: ingest alone {a2 / a1:.2f}x, ingest with postings "
-                               f"{p2 / p1:.2f}x.")
+
+                def ratio(two: float | None, one: float | None) -> str:
+                    return "-" if two is None or one is None else f"{two / one:.2f}x"
+
+                scaling.append(f"PostgreSQL, 2 processes vs 1: ingest alone {ratio(a2, a1)}, ingest with postings "
+                               f"{ratio(p2, p1)}.")
             elif not args.quick:
                 rows.append(["PostgreSQL", "-", "skipped (set SFSYNC_TEST_PG_URL)", "-", "-", "-", "-"])
         finally:
