@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sqlite3
 import statistics
 import sys
@@ -138,6 +139,20 @@ def last_seq(outbox: Path) -> int:
         db.close()
 
 
+def log_counts(logs: Path) -> str:
+    """What the processes' logs say about the recovery: re-sends by kind, gaps, central's disconnects."""
+    edges = [p.read_text(errors="replace") for p in sorted(logs.glob("fleet-*.log"))]
+    central_log = logs / "central.log"
+    central = central_log.read_text(errors="replace") if central_log.exists() else ""
+    early = sum(t.count("after sending on a new connection") for t in edges)
+    timed_out = sum(len(re.findall(r"no ack for seqs \d+\.\.\d+ within", t)) for t in edges)
+    gaps = central.count("gap(s)")
+    disconnects = central.count("ingest disconnected from broker")
+    return (f"edges' early re-sends on the new connection: {early}; edges' re-sends after the full "
+            f"`resend_timeout_s`: {timed_out}; gaps central held batches behind: {gaps}; central's "
+            f"disconnects from the broker (the outage included): {disconnects}")
+
+
 def measure(workdir: Path, n: int, outage_s: float, tick: float,
             resend_timeout_s: float | None) -> tuple[list[list[object]], str]:
     logs = workdir / "logs"
@@ -204,6 +219,7 @@ def measure(workdir: Path, n: int, outage_s: float, tick: float,
         watch.close()
         broker.kill()
     raw_s = None if reconnected is None else reconnected - back_mono
+    diagnosis = log_counts(logs)
     live = sorted((t - back).total_seconds() for t in watch.live.values())
     never = sorted(set(machines) - set(watch.live))
 
@@ -229,7 +245,8 @@ def measure(workdir: Path, n: int, outage_s: float, tick: float,
             f"broker away {outage_s:g} s; {backlog:,} events in the "
             f"edges' outboxes when it came back (backlog plus what was not yet acked); live is read from "
             f"central's `accepted_at` (an event held behind a gap is not live). Goal (every stream live "
-            f"within {GOAL_S:.0f} s): **{met}**." + (f" Never live: {', '.join(never)}." if never else ""))
+            f"within {GOAL_S:.0f} s): **{met}**." + (f" Never live: {', '.join(never)}." if never else "")
+            + f" Where the time goes (from the logs): {diagnosis}.")
     return rows, note
 
 
