@@ -145,7 +145,8 @@ class _Book:
         self.entity_of_plant = {p.id: p.entity for p in master.plants}
         self.cache: dict[tuple[str, str], Any] = {}
         self.earliest: datetime | None = None
-        self._intervals: list[Interval] | None = None
+        self._intervals: dict[str, list[Interval]] | None = None
+        self._times: dict[tuple[str, datetime, datetime], MachineTime] = {}
 
     def plant_of_item(self, item: str | None) -> str | None:
         routing = self.snap.master.routings_by_item.get(item or "")
@@ -167,12 +168,20 @@ class _Book:
     def good_unit(self, item: str) -> Decimal:
         return self.snap.context(entity_of_product(self.snap.master, item)).card(item).good_unit
 
-    def intervals(self, now: datetime) -> list[Interval]:
-        """Run / planned / downtime intervals of every machine from the earliest window's start to
-        now, read once; each window clips them (:func:`machine_time`)."""
+    def machine_time(self, machine: str, start: datetime, end: datetime, now: datetime) -> MachineTime:
+        """Time split of ``machine`` in ``[start, end)``: the run / planned / downtime intervals of
+        every machine from the earliest window's start to now are read once, grouped by machine,
+        and each (window, machine) is clipped once (plant and entity scopes share machines)."""
         if self._intervals is None:
-            self._intervals = intervals(self.session, self.snap, list(self.plant_of_machine), self.earliest, now)
-        return self._intervals
+            grouped: dict[str, list[Interval]] = defaultdict(list)
+            for i in intervals(self.session, self.snap, list(self.plant_of_machine), self.earliest, now):
+                grouped[i.machine].append(i)
+            self._intervals = dict(grouped)
+        key = (machine, start, end)
+        if key not in self._times:
+            near = [i for i in self._intervals.get(machine, []) if i.end > start and i.start < end]
+            self._times[key] = machine_time(near, machine, start, end)
+        return self._times[key]
 
     def machines(self, scope: _Scope) -> list[str]:
         return [m for m, plant in self.plant_of_machine.items() if plant in scope.plants]
@@ -250,8 +259,7 @@ def _oee(book: _Book, machines: list[str], w: _Window, now: datetime,
     if not machines:
         return None
     end = min(w.end, now)
-    ivs = book.intervals(now)
-    times = [machine_time(ivs, m, w.start, end) for m in machines]
+    times = [book.machine_time(m, w.start, end, now) for m in machines]
     total = MachineTime(
         window_hours=sum((t.window_hours for t in times), ZERO), run_hours=sum((t.run_hours for t in times), ZERO),
         planned_stop_hours=sum((t.planned_stop_hours for t in times), ZERO),
