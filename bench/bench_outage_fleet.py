@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import socket
 import sqlite3
 import statistics
 import sys
@@ -129,6 +130,15 @@ class LiveWatch:
         self.engine.dispose()
 
 
+def hold_port(host: str, port: int) -> socket.socket:
+    """Bind (not listen on) the broker's port while it is away: connections are still refused, and
+    no other process on a shared machine picks the free port before the broker starts again."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
 def last_seq(outbox: Path) -> int:
     """The newest seq in an edge's outbox (0 when empty), read-only while the agent writes."""
     db = sqlite3.connect(f"file:{outbox}?mode=ro", uri=True)
@@ -189,9 +199,11 @@ def measure(workdir: Path, n: int, outage_s: float, tick: float,
             raise RuntimeError("the raw client did not connect")
 
         broker.kill()
+        hold = hold_port(broker.host, broker.port)  # a shared machine: nobody else takes the port meanwhile
         time.sleep(outage_s)  # the PLC keeps counting, every edge keeps storing
         backlog = sum(backlog_rows(url_) or 0 for _, url_ in edges)
         owed = {edge: last_seq(workdir / f"outbox-{edge}.db") for edge in machines.values()}
+        hold.close()
         broker.start()
         back_mono, back = time.monotonic(), datetime.now(UTC)
 
