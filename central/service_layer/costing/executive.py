@@ -39,6 +39,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from central.adapters.db.models_costing import (
+    DispatchRow,
+    EventPostingRow,
     JournalEntryRow,
     JournalLineRow,
     PeriodRow,
@@ -49,7 +51,15 @@ from central.domain.money import ZERO, format_amount, format_money, format_quant
 from central.domain.operations_reports import Oee, OrderOutput, ScrapRecord, cost_of_quality, ideal_hours, oee
 from central.domain.roles import VARIANCE_OF_ROLE, Role
 from central.domain.selling_prices import SellingPrice, entity_of_product, price_at
-from central.domain.time_accounting import Interval, MachineTime, machine_time
+from central.domain.time_accounting import (
+    Dispatch,
+    Interval,
+    MachineState,
+    MachineTime,
+    StateEvent,
+    machine_intervals,
+    machine_time,
+)
 from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.master_data import Snapshot, snapshot
 from central.service_layer.costing.output_totals import (
@@ -59,7 +69,6 @@ from central.service_layer.costing.output_totals import (
     unassigned_units,
 )
 from central.service_layer.costing.selling_prices import stored_prices
-from central.service_layer.costing.timeline import intervals
 
 __all__ = ["Figures", "WorkingCapital", "ScopeSummary", "ExecutiveSummary", "executive_summary",
            "executive_summary_data"]
@@ -174,7 +183,7 @@ class _Book:
         and each (window, machine) is clipped once (plant and entity scopes share machines)."""
         if self._intervals is None:
             grouped: dict[str, list[Interval]] = defaultdict(list)
-            for i in intervals(self.session, self.snap, list(self.plant_of_machine), self.earliest, now):
+            for i in _intervals(self.session, self.snap, list(self.plant_of_machine), self.earliest, now):
                 grouped[i.machine].append(i)
             self._intervals = dict(grouped)
         key = (machine, start, end)
@@ -185,6 +194,40 @@ class _Book:
 
     def machines(self, scope: _Scope) -> list[str]:
         return [m for m, plant in self.plant_of_machine.items() if plant in scope.plants]
+
+
+def _state_events(session: Session, machine: str, lo: datetime | None, hi: datetime) -> list[StateEvent]:
+    """As :func:`central.service_layer.costing.timeline.state_events` (state events of ``machine``
+    in [lo, hi] not held as suspect, plus the last one before ``lo``), reading three columns
+    instead of whole rows: over a long history the rows are what cost."""
+    cols = select(EventPostingRow.ts, EventPostingRow.state, EventPostingRow.reason).where(
+        EventPostingRow.machine == machine, EventPostingRow.kind == "state", EventPostingRow.status != "suspect")
+    rows = list(session.execute(cols.where(EventPostingRow.ts <= hi).where(
+        EventPostingRow.ts >= lo if lo is not None else EventPostingRow.ts.is_not(None)
+    ).order_by(EventPostingRow.ts, EventPostingRow.event_id)))
+    if lo is not None:
+        before = session.execute(cols.where(EventPostingRow.ts < lo).order_by(
+            EventPostingRow.ts.desc(), EventPostingRow.event_id.desc()).limit(1)).first()
+        if before is not None:
+            rows.insert(0, before)
+    return [StateEvent(ts, _STATES[state], reason) for ts, state, reason in rows if state is not None]
+
+
+_STATES = {state.value: state for state in MachineState}
+"""Stored state text -> MachineState (a dict lookup: the enum's call is slow over 10,000s of rows)."""
+
+
+def _intervals(session: Session, snap: Snapshot, machines: list[str], lo: datetime | None,
+               hi: datetime) -> list[Interval]:
+    """As :func:`central.service_layer.costing.timeline.intervals`, from :func:`_state_events`."""
+    stmt = select(DispatchRow.work_order, DispatchRow.machine, DispatchRow.start, DispatchRow.end).where(
+        DispatchRow.machine.in_(machines))
+    dispatches = [Dispatch(str(wo), str(m), start, end) for wo, m, start, end in session.execute(stmt)]
+    out: list[Interval] = []
+    for machine in machines:
+        out.extend(machine_intervals(machine, _state_events(session, machine, lo, hi), dispatches,
+                                     snap.master.downtime_reasons_by_code, hi))
+    return out
 
 
 def _amount(value: Any) -> Decimal:
