@@ -210,17 +210,26 @@ def fresh_pg(base: str) -> tuple[str, Any]:
     return f"{base}{sep}options=-csearch_path%3D{schema}", drop
 
 
-def _measure(make_url: Callable[[], tuple[str, Callable[[], None]]], port: int, workers: int,
+def _measure(make_url: Callable[[], tuple[str, Callable[[], None]]], workdir: Path, workers: int,
              per_stream: int, costing: bool, prepared: bool = False) -> float | None:
-    """Events/s, or None when the run stalled (printed, and said in the table)."""
+    """Events/s, or None when the run stalled (printed, and said in the table).
+
+    Each run gets a broker of its own: the persistent sessions of a previous run's processes
+    stay members of the shared subscription after they stop, and the broker keeps handing them
+    their share of the messages (a run after a 2-process run would lose every other batch)."""
+    from sfsync.broker import BrokerProcess
+
     url, drop = make_url()
     what = f"{url.split('://')[0]}, {workers} process(es), {'with postings' if costing else 'ingest alone'}"
+    broker = BrokerProcess(workdir=workdir / f"broker-{uuid.uuid4().hex[:6]}", persistence=False)
+    broker.start()
     try:
-        rate = run_e2e(url, port, workers, per_stream, costing, prepared)
+        rate = run_e2e(url, broker.port, workers, per_stream, costing, prepared)
     except Stalled as exc:
         print(f"  {what}: STALLED, {exc}", file=sys.stderr, flush=True)
         return None
     finally:
+        broker.kill()
         drop()
     print(f"  {what}: {rate:,.0f} events/s", file=sys.stderr, flush=True)
     return rate
@@ -246,14 +255,12 @@ def main() -> None:
         url, port, cid, workers, mode = args.worker
         worker_main(url, int(port), cid, int(workers), mode == "costing")
         return
-    from sfsync.broker import BrokerProcess
+    from sfsync.broker import mosquitto_binary
 
     per_stream = BATCH if args.quick else args.events
     rows: list[list[object]] = []
     scaling: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        broker = BrokerProcess(workdir=Path(tmp) / "broker", persistence=False)
-        broker.start()
         n = iter(range(1000))
 
         template = Path(tmp) / "template.db"
@@ -263,41 +270,40 @@ def main() -> None:
             shutil.copyfile(template, path)  # migrated and loaded once (not part of the measurement)
             return f"sqlite:///{path}", lambda: None
 
-        try:
-            sqlite_raw = raw_baseline(f"sqlite:///{tmp}/raw.db", per_stream)
-            prepare(f"sqlite:///{template}")
-            alone = _measure(sqlite_url, broker.port, 1, per_stream, False, prepared=True)
-            posted = _measure(sqlite_url, broker.port, 1, per_stream, True, prepared=True)
-            rows.append(_row("SQLite", 1, alone, posted, sqlite_raw))
-            pg = os.environ.get("SFSYNC_BENCH_PG_URL") or os.environ.get("SFSYNC_TEST_PG_URL")
-            if pg and not args.quick:
-                url, drop = fresh_pg(pg)
-                try:
-                    pg_raw = raw_baseline(url, per_stream)
-                finally:
-                    drop()
-                by_workers: dict[int, tuple[float | None, float | None]] = {}
-                for workers in (1, 2):
-                    alone = _measure(lambda: fresh_pg(pg), broker.port, workers, per_stream, False)
-                    posted = _measure(lambda: fresh_pg(pg), broker.port, workers, per_stream, True)
-                    by_workers[workers] = (alone, posted)
-                    rows.append(_row("PostgreSQL", workers, alone, posted, pg_raw))
-                (a1, p1), (a2, p2) = by_workers[1], by_workers[2]
+        sqlite_raw = raw_baseline(f"sqlite:///{tmp}/raw.db", per_stream)
+        prepare(f"sqlite:///{template}")
+        alone = _measure(sqlite_url, Path(tmp), 1, per_stream, False, prepared=True)
+        posted = _measure(sqlite_url, Path(tmp), 1, per_stream, True, prepared=True)
+        rows.append(_row("SQLite", 1, alone, posted, sqlite_raw))
+        pg = os.environ.get("SFSYNC_BENCH_PG_URL") or os.environ.get("SFSYNC_TEST_PG_URL")
+        if pg and not args.quick:
+            url, drop = fresh_pg(pg)
+            try:
+                pg_raw = raw_baseline(url, per_stream)
+            finally:
+                drop()
+            by_workers: dict[int, tuple[float | None, float | None]] = {}
+            for workers in (1, 2):
+                alone = _measure(lambda: fresh_pg(pg), Path(tmp), workers, per_stream, False)
+                posted = _measure(lambda: fresh_pg(pg), Path(tmp), workers, per_stream, True)
+                by_workers[workers] = (alone, posted)
+                rows.append(_row("PostgreSQL", workers, alone, posted, pg_raw))
+            (a1, p1), (a2, p2) = by_workers[1], by_workers[2]
 
-                def ratio(two: float | None, one: float | None) -> str:
-                    return "-" if two is None or one is None else f"{two / one:.2f}x"
+            def ratio(two: float | None, one: float | None) -> str:
+                return "-" if two is None or one is None else f"{two / one:.2f}x"
 
-                scaling.append(f"PostgreSQL, 2 processes vs 1: ingest alone {ratio(a2, a1)}, ingest with postings "
-                               f"{ratio(p2, p1)}.")
-            elif not args.quick:
-                rows.append(["PostgreSQL", "-", "skipped (set SFSYNC_TEST_PG_URL)", "-", "-", "-", "-"])
-        finally:
-            broker.kill()
+            scaling.append(f"PostgreSQL, 2 processes vs 1: ingest alone {ratio(a2, a1)}, ingest with postings "
+                           f"{ratio(p2, p1)}.")
+        elif not args.quick:
+            rows.append(["PostgreSQL", "-", "skipped (set SFSYNC_TEST_PG_URL)", "-", "-", "-", "-"])
+    kind = "mosquitto" if mosquitto_binary() else "amqtt"
     body = (
         f"{STREAMS} streams x {per_stream:,} events of the demo plant (95% counts, 4% scrap, 1% states; one work "
-        f"order running on each machine) in {BATCH}-event batches, published at QoS 1 to {broker.kind}; clock from "
-        "first publish to last ack; `central serve` processes, fresh database per run. Ingest alone: "
-        "`posting=NoCostingHandler()`; with postings: the default costing handler. Baseline: raw executemany "
+        f"order running on each machine) in {BATCH}-event batches, published at QoS 1 to {kind} (a fresh broker "
+        "per run); clock from first publish to last ack; `central serve` processes, fresh database per run. "
+        "Ingest alone: `posting=NoCostingHandler()`; with postings: the default costing handler. "
+        "Baseline: raw executemany "
         f"INSERT of as many rows, {BATCH} per transaction, same database, same run.\n\n"
         + table(["database", "processes", "ingest alone, events/s", "ingest + postings, events/s",
                  "raw insert, events/s", "ingest alone / raw", "with postings / alone"], rows)
