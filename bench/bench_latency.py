@@ -19,6 +19,7 @@ Run: ``python bench/bench_latency.py [--machines 1000] [--seconds 300] [--quick]
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -34,6 +35,7 @@ import sqlalchemy as sa
 from bench.results import table
 from bench.scale_common import (
     TruthClock,
+    Usage,
     edge_doc,
     ms,
     prepare_central,
@@ -128,8 +130,11 @@ def measure(workdir: Path, machines: int, seconds: float, warmup: float,
             engine.dispose()
         time.sleep(warmup)
         w0 = datetime.now(UTC)
+        usage = {name: Usage(child.pid).start() for name, child in (("simulator", sim), ("edge agent", edge),
+                                                                      ("central", central)) if child.pid}
         time.sleep(seconds)
         w1 = datetime.now(UTC)
+        cpu = {name: u.stop() for name, u in usage.items()}
         offset = clock.stop()
         # what changed in the window reaches the journal: wait until central stored an event made after
         # the window (it caught up), at most drain_s; what is still missing then is counted as missing
@@ -174,7 +179,10 @@ def measure(workdir: Path, machines: int, seconds: float, warmup: float,
             f"clock (its start-up, measured from its truth log and subtracted); {missing:,} of them without a "
             f"journal entry when read; about {expected:,.0f} made in the window, so {max(0, expected - events):,.0f} "
             f"not stored at central {waited:.0f} s after the window (waited for central to catch up, at most "
-            f"{drain_s:g} s): their latency is above that and not in the percentiles. Goal (p99 <= "
+            f"{drain_s:g} s): their latency is above that and not in the percentiles. CPU during the window (share "
+            f"of one core; the machine has {os.cpu_count()}): "
+            + ", ".join(f"{name} {c * 100:.0f} %" for name, (c, _peak, _last) in cpu.items())
+            + f". Goal (p99 <= "
             f"{GOAL_P99 * 1e3:.0f} ms, all machines): **{met}** (p99 {ms(p99_all)}).")
     return rows, note
 
