@@ -1,0 +1,386 @@
+"""Decision support (issue 14): anomaly detection against learned baselines, recommendations a
+person decides on, and the work-order risk score. Nothing here posts, schedules or changes an
+order: it reads, and writes only its own tables, alerts it is asked to escalate to, and audit.
+
+* :func:`evaluate` (periodic, off the ingest path: :class:`RecommendationEvaluator`, a thread
+  like the alert evaluator's, with an injected clock): for each running order on a machine, the
+  window of output since its last observation (``anomaly_cursors``), once it holds at least
+  ``min_units`` units, becomes one point per metric (scrap rate, cycle time, labour and material
+  per unit) in ``anomaly_points``; each is checked against its series' baseline
+  (:mod:`central.domain.anomaly`). A point over the threshold is ``flagged`` and opens (or is
+  merged into) the series' open recommendation.
+* :func:`acknowledge` (any role), :func:`dismiss` (controller; the reason decides whether the
+  flagged points join the baseline or stay out), :func:`escalate` (controller; raises an
+  ``anomaly`` alert with the recommendation's evidence). Each change is an audit record.
+* :func:`order_risk` / :func:`risk_report`: :mod:`central.domain.risk` on a running order's
+  figures.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from central.adapters.db.models_costing import DispatchRow, WorkOrderRow
+from central.adapters.db.models_ingest import MachineRow
+from central.adapters.db.models_recommendations import AnomalyCursorRow, AnomalyPointRow, RecommendationRow
+from central.adapters.db.paging import keyset_page
+from central.adapters.master_snapshot import snapshot
+from central.domain import risk as risk_domain
+from central.domain.accruals import OrderAccruals
+from central.domain.anomaly import (
+    DEFAULT_CONFIG,
+    DetectorConfig,
+    DismissReason,
+    Metric,
+    Point,
+    PointStatus,
+    assess,
+    shift_of,
+    status_after_dismissal,
+)
+from central.domain.costing import standard_cost
+from central.domain.master_data import IssueMethod
+from central.domain.master_snapshot import Snapshot
+from central.domain.money import ZERO
+from central.domain.time_accounting import IntervalKind, hours
+from central.errors import Conflict, NotFound
+from central.service_layer.alert_rules import RUNNING, AlertEvaluator
+from central.service_layer.alerts import raise_alert
+from central.service_layer.clock import Clock, utc_now
+from central.service_layer.costing.timeline import intervals
+from central.service_layer.governance.audit import Actor
+from central.service_layer.governance.audit import record as audit_record
+from central.service_layer.webhooks import WebhookMetrics
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "OPEN", "ACKNOWLEDGED", "DISMISSED", "ESCALATED", "DetectionSettings", "evaluate", "RecommendationEvaluator",
+    "acknowledge", "dismiss", "escalate", "get", "view", "list_recommendations", "order_risk", "risk_report",
+]
+
+OPEN, ACKNOWLEDGED, DISMISSED, ESCALATED = "open", "acknowledged", "dismissed", "escalated"
+UNDECIDED = (OPEN, ACKNOWLEDGED)
+SYSTEM = "system"
+_MICRO = Decimal("0.000001")
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    min_units: Decimal = Decimal(20)  # a window closes once it holds this many units processed
+    configs: Mapping[Metric, DetectorConfig] = field(default_factory=lambda: dict(DEFAULT_CONFIG))
+
+
+def _q(value: Decimal) -> Decimal:
+    return value.quantize(_MICRO)
+
+
+# --- observation and detection ------------------------------------------------------------------------
+
+
+def _figures(session: Session, snap: Snapshot, order: WorkOrderRow, now: datetime) -> dict[str, Any]:
+    acc = OrderAccruals.from_data(order.accruals)
+    run = _run_hours(session, snap, order.id, now)
+    return {"good": str(acc.good_qty), "scrap": str(acc.scrap_qty), "run_hours": str(run),
+            "issued": {k: str(v) for k, v in acc.issued.items()}}
+
+
+def _run_hours(session: Session, snap: Snapshot, order_id: str, now: datetime) -> Decimal:
+    return _order_hours(session, snap, order_id, now)[0]
+
+
+def _order_hours(session: Session, snap: Snapshot, order_id: str, now: datetime) -> tuple[Decimal, Decimal]:
+    """Run and downtime hours while ``order_id`` was dispatched, up to ``now``."""
+    rows = list(session.scalars(select(DispatchRow).where(DispatchRow.work_order == order_id)))
+    if not rows:
+        return ZERO, ZERO
+    lo = min(r.start for r in rows)
+    run, down = ZERO, ZERO
+    for iv in intervals(session, snap, {r.machine for r in rows}, lo, now):
+        if iv.work_order != order_id:
+            continue
+        if iv.kind is IntervalKind.RUN:
+            run += hours(iv.duration)
+        elif iv.kind is IntervalKind.DOWNTIME:
+            down += hours(iv.duration)
+    return run, down
+
+
+def _history(session: Session, metric: Metric, machine: str, item: str, component: str, window: int) -> list[Point]:
+    rows = list(session.scalars(select(AnomalyPointRow).where(
+        AnomalyPointRow.metric == metric.value, AnomalyPointRow.machine == machine, AnomalyPointRow.item == item,
+        AnomalyPointRow.component == component,
+        AnomalyPointRow.status.in_([PointStatus.NORMAL.value, PointStatus.DISMISSED_NORMAL.value]))
+        .order_by(AnomalyPointRow.id.desc()).limit(window * 3)))
+    rows.reverse()
+    return [Point(r.value, r.at, r.shift, PointStatus(r.status)) for r in rows]
+
+
+def _key(metric: Metric, machine: str, item: str, component: str) -> str:
+    return f"anomaly:{metric.value}:{machine}:{item}" + (f":{component}" if component else "")
+
+
+def _observe(session: Session, settings: DetectionSettings, metric: Metric, value: Decimal, *, order: WorkOrderRow,
+             machine: str, plant: str | None, component: str, units: Decimal, now: datetime,
+             window: Mapping[str, Any]) -> str:
+    cfg = settings.configs[metric]
+    value = _q(value)
+    history = _history(session, metric, machine, order.item, component, cfg.window)
+    point = AnomalyPointRow(metric=metric.value, machine=machine, item=order.item, component=component,
+                            work_order=order.id, at=now, shift=shift_of(now), value=value, units=_q(units),
+                            status=PointStatus.NORMAL.value)
+    session.add(point)
+    evidence = {"work_order": order.id, "window": dict(window), "units": str(units)}
+    found = assess(metric, value, history, now, cfg, evidence)
+    if found is None or not found.firing:
+        return "learning" if found is None else "normal"
+    point.status = PointStatus.FLAGGED.value
+    key = _key(metric, machine, order.item, component)
+    rec = session.scalar(select(RecommendationRow).where(RecommendationRow.key == key,
+                                                         RecommendationRow.status.in_(UNDECIDED))
+                         .order_by(RecommendationRow.id).limit(1))
+    subject = f"{machine} / {order.item}" + (f" / {component}" if component else "")
+    ev = {**evidence, "points": [], "ratio": None if found.ratio is None else str(_q(found.ratio))}
+    if rec is None:
+        rec = RecommendationRow(kind="anomaly", metric=metric.value, key=key, machine=machine, item=order.item,
+                                component=component or None, work_order=order.id, plant=plant,
+                                message=found.message(subject), value=str(value), threshold=str(_q(found.threshold)),
+                                baseline=found.baseline.to_data(), evidence=ev, count=1, status=OPEN, created=now,
+                                last_seen=now)
+        session.add(rec)
+        session.flush()
+        audit_record(session, SYSTEM, "recommendation.open", f"recommendation/{rec.id}",
+                     {"key": key, "value": str(value), "threshold": rec.threshold}, at=now, describes_request=False)
+        outcome = "opened"
+    else:
+        rec.count += 1
+        rec.last_seen, rec.value, rec.threshold = now, str(value), str(_q(found.threshold))
+        rec.message, rec.baseline, rec.work_order = found.message(subject), found.baseline.to_data(), order.id
+        ev["points"] = list(rec.evidence.get("points", []))
+        rec.evidence = ev
+        outcome = "updated"
+    session.flush()
+    point.recommendation_id = rec.id
+    session.flush()
+    rec.evidence = {**rec.evidence, "points": [*rec.evidence.get("points", []), point.id][-50:]}
+    return outcome
+
+
+def evaluate(session: Session, now: datetime, settings: DetectionSettings | None = None) -> dict[str, int]:
+    """One detection run in the caller's transaction; counts of the points' outcomes."""
+    settings = settings or DetectionSettings()
+    snap = snapshot(session)
+    master = snap.master
+    counts: dict[str, int] = {}
+    orders = list(session.scalars(select(WorkOrderRow).where(WorkOrderRow.status == RUNNING,
+                                                             WorkOrderRow.machine.is_not(None))
+                                  .order_by(WorkOrderRow.id)))
+    for order in orders:
+        machine = order.machine
+        routing = master.routings_by_item.get(order.item)
+        if machine is None or routing is None:
+            continue
+        fig = _figures(session, snap, order, now)
+        cursor = session.get(AnomalyCursorRow, order.id)
+        prev: dict[str, Any] = cursor.figures if cursor is not None else {
+            "good": "0", "scrap": "0", "run_hours": "0", "issued": {}}
+        since = cursor.at if cursor is not None else (order.started_at or now)
+        d_good = Decimal(fig["good"]) - Decimal(prev["good"])
+        d_scrap = Decimal(fig["scrap"]) - Decimal(prev["scrap"])
+        d_units = d_good + d_scrap
+        d_run = Decimal(fig["run_hours"]) - Decimal(prev["run_hours"])
+        if d_units < settings.min_units or d_run <= 0:
+            continue
+        machine_row = session.get(MachineRow, machine)
+        plant = machine_row.plant if machine_row is not None else None
+        window = {"from": since.isoformat(), "to": now.isoformat(), "good": str(d_good), "scrap": str(d_scrap),
+                  "run_hours": str(_q(d_run))}
+        common: dict[str, Any] = {"order": order, "machine": machine, "plant": plant, "units": d_units, "now": now,
+                                  "window": window}
+        results = [
+            _observe(session, settings, Metric.SCRAP_RATE, d_scrap / d_units, component="", **common),
+            _observe(session, settings, Metric.CYCLE_TIME, d_run * 3600 / d_units, component="", **common),
+            _observe(session, settings, Metric.LABOUR_PER_UNIT, d_run * routing.crew_ratio / d_units, component="",
+                     **common),
+        ]
+        for comp in master.bom(order.item).components:
+            item = master.items_by_id.get(comp.item)
+            if item is None or item.issue is not IssueMethod.MANUAL:
+                continue  # a backflushed component is consumed at standard by definition
+            d_issued = Decimal(fig["issued"].get(comp.item, "0")) - Decimal(prev["issued"].get(comp.item, "0"))
+            results.append(_observe(session, settings, Metric.MATERIAL_PER_UNIT, d_issued / d_units,
+                                    component=comp.item, **common))
+        for r in results:
+            counts[r] = counts.get(r, 0) + 1
+        if cursor is None:
+            session.add(AnomalyCursorRow(work_order=order.id, at=now, figures=fig))
+        else:
+            cursor.at, cursor.figures = now, fig
+    session.flush()
+    return counts
+
+
+class RecommendationEvaluator(AlertEvaluator):
+    """The alert evaluator's thread and supervisor running :func:`evaluate` instead (its own
+    transaction per run, its own clock)."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, interval: float, metrics: WebhookMetrics | None = None,
+                 clock: Clock = utc_now, settings: DetectionSettings | None = None) -> None:
+        super().__init__(sessions, interval=interval, metrics=metrics, clock=clock)
+        self.settings = settings or DetectionSettings()
+
+    def run_once(self) -> dict[str, int] | None:
+        try:
+            with self.sessions() as session, session.begin():
+                counts = evaluate(session, self.clock(), self.settings)
+        except Exception as exc:  # logged and counted; the next run retries
+            self.state.failures += 1
+            self.state.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            log.exception("recommendation evaluator: run failed (retried in %.0f s)", self.interval)
+            return None
+        self.state.runs += 1
+        return counts
+
+
+# --- people's decisions -------------------------------------------------------------------------------
+
+
+def _user(actor: Actor) -> str:
+    return actor if isinstance(actor, str) else actor.user
+
+
+def get(session: Session, rec_id: int, *, lock: bool = False) -> RecommendationRow:
+    row = session.get(RecommendationRow, rec_id, with_for_update=lock)
+    if row is None:
+        raise NotFound(f"no recommendation {rec_id}")
+    return row
+
+
+def _decide(session: Session, rec_id: int, actor: Actor, now: datetime, status: str, allowed: tuple[str, ...],
+            comment: str | None, reason: str | None = None) -> RecommendationRow:
+    row = get(session, rec_id, lock=True)
+    if row.status not in allowed:
+        by = f" by {row.decided_by}" if row.decided_by else ""
+        raise Conflict(f"recommendation {rec_id} is {row.status}{by}", {"status": row.status})
+    row.status, row.decided_at, row.decided_by = status, now, _user(actor)
+    if comment is not None:
+        row.comment = comment
+    if reason is not None:
+        row.reason = reason
+    return row
+
+
+def acknowledge(session: Session, rec_id: int, actor: Actor, now: datetime, comment: str | None = None
+                ) -> RecommendationRow:
+    """``open -> acknowledged`` (any role): someone is looking at it."""
+    row = _decide(session, rec_id, actor, now, ACKNOWLEDGED, (OPEN,), comment)
+    audit_record(session, actor, "recommendation.acknowledged", f"recommendation/{row.id}",
+                 {"key": row.key, "comment": comment}, at=now)
+    return row
+
+
+def dismiss(session: Session, rec_id: int, reason: DismissReason, actor: Actor, now: datetime,
+            comment: str | None = None) -> RecommendationRow:
+    """``open|acknowledged -> dismissed`` (controller). The flagged points behind it join the
+    baseline (``normal``) or stay out of it for good (``one_off``, ``data_error``)."""
+    row = _decide(session, rec_id, actor, now, DISMISSED, UNDECIDED, comment, reason.value)
+    new = status_after_dismissal(reason)
+    points = list(session.scalars(select(AnomalyPointRow).where(AnomalyPointRow.recommendation_id == row.id,
+                                                                AnomalyPointRow.status == PointStatus.FLAGGED.value)))
+    for p in points:
+        p.status = new.value
+    audit_record(session, actor, "recommendation.dismissed", f"recommendation/{row.id}",
+                 {"key": row.key, "reason": reason.value, "comment": comment, "points": [p.id for p in points],
+                  "points_become": new.value}, at=now)
+    return row
+
+
+def escalate(session: Session, rec_id: int, actor: Actor, now: datetime, comment: str | None = None
+             ) -> RecommendationRow:
+    """``open|acknowledged -> escalated`` (controller): an ``anomaly`` alert with its evidence."""
+    row = _decide(session, rec_id, actor, now, ESCALATED, UNDECIDED, comment)
+    alert = raise_alert(session, "anomaly", f"recommendation/{row.id}", row.message, now,
+                        detail={"recommendation": row.id, "metric": row.metric, "machine": row.machine,
+                                "item": row.item, "value": row.value, "threshold": row.threshold,
+                                "baseline": row.baseline, "evidence": row.evidence, "escalated_by": _user(actor)},
+                        plant=row.plant)
+    row.alert_id = alert.id
+    audit_record(session, actor, "recommendation.escalated", f"recommendation/{row.id}",
+                 {"key": row.key, "alert": alert.id, "comment": comment}, at=now)
+    return row
+
+
+def view(row: RecommendationRow) -> dict[str, Any]:
+    def ts(v: datetime | None) -> str | None:
+        return None if v is None else v.isoformat()
+    return {"id": row.id, "kind": row.kind, "metric": row.metric, "key": row.key, "machine": row.machine,
+            "item": row.item, "component": row.component, "work_order": row.work_order, "plant": row.plant,
+            "message": row.message, "value": row.value, "threshold": row.threshold, "baseline": row.baseline,
+            "evidence": row.evidence, "count": row.count, "status": row.status, "created": ts(row.created),
+            "last_seen": ts(row.last_seen), "decided_at": ts(row.decided_at), "decided_by": row.decided_by,
+            "reason": row.reason, "comment": row.comment, "alert_id": row.alert_id}
+
+
+def list_recommendations(session: Session, *, limit: int, after: int | None = None, status: str | None = None,
+                         metric: str | None = None, machine: str | None = None, item: str | None = None,
+                         work_order: str | None = None, plant: str | None = None) -> dict[str, Any]:
+    stmt: Select[tuple[RecommendationRow]] = select(RecommendationRow)
+    for col, val in ((RecommendationRow.status, status), (RecommendationRow.metric, metric),
+                     (RecommendationRow.machine, machine), (RecommendationRow.item, item),
+                     (RecommendationRow.work_order, work_order), (RecommendationRow.plant, plant)):
+        if val is not None:
+            stmt = stmt.where(col == val)
+    rows, nxt = keyset_page(session, stmt, RecommendationRow.id, limit=limit, after=after)
+    return {"recommendations": [view(r) for r in rows], "next": nxt}
+
+
+# --- work-order risk ----------------------------------------------------------------------------------
+
+
+def _risk(session: Session, snap: Snapshot, order: WorkOrderRow, now: datetime) -> risk_domain.RiskScore:
+    master = snap.master
+    routing = master.routings_by_item.get(order.item)
+    if routing is None:
+        raise Conflict(f"item {order.item} of order {order.id} has no routing", {"item": order.item})
+    card = standard_cost(master, order.item)
+    acc = OrderAccruals.from_data(order.accruals)
+    run, down = _order_hours(session, snap, order.id, now)
+    started = order.started_at or now
+    return risk_domain.score(risk_domain.OrderRun(
+        work_order=order.id, item=order.item, machine=order.machine, qty=order.qty, good=acc.good_qty,
+        scrap=acc.scrap_qty, run_hours=run, down_hours=down, started=started, now=now, due=order.due,
+        std_hours_per_unit=routing.machine_hours, material_per_unit=card.material,
+        conversion_rate=card.labor_rate * card.crew_ratio + card.voh_rate + card.foh_rate,
+        normal_spoilage=routing.normal_spoilage))
+
+
+def order_risk(session: Session, order_id: str, now: datetime) -> dict[str, Any]:
+    """The risk score of running order ``order_id`` (409 when it is not running)."""
+    order = session.get(WorkOrderRow, order_id)
+    if order is None:
+        raise NotFound(f"no work order {order_id}")
+    if order.status != RUNNING:
+        raise Conflict(f"work order {order_id} is {order.status}, not running: no risk to project",
+                       {"status": order.status})
+    return _risk(session, snapshot(session), order, now).to_data()
+
+
+def risk_report(session: Session, now: datetime) -> dict[str, Any]:
+    """Every running order's risk, highest score first."""
+    snap = snapshot(session)
+    out = []
+    for order in session.scalars(select(WorkOrderRow).where(WorkOrderRow.status == RUNNING)
+                                 .order_by(WorkOrderRow.id)):
+        if snap.master.routings_by_item.get(order.item) is None:
+            continue
+        out.append(_risk(session, snap, order, now).to_data())
+    out.sort(key=lambda r: (-int(r["score"]), str(r["work_order"])))
+    return {"as_of": now.isoformat(), "orders": out}
