@@ -25,6 +25,7 @@ from central.service_layer.access import ensure_bootstrap_admin
 from central.service_layer.alert_rules import AlertEvaluator
 from central.service_layer.governance.sealer import LedgerSealer
 from central.service_layer.ingest.seam import PostingHandler
+from central.service_layer.recommendations import RecommendationEvaluator
 from central.service_layer.webhooks import DeliveryPolicy, WebhookMetrics, WebhookWorker
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ def _start_alert_jobs(container: Container) -> list[AlertEvaluator | WebhookWork
     jobs: list[AlertEvaluator | WebhookWorker] = []
     if cfg.evaluate_interval_seconds > 0:
         jobs.append(AlertEvaluator(container.write_sessions, interval=cfg.evaluate_interval_seconds, metrics=metrics))
+        jobs.append(RecommendationEvaluator(container.write_sessions, interval=cfg.evaluate_interval_seconds))
     if cfg.webhook_interval_seconds > 0:
         policy = DeliveryPolicy(max_attempts=cfg.webhook_max_attempts, backoff_seconds=cfg.webhook_backoff_seconds,
                                 backoff_max_seconds=cfg.webhook_backoff_max_seconds,

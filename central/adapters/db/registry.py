@@ -9,13 +9,14 @@ from types import ModuleType
 from sqlalchemy import MetaData
 
 from central.adapters.db import models_access, models_console, models_costing, models_governance, models_ingest
-from central.adapters.db import models_pricing, models_purchasing
+from central.adapters.db import models_pricing, models_purchasing, models_recommendations
 from central.adapters.db.base import Base
 
 __all__ = ["MODEL_MODULES", "load_metadata"]
 
 MODEL_MODULES: tuple[ModuleType, ...] = (models_ingest, models_access, models_costing, models_governance,
-                                         models_console, models_purchasing, models_pricing)
+                                         models_console, models_purchasing, models_pricing,
+                                         models_recommendations)
 """The model modules, imported above; listed so a reader (and a test) sees what ``Base`` holds."""
 
 

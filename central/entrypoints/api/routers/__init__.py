@@ -25,6 +25,7 @@ from central.entrypoints.api.routers import (
     operations,
     periods,
     purchase_orders,
+    recommendations,
     reports,
     tokens,
     webhooks,
@@ -49,6 +50,7 @@ ROUTERS: list[APIRouter] = [
     tokens.router,
     purchase_orders.router,
     webhooks.router,
+    recommendations.router,
 ]
 """Routers served under :data:`API_PREFIX`, every write request audited."""
 
