@@ -211,13 +211,24 @@ def evaluate(session: Session, now: datetime, settings: DetectionSettings | None
             _observe(session, settings, Metric.LABOUR_PER_UNIT, d_run * routing.crew_ratio / d_units, component="",
                      **common),
         ]
+        fig["material_issued"], fig["material_units"] = {}, {}
         for comp in master.bom(order.item).components:
             item = master.items_by_id.get(comp.item)
             if item is None or item.issue is not IssueMethod.MANUAL:
                 continue  # a backflushed component is consumed at standard by definition
-            d_issued = Decimal(fig["issued"].get(comp.item, "0")) - Decimal(prev["issued"].get(comp.item, "0"))
-            results.append(_observe(session, settings, Metric.MATERIAL_PER_UNIT, d_issued / d_units,
-                                    component=comp.item, **common))
+            # issues come in lots (a shift's worth at a time): the window of a component runs from
+            # its previous observation to the next window in which some of it was issued
+            base_issued = Decimal(prev.get("material_issued", {}).get(comp.item, "0"))
+            base_units = Decimal(prev.get("material_units", {}).get(comp.item, "0"))
+            d_issued = Decimal(fig["issued"].get(comp.item, "0")) - base_issued
+            m_units = Decimal(fig["good"]) + Decimal(fig["scrap"]) - base_units
+            if Decimal(fig["issued"].get(comp.item, "0")) == Decimal(prev["issued"].get(comp.item, "0")):
+                fig["material_issued"][comp.item], fig["material_units"][comp.item] = str(base_issued), str(base_units)
+                continue  # nothing issued in this window: the component's window stays open
+            results.append(_observe(session, settings, Metric.MATERIAL_PER_UNIT, d_issued / m_units,
+                                    component=comp.item, **{**common, "units": m_units}))
+            fig["material_issued"][comp.item] = fig["issued"].get(comp.item, "0")
+            fig["material_units"][comp.item] = str(Decimal(fig["good"]) + Decimal(fig["scrap"]))
         for r in results:
             counts[r] = counts.get(r, 0) + 1
         if cursor is None:
