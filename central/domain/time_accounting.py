@@ -252,12 +252,17 @@ class MachineTime:
 
 
 def machine_time(intervals: Iterable[Interval], machine: str, start: datetime, end: datetime) -> MachineTime:
-    """Window, run (with or without an order), planned-stop and downtime hours of a machine."""
+    """Observed window, run (with or without an order), planned-stop and downtime hours of a machine.
+
+    ``window_hours`` is the part of [start, end) in which the machine's state is known (from its
+    first state event on): time before a machine reported anything is no planned production time,
+    so a month-long window over a machine seen for an hour gives that hour, not a near-zero
+    availability. With events from ``start`` on it is ``end - start``."""
     totals: dict[IntervalKind, timedelta] = defaultdict(timedelta)
     for i in clip((i for i in intervals if i.machine == machine), start, end):
         totals[i.kind] += i.duration
     return MachineTime(
-        window_hours=hours(end - start),
+        window_hours=hours(sum(totals.values(), timedelta())),
         run_hours=hours(totals[IntervalKind.RUN]),
         planned_stop_hours=hours(totals[IntervalKind.PLANNED]),
         downtime_hours=hours(totals[IntervalKind.DOWNTIME]),

@@ -312,10 +312,30 @@ def downtime(session: Session, w: Window, machine: str | None = None, *, clock: 
     return DowntimeReport(rows=rows, total_hours=_h(report.total_hours), total_cost=_m(report.total_cost))
 
 
-def _counts(session: Session, w: Window, machines: list[str], statuses: tuple[str, ...]) -> list[EventPostingRow]:
-    return list(session.scalars(select(EventPostingRow).where(
+@dataclass(frozen=True)
+class _CountSum:
+    """Units of one kind (``count``/``scrap``) of one order on one machine for one reason in a window."""
+
+    kind: str
+    work_order: str | None
+    machine: str
+    reason: str | None
+    qty: Decimal
+
+
+def _count_sums(session: Session, start: datetime, end: datetime, machines: list[str],
+                statuses: tuple[str, ...]) -> list[_CountSum]:
+    """Counted and scrapped units in [start, end), summed in SQL (one row per kind, order, machine and
+    reason): the read follows the window through ``ix_event_postings_machine_kind_ts``, and no event
+    row reaches Python."""
+    qty = func.sum(EventPostingRow.qty)
+    stmt = select(EventPostingRow.kind, EventPostingRow.work_order, EventPostingRow.machine,
+                  EventPostingRow.reason, qty).where(
         EventPostingRow.machine.in_(machines), EventPostingRow.kind.in_(("count", "scrap")),
-        EventPostingRow.status.in_(statuses), EventPostingRow.ts >= w.start, EventPostingRow.ts < w.end)))
+        EventPostingRow.ts >= start, EventPostingRow.ts < end, EventPostingRow.status.in_(statuses),
+    ).group_by(EventPostingRow.kind, EventPostingRow.work_order, EventPostingRow.machine, EventPostingRow.reason)
+    return [_CountSum(str(kind), wo, str(m), reason, Decimal(int(total or 0)))
+            for kind, wo, m, reason, total in session.execute(stmt)]
 
 
 def cost_of_quality(session: Session, w: Window, machine: str | None = None) -> QualityCostReport:
@@ -324,7 +344,7 @@ def cost_of_quality(session: Session, w: Window, machine: str | None = None) -> 
     items_of = _items_of(session)
     good: dict[str, Decimal] = defaultdict(lambda: ZERO)
     scrap: dict[tuple[str, str, str | None], Decimal] = defaultdict(lambda: ZERO)
-    for r in _counts(session, w, _machines(snap, machine), (EventPostingStatus.POSTED,)):
+    for r in _count_sums(session, w.start, w.end, _machines(snap, machine), (EventPostingStatus.POSTED,)):
         if r.work_order is None:
             continue
         if r.kind == "count":
@@ -355,7 +375,7 @@ def oee(session: Session, w: Window, machine: str | None = None, *, clock: Clock
     items_of = _items_of(session)
     good = scrap = ZERO
     processed: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    for r in _counts(session, w, machines, (EventPostingStatus.POSTED, EventPostingStatus.UNASSIGNED)):
+    for r in _count_sums(session, w.start, end, machines, (EventPostingStatus.POSTED, EventPostingStatus.UNASSIGNED)):
         if r.kind == "count":
             good += r.qty
         else:

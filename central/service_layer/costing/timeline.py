@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from central.adapters.db.models_costing import DispatchRow, EventPostingRow
@@ -25,35 +25,49 @@ __all__ = ["state_events", "intervals", "order_run_hours"]
 
 
 def state_events(session: Session, machine: str, lo: datetime | None, hi: datetime) -> list[StateEvent]:
-    """State events of ``machine`` in [lo, hi], plus the last one before ``lo`` (the state at ``lo``)."""
-    base = select(EventPostingRow).where(EventPostingRow.machine == machine, EventPostingRow.kind == "state",
-                                         EventPostingRow.status != "suspect")
-    rows = list(session.scalars(base.where(EventPostingRow.ts <= hi).where(
+    """State events of ``machine`` in [lo, hi], plus the last one before ``lo`` (the state at ``lo``).
+
+    Both reads are range scans / one seek on ``ix_event_postings_machine_kind_ts``: the cost follows
+    the window, not the history before it. Only the three columns needed leave the database."""
+    cols = select(EventPostingRow.ts, EventPostingRow.state, EventPostingRow.reason).where(
+        EventPostingRow.machine == machine, EventPostingRow.kind == "state", EventPostingRow.status != "suspect")
+    rows = list(session.execute(cols.where(EventPostingRow.ts <= hi).where(
         EventPostingRow.ts >= lo if lo is not None else EventPostingRow.ts.is_not(None)
-    ).order_by(EventPostingRow.ts, EventPostingRow.event_id)))
+    ).order_by(EventPostingRow.ts, EventPostingRow.event_id)).tuples())
     if lo is not None:
-        before = session.scalars(base.where(EventPostingRow.ts < lo).order_by(
-            EventPostingRow.ts.desc(), EventPostingRow.event_id.desc()).limit(1)).first()
+        before = session.execute(cols.where(EventPostingRow.ts < lo).order_by(
+            EventPostingRow.ts.desc(), EventPostingRow.event_id.desc()).limit(1)).tuples().first()
         if before is not None:
             rows.insert(0, before)
-    return [StateEvent(r.ts, MachineState(r.state), r.reason) for r in rows if r.state is not None]
+    return [StateEvent(ts, MachineState(state), reason) for ts, state, reason in rows if state is not None]
 
 
-def _dispatches(session: Session, machines: Iterable[str]) -> list[Dispatch]:
+def _dispatches(session: Session, machines: Iterable[str], lo: datetime | None = None,
+                hi: datetime | None = None) -> list[Dispatch]:
+    """Dispatches of ``machines`` that overlap [lo, hi] (None: unbounded on that side)."""
     stmt = select(DispatchRow).where(DispatchRow.machine.in_(set(machines)))
+    if hi is not None:
+        stmt = stmt.where(DispatchRow.start <= hi)
+    if lo is not None:
+        stmt = stmt.where(or_(DispatchRow.end.is_(None), DispatchRow.end >= lo))
     return [Dispatch(d.work_order, d.machine, d.start, d.end) for d in session.scalars(stmt)]
 
 
 def intervals(
     session: Session, snap: Snapshot, machines: Iterable[str], lo: datetime | None, hi: datetime
 ) -> list[Interval]:
-    """Run / planned / downtime intervals of ``machines`` up to ``hi`` (split by dispatch)."""
+    """Run / planned / downtime intervals of ``machines`` up to ``hi`` (split by dispatch).
+
+    The intervals start at the last state event before ``lo``; only the dispatches overlapping
+    [that event, hi] are read (no other can split or attribute them), so the cost follows the window."""
     machines = list(machines)
-    dispatches = _dispatches(session, machines)
     reasons = snap.master.downtime_reasons_by_code
     out: list[Interval] = []
     for machine in machines:
         events = state_events(session, machine, lo, hi)
+        if not events:
+            continue
+        dispatches = _dispatches(session, [machine], min(e.ts for e in events), hi)
         out.extend(machine_intervals(machine, events, dispatches, reasons, hi))
     return out
 
