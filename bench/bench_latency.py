@@ -98,6 +98,58 @@ def latencies(url: str, w0: datetime, w1: datetime, offset: float) -> tuple[
     return journal, stored, read, missing
 
 
+def profile_spread(workdir: Path, ids: list[str], n: int) -> str:
+    """Where central's time goes when a batch's events belong to many machines (one work order each):
+    ``n`` count events round-robin over ``ids`` in 500-event batches through ``handle_events`` with costing,
+    in process under cProfile; the costing functions with the most cumulative time."""
+    import cProfile
+    import pstats
+
+    from central.bootstrap import bootstrap
+    from central.config import CentralSettings, DatabaseSettings
+    from edge.encoding import event_body, with_seq
+    from shared.contract import assemble_batch
+    from shared.topics import events_topic
+
+    url = f"sqlite:///{workdir / 'profile.db'}"
+    t0 = (datetime.now(UTC) - timedelta(minutes=30)).replace(microsecond=0)
+    prepare_central(url, dict.fromkeys(ids, EDGE), t0 - timedelta(hours=1))
+    container = bootstrap(CentralSettings(database=DatabaseSettings(url=url)))
+    batches = []
+    for lo in range(0, n, 500):
+        events = []
+        for i in range(lo, min(lo + 500, n)):
+            m, ts = ids[i % len(ids)], t0 + timedelta(milliseconds=i * 10)
+            events.append(with_seq(i + 1, event_body(machine=m, kind="count", ts=ts, rx=ts, tag=f"{m}.good",
+                                                     value=i // len(ids) + 1, prev=i // len(ids), qty=1)))
+        batches.append(assemble_batch("P1", EDGE, "s-profile", events))
+    prof = cProfile.Profile()
+    try:
+        start = time.perf_counter()
+        prof.enable()
+        for body in batches:
+            container.ingest.handle_events(events_topic("P1", EDGE), body)
+        prof.disable()
+        elapsed = time.perf_counter() - start
+    finally:
+        container.dispose()
+    stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+    rows: list[list[object]] = []
+    for (filename, _line, name), (_cc, calls, _tt, cum, _callers) in sorted(
+            stats.items(), key=lambda kv: -kv[1][3]):
+        if "central/service_layer/costing" not in str(filename) or name in ("__call__", "_post"):
+            continue
+        rows.append([f"`{Path(str(filename)).stem}.{name}`", f"{calls:,}", f"{cum:.1f} s",
+                     f"{cum / calls * 1e3:.2f} ms", f"{cum / elapsed * 100:.0f} %"])
+        if len(rows) == 6:
+            break
+    return (f"Where central's time goes: {n:,} count events spread over the same {len(ids):,} machines (a work "
+            f"order each) in 500-event batches through `IngestService.handle_events` with costing, in process "
+            f"under cProfile: {elapsed:.1f} s, {n / elapsed:,.0f} events/s. The costing functions with the most "
+            "time (cumulative, nested calls overlap):\n\n"
+            + table(["function", "calls", "time", "per call", "of the run"], rows))
+
+
 def measure(workdir: Path, machines: int, seconds: float, warmup: float,
             drain_s: float) -> tuple[list[list[object]], str]:
     logs = workdir / "logs"
@@ -184,7 +236,7 @@ def measure(workdir: Path, machines: int, seconds: float, warmup: float,
             + ", ".join(f"{name} {c * 100:.0f} %" for name, (c, _peak, _last) in cpu.items())
             + f". Goal (p99 <= "
             f"{GOAL_P99 * 1e3:.0f} ms, all machines): **{met}** (p99 {ms(p99_all)}).")
-    return rows, note
+    return rows, note + "\n\n" + (profile_spread(workdir, ids, 200 if machines <= 50 else 3000))
 
 
 def main() -> None:
