@@ -55,6 +55,7 @@ from schemathesis.core import NOT_SET
 from schemathesis.generation import GenerationMode
 from support.central import event, payload, topic
 from support.costing import MACHINE, costing_container, ingest, wire_events, worked_example_master
+from support.recommendations import seed_recommendations
 
 from central.bootstrap import Container
 from central.domain.posting_rules import DEFAULT_RULES
@@ -323,6 +324,16 @@ def _examples(run: Run, container: Container, schema_paths: set[tuple[str, str]]
     run.ok("POST", f"{API}/work-orders/{{order_id}}/start", role="planner", path=wo,
            body={"machine": MACHINE, "at": start})
     run.ok("GET", f"{API}/work-orders/{{order_id}}", role="auditor", path=wo)
+    # decision support (issue 14): the risk of the running order, recommendations people decide on
+    run.ok("GET", f"{API}/work-orders/{{order_id}}/risk", role="operator", path=wo)
+    run.ok("GET", f"{API}/reports/order-risk", role="auditor")
+    rec_ids = seed_recommendations(container, now, MACHINE, "BR-100")
+    run.ok("GET", f"{API}/recommendations", role="operator")
+    run.ok("GET", f"{API}/recommendations/{{rec_id}}", role="auditor", path={"rec_id": rec_ids[0]})
+    run.ok("POST", f"{API}/recommendations/{{rec_id}}/ack", role="operator", path={"rec_id": rec_ids[0]})
+    run.ok("POST", f"{API}/recommendations/{{rec_id}}/dismiss", role="controller", path={"rec_id": rec_ids[1]},
+           body={"reason": "one_off", "comment": "trial coil"})
+    run.ok("POST", f"{API}/recommendations/{{rec_id}}/escalate", role="controller", path={"rec_id": rec_ids[2]})
     run.ok("POST", f"{API}/goods-receipts", role="operator",
            body={"item": "S", "qty": "1000", "unit_price": "4.10", "ref": "GR-1", "posting_date": today})
     run.ok("GET", f"{API}/goods-receipts", role="auditor")
@@ -410,6 +421,7 @@ def _pools(run: Run) -> dict[str, list[Any]]:
         "event_id": get("unassigned", "events") + get("suspect-events", "events") + [1, 2, 3],
         "stream": get("streams", "streams", "stream"), "token_id": [1, 2, 3],
         "po_id": get("purchase-orders", "purchase_orders"), "webhook_id": get("webhooks", "webhooks"),
+        "rec_id": get("recommendations", "recommendations"),
         "record_id": ["S", "BR-100", "WC-PRESS", MACHINE, "EQ_FAIL", "BURR", "|1300", "labor_booking|"],
     }
 
