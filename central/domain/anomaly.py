@@ -15,7 +15,10 @@ normal (see :class:`PointStatus`), with the stdlib :mod:`statistics` module on D
 
 A point fires when ``value > threshold``, with ``threshold = median + k * spread`` and
 ``spread = max(MAD * 1.4826, rel_floor * median, abs_floor)`` (the floors keep a perfectly
-steady history from firing on noise). A flagged point stays out of the baseline until a person
+steady history from firing on noise). Scrap is a share of whole units, so sparse that the median
+of window rates says little (often 0): for it (``binomial``) the centre is the mean rate ``p``
+of the counted windows and ``spread = max(sqrt(p (1 - p) / units), abs_floor)`` for the window's
+``units`` (the normal approximation of the binomial). A flagged point stays out of the baseline until a person
 dismisses it: as ``normal`` (it joins the baseline; the baseline moves) or as ``one_off`` /
 ``data_error`` (it stays out for good).
 """
@@ -89,6 +92,7 @@ class DetectorConfig:
     min_points: int = 8
     window: int = 200
     by_shift: bool = False
+    binomial: bool = False  # a share of units (scrap): spread from the pooled rate and the window's units
 
     def __post_init__(self) -> None:
         if self.k <= 0 or self.rel_floor < 0 or self.abs_floor < 0:
@@ -100,7 +104,8 @@ class DetectorConfig:
 DEFAULT_CONFIG: Mapping[Metric, DetectorConfig] = {
     # scrap comes in whole units: a window's rate is noisy, so the relative floor is wide and the
     # absolute floor is a fraction of a percent
-    Metric.SCRAP_RATE: DetectorConfig(k=Decimal("4"), rel_floor=Decimal("0.35"), abs_floor=Decimal("0.005")),
+    Metric.SCRAP_RATE: DetectorConfig(k=Decimal("4"), rel_floor=Decimal("0"), abs_floor=Decimal("0.005"),
+                                      binomial=True),
     Metric.CYCLE_TIME: DetectorConfig(k=Decimal("4"), rel_floor=Decimal("0.04"), by_shift=True),
     Metric.LABOUR_PER_UNIT: DetectorConfig(k=Decimal("4"), rel_floor=Decimal("0.04"), by_shift=True),
     Metric.MATERIAL_PER_UNIT: DetectorConfig(k=Decimal("4"), rel_floor=Decimal("0.025")),
@@ -113,15 +118,23 @@ class Baseline:
     mad: Decimal
     n: int
     shift: int | None  # the shift it is learned from; None: all shifts
+    mean: Decimal = Decimal(0)
 
-    def spread(self, cfg: DetectorConfig) -> Decimal:
+    def spread(self, cfg: DetectorConfig, units: Decimal | None = None) -> Decimal:
+        if cfg.binomial and units is not None and units > 0:
+            p = min(max(self.mean, Decimal(0)), Decimal(1))
+            return max((p * (1 - p) / units).sqrt(), cfg.abs_floor)
         return max(self.mad * MAD_SCALE, cfg.rel_floor * abs(self.median), cfg.abs_floor)
 
-    def threshold(self, cfg: DetectorConfig) -> Decimal:
-        return self.median + cfg.k * self.spread(cfg)
+    def center(self, cfg: DetectorConfig) -> Decimal:
+        return self.mean if cfg.binomial else self.median
+
+    def threshold(self, cfg: DetectorConfig, units: Decimal | None = None) -> Decimal:
+        return self.center(cfg) + cfg.k * self.spread(cfg, units)
 
     def to_data(self) -> dict[str, Any]:
-        return {"median": str(self.median), "mad": str(self.mad), "n": self.n, "shift": self.shift}
+        return {"median": str(self.median), "mad": str(self.mad), "mean": str(self.mean.quantize(Decimal("0.000001"))),
+                "n": self.n, "shift": self.shift}
 
 
 def _median(values: Sequence[Decimal]) -> Decimal:
@@ -145,7 +158,7 @@ def baseline(history: Iterable[Point], cfg: DetectorConfig, shift: int | None = 
     values = [p.value for p in chosen]
     med = _median(values)
     mad = _median([abs(v - med) for v in values])
-    return Baseline(med, mad, len(values), used_shift)
+    return Baseline(med, mad, len(values), used_shift, sum(values, Decimal(0)) / len(values))
 
 
 @dataclass(frozen=True)
@@ -172,12 +185,13 @@ class Assessment:
 
 
 def assess(metric: Metric, value: Decimal, history: Iterable[Point], at: datetime,
-           cfg: DetectorConfig | None = None, evidence: Mapping[str, Any] | None = None) -> Assessment | None:
-    """``value`` observed at ``at`` against the baseline of ``history``; None while the history is
-    too short to learn from."""
+           cfg: DetectorConfig | None = None, evidence: Mapping[str, Any] | None = None,
+           units: Decimal | None = None) -> Assessment | None:
+    """``value`` observed at ``at`` (over ``units`` units) against the baseline of ``history``;
+    None while the history is too short to learn from."""
     cfg = cfg or DEFAULT_CONFIG[metric]
     base = baseline(history, cfg, shift_of(at))
     if base is None:
         return None
-    thr = base.threshold(cfg)
+    thr = base.threshold(cfg, units)
     return Assessment(metric, value, base, thr, value > thr, dict(evidence or {}))

@@ -139,7 +139,7 @@ def _observe(session: Session, settings: DetectionSettings, metric: Metric, valu
                             status=PointStatus.NORMAL.value)
     session.add(point)
     evidence = {"work_order": order.id, "window": dict(window), "units": str(units)}
-    found = assess(metric, value, history, now, cfg, evidence)
+    found = assess(metric, value, history, now, cfg, evidence, units)
     if found is None or not found.firing:
         return "learning" if found is None else "normal"
     point.status = PointStatus.FLAGGED.value

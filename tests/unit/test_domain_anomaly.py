@@ -52,16 +52,17 @@ def test_baseline_is_median_and_mad_of_counted_points() -> None:
 def test_each_metric_fires_on_injected_anomaly_and_is_quiet_just_below(
         metric: Metric, center: str, noise: float, factor: Decimal) -> None:
     history = steady(center, noise)
-    a = assess(metric, Decimal(center) * factor, history, T0)
+    units = Decimal(1000)  # the window's units: the scrap check's spread shrinks with them
+    a = assess(metric, Decimal(center) * factor, history, T0, units=units)
     assert a is not None and a.firing, a
     assert a.value > a.threshold and a.baseline.n == len(history)
-    below = assess(metric, a.threshold - Decimal("0.000001"), history, T0)
+    below = assess(metric, a.threshold - Decimal("0.000001"), history, T0, units=units)
     assert below is not None and not below.firing
-    at = assess(metric, a.threshold, history, T0)
+    at = assess(metric, a.threshold, history, T0, units=units)
     assert at is not None and not at.firing  # the threshold itself is not over it
     # the steady points themselves never fire against their own baseline
     for p in history:
-        check = assess(metric, p.value, history, p.at)
+        check = assess(metric, p.value, history, p.at, units=units)
         assert check is not None
         assert not check.firing, (metric, p.value, check.threshold)
 
@@ -106,6 +107,17 @@ def test_dismissal_reason_decides_the_points_place_in_the_baseline() -> None:
     excluded = [Point(p.value, p.at, p.shift, status_after_dismissal(DismissReason.ONE_OFF)) for p in flagged]
     again = assess(Metric.CYCLE_TIME, high, history + excluded, T0)
     assert again is not None and again.firing and again.baseline == first.baseline
+
+
+def test_scrap_spread_is_binomial_in_the_window_units() -> None:
+    history = [Point(Decimal(v), T0, 1) for v in ("0.04", "0.06", "0.05", "0.05", "0.03", "0.07", "0.05", "0.05")]
+    small = assess(Metric.SCRAP_RATE, Decimal("0.15"), history, T0, units=Decimal(20))
+    large = assess(Metric.SCRAP_RATE, Decimal("0.15"), history, T0, units=Decimal(200))
+    assert small is not None and large is not None
+    assert small.baseline.mean == Decimal("0.05")
+    # 0.05 + 4 x sqrt(0.05 x 0.95 / n): 0.2449 for 20 units (3 of 20 is noise), 0.1116 for 200
+    assert not small.firing and large.firing
+    assert large.threshold.quantize(Decimal("0.0001")) == Decimal("0.1116")
 
 
 def test_no_assessment_while_learning_and_bad_configs_refused() -> None:
