@@ -294,8 +294,12 @@ def _machines(snap: Snapshot, machine: str | None) -> list[str]:
     return [machine]
 
 
-def _items_of(session: Session) -> dict[str, str]:
-    return dict(session.execute(select(WorkOrderRow.id, WorkOrderRow.item)).tuples().all())
+def _items_of(session: Session, orders: set[str]) -> dict[str, str]:
+    """Item of each of ``orders`` (only those: the read follows the window, not every order ever made)."""
+    if not orders:
+        return {}
+    return dict(session.execute(select(WorkOrderRow.id, WorkOrderRow.item).where(
+        WorkOrderRow.id.in_(sorted(orders)))).tuples().all())
 
 
 def _ctx(snap: Snapshot) -> PostingContext:
@@ -306,7 +310,8 @@ def downtime(session: Session, w: Window, machine: str | None = None, *, clock: 
     """Downtime hours and cost (labour x crew ratio + FOH per hour) by machine, reason and category."""
     snap = snapshot(session)
     ivs = intervals(session, snap, _machines(snap, machine), w.start, min(w.end, clock()))
-    report = downtime_cost(_ctx(snap), downtime_hours(ivs, w.start, w.end), _items_of(session))
+    hours = downtime_hours(ivs, w.start, w.end)
+    report = downtime_cost(_ctx(snap), hours, _items_of(session, {h.work_order for h in hours if h.work_order}))
     rows = [DowntimeLine(machine=r.machine, reason=r.reason, category=r.category.value, hours=_h(r.hours),
                          cost=_m(r.cost)) for r in report.rows]
     return DowntimeReport(rows=rows, total_hours=_h(report.total_hours), total_cost=_m(report.total_cost))
@@ -341,7 +346,6 @@ def _count_sums(session: Session, start: datetime, end: datetime, machines: list
 def cost_of_quality(session: Session, w: Window, machine: str | None = None) -> QualityCostReport:
     """Scrap x standard cost per unit processed by machine and reason; normal = within the allowance."""
     snap = snapshot(session)
-    items_of = _items_of(session)
     good: dict[str, Decimal] = defaultdict(lambda: ZERO)
     scrap: dict[tuple[str, str, str | None], Decimal] = defaultdict(lambda: ZERO)
     for r in _count_sums(session, w.start, w.end, _machines(snap, machine), (EventPostingStatus.POSTED,)):
@@ -351,6 +355,7 @@ def cost_of_quality(session: Session, w: Window, machine: str | None = None) -> 
             good[r.work_order] += r.qty
         else:
             scrap[(r.work_order, r.machine, r.reason)] += r.qty
+    items_of = _items_of(session, {wo for wo, _, _ in scrap})
     records = [ScrapRecord(wo, m, reason, qty) for (wo, m, reason), qty in scrap.items()]
     outputs = [OrderOutput(wo, items_of[wo], good[wo]) for wo in {wo for wo, _, _ in scrap}]
     report = domain_coq(_ctx(snap), records, outputs)
@@ -372,10 +377,11 @@ def oee(session: Session, w: Window, machine: str | None = None, *, clock: Clock
         planned_stop_hours=sum((t.planned_stop_hours for t in times), ZERO),
         downtime_hours=sum((t.downtime_hours for t in times), ZERO),
     )
-    items_of = _items_of(session)
+    sums = _count_sums(session, w.start, end, machines, (EventPostingStatus.POSTED, EventPostingStatus.UNASSIGNED))
+    items_of = _items_of(session, {r.work_order for r in sums if r.work_order})
     good = scrap = ZERO
     processed: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    for r in _count_sums(session, w.start, end, machines, (EventPostingStatus.POSTED, EventPostingStatus.UNASSIGNED)):
+    for r in sums:
         if r.kind == "count":
             good += r.qty
         else:
