@@ -55,7 +55,7 @@ from bench.results import table, write_section
 from central.adapters.db.engine import make_engine, write_engine
 from central.adapters.db.migrate import upgrade
 from central.adapters.db.models_ingest import EdgeRow, MachineRow
-from central.adapters.db.models_recommendations import AnomalyPointRow
+from central.adapters.db.models_recommendations import AnomalyPointRow, RecommendationRow
 from central.domain.anomaly import DismissReason
 from central.service_layer import recommendations as recs
 from central.service_layer.costing.production import CostingHandler
@@ -236,8 +236,8 @@ def simulate(days: int, n_machines: int, detect: bool, seed: int = 14) -> dict[s
                     last_point = max([last_point, *(p.id for p in new)])
                     for machine, metrics in by_machine.items():
                         alarms.append((machine, sim_now, metrics))
-                    for rec in list(s.scalars(select(recs.RecommendationRow).where(
-                            recs.RecommendationRow.status.in_(["open", "acknowledged"])))):
+                    for rec in list(s.scalars(select(RecommendationRow).where(
+                            RecommendationRow.status.in_(["open", "acknowledged"])))):
                         injected = rec.machine == ids[0] and any(
                             i.start <= sim_now <= i.end + GRACE for i in injections)
                         recs.dismiss(s, rec.id, DismissReason.ONE_OFF if injected else DismissReason.NORMAL,
