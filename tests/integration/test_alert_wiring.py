@@ -30,7 +30,7 @@ def test_serve_starts_both_jobs_and_exposes_their_counters(central: Container) -
                                                                                    webhook_interval_seconds=0.1)})
     jobs = _start_alert_jobs(central)
     try:
-        assert sorted(type(j).__name__ for j in jobs) == ["AlertEvaluator", "WebhookWorker"]
+        assert sorted(type(j).__name__ for j in jobs) == ["AlertEvaluator", "RecommendationEvaluator", "WebhookWorker"]
         evaluator = next(j for j in jobs if isinstance(j, AlertEvaluator))
         worker = next(j for j in jobs if isinstance(j, WebhookWorker))
         wait_until("both jobs ran",
