@@ -25,7 +25,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from central.adapters.db.models_costing import DispatchRow, WorkOrderRow
@@ -71,6 +71,7 @@ OPEN, ACKNOWLEDGED, DISMISSED, ESCALATED = "open", "acknowledged", "dismissed", 
 UNDECIDED = (OPEN, ACKNOWLEDGED)
 SYSTEM = "system"
 _MICRO = Decimal("0.000001")
+_DETECTOR_LOCK = 0x5F5_A1E8  # PostgreSQL advisory lock key of the detector (the alert evaluator's + 1)
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,12 @@ def _observe(session: Session, settings: DetectionSettings, metric: Metric, valu
 
 
 def evaluate(session: Session, now: datetime, settings: DetectionSettings | None = None) -> dict[str, int]:
-    """One detection run in the caller's transaction; counts of the points' outcomes."""
+    """One detection run in the caller's transaction; counts of the points' outcomes. On PostgreSQL,
+    where several central processes may each run one, a run that finds another running (its
+    transaction-scoped advisory lock held) does nothing (``{"skipped": 1}``)."""
+    if session.get_bind().dialect.name == "postgresql" and not session.scalar(
+            select(func.pg_try_advisory_xact_lock(_DETECTOR_LOCK))):
+        return {"skipped": 1}
     settings = settings or DetectionSettings()
     snap = snapshot(session)
     master = snap.master
