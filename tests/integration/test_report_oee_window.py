@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 
 from central.adapters.db.models_costing import DispatchRow, EventPostingRow, WorkOrderRow
 from central.adapters.db.models_ingest import EventRow, EventStatus
+from central.adapters.master_snapshot import snapshot
 from central.bootstrap import Container
+from central.domain.time_accounting import Dispatch, MachineState, StateEvent, downtime_hours, machine_intervals
 from central.service_layer.costing import reports
 from central.service_layer.costing.master_data import load_file
 
@@ -87,3 +89,48 @@ def test_cost_of_quality_sums_the_window_in_sql(central: Container) -> None:
     assert amount > 0 and got["total"] == got["rows"][0]["amount"]
     assert Decimal(got["normal"]) == (amount * Decimal(57) / Decimal(100)).quantize(Decimal("0.01"))
     assert Decimal(got["abnormal"]) == amount - Decimal(got["normal"])
+
+
+def _full_scan_downtime_hours(central: Container, w: reports.Window) -> dict[tuple[str, str | None], Decimal]:
+    """Reference: every state event of the machine from the beginning, every dispatch, then clipped."""
+    with central.read_sessions() as s:
+        snap = snapshot(s)
+        rows = s.query(EventPostingRow).filter(EventPostingRow.machine == "PRESS-1", EventPostingRow.kind == "state",
+                                               EventPostingRow.status != "suspect").all()
+        events = [StateEvent(r.ts, MachineState(r.state), r.reason) for r in rows if r.state]
+        dispatches = [Dispatch(d.work_order, d.machine, d.start, d.end) for d in s.query(DispatchRow).all()]
+    ivs = machine_intervals("PRESS-1", events, dispatches, snap.master.downtime_reasons_by_code, NOW)
+    out: dict[tuple[str, str | None], Decimal] = {}
+    for h in downtime_hours(ivs, w.start, min(w.end, NOW)):
+        out[(h.machine, h.reason)] = out.get((h.machine, h.reason), Decimal(0)) + h.hours
+    return out
+
+
+def test_window_reads_equal_a_full_scan_after_late_events_and_reattribution(central: Container) -> None:
+    """The reports read the state at the window start by an index seek and only the dispatches that
+    overlap the timeline; after a late state event before the window and a dispatch made after the
+    fact, they still equal a scan of every event from the beginning."""
+    _history(central)
+    with central.write_sessions() as s, s.begin():
+        # a late event arriving now, stamped before the window: the machine was down from 7:30
+        _event(s, 900, "state", T0 - timedelta(minutes=30), state="down", reason="MAT_SHORT")
+        # re-attribution: an order dispatched after the fact for the early part
+        s.add(WorkOrderRow(id="WO-0", item="PL-200", qty=Decimal(10), status="released", machine="PRESS-1",
+                           created=T0 - timedelta(days=1), created_by="test", accruals={}))
+        s.flush()
+        s.add(DispatchRow(work_order="WO-0", machine="PRESS-1", start=T0 - timedelta(hours=2),
+                          end=T0 - timedelta(minutes=10), created_by="test"))
+    for w in (reports.Window(T0 - timedelta(minutes=15), NOW), reports.Window(T0 + timedelta(minutes=45), NOW),
+              reports.Window(T0 - timedelta(days=2), NOW)):
+        with central.read_sessions() as s:
+            got = reports.downtime(s, w, "PRESS-1", clock=lambda: NOW)
+        hours: dict[tuple[str, str | None], Decimal] = {}
+        for r in got["rows"]:
+            key = (r["machine"], r["reason"])
+            hours[key] = hours.get(key, Decimal(0)) + Decimal(r["hours"])
+        expected = {k: v.quantize(Decimal("0.0001")) for k, v in _full_scan_downtime_hours(central, w).items()}
+        assert hours == expected, w
+    # hand-checked: from 7:45 the late MAT_SHORT stop holds until the 8:00 run; EQ_FAIL 8:40-8:50
+    with central.read_sessions() as s:
+        got = reports.downtime(s, reports.Window(T0 - timedelta(minutes=15), NOW), "PRESS-1", clock=lambda: NOW)
+    assert {(r["reason"], r["hours"]) for r in got["rows"]} == {("MAT_SHORT", "0.2500"), ("EQ_FAIL", "0.1667")}
