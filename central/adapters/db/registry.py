@@ -8,8 +8,16 @@ from types import ModuleType
 
 from sqlalchemy import MetaData
 
-from central.adapters.db import models_access, models_console, models_costing, models_governance, models_ingest
-from central.adapters.db import models_pricing, models_purchasing, models_recommendations
+from central.adapters.db import (
+    models_access,
+    models_console,
+    models_costing,
+    models_governance,
+    models_ingest,
+    models_pricing,
+    models_purchasing,
+    models_recommendations,
+)
 from central.adapters.db.base import Base
 
 __all__ = ["MODEL_MODULES", "load_metadata"]
