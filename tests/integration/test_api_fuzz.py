@@ -379,8 +379,10 @@ def _examples(run: Run, container: Container, schema_paths: set[tuple[str, str]]
     run.ok("POST", f"{API}/approvals/{{approval_id}}/reject", role="controller",
            path={"approval_id": _approval_id(second)}, body={"reason": "withdrawn"})
     for path in ("stock-moves", "trial-balance", "periods", "quality-exceptions", "maintenance-requests", "audit",
-                 "audit/verify", "reports/variances", "reports/inventory-valuation", "reports/wip"):
+                 "audit/verify", "reports/variances", "reports/inventory-valuation", "reports/wip",
+                 "reports/margin"):
         run.ok("GET", f"{API}/{path}", role="auditor")
+    run.ok("GET", f"{API}/reports/margin", role="auditor", query={"period": "P-TEST", "plant": "P1"})
     for path in ("reports/downtime", "reports/cost-of-quality", "reports/oee"):
         run.ok("GET", f"{API}/{path}", role="auditor", query={"from": today, "to": today})
     run.ok("POST", f"{API}/periods/{{period_id}}/close", role="controller", path={"period_id": "P-TEST"})
