@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from central.adapters.db.dialect import for_update
+from central.adapters.db.dialect import for_update, upsert_insert
 from central.adapters.db.models_costing import (
     DispatchRow,
     EventPostingRow,
@@ -126,6 +126,16 @@ class SqlPeriodRepository:
     def add(self, period: PeriodRow) -> None:
         self._session.add(period)
         self._session.flush()
+
+    def add_if_absent(self, period: PeriodRow) -> PeriodRow:
+        values = {"id": period.id, "entity": period.entity, "start": period.start, "end": period.end,
+                  "status": period.status}
+        self._session.execute(upsert_insert(self._session, PeriodRow).values(**values)
+                              .on_conflict_do_nothing(index_elements=["id"]))
+        stored = self._session.get(PeriodRow, period.id, populate_existing=True)
+        if stored is None:  # pragma: no cover - the insert or the other writer's row is there
+            raise RuntimeError(f"period {period.id} neither inserted nor found")
+        return stored
 
 
 class SqlMasterDataRepository:

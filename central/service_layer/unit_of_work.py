@@ -113,6 +113,11 @@ class PeriodRepository(Protocol):
         """Store a new period (flushed)."""
         ...
 
+    def add_if_absent(self, period: PeriodRow) -> PeriodRow:
+        """Store ``period`` unless a period with its id exists (another process may create the same
+        month at the same moment); the stored one either way."""
+        ...
+
 
 MasterChange = tuple[str, str, dict[str, Any], bool]
 """One master record to write: ``(section, key, record, created)``."""

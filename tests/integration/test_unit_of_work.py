@@ -4,14 +4,16 @@ flushes and the owner decides."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from support.costing import costing_container, load, worked_example_master
 
-from central.adapters.db.models_costing import WorkOrderRow
+from central.adapters.db.models_costing import PeriodRow, WorkOrderRow
+from central.adapters.repositories import SqlPeriodRepository
 from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from central.bootstrap import Container
 from central.domain.accruals import OrderAccruals
@@ -100,3 +102,34 @@ def test_joined_commit_flushes_and_the_owner_decides(central: Container) -> None
                           SqlAlchemyUnitOfWork.joining(s, clock=lambda: NOW))
     stored = _stored(central, "WO-U6")
     assert stored is not None and stored.created == NOW
+
+
+def test_two_transactions_creating_the_same_month_both_get_it(central: Container) -> None:
+    """Two central processes posting the first events of a new month create its period at the same
+    moment: the second waits for the first and uses its row instead of failing on the key."""
+    def month() -> PeriodRow:
+        return PeriodRow(id="2031-07", entity=None, start=date(2031, 7, 1), end=date(2031, 7, 31), status="open")
+
+    first = central.write_sessions()
+    first.begin()
+    SqlPeriodRepository(first).add_if_absent(month())  # inserted, not yet committed
+    got: list[str] = []
+    errors: list[BaseException] = []
+
+    def second_writer() -> None:
+        try:
+            with central.write_sessions() as s, s.begin():
+                got.append(SqlPeriodRepository(s).add_if_absent(month()).id)
+        except Exception as exc:  # noqa: BLE001 - asserted empty below, with the error shown
+            errors.append(exc)
+
+    t = threading.Thread(target=second_writer)
+    t.start()
+    t.join(0.5)  # blocked on the first writer's lock (PostgreSQL row, SQLite database)
+    first.commit()
+    first.close()
+    t.join(30)
+    assert not t.is_alive()
+    assert errors == [] and got == ["2031-07"]
+    with central.read_sessions() as s:
+        assert s.get(PeriodRow, "2031-07") is not None

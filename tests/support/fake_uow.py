@@ -96,6 +96,9 @@ class FakePeriods:
         assert period.id not in self.rows, f"duplicate period {period.id}"
         self.rows[period.id] = period
 
+    def add_if_absent(self, period: PeriodRow) -> PeriodRow:
+        return self.rows.setdefault(period.id, period)
+
 
 class FakeMasterData:
     """The snapshot is fixed (built from ``master``); ``records`` are the stored JSON records a

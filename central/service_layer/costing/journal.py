@@ -77,9 +77,9 @@ def _ensure_in(periods: PeriodRepository, snap: Snapshot, entity: str | None, da
         id=f"{day.year:04d}-{day.month:02d}", entity=None, start=day.replace(day=1), end=day.replace(day=last),
         status="open",
     )
-    periods.add(row)
-    log.info("period %s created on first use (monthly rule)", row.id)
-    return row
+    stored = periods.add_if_absent(row)
+    log.info("period %s created on first use (monthly rule)", stored.id)
+    return stored
 
 
 def open_period_row(session: Session, period_id: str) -> PeriodRow:
