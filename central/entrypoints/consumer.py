@@ -107,8 +107,15 @@ class MqttIngest:
         log.warning("ingest disconnected from broker: %s (paho reconnects)", reason)
 
     def message_received(self, message: Message) -> None:
-        self._queue.put(message)
-        self.metrics.queue.set(self._queue.qsize())
+        # A full queue holds paho's thread (back-pressure) but never past a stop: a message left
+        # here is unacked, so the broker delivers it again to the next session.
+        while not self._stopping.is_set():
+            try:
+                self._queue.put(message, timeout=0.5)
+            except queue.Full:
+                continue
+            self.metrics.queue.set(self._queue.qsize())
+            return
 
     def callback_failed(self, what: str) -> None:
         self.metrics.worker_errors.inc()
@@ -121,7 +128,11 @@ class MqttIngest:
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
         self.client.close()
-        self._queue.put(_STOP)
+        try:  # after what is queued: handled, though acks no longer reach the closed client
+            self._queue.put(_STOP, timeout=timeout)
+        except queue.Full:
+            log.warning("ingest: queue still full after %.0f s at stop; its messages stay unacked "
+                        "and the broker delivers them again", timeout)
         if self._worker is not None:
             self._worker.join(timeout)
         if self._supervisor is not None:
@@ -200,6 +211,8 @@ class MqttIngest:
             try:
                 item = self._queue.get(timeout=1.0)
             except queue.Empty:
+                if self._stopping.is_set():
+                    return  # stopped while _STOP could not be queued: what was queued is handled
                 item = None
             if item is _STOP:
                 return

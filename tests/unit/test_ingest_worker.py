@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from central.adapters.metrics import IngestMetrics
+from central.adapters.mqtt import Message
 from central.config import IngestSettings, MqttSettings
 from central.entrypoints.consumer import MAX_RESTARTS, WORKER_DEAD_EXIT_CODE, MqttIngest
 from central.errors import IngestUnavailable
@@ -146,3 +147,37 @@ def test_a_stuck_worker_exits_the_process(service: FakeService, exits: list[int]
     finally:
         release.set()
         worker.stop()
+
+
+def test_a_full_queue_never_holds_pahos_thread_past_a_stop(exits: list[int]) -> None:
+    """paho's network thread waits while the queue is full (back-pressure), but a stop releases it:
+    the message it held stays unacked, for the broker to deliver again."""
+    release = threading.Event()
+
+    class Holding(FakeService):
+        def handle_events(self, topic: str, payload: bytes) -> IngestResult:
+            if payload == b"hold":
+                release.wait(30)
+            return super().handle_events(topic, payload)
+
+    service = Holding()
+    worker = MqttIngest(MqttSettings(port=free_port(), client_id="full-queue-test"), IngestSettings(queue_size=1),
+                        service, IngestMetrics(), crash=exits.append)  # type: ignore[arg-type]
+    worker.client.ack = lambda mid, qos: None  # type: ignore[method-assign,assignment,return-value]
+    worker.start_worker()
+    worker.submit(TOPIC, b"hold", mid=1, qos=1)
+    wait(lambda: worker._queue.empty(), "the worker holding the first message")
+    worker.message_received(Message(TOPIC, b"queued", 2, 1))  # fills the queue
+    paho = threading.Thread(target=worker.message_received, args=(Message(TOPIC, b"waits", 3, 1),))
+    paho.start()
+    paho.join(0.3)
+    assert paho.is_alive()  # back-pressure while the queue is full
+    worker.stop(timeout=0.5)
+    paho.join(5)
+    assert not paho.is_alive()  # released by the stop, not by the queue
+    release.set()
+    service.wait_for(b"queued")
+    assert b"waits" not in service.handled
+    assert worker._worker is not None
+    worker._worker.join(5)
+    assert not worker._worker.is_alive()  # the worker ends once the queue is empty
