@@ -30,8 +30,12 @@ QUICK = re.compile(r"add_argument\(\s*[\"']--quick[\"']")
 TABLE_RULE = re.compile(r"^\|(-+\|)+\s*$", re.M)
 
 
+OWN_TESTS = frozenset({"bench_ingest.py", "bench_console.py"})
+"""Quick benchmarks with a test of their own (test_bench_ingest.py, test_bench_console.py): not run twice."""
+
+
 def quick_benchmarks() -> list[Path]:
-    return sorted(p for p in BENCH.glob("bench_*.py") if QUICK.search(p.read_text()))
+    return sorted(p for p in BENCH.glob("bench_*.py") if QUICK.search(p.read_text()) and p.name not in OWN_TESTS)
 
 
 def mirror(dst: Path) -> Path:
