@@ -22,7 +22,7 @@ What it asserts, per database:
   dict a service built is the same JSON (keys, key order, null vs absent, number formats) as that
   dict serialized without a model.
 
-The time bound is ``SFSYNC_API_FUZZ_SECONDS`` per database (default 120 under ``CI=true``, 30
+The time bound is ``SFSYNC_API_FUZZ_SECONDS`` per database (default 80 under ``CI=true``, 30
 otherwise); ``SFSYNC_API_FUZZ_SEED`` fixes the seed. A summary (requests, statuses per operation)
 is printed (``pytest -s`` shows it).
 """
@@ -63,7 +63,7 @@ from central.entrypoints.api.app import create_app
 from central.service_layer.access import ROLES, issue_token
 
 API = "/api/v1"
-FUZZ_SECONDS = float(os.environ.get("SFSYNC_API_FUZZ_SECONDS", "120" if os.environ.get("CI") == "true" else "30"))
+FUZZ_SECONDS = float(os.environ.get("SFSYNC_API_FUZZ_SECONDS", "80" if os.environ.get("CI") == "true" else "30"))
 SEED = int(os.environ.get("SFSYNC_API_FUZZ_SEED", str(random.randrange(2**32))))
 EXPONENT = re.compile(r"^-?[0-9]+(\.[0-9]+)?[eE][+-][0-9]+$")
 """A number as str() writes an exponent form: 1E+3, 2.1E-7 (hex digests carry no sign)."""
