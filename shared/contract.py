@@ -292,9 +292,14 @@ class Ack(BaseModel):
 
 
 class Status(BaseModel):
-    """Edge birth/death message (retained; the MQTT will publishes ``offline``)."""
+    """Edge birth/death message (retained; the MQTT will publishes ``offline``).
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Receivers ignore fields they do not know (unlike batches and acks, which refuse them): a
+    status only informs, so a newer edge's optional fields must not make a central drop the
+    message. Centrals before issue 14 refused unknown status fields; an edge talking to one sets
+    ``mqtt.status_oldest_unacked = false``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, json_schema_extra={"additionalProperties": True})
 
     state: Literal["online", "offline"]
     edge: Annotated[StrictStr, Field(pattern=ID_PATTERN)]
@@ -304,7 +309,7 @@ class Status(BaseModel):
     ts: UtcTimestamp | None = None
     #: when the oldest event central has not acked was stored (optional, issue 14): a central that
     #: knows it alerts on an edge whose backlog grows old; older edges leave it out. A central older
-    #: than this field refuses a status carrying it (extra fields are refused): such edges set
+    #: than this field refused a status carrying it (it refused unknown fields then): such edges set
     #: ``mqtt.status_oldest_unacked = false``.
     oldest_unacked_ts: UtcTimestamp | None = None
 

@@ -18,6 +18,7 @@ from edge.config import EdgeSettings, load_edge_settings
 from edge.forwarder import Forwarder
 from edge.outbox import OutboxStats
 from shared.contract import ContractError, Status, decode_status
+from shared.schema import wire_schema
 
 EDGE_EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "edge.toml"
 CREATED = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
@@ -107,3 +108,12 @@ def test_the_status_interval_setting() -> None:
     fwd = Forwarder(settings(status_interval_s=5), StatsOutbox(last=1, acked=0))
     published(fwd)
     assert fwd.stats.status_published == 1 and fwd._next_status > 0
+
+
+def test_receivers_ignore_unknown_status_fields() -> None:
+    newer = orjson.dumps({"state": "online", "edge": "edge-1", "backlog": 0, "queue_bytes": 12, "extra": {"a": 1}})
+    status = decode_status(newer)
+    assert status.state == "online" and status.backlog == 0
+    assert "queue_bytes" not in status.model_dump()  # not carried along, not re-published
+    assert wire_schema()["$defs"]["Status"]["additionalProperties"] is True
+    assert wire_schema()["$defs"]["Batch"]["additionalProperties"] is False  # batches stay strict
