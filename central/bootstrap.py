@@ -24,11 +24,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from central.adapters.db.engine import make_engine, make_session_factory, write_engine
 from central.adapters.db.migrate import upgrade
 from central.adapters.metrics import IngestMetrics
+from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from central.config import CentralSettings, load_settings
 from central.service_layer.costing import CostingHandler
 from central.service_layer.costing.approvals import apply_master_data_change
 from central.service_layer.costing.master_data import APPROVAL_KIND as MASTER_DATA_CHANGE
-from central.service_layer.governance import Applier, register_appliers
+from central.service_layer.governance import Applier, register_appliers, register_unit_of_work
 from central.service_layer.governance.appliers import PERIOD_REOPEN, apply_period_reopen
 from central.service_layer.governance.manual_journal import MANUAL_JOURNAL, apply_manual_entry
 from central.service_layer.ingest import IngestService
@@ -86,6 +87,7 @@ def bootstrap(
     if migrate:
         upgrade(write_engine(engine))
     register_appliers(APPLIERS)
+    register_unit_of_work(SqlAlchemyUnitOfWork.joining)
     metrics = IngestMetrics()
     posting = posting if posting is not None else CostingHandler()
     write_sessions = make_session_factory(write_engine(engine))

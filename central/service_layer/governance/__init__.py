@@ -5,7 +5,8 @@ Public entry points (everything else is private to the package):
 - :func:`record` - queue an audit record in the caller's transaction (written at its commit);
 - :func:`request_approval`, :func:`register_appliers` - park a change until a second person
   approves it; the applier registered for its kind (``central.bootstrap.APPLIERS``) applies it in
-  the approving transaction;
+  the approving transaction; :func:`register_unit_of_work` - the unit-of-work factory the wiring
+  injects for the session-taking wrappers;
 - :func:`approve`, :func:`reject`, :func:`list_approvals`, :func:`get_approval`;
 - :func:`list_audit`, :func:`verify_snapshot` / :func:`verify_chain` - the read side of the log;
 - :func:`attach_request`, :class:`RequestContext` - used by the API to tie records to requests.
@@ -22,6 +23,7 @@ from central.service_layer.governance.approvals import (
     list_approvals,
     register_applier,
     register_appliers,
+    register_unit_of_work,
     registered_kinds,
     reject,
     request_approval,
@@ -53,6 +55,7 @@ __all__ = [
     "record",
     "register_applier",
     "register_appliers",
+    "register_unit_of_work",
     "registered_kinds",
     "reject",
     "request_approval",

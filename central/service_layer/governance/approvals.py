@@ -18,7 +18,10 @@ approving works in any entry point. An applier gets the approving unit of work (
 approval's time). :func:`register_applier` registers one that still takes a SQLAlchemy session
 (``uow.session``, the transitional seam). ``approve_request``/``reject_request`` are the handlers
 (``(command, uow)``); ``approve``/``reject``/``request_approval`` run them in a session the
-caller holds. The appliers import this module (for
+caller holds, through the unit-of-work factory the wiring injects (:func:`register_unit_of_work`,
+``SqlAlchemyUnitOfWork.joining`` from :func:`central.bootstrap.bootstrap`): this module imports
+no adapter's unit of work, so the SQL unit of work (which takes its audit log from this package)
+and this module never import each other. The appliers import this module (for
 :class:`ApprovedRequest`), which is why the map lives in the wiring and not here.
 """
 
@@ -35,9 +38,6 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-# The module, not its class: the SQL unit of work imports governance.audit, whose package imports
-# this module, so a process that imports the unit of work first finds it half-initialised here.
-from central.adapters import unit_of_work as sql_uow
 from central.adapters.db.models_governance import ApprovalRow
 from central.adapters.db.paging import keyset_page
 from central.domain.audit_chain import format_at, normalize_json
@@ -59,7 +59,9 @@ __all__ = [
     "reject_request",
     "register_applier",
     "register_appliers",
+    "register_unit_of_work",
     "registered_kinds",
+    "JoinUnitOfWork",
     "request_approval",
     "approve",
     "reject",
@@ -89,6 +91,9 @@ Applier = Callable[[AbstractUnitOfWork, ApprovedRequest], Mapping[str, Any] | No
 SessionApplier = Callable[[Session, ApprovedRequest], Mapping[str, Any] | None]
 """An applier that still takes the approving transaction's SQLAlchemy session."""
 
+JoinUnitOfWork = Callable[[Session, Clock], AbstractUnitOfWork]
+"""A unit of work inside the transaction of a session someone else holds, stamped by the clock."""
+
 _APPLIERS: dict[str, tuple[object, Applier]] = {}
 """kind -> (the function registered, the applier that runs it)."""
 _MAX_KIND = 64
@@ -117,6 +122,24 @@ def register_appliers(appliers: Mapping[str, Applier]) -> None:
     """Register every applier of an explicit kind -> function map (the wiring's, at start)."""
     for kind, fn in appliers.items():
         _register(kind, fn, fn)
+
+
+_JOIN: list[JoinUnitOfWork] = []
+"""The unit-of-work factory of the session-taking wrappers (one; set by the wiring)."""
+
+
+def register_unit_of_work(join: JoinUnitOfWork) -> None:
+    """Inject how :func:`request_approval`, :func:`approve` and :func:`reject` build a unit of
+    work in the caller's session (the wiring passes ``SqlAlchemyUnitOfWork.joining``)."""
+    _JOIN[:] = [join]
+
+
+def _joined(session: Session, now: datetime | None) -> AbstractUnitOfWork:
+    if not _JOIN:
+        raise RuntimeError("no unit of work is registered for approvals: build the process with "
+                           "central.bootstrap.bootstrap() (or call register_unit_of_work)")
+    clock: Clock = (lambda: now) if now is not None else utc_now
+    return _JOIN[0](session, clock)
 
 
 def registered_kinds() -> list[str]:
@@ -174,9 +197,8 @@ def request_approval(
     summary: str | None = None, target: str | None = None, now: datetime | None = None,
 ) -> ApprovalRow:
     """:func:`park_for_approval` in ``session``'s transaction (stamped ``now``, default the clock)."""
-    clock: Clock = (lambda: now) if now is not None else utc_now
-    uow = sql_uow.SqlAlchemyUnitOfWork.joining(session, clock)
-    return park_for_approval(uow, principal, kind, payload, required_role, summary=summary, target=target)
+    return park_for_approval(_joined(session, now), principal, kind, payload, required_role, summary=summary,
+                             target=target)
 
 
 def _locked(uow: AbstractUnitOfWork, approval_id: int) -> ApprovalRow:
@@ -248,10 +270,6 @@ def reject_request(cmd: RejectRequest, uow: AbstractUnitOfWork) -> ApprovalRow:
                          {"kind": row.kind, "requested_by": row.requested_by, "reason": cmd.reason}, at=at)
         uow.commit()
         return row
-
-
-def _joined(session: Session, now: datetime | None) -> sql_uow.SqlAlchemyUnitOfWork:
-    return sql_uow.SqlAlchemyUnitOfWork.joining(session, (lambda: now) if now is not None else utc_now)
 
 
 def approve(session: Session, principal: Principal, approval_id: int, comment: str | None = None, *,
