@@ -264,8 +264,9 @@ class Agent:
         m.add(p + "publish_latency_seconds_last", fwd.latency_last, "last publish-to-PUBACK time")
         m.add(p + "published_events_total", fwd.published_events, "events published (with re-sends)", "counter")
         m.add(p + "resends_total", fwd.resends,
-              "re-sends of unacked events for a missing ack: after resend_timeout_s, or once early on a new "
-              "connection that central has not acked yet (not the re-send made at every connect)", "counter")
+              "re-sends of unacked events for a missing ack: after resend_timeout_s, or early (reconnect_max_s + 1 s, "
+              "doubling) on a new connection that central has not acked yet (not the re-send made at every "
+              "connect)", "counter")
         m.add(p + "mqtt_connected", fwd.connected, "1 while connected to the broker")
         m.add(p + "mqtt_reconnects_total", fwd.reconnects, "broker reconnections", "counter")
         m.add(p + "mqtt_connect_failures_total", fwd.connect_failures,

@@ -17,9 +17,14 @@ asyncio loop with ``call_soon_threadsafe`` and all state lives on the loop. Rule
   broker that comes back is used within about that long however long it was away. Central
   reconnects on the same cap, but may subscribe *after* our re-send: a broker that lost its
   sessions (restart without persistence, ``kill -9``) PUBACKs and drops those batches. So once per
-  connection, while central has acked nothing since the connect, a batch unacked for
-  ``reconnect_max_s`` + 1 s is re-sent (with everything after it) instead of waiting the full
-  ``resend_timeout_s``.
+  connection, until central acks a seq sent only on this connection (or its ack advances a second
+  time), a batch unacked for
+  ``reconnect_max_s`` + 1 s while no ack advanced for as long is re-sent (with everything after
+  it) instead of waiting the full ``resend_timeout_s``; again after twice that wait, and so on
+  while the wait is below ``resend_timeout_s`` (a central that subscribed after the early
+  re-send too). An ack of seqs sent before this connection proves nothing: central may have
+  committed them before the broker died and re-acks them when it comes back (its retained ack
+  was lost with the broker), while what we re-sent before it subscribed is gone.
 """
 
 from __future__ import annotations
@@ -144,9 +149,16 @@ class Forwarder:
         self._central_acked = 0
         self._outstanding: dict[int, tuple[int, float]] = {}  # mid -> (generation, sent monotonic)
         self._unacked_sends: collections.deque[tuple[int, float]] = collections.deque()  # (last seq, sent at)
-        # no ack of central has come since this connection's CONNACK, and the early re-send is not
-        # made yet (see the module docstring)
+        # early re-sends of this connection (see the module docstring): armed at each CONNACK until
+        # central acks past ``_connection_floor`` (the highest seq sent before this connection: an
+        # ack up to it may be one central committed earlier), ``_early_wait`` doubles per re-send
         self._first_ack_pending = False
+        self._early_wait = 0.0
+        self._sent_high = 0  # the highest seq ever published by this process
+        self._startup_last = 0  # the outbox's last seq at start: a previous run may have sent up to it
+        self._connection_floor = 0
+        self._last_ack_progress = 0.0  # monotonic time central's ack last advanced (or of the CONNACK)
+        self._advances = 0  # how often central's ack advanced on this connection
         self._acks: asyncio.Queue[int] = asyncio.Queue()
         self._failure_logged = ""  # the connect failure already logged in this streak (logged once, not per retry)
         self._next_status = 0.0  # monotonic time of the next periodic status (mqtt.status_interval_s)
@@ -279,6 +291,10 @@ class Forwarder:
         self._unacked_sends.clear()
         self._sent_through = self._central_acked  # re-send everything central has not acked
         self._first_ack_pending = True
+        self._early_wait = self.early_resend_s
+        self._connection_floor = max(self._sent_high, self._startup_last)
+        self._last_ack_progress = time.monotonic()
+        self._advances = 0
         log.info("connected to broker %s:%s (connect #%d); resending from seq %d",
                  self.settings.mqtt.host, self.settings.mqtt.port, self.stats.connects, self._sent_through + 1)
         self._client.subscribe(self.ack_topic, qos=1)
@@ -326,6 +342,7 @@ class Forwarder:
         """Connect and forward until cancelled; then publish ``offline`` and disconnect."""
         self._loop = asyncio.get_running_loop()
         self._central_acked = self.outbox.acked_through()
+        self._startup_last = self.outbox.last_seq()
         cfg = self.settings.mqtt
         props = None
         if cfg.protocol == "5":
@@ -354,7 +371,7 @@ class Forwarder:
 
     @property
     def early_resend_s(self) -> float:
-        """On a new connection, how long a batch waits for central's first ack before one early re-send."""
+        """On a new connection, how long a batch waits for central's first ack before the first early re-send."""
         cfg = self.settings.mqtt
         return min(cfg.resend_timeout_s, cfg.reconnect_max_s + 1.0)
 
@@ -381,7 +398,12 @@ class Forwarder:
                 self._acks.put_nowait(through)
                 continue
             self._central_acked = max(self._central_acked, through)
-            self._first_ack_pending = False  # central is subscribed: this connection delivers
+            self._last_ack_progress = time.monotonic()
+            self._advances += 1
+            if through > self._connection_floor or self._advances > 1:
+                # central got a batch sent on this connection: it delivers. One advance up to the floor may
+                # be a commit from before the connection (its ack lost with the broker); a second one is not
+                self._first_ack_pending = False
             if self._sent_through < self._central_acked:
                 self._sent_through = self._central_acked
             while self._unacked_sends and self._unacked_sends[0][0] <= through:
@@ -422,6 +444,7 @@ class Forwarder:
         self._outstanding[info.mid] = (self._generation, now)
         first, last = batch[0][0], batch[-1][0]
         self._sent_through = last
+        self._sent_high = max(self._sent_high, last)
         self._unacked_sends.append((last, now))
         self.stats.published_batches += 1
         self.stats.published_events += len(batch)
@@ -433,12 +456,16 @@ class Forwarder:
         cfg = self.settings.mqtt
         now = time.monotonic()
         oldest = self._unacked_sends[0][1]
-        if self._first_ack_pending and now - oldest >= self.early_resend_s:
+        wait = self._early_wait
+        if self._first_ack_pending and now - oldest >= wait and now - self._last_ack_progress >= wait:
             # every unacked send was made on this connection (the list is cleared on connect)
-            self._first_ack_pending = False  # once per connection; then resend_timeout_s applies
+            self._early_wait = wait * 2
+            if self._early_wait >= cfg.resend_timeout_s:
+                self._first_ack_pending = False  # from now on resend_timeout_s applies
             log.warning(
                 "no ack for seqs %d..%d %.1f s after sending on a new connection (central may have "
-                "subscribed after we sent): re-sending once", self._central_acked + 1, self._sent_through, now - oldest,
+                "subscribed after we sent): re-sending early", self._central_acked + 1, self._sent_through,
+                now - oldest,
             )
         elif now - oldest < cfg.resend_timeout_s:
             return
