@@ -246,6 +246,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="20 machines, 3 s, RESULTS.md untouched")
     parser.add_argument("--drain-s", type=float, default=120.0,
                         help="after the window, wait at most this long for central to catch up")
+    parser.add_argument("--no-record", action="store_true", help="print the table only, RESULTS.md untouched")
     args = parser.parse_args()
     machines, seconds, warmup = (20, 3.0, 1.0) if args.quick else (args.machines, args.seconds, 15.0)
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
@@ -257,7 +258,7 @@ def main() -> None:
         + table(["path", "events", "p50", "p99", "max", "p99 vs raw"], rows)
         + f"\n\n{note}\n"
     )
-    publish("Scale 3: PLC change to journal line latency", body, args.quick)
+    publish("Scale 3: PLC change to journal line latency", body, args.quick or args.no_record)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import shutil
 import socket
 import sqlite3
 import statistics
@@ -163,8 +164,8 @@ def log_counts(logs: Path) -> str:
             f"disconnects from the broker (the outage included): {disconnects}")
 
 
-def measure(workdir: Path, n: int, outage_s: float, tick: float,
-            resend_timeout_s: float | None) -> tuple[list[list[object]], str]:
+def measure(workdir: Path, n: int, outage_s: float, tick: float, resend_timeout_s: float | None,
+            keep_logs: Path | None = None) -> tuple[list[list[object]], str]:
     logs = workdir / "logs"
     machines = {f"F{i:02}": f"fleet-{i:02}" for i in range(n)}
     url = f"sqlite:///{workdir / 'central.db'}"
@@ -230,6 +231,8 @@ def measure(workdir: Path, n: int, outage_s: float, tick: float,
         plc.stop()
         watch.close()
         broker.kill()
+        if keep_logs is not None:
+            shutil.copytree(logs, keep_logs, dirs_exist_ok=True)
     raw_s = None if reconnected is None else reconnected - back_mono
     diagnosis = log_counts(logs)
     live = sorted((t - back).total_seconds() for t in watch.live.values())
@@ -271,12 +274,14 @@ def main() -> None:
                         help="the edges' mqtt.resend_timeout_s (default: the edge's own default)")
     parser.add_argument("--quick", action="store_true",
                         help="3 edges, 3 s outage, 5 parts/s, resend timeout 3 s; RESULTS.md untouched")
+    parser.add_argument("--keep-logs", type=Path, default=None, help="copy the processes' logs to this directory")
+    parser.add_argument("--no-record", action="store_true", help="print the table only, RESULTS.md untouched")
     args = parser.parse_args()
     n, outage = (3, 3.0) if args.quick else (args.edges, args.outage_s)
     tick = 0.2 if args.quick else args.tick_ms / 1000.0
     resend = 3.0 if args.quick else args.resend_timeout_s
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
-        rows, note = measure(Path(tmp), n, outage, tick, resend)
+        rows, note = measure(Path(tmp), n, outage, tick, resend, args.keep_logs)
     body = (
         f"{n} real edge agents (Modbus polled every 100 ms) -> mosquitto (no persistence, SIGKILLed for "
         f"{outage:g} s) -> `sfsync central serve` (costing, SQLite, one process). Times from the moment the "
@@ -284,7 +289,7 @@ def main() -> None:
         + table(["after the broker is back", "time", "vs raw paho"], rows)
         + f"\n\n{note}\n"
     )
-    publish("Scale 6: 20 edges back from a broker outage", body, args.quick)
+    publish("Scale 6: 20 edges back from a broker outage", body, args.quick or args.no_record)
 
 
 if __name__ == "__main__":

@@ -39,10 +39,11 @@ def write_toml(path: Path, doc: dict[str, Any]) -> Path:
 
 
 def publish(title: str, body: str, quick: bool) -> None:
-    """Print the table; write it to RESULTS.md only for a full-size run (``--quick`` never does)."""
+    """Print the table; write it to RESULTS.md only for a full-size run (``--quick`` and
+    ``--no-record`` never do)."""
     print(body, flush=True)
     if quick:
-        print(f"(--quick: {title!r} not written to bench/RESULTS.md)", flush=True)
+        print(f"(--quick/--no-record: {title!r} not written to bench/RESULTS.md)", flush=True)
     else:
         write_section(title, body)
 
