@@ -24,6 +24,7 @@ from typing import Any
 
 from central.domain.errors import InputError, ValidationError
 from central.domain.money import ZERO, divide, to_ratio
+from central.domain.purchasing import DEFAULT_OVER_RECEIPT_TOLERANCE
 
 __all__ = [
     "RULE_KINDS", "ONCE_KINDS", "Level", "Finding", "AlertThresholds", "DEFAULT_ALERT_THRESHOLDS",
@@ -102,8 +103,13 @@ class AlertThresholds:
     unacked_minutes: Decimal = Decimal(15)
     stream_silent_minutes: Decimal = Decimal(10)
     clear_runs: int = 2
+    over_receipt_tolerance: Decimal = DEFAULT_OVER_RECEIPT_TOLERANCE
+    """Not an alert: a goods receipt against a PO line beyond ordered x (1 + this) is refused
+    (409 ``over_receipt``); the purchase order's plant's value applies."""
 
     def __post_init__(self) -> None:
+        if self.over_receipt_tolerance > 1:
+            raise InputError(f"over_receipt_tolerance must be in [0, 1], got {self.over_receipt_tolerance}")
         if self.clear_fraction > 1:
             raise InputError(f"clear_fraction must be in [0, 1], got {self.clear_fraction}")
         if self.clear_runs < 1:

@@ -19,15 +19,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from central.adapters.db.models_purchasing import PurchaseOrderLineRow, PurchaseOrderReceiptRow, PurchaseOrderRow
+from central.adapters.master_snapshot import snapshot
+from central.domain.alert_rules import resolve_alert_thresholds
 from central.domain.errors import InputError
 from central.domain.money import format_price, format_quantity, parse_decimal, parse_price
-from central.domain.purchasing import DEFAULT_OVER_RECEIPT_TOLERANCE, PoLine, check_line, check_receipt, open_qty
+from central.domain.purchasing import PoLine, check_line, check_receipt, open_qty
 from central.errors import Conflict, NotFound
 from central.service_layer.unit_of_work import AbstractUnitOfWork
 
 __all__ = [
     "PoLineIn", "CreatePurchaseOrder", "create_purchase_order", "get_purchase_order", "list_purchase_orders",
-    "receive_against_line", "po_view",
+    "receive_against_line", "over_receipt_tolerance", "po_view",
 ]
 
 
@@ -138,9 +140,10 @@ def list_purchase_orders(session: Session, *, limit: int, offset: int = 0, suppl
 
 
 def receive_against_line(session: Session, line_id: int, item: str, qty: Decimal, record_id: int,
-                         now: datetime, tolerance: Decimal = DEFAULT_OVER_RECEIPT_TOLERANCE) -> dict[str, Any]:
+                         now: datetime, tolerance: Decimal | None = None) -> dict[str, Any]:
     """Add a goods receipt to a PO line in the receipt's transaction; 404 unknown line, 400 other
-    item, 409 a cancelled order or an over-receipt beyond ``tolerance``."""
+    item, 409 a cancelled order or an over-receipt beyond ``tolerance`` (None: the master-data
+    setting ``over_receipt_tolerance`` of the order's plant, default 5 %)."""
     stmt = select(PurchaseOrderLineRow).where(PurchaseOrderLineRow.id == line_id)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
@@ -150,8 +153,18 @@ def receive_against_line(session: Session, line_id: int, item: str, qty: Decimal
     po = session.get(PurchaseOrderRow, line.purchase_order)
     if po is not None and po.status == "cancelled":
         raise Conflict(f"purchase order {po.id} is cancelled")
+    if tolerance is None:
+        tolerance = over_receipt_tolerance(session, po.plant if po is not None else None)
     line.received_qty = check_receipt(_line_domain(line), item, qty, tolerance)
     session.add(PurchaseOrderReceiptRow(record_id=record_id, line_id=line.id, qty=qty, received_at=now))
     session.flush()
     return {"purchase_order": line.purchase_order, "line_no": line.line_no, "line_id": line.id,
             "received_qty": _q(line.received_qty), "open_qty": _q(open_qty(_line_domain(line)))}
+
+
+def over_receipt_tolerance(session: Session, plant: str | None) -> Decimal:
+    """The plant's ``alert_thresholds.over_receipt_tolerance`` from master data (a PO without a
+    plant, or a plant without the key: the default)."""
+    rec = next((r for r in snapshot(session).records.get("plants", []) if plant is not None and r.get("id") == plant),
+               None)
+    return resolve_alert_thresholds((rec or {}).get("alert_thresholds")).over_receipt_tolerance

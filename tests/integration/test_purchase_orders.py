@@ -79,3 +79,33 @@ def test_receipts_against_a_line_partial_then_over_tolerance_refused(client: Tes
     ok(client.post(f"{API}/goods-receipts", headers=admin, json={"item": "S", "qty": "1", "unit_price": "4"}), 201)
     assert [p["id"] for p in ok(client.get(f"{API}/purchase-orders?open=true", headers=admin))["purchase_orders"]] \
         == ["PO-1"]  # line 2 (F) is still open
+
+
+def test_over_receipt_tolerance_from_master_data_at_and_just_over(client: TestClient,
+                                                                  admin: dict[str, str]) -> None:
+    """The plant's ``alert_thresholds.over_receipt_tolerance`` (12 % here; default 5 %): exactly at the
+    limit is accepted, 0.01 more is a 409 that writes nothing; a PO without a plant keeps the default."""
+    master = worked_example_master()
+    plant = next(p for p in master["plants"] if p["id"] == "P1")
+    plant["alert_thresholds"] = {**plant.get("alert_thresholds", {}), "over_receipt_tolerance": "0.12"}
+    ok(client.post(f"{API}/master-data", json=master, headers=admin))
+    po = ok(client.post(f"{API}/purchase-orders", json=_po(), headers=admin), 201)
+    no_plant = ok(client.post(f"{API}/purchase-orders", json={**_po("PO-NP"), "plant": None}, headers=admin), 201)
+
+    def receive(line: int, qty: str) -> object:
+        return client.post(f"{API}/goods-receipts", headers=admin, json={
+            "item": "S", "qty": qty, "unit_price": "4.10", "purchase_order_line": line})
+
+    line, default_line = po["lines"][0]["id"], no_plant["lines"][0]["id"]
+    ok(receive(line, "100"), 201)
+    body = err(receive(line, "12.01"), 409, "over_receipt")  # 112.01 > 112
+    assert body["detail"]["limit"] == "112.00"
+    ok(receive(line, "12"), 201)  # exactly 112: at the tolerance
+    assert ok(client.get(f"{API}/purchase-orders/PO-1", headers=admin))["lines"][0]["received_qty"] == "112"
+    ok(receive(default_line, "105"), 201)  # the default 5 %: at the limit
+    err(receive(default_line, "0.01"), 409, "over_receipt")
+
+    bad = worked_example_master()
+    next(p for p in bad["plants"] if p["id"] == "P1")["alert_thresholds"] = {"over_receipt_tolerance": "1.5"}
+    body = err(client.post(f"{API}/master-data", json=bad, headers=admin), 422)
+    assert "over_receipt_tolerance" in str(body)

@@ -125,3 +125,12 @@ def test_purchasing_receipts_within_and_beyond_tolerance() -> None:
         check_line("S", D(0), D(1))
     with pytest.raises(InputError):
         check_line("S", D(1), D(-1))
+
+
+def test_over_receipt_tolerance_is_a_plant_setting_with_the_5_percent_default() -> None:
+    assert r.resolve_alert_thresholds().over_receipt_tolerance == D("0.05")
+    assert r.resolve_alert_thresholds({"over_receipt_tolerance": "0.12"}).over_receipt_tolerance == D("0.12")
+    assert r.resolve_alert_thresholds({"over_receipt_tolerance": "0"}).over_receipt_tolerance == 0
+    for bad in ("1.01", "-0.01", "abc"):
+        with pytest.raises(InputError, match="over_receipt_tolerance"):
+            r.resolve_alert_thresholds({"over_receipt_tolerance": bad})

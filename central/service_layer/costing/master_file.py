@@ -128,6 +128,8 @@ class AlertThresholdsIn(_Strict):
     unacked_minutes: Annotated[Hours, Field(gt=0)] | None = None
     stream_silent_minutes: Annotated[Hours, Field(gt=0)] | None = None
     clear_runs: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None
+    over_receipt_tolerance: Annotated[Fraction, Field(ge=0, le=1)] | None = None
+    """Not an alert: PO receipts beyond ordered x (1 + this) are refused (the PO's plant's value)."""
 
 
 class PlantIn(_Strict):
