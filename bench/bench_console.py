@@ -176,8 +176,8 @@ def p50_p95(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1000, p95 * 1000
 
 
-def run(url: str | None, events: int, days: float, orders: int, requests: int) -> tuple[str, list[list[object]],
-                                                                                          bool]:
+def run(url: str | None, events: int, days: float, orders: int, requests: int,
+        db_file: Path | None = None) -> tuple[str, list[list[object]], bool]:
     from fastapi.testclient import TestClient
 
     from central.bootstrap import bootstrap
@@ -187,7 +187,11 @@ def run(url: str | None, events: int, days: float, orders: int, requests: int) -
     from central.service_layer.costing import CostingHandler
 
     with tempfile.TemporaryDirectory() as tmp:
-        db = url or f"sqlite:///{Path(tmp) / 'console.db'}"
+        db = url or f"sqlite:///{db_file or Path(tmp) / 'console.db'}"
+        kept = db_file.with_suffix(".json") if db_file is not None else None
+        reuse = kept is not None and kept.exists()
+        if db_file is not None and not reuse:
+            db_file.unlink(missing_ok=True)  # a build that never finished: start again
         container = bootstrap(CentralSettings(database=DatabaseSettings(url=db)), posting=CostingHandler(),
                               migrate=True)
         try:
@@ -195,7 +199,12 @@ def run(url: str | None, events: int, days: float, orders: int, requests: int) -
                 token = issue_token(s, "bench-admin", "admin").token
             auth = {"Authorization": f"Bearer {token}"}
             with TestClient(create_app(container)) as client:
-                history = build_history(container, client, auth, events, days, orders)
+                if reuse and kept is not None:
+                    history = orjson.loads(kept.read_bytes())
+                else:
+                    history = build_history(container, client, auth, events, days, orders)
+                    if kept is not None:
+                        kept.write_bytes(orjson.dumps(history | {"days": days, "orders": orders}))
                 sign_in(client, token)
                 load = os.getloadavg()[0]
                 base50, base95 = p50_p95(timed(client, "/health", requests))
@@ -211,9 +220,13 @@ def run(url: str | None, events: int, days: float, orders: int, requests: int) -
         finally:
             container.dispose()
     kind = "PostgreSQL" if db.startswith("postgresql") else "SQLite"
+    days, orders = history.get("days", days), history.get("orders", orders)
+    built = (f"built through the ingest with postings in {history['seconds']:.0f} s" if not reuse else
+             f"built through the ingest with postings ({history['seconds']:.0f} s) by an earlier run and reused "
+             f"(--db; the history ends when that run began)")
     head = (f"{history['events']:,} machine events on {len(MACHINES)} machines over {days:g} days, "
-            f"{orders * len(MACHINES)} work orders ({(orders - 1) * len(MACHINES)} closed), {kind}, built through "
-            f"the ingest with postings in {history['seconds']:.0f} s. Each page GET {requests} times with a "
+            f"{orders * len(MACHINES)} work orders ({(orders - 1) * len(MACHINES)} closed), {kind}, {built}. "
+            f"Each page GET {requests} times with a "
             f"signed-in console session (API rows: bearer token), in process (TestClient), after one warm-up. "
             f"Goal: every console page's p95 under {GOAL_MS:.0f} ms. Worst console p95: {worst:.1f} ms.")
     head += (f" Load average (1 min) when the timing began: {load:.1f} on {os.cpu_count()} CPUs (other work on "
@@ -228,12 +241,17 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=6, help="work orders per machine, one after the other")
     parser.add_argument("--requests", type=int, default=20, help="timed GETs per page")
     parser.add_argument("--url", default=None, help="database URL (default: a temporary SQLite file)")
+    parser.add_argument("--db", type=Path, default=None,
+                        help="keep the SQLite history in this file (and its ids in FILE.json) and reuse it when "
+                             "FILE.json exists: build a 1M history once, time the pages many times")
     parser.add_argument("--quick", action="store_true", help="smoke test: small history, table printed only")
     args, _unknown = parser.parse_known_args()  # run_all.py passes its own arguments to every bench
     logging.disable(logging.WARNING)  # the history raises alerts (negative stock, long downtime) by design
     if args.quick:
         args.events, args.requests, args.orders = 2_000, 3, 2
-    head, rows, met = run(args.url, args.events, args.days, args.orders, args.requests)
+    if args.db is not None and args.url is not None:
+        parser.error("--db and --url exclude each other")
+    head, rows, met = run(args.url, args.events, args.days, args.orders, args.requests, args.db)
     headers = ["page", "p50", "p95", "p50 vs baseline", "p95 vs baseline", f"p95 < {GOAL_MS:.0f} ms"]
     body = head + "\n\n" + table(headers, rows)
     print(body, flush=True)

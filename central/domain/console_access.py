@@ -43,6 +43,8 @@ class Action(StrEnum):
     APPROVAL_DECIDE = "approval.decide"
     ALERT_ACK = "alert.ack"
     ALERT_MANAGE = "alert.manage"
+    RECOMMENDATION_ACK = "recommendation.ack"
+    RECOMMENDATION_DECIDE = "recommendation.decide"
     PERIOD_CLOSE = "period.close"
 
 
@@ -66,6 +68,8 @@ ACTION_ROLES: Mapping[Action, frozenset[str]] = MappingProxyType({
     Action.APPROVAL_DECIDE: _WRITERS,  # narrowed per request by may_decide_approval
     Action.ALERT_ACK: _WRITERS,
     Action.ALERT_MANAGE: _CONTROLLER,  # assign, resolve, dismiss
+    Action.RECOMMENDATION_ACK: _WRITERS,
+    Action.RECOMMENDATION_DECIDE: _CONTROLLER,  # dismiss (with its reason), escalate
     Action.PERIOD_CLOSE: _CONTROLLER,
 })
 """Action -> the roles that may take it (the API's write roles; admin passes)."""

@@ -7,16 +7,29 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from time import monotonic
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from central.adapters.db.models_costing import DispatchRow, EventPostingRow, OpRecordRow, WorkOrderRow
+from central.adapters.db.models_costing import (
+    DispatchRow,
+    EventPostingRow,
+    EventPostingStatus,
+    OpRecordRow,
+    WorkOrderRow,
+)
 from central.adapters.db.models_governance import ApprovalRow
-from central.adapters.db.models_ingest import AlertRow, EventRow, GapRow, RejectedEventRow
+from central.adapters.db.models_ingest import AlertRow, EventRow, EventStatus, GapRow, RejectedEventRow, StreamRow
+from central.domain.money import ZERO, format_amount, format_quantity
+from central.domain.operations_reports import downtime_cost, ideal_hours
+from central.domain.operations_reports import oee as domain_oee
+from central.domain.postings import PostingContext
+from central.domain.time_accounting import MachineTime, downtime_hours, machine_time
 from central.errors import InvalidInput, NotFound
 from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing import reports
@@ -25,7 +38,8 @@ from central.service_layer.costing.master_data import Snapshot, snapshot
 from central.service_layer.costing.timeline import intervals
 from central.service_layer.ingest import queries
 
-__all__ = ["plant_overview", "machine_timeline", "oee_trend", "close_checklist", "today_window", "MAX_TIMELINE"]
+__all__ = ["plant_overview", "window_figures", "stream_summaries", "machine_timeline", "oee_trend", "close_checklist",
+           "today_window", "MAX_TIMELINE"]
 
 MAX_TIMELINE = timedelta(days=7)
 """The longest window a machine timeline draws."""
@@ -52,21 +66,131 @@ def _last_states(session: Session, machines: list[str]) -> dict[str, EventPostin
     return out
 
 
+@dataclass(frozen=True)
+class _Units:
+    """Units of one kind of one order on one machine in a window (what the OEE report sums)."""
+
+    kind: str
+    work_order: str | None
+    machine: str
+    qty: Decimal
+
+
+def _units(session: Session, start: datetime, end: datetime, machines: list[str]) -> list[_Units]:
+    """Counted and scrapped units in [start, end) with the statuses the OEE report counts (posted and
+    unassigned), summed in SQL per kind, order and machine: one read of the window for all machines."""
+    stmt = select(EventPostingRow.kind, EventPostingRow.work_order, EventPostingRow.machine,
+                  func.sum(EventPostingRow.qty)).where(
+        EventPostingRow.machine.in_(machines), EventPostingRow.kind.in_(("count", "scrap")),
+        EventPostingRow.ts >= start, EventPostingRow.ts < end,
+        EventPostingRow.status.in_((EventPostingStatus.POSTED, EventPostingStatus.UNASSIGNED)),
+    ).group_by(EventPostingRow.kind, EventPostingRow.work_order, EventPostingRow.machine)
+    return [_Units(str(kind), wo, str(m), Decimal(int(total or 0))) for kind, wo, m, total in session.execute(stmt)]
+
+
+def _oee(ctx: PostingContext, times: list[MachineTime], units: list[_Units], items_of: dict[str, str],
+         machine: str | None, start: datetime, end: datetime) -> dict[str, Any]:
+    """The OEE report's figures (``costing.reports.oee``, same domain functions, same format) from
+    machine times and units already read."""
+    total = MachineTime(
+        window_hours=sum((t.window_hours for t in times), ZERO), run_hours=sum((t.run_hours for t in times), ZERO),
+        planned_stop_hours=sum((t.planned_stop_hours for t in times), ZERO),
+        downtime_hours=sum((t.downtime_hours for t in times), ZERO),
+    )
+    good = scrap = ZERO
+    processed: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for u in units:
+        if u.kind == "count":
+            good += u.qty
+        else:
+            scrap += u.qty
+        item = items_of.get(u.work_order or "")
+        if item is not None:
+            processed[item] += u.qty
+    figures = domain_oee(total, ideal_hours(ctx, processed), good, scrap)
+    ratios = figures.rounded()
+    return {"machine": machine, "from": start.isoformat(), "to": end.isoformat(),
+            "availability": str(ratios["availability"]), "performance": str(ratios["performance"]),
+            "quality": str(ratios["quality"]), "oee": str(ratios["oee"]),
+            "planned_time_h": format_amount(figures.planned_time_h, 4),
+            "run_time_h": format_amount(figures.run_time_h, 4),
+            "good": format_quantity(good), "scrap": format_quantity(scrap)}
+
+
+def _items_of(session: Session, orders: set[str]) -> dict[str, str]:
+    if not orders:
+        return {}
+    return dict(session.execute(select(WorkOrderRow.id, WorkOrderRow.item).where(
+        WorkOrderRow.id.in_(sorted(orders)))).tuples().all())
+
+
+def window_figures(session: Session, snap: Snapshot, w: reports.Window, *,
+                   clock: Clock = utc_now) -> dict[str, Any]:
+    """OEE per machine and for the plant, and downtime by machine and reason, over ``w``: the figures
+    of ``reports.oee`` and ``reports.downtime`` (tested equal), from ONE read of the machines' intervals
+    and ONE summed read of their units (the reports read both once per call: the plant page needs
+    ``2 + machines`` calls)."""
+    machines = [m.id for m in snap.master.machines]
+    end = min(w.end, clock())
+    ivs = intervals(session, snap, machines, w.start, end) if machines else []
+    units = _units(session, w.start, end, machines) if machines else []
+    hours = downtime_hours(ivs, w.start, w.end)
+    items_of = _items_of(session, {u.work_order for u in units if u.work_order}
+                         | {h.work_order for h in hours if h.work_order})
+    ctx = snap.context(_entity(snap))
+    cost = downtime_cost(ctx, hours, items_of)
+    times = {m: machine_time(ivs, m, w.start, end) for m in machines}
+    per_machine = {m: _oee(ctx, [times[m]], [u for u in units if u.machine == m], items_of, m, w.start, end)
+                   for m in machines}
+    return {
+        "oee": per_machine, "plant_oee": _oee(ctx, list(times.values()), units, items_of, None, w.start, end),
+        "downtime": {"rows": [{"machine": r.machine, "reason": r.reason, "category": r.category.value,
+                               "hours": format_amount(r.hours, 4), "cost": format_amount(r.cost)}
+                              for r in cost.rows],
+                     "total_hours": format_amount(cost.total_hours, 4), "total_cost": format_amount(cost.total_cost)},
+    }
+
+
+def stream_summaries(session: Session) -> list[dict[str, Any]]:
+    """Per edge stream: last seq, acked through, events held behind its gaps, the gaps, last seen.
+
+    ``held`` counts the pending events above the stream's ``acked_through`` (a held event always
+    is: the ingest's own cursor reads them so) through the ``(edge, stream, seq)`` key, so it costs
+    the held events, not a scan of every event ever stored."""
+    gaps: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for g in session.scalars(select(GapRow).where(GapRow.closed.is_(None)).order_by(GapRow.id)):
+        gaps[g.stream].append({"id": g.id, "from": g.from_seq, "through": g.through_seq,
+                               "opened": g.opened.isoformat() if g.opened else None})
+    out = []
+    for s in session.scalars(select(StreamRow).order_by(StreamRow.edge, StreamRow.stream)):
+        held = 0
+        if s.last_seq > s.acked_through:
+            held = int(session.scalar(select(func.count()).select_from(EventRow).where(
+                EventRow.edge == s.edge, EventRow.stream == s.stream, EventRow.seq > s.acked_through,
+                EventRow.status == EventStatus.PENDING)) or 0)
+        out.append({"stream": s.stream, "edge": s.edge, "plant": s.plant, "last_seq": s.last_seq,
+                    "acked_through": s.acked_through, "held": held, "gaps": gaps.get(s.stream, []),
+                    "last_seen": s.last_seen.isoformat() if s.last_seen else None, "online": s.online})
+    return out
+
+
 def plant_overview(session: Session, *, clock: Clock = utc_now) -> dict[str, Any]:
     """Every machine live: state and reason, current order, good and scrap today, OEE with
     availability/performance/quality, downtime by reason today; and per edge its streams (last seq,
-    acked through, held behind gaps, last seen) — what central knows of each edge's backlog."""
+    acked through, held behind gaps, last seen) — what central knows of each edge's backlog.
+
+    Cheap enough to poll (htmx, every 3 s): a handful of indexed reads, each following today's
+    rows or the streams, never the history."""
     snap = snapshot(session)
     w = today_window(session, snap, clock)
     machines = [m.id for m in snap.master.machines]
     states = _last_states(session, machines)
     running = dict(session.execute(select(DispatchRow.machine, DispatchRow.work_order)
                                    .where(DispatchRow.end.is_(None))).tuples().all())
-    downtime = reports.downtime(session, w, None, clock=clock)
+    figures = window_figures(session, snap, w, clock=clock)
     by_machine: dict[str, list[Any]] = defaultdict(list)
-    for row in downtime["rows"]:
+    for row in figures["downtime"]["rows"]:
         by_machine[row["machine"]].append(row)
-    streams = queries.list_streams(session)
     edges = {e["id"]: e for e in queries.list_edges(session)}
     rows = []
     for m in snap.master.machines:
@@ -75,11 +199,12 @@ def plant_overview(session: Session, *, clock: Clock = utc_now) -> dict[str, Any
             "machine": m.id, "work_center": m.work_center, "edge": m.edge,
             "state": st.state if st is not None else None, "reason": st.reason if st is not None else None,
             "since": st.ts.isoformat() if st is not None else None, "work_order": running.get(m.id),
-            "oee": reports.oee(session, w, m.id, clock=clock), "downtime": by_machine.get(m.id, []),
+            "oee": figures["oee"][m.id], "downtime": by_machine.get(m.id, []),
         })
-    return {"from": w.start.isoformat(), "to": w.end.isoformat(), "machines": rows, "streams": streams,
-            "edges": edges, "downtime_total_hours": downtime["total_hours"],
-            "downtime_total_cost": downtime["total_cost"], "oee": reports.oee(session, w, None, clock=clock)}
+    return {"from": w.start.isoformat(), "to": min(w.end, clock()).isoformat(), "machines": rows,
+            "streams": stream_summaries(session), "edges": edges,
+            "downtime_total_hours": figures["downtime"]["total_hours"],
+            "downtime_total_cost": figures["downtime"]["total_cost"], "oee": figures["plant_oee"]}
 
 
 TREND_CACHE_SECONDS = 300.0
@@ -89,9 +214,10 @@ _trend_lock = threading.Lock()
 
 
 def oee_trend(session: Session, days: int = 7, machine: str | None = None, *,
-              clock: Clock = utc_now) -> list[dict[str, Any]]:
+              clock: Clock = utc_now, today_oee: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """OEE per local day over the last ``days`` days (today last, up to now). Finished days are
-    cached for :data:`TREND_CACHE_SECONDS` per process and database; today is always computed."""
+    cached for :data:`TREND_CACHE_SECONDS` per process and database; today is always computed,
+    unless the caller has it already (``today_oee``: the plant page's own figure for today)."""
     if not 1 <= days <= 31:
         raise InvalidInput("the OEE trend covers 1 to 31 days")
     snap = snapshot(session)
@@ -105,6 +231,8 @@ def oee_trend(session: Session, days: int = 7, machine: str | None = None, *,
             hit = _trend_cache.get(key) if back else None
         if hit is not None and hit[0] > monotonic():
             figures = hit[1]
+        elif not back and today_oee is not None:
+            figures = today_oee
         else:
             figures = dict(reports.oee(session, reports.window(session, snap, None, day, day, clock=clock), machine,
                                        clock=clock))

@@ -1,8 +1,9 @@
 """The console in a real browser: Playwright driving Debian's Chromium against central served by
 uvicorn on a free port (SQLite). Per role: sign in, see exactly its pages; the queue actions a
 role may take (suspect event accepted, gap accepted, approval by a second controller, alert
-acknowledged), each checked through the HTTP API; the drill-down from a variance to a raw PLC
-value; and the plant's live figures changing while events arrive.
+acknowledged, recommendation acknowledged and dismissed), each checked through the HTTP API; the
+drill-down from a variance to a raw PLC value; and the plant's live figures changing while events
+arrive.
 
 Skipped, with the reason, when Playwright or Chromium is missing (``.ci/run`` installs Chromium).
 """
@@ -23,6 +24,7 @@ from support.api import api_client, token
 from support.console import API, CONSOLE, STREAM, bearer, plant_scenario, units
 from support.costing import MACHINE, costing_container, ingest, wire_events
 
+from central.adapters.db.models_recommendations import RecommendationRow
 from central.bootstrap import Container
 from central.domain.console_access import ALL_ROLES, Page, may_view, pages_for
 from central.service_layer.alerts import raise_alert
@@ -197,6 +199,39 @@ def test_an_operator_acknowledges_an_alert(browser: Any, served: Served) -> None
     sync_api.expect(page.locator("#flash")).to_contain_text("acknowledged")
     alert = served.api("GET", f"/alerts/{alert_id}")["alert"]
     assert alert["status"] == "acknowledged" and alert["acked_by"] == "otto"
+    page.context.close()
+
+
+def test_a_recommendation_is_acknowledged_by_an_operator_and_dismissed_by_a_controller(
+    browser: Any, served: Served
+) -> None:
+    now = datetime.now(UTC)
+    with served.container.write_sessions() as s, s.begin():
+        row = RecommendationRow(
+            kind="anomaly", metric="cycle_time", key=f"cycle_time|{MACHINE}|browser", machine=MACHINE, item=None,
+            component=None, work_order="WO-1", plant=None, message=f"cycle time on {MACHINE} 25 % over its baseline",
+            value="12.5", threshold="11.0", baseline={"median": "10.0"}, evidence={"cycles": 40}, count=1,
+            status="open", created=now, last_seen=now)
+        s.add(row)
+        s.flush()
+        rec_id = row.id
+    page = signed_in(browser, served, served.token("otto-r", "operator"))
+    page.goto(f"{CONSOLE}/queues")
+    row_of = f'#recommendations tr[data-recommendation="{rec_id}"]'
+    assert page.locator(f"{row_of} button.dismiss-recommendation").count() == 0  # a controller's action
+    page.locator(f"{row_of} button.ack-recommendation").click()
+    sync_api.expect(page.locator("#flash")).to_contain_text(f"recommendation {rec_id} acknowledged")
+    got = served.api("GET", f"/recommendations/{rec_id}")["recommendation"]
+    assert (got["status"], got["decided_by"]) == ("acknowledged", "otto-r")
+    page.context.close()
+    page = signed_in(browser, served, served.token("carla-r", "controller"))
+    page.goto(f"{CONSOLE}/queues")
+    page.locator(f'{row_of} select[name="reason"]').select_option("data_error")
+    page.locator(f"{row_of} button.dismiss-recommendation").click()
+    sync_api.expect(page.locator("#flash")).to_contain_text(f"recommendation {rec_id} dismissed (data_error)")
+    got = served.api("GET", f"/recommendations/{rec_id}")["recommendation"]
+    assert (got["status"], got["reason"], got["decided_by"]) == ("dismissed", "data_error", "carla-r")
+    assert page.locator(row_of).count() == 0  # out of the queue
     page.context.close()
 
 

@@ -16,11 +16,15 @@ from support.api import api_client, err, ok, token
 from support.console import API, CONSOLE, bearer, csrf_of, plant_scenario, sign_in
 from support.costing import costing_container, worked_example_master
 
+from central.adapters.db.models_recommendations import RecommendationRow
 from central.bootstrap import Container
 from central.domain.console_access import ALL_ROLES, Page, may_view, pages_for
 from central.entrypoints.console.web import SESSION_COOKIE, SIGNIN_COOKIE
 from central.service_layer import console_views
 from central.service_layer.alerts import raise_alert
+from central.service_layer.costing import reports
+from central.service_layer.costing.master_data import snapshot
+from central.service_layer.ingest import queries
 
 PAGE_PATHS = {Page.PLANT: "/plant", Page.MACHINE: "/machines/PRESS-2", Page.COST: "/cost",
               Page.MARGIN: "/margin", Page.EXECUTIVE: "/executive", Page.QUEUES: "/queues", Page.AUDIT: "/audit"}
@@ -234,6 +238,72 @@ def test_an_alert_is_acknowledged_by_an_operator_and_resolved_by_a_controller(
     assert alert["status"] == "resolved" and alert["assignee"] == "maint" and alert["resolved_by"] == "carla"
 
 
+def _open_recommendation(central: Container, machine: str) -> int:
+    """An open scrap-rate recommendation as the detector writes one (the detector is tested in
+    test_recommendations.py; here only the console's actions on it matter)."""
+    now = datetime.now(UTC)
+    with central.write_sessions() as s, s.begin():
+        row = RecommendationRow(
+            kind="anomaly", metric="scrap_rate", key=f"scrap_rate|{machine}|BR-100|", machine=machine,
+            item="BR-100", component=None, work_order="WO-1", plant="P1",
+            message=f"scrap rate on {machine} 0.150 over its threshold 0.080", value="0.150", threshold="0.080",
+            baseline={"median": "0.05"}, evidence={"units": 200}, count=1, status="open", created=now, last_seen=now)
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def test_recommendations_are_acknowledged_by_any_writer_dismissed_and_escalated_by_a_controller(
+    central: Container, client: TestClient, admin: dict[str, str]
+) -> None:
+    first, second = _open_recommendation(central, "PRESS-1"), _open_recommendation(central, "PRESS-2")
+
+    def rec(rec_id: int) -> dict[str, Any]:
+        return dict(ok(client.get(f"{API}/recommendations/{rec_id}", headers=admin))["recommendation"])
+
+    executive = TestClient(client.app, raise_server_exceptions=False)
+    exec_csrf = sign_in(executive, bearer(token(central, "eve", "executive")))
+    assert executive.get(f"{CONSOLE}/queues").status_code == 403
+    assert executive.post(f"{CONSOLE}/queues/recommendations/{first}/ack", data={"csrf": exec_csrf}).status_code == 403
+
+    operator = TestClient(client.app, raise_server_exceptions=False)
+    op_csrf = sign_in(operator, bearer(token(central, "otto", "operator")))
+    page = operator.get(f"{CONSOLE}/queues").text
+    assert f'data-recommendation="{first}"' in page and f"/queues/recommendations/{first}/ack" in page
+    assert f"/recommendations/{first}/dismiss" not in page and f"/recommendations/{first}/escalate" not in page
+    for action, data in (("dismiss", {"reason": "normal"}), ("escalate", {})):
+        refused = operator.post(f"{CONSOLE}/queues/recommendations/{first}/{action}", data={"csrf": op_csrf, **data})
+        assert refused.status_code == 403, action
+    assert rec(first)["status"] == "open"
+    done = operator.post(f"{CONSOLE}/queues/recommendations/{first}/ack", data={"csrf": op_csrf, "comment": "on it"})
+    assert done.status_code == 200 and "acknowledged" in done.text
+    assert (rec(first)["status"], rec(first)["decided_by"], rec(first)["comment"]) == ("acknowledged", "otto", "on it")
+    again = operator.post(f"{CONSOLE}/queues/recommendations/{first}/ack", data={"csrf": op_csrf})
+    assert again.status_code == 409 and "acknowledged by otto" in again.text
+
+    csrf = sign_in(client, bearer(token(central, "carla", "controller")))
+    page = client.get(f"{CONSOLE}/queues").text
+    assert f"/recommendations/{first}/ack" not in page  # acknowledged already
+    assert f"/recommendations/{first}/dismiss" in page and f"/recommendations/{second}/escalate" in page
+    bad = client.post(f"{CONSOLE}/queues/recommendations/{first}/dismiss", data={"csrf": csrf, "reason": "because"})
+    assert bad.status_code == 422 and rec(first)["status"] == "acknowledged"
+    assert client.post(f"{CONSOLE}/queues/recommendations/{first}/dismiss",
+                       data={"csrf": csrf, "reason": "one_off"}).status_code == 200
+    assert (rec(first)["status"], rec(first)["reason"], rec(first)["decided_by"]) == ("dismissed", "one_off", "carla")
+    assert client.post(f"{CONSOLE}/queues/recommendations/{second}/escalate", data={"csrf": csrf}).status_code == 200
+    escalated = rec(second)
+    assert escalated["status"] == "escalated" and escalated["alert_id"]
+    alert = ok(client.get(f"{API}/alerts/{escalated['alert_id']}", headers=admin))["alert"]
+    assert alert["kind"] == "anomaly" and alert["detail"]["recommendation"] == second
+    page = client.get(f"{CONSOLE}/queues").text
+    assert f'data-recommendation="{first}"' not in page and f'data-recommendation="{second}"' not in page
+    assert f'data-alert="{escalated["alert_id"]}"' in page
+    trail = ok(client.get(f"{API}/audit", params={"action": "recommendation.*"}, headers=admin))["records"]
+    assert [(r["action"], r["actor"]) for r in trail] == [
+        ("recommendation.acknowledged", "otto"), ("recommendation.dismissed", "carla"),
+        ("recommendation.escalated", "carla")]
+
+
 def test_the_oee_trend_is_the_oee_report_per_day(
     scenario: dict[str, Any], central: Container, client: TestClient, admin: dict[str, str]
 ) -> None:
@@ -244,6 +314,29 @@ def test_the_oee_trend_is_the_oee_report_per_day(
         day = ok(client.get(f"{API}/reports/oee", params={"from": point["day"], "to": point["day"]}, headers=admin))
         assert (point["good"], point["scrap"], point["oee"]) == (day["good"], day["scrap"], day["oee"])
     assert sum(int(d["good"]) for d in trend) > 0  # the scenario ran in the last hours
+
+
+def test_the_plant_figures_read_once_are_the_oee_and_downtime_reports(
+    scenario: dict[str, Any], central: Container
+) -> None:
+    """The plant page reads the intervals and units once for every machine; each figure must still
+    be the API's report for that machine and for the plant (no divergence between console and API)."""
+    with central.read_sessions() as s:
+        snap = snapshot(s)
+        now = datetime.now(UTC)
+        for w in (console_views.today_window(s, snap, lambda: now),
+                  reports.window(s, snap, None, "2020-01-01", None, clock=lambda: now)):
+            got = console_views.window_figures(s, snap, w, clock=lambda: now)
+            for m in snap.master.machines:
+                assert got["oee"][m.id] == reports.oee(s, w, m.id, clock=lambda: now), m.id
+            assert got["plant_oee"] == reports.oee(s, w, None, clock=lambda: now)
+            assert got["downtime"] == reports.downtime(s, w, None, clock=lambda: now)
+        assert int(got["plant_oee"]["good"]) > 0 and got["downtime"]["rows"]  # the scenario has both
+        overview = console_views.plant_overview(s, clock=lambda: now)
+        held = {st["stream"]: st["held"] for st in console_views.stream_summaries(s)}
+    with central.read_sessions() as s:
+        assert held == {st["stream"]: st["held"] for st in queries.list_streams(s)} and any(held.values())
+    assert overview["streams"] and {r["machine"] for r in overview["machines"]} == {m.id for m in snap.master.machines}
 
 
 @pytest.mark.parametrize("path", [
@@ -270,6 +363,7 @@ def test_odd_form_posts_are_never_a_server_error(
         ("/queues/gaps/nope/accept", {"through": "x", "reason": "r"}),
         ("/queues/gaps/nope/accept", {"through": "5", "reason": ""}),
         ("/queues/unassigned/1/assign", {"work_order": "\x00"}), ("/queues/alerts/7/ack", {}),
+        ("/queues/recommendations/7/ack", {}), ("/queues/recommendations/7/dismiss", {"reason": "x"}),
         ("/queues/approvals/5/reject", {"reason": ""}), ("/periods/NOPE/close", {}),
     ]:
         resp = client.post(CONSOLE + path, data={"csrf": csrf, **data})

@@ -64,7 +64,7 @@ def home(who: SignedIn) -> Response:
 @router.get("/plant", response_class=HTMLResponse)
 def plant(request: Request, session: SessionDep, who: Plant) -> Response:
     view = console_views.plant_overview(session)
-    trend = console_views.oee_trend(session, 7)
+    trend = console_views.oee_trend(session, 7, today_oee=view["oee"])
     pareto: dict[str, Decimal] = {}
     for m in view["machines"]:
         for row in m["downtime"]:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
+from central.domain.anomaly import DismissReason
 from central.domain.bounds import INT64_MAX
 from central.domain.commands import AcceptSuspectEvent, AssignEvent, RejectSuspectEvent
 from central.domain.console_access import Action, Page
@@ -20,6 +21,7 @@ from central.entrypoints.api.deps import IdPath, SessionDep, get_container
 from central.entrypoints.console.pages import current_period
 from central.entrypoints.console.web import PREFIX, action_guard, page_guard, render
 from central.service_layer import alerts, console_views, governance
+from central.service_layer import recommendations as recs
 from central.service_layer.access import check_role
 from central.service_layer.console_sessions import ConsoleSession
 from central.service_layer.costing import closing, work_orders
@@ -52,6 +54,10 @@ def queues(request: Request, session: SessionDep, who: Queues,
         "approvals": governance.list_approvals(session, limit=_QUEUE_LIMIT, status="pending")["approvals"],
         "alerts": [a for status in alerts.ACTIVE
                    for a in alerts.list_alerts(session, limit=_QUEUE_LIMIT, status=status)["alerts"]],
+        "recommendations": [r for status in recs.UNDECIDED
+                            for r in recs.list_recommendations(session, limit=_QUEUE_LIMIT, status=status)[
+                                "recommendations"]],
+        "dismiss_reasons": [r.value for r in DismissReason],
         "periods": periods, "period": chosen, "checklist": console_views.close_checklist(session, chosen),
         "page": "queues"}, who=who)
 
@@ -155,6 +161,32 @@ def resolve_alert(alert_id: IdPath, session: SessionDep,
     alerts.resolve(session, alert_id, who.principal, datetime.now(UTC), comment.strip() or None,
                    dismiss=dismiss == "yes")
     return _done(f"alert {alert_id} {'dismissed' if dismiss == 'yes' else 'resolved'}")
+
+
+@router.post("/queues/recommendations/{rec_id}/ack")
+def ack_recommendation(rec_id: IdPath, session: SessionDep,
+                       who: Annotated[ConsoleSession, Depends(action_guard(Action.RECOMMENDATION_ACK))],
+                       comment: Comment = "") -> Response:
+    recs.acknowledge(session, rec_id, who.principal, datetime.now(UTC), comment.strip() or None)
+    return _done(f"recommendation {rec_id} acknowledged", "#q-recommendations")
+
+
+@router.post("/queues/recommendations/{rec_id}/dismiss")
+def dismiss_recommendation(rec_id: IdPath, session: SessionDep,
+                           who: Annotated[ConsoleSession, Depends(action_guard(Action.RECOMMENDATION_DECIDE))],
+                           reason: Annotated[DismissReason, Form()], comment: Comment = "") -> Response:
+    _controller(who)
+    recs.dismiss(session, rec_id, reason, who.principal, datetime.now(UTC), comment.strip() or None)
+    return _done(f"recommendation {rec_id} dismissed ({reason.value})", "#q-recommendations")
+
+
+@router.post("/queues/recommendations/{rec_id}/escalate")
+def escalate_recommendation(rec_id: IdPath, session: SessionDep,
+                            who: Annotated[ConsoleSession, Depends(action_guard(Action.RECOMMENDATION_DECIDE))],
+                            comment: Comment = "") -> Response:
+    _controller(who)
+    row = recs.escalate(session, rec_id, who.principal, datetime.now(UTC), comment.strip() or None)
+    return _done(f"recommendation {rec_id} escalated as alert {row.alert_id}", "#q-recommendations")
 
 
 @router.post("/periods/{period_id}/close")
