@@ -50,6 +50,8 @@ __all__ = [
     "JournalLineRow",
     "ItemStockRow",
     "StockMoveRow",
+    "LedgerDayBalanceRow",
+    "LedgerBalanceRow",
     "QualityExceptionRow",
     "MaintenanceRequestRow",
 ]
@@ -178,7 +180,11 @@ class DispatchRow(Base):
     """Order ``work_order`` ran on ``machine`` from ``start`` to ``end`` (NULL: still running)."""
 
     __tablename__ = "dispatches"
-    __table_args__ = (Index("ix_dispatches_machine_start", "machine", "start"),)
+    __table_args__ = (
+        Index("ix_dispatches_machine_start", "machine", "start"),
+        # a report window's dispatches (those ending after its start): a seek, not every dispatch of the history
+        Index("ix_dispatches_machine_end", "machine", "end"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     work_order: Mapped[str] = mapped_column(ForeignKey("work_orders.id"), index=True)
@@ -307,6 +313,56 @@ class JournalLineRow(Base):
     work_center: Mapped[str | None] = mapped_column(ID, nullable=True)
     reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
     memo: Mapped[str] = mapped_column(Text, default="")
+
+
+class LedgerDayBalanceRow(Base):
+    """Snapshot: the journal lines of one day (``day`` = the entry date) summed per entity, period,
+    account, role and tags; kept by the one journal writer in the transaction of the lines
+    (``costing/snapshots.py``), so a report over a period or a date window reads these rows, not
+    the history's lines. A dimension the line does not have is ``''`` here (a key column), never NULL.
+    Unlike the journal it is updated in place (only ever by adding a posted line's amounts)."""
+
+    __tablename__ = "ledger_day_balances"
+    __table_args__ = (
+        UniqueConstraint("day", "period", "entity", "role", "account", "work_order", "item", "work_center", "reason",
+                         name="uq_ledger_day_balances_key"),
+        Index("ix_ledger_day_balances_period", "period"),
+        Index("ix_ledger_day_balances_work_order", "work_order"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    day: Mapped[date] = mapped_column(Date)
+    period: Mapped[str] = mapped_column(ID)
+    entity: Mapped[str] = mapped_column(ID)
+    role: Mapped[str] = mapped_column(String(40))
+    account: Mapped[str] = mapped_column(String(32))
+    work_order: Mapped[str] = mapped_column(ID)
+    item: Mapped[str] = mapped_column(ID)
+    work_center: Mapped[str] = mapped_column(ID)
+    reason: Mapped[str] = mapped_column(String(64))
+    debit: Mapped[Decimal] = mapped_column(Cents)
+    credit: Mapped[Decimal] = mapped_column(Cents)
+
+
+class LedgerBalanceRow(Base):
+    """Snapshot: every journal line ever posted summed per entity, account and role, with the work
+    order for WIP lines and the item for raw materials and finished goods lines (``''`` otherwise):
+    the cumulative trial balance, WIP per order and the ledger side of the inventory valuation.
+    Kept with :class:`LedgerDayBalanceRow` by the same writer."""
+
+    __tablename__ = "ledger_balances"
+    __table_args__ = (
+        UniqueConstraint("entity", "role", "account", "work_order", "item", name="uq_ledger_balances_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(ID)
+    role: Mapped[str] = mapped_column(String(40))
+    account: Mapped[str] = mapped_column(String(32))
+    work_order: Mapped[str] = mapped_column(ID)
+    item: Mapped[str] = mapped_column(ID)
+    debit: Mapped[Decimal] = mapped_column(Cents)
+    credit: Mapped[Decimal] = mapped_column(Cents)
 
 
 class ItemStockRow(Base):

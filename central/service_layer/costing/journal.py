@@ -24,6 +24,7 @@ from central.adapters.repositories import SqlPeriodRepository
 from central.domain.errors import PeriodError
 from central.domain.ledger import EntryHeader, JournalEntry
 from central.domain.master_snapshot import Snapshot
+from central.service_layer.costing.snapshots import record_entries
 from central.service_layer.costing.stock import increment_item_stock
 from central.service_layer.unit_of_work import PeriodRepository
 
@@ -157,6 +158,7 @@ def save_entries(
                     [line for entry_id, e in zip(ids, entries, strict=True) for line in _line_rows(entry_id, e)])
     for e in entries:
         _bump_stock_value(session, e)
+    record_entries(session, entries)  # ledger balance snapshots (costing/snapshots.py), same transaction
     return ids
 
 

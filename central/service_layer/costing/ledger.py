@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +37,7 @@ from central.service_layer.costing.journal import period_for_input, save_entry
 from central.service_layer.costing.lineage import events_of
 from central.service_layer.costing.master_data import snapshot
 from central.service_layer.costing.orders import load_order
+from central.service_layer.costing.snapshots import BalanceSource, SnapshotBalances
 from central.service_layer.costing.stock import MoveSource, check_negative, reverse_moves
 from central.service_layer.unit_of_work import AbstractUnitOfWork
 
@@ -234,24 +235,28 @@ def _restore_accruals(session: Session, entry: JournalEntryRow, lines: list[Jour
 
 
 def trial_balance(
-    session: Session, entity: str | None = None, period: str | None = None, *, clock: Clock = utc_now
+    session: Session, entity: str | None = None, period: str | None = None, *, start: date | None = None,
+    end: date | None = None, clock: Clock = utc_now, source: BalanceSource | None = None,
 ) -> dict[str, Any]:
-    """Net balance per account and role (debit or credit column), with totals."""
-    stmt = select(JournalLineRow.account, JournalLineRow.role, func.sum(JournalLineRow.debit),
-                  func.sum(JournalLineRow.credit)).join(JournalEntryRow, JournalEntryRow.id == JournalLineRow.entry_id)
-    if entity:
-        stmt = stmt.where(JournalEntryRow.entity == entity)
-    if period:
-        stmt = stmt.where(JournalEntryRow.period == period)
-    stmt = stmt.group_by(JournalLineRow.account, JournalLineRow.role).order_by(JournalLineRow.account)
+    """Net balance per account and role (debit or credit column), with totals, of the lines of
+    ``entity`` (None: every entity) and ``period`` (None: every period) dated from ``start`` to
+    ``end`` inclusive (entry dates; None: open). Read from the ledger balance snapshots
+    (``costing/snapshots.py``): a period or a date range reads that range's day rows, the balance
+    as of ``end`` reads the running totals minus the days after ``end``. ``source`` =
+    :class:`ScanBalances` sums every journal line instead (the reference)."""
+    if start is not None and end is not None and end < start:
+        raise InputError("'end' must not be before 'start'")
+    sums = (source or SnapshotBalances(session)).account_sums(entity, period, start, end)
     out, total_d, total_c = [], ZERO, ZERO
-    for account, role, debit, credit in session.execute(stmt):
-        net = Decimal(debit or 0) - Decimal(credit or 0)
+    for account, role, debit, credit in sorted(sums, key=lambda r: (r[0], r[1])):
+        net = debit - credit
         d, c = max(net, ZERO), max(-net, ZERO)
         total_d += d
         total_c += c
         out.append({"account": account, "role": role, "debit": _money(d), "credit": _money(c),
                     "balance": _money(net)})
-    return {"entity": entity, "period": period, "lines": out, "total_debit": _money(total_d),
-            "total_credit": _money(total_c), "balanced": total_d == total_c,
-            "as_of": clock().isoformat()}
+    view: dict[str, Any] = {"entity": entity, "period": period}
+    if start is not None or end is not None:
+        view |= {"from": start.isoformat() if start else None, "to": end.isoformat() if end else None}
+    return view | {"lines": out, "total_debit": _money(total_d), "total_credit": _money(total_c),
+                   "balanced": total_d == total_c, "as_of": clock().isoformat()}

@@ -8,7 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, NotRequired, TypedDict
+from typing import NotRequired, TypedDict
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -17,8 +17,6 @@ from sqlalchemy.orm import Session
 from central.adapters.db.models_costing import (
     EventPostingRow,
     EventPostingStatus,
-    JournalEntryRow,
-    JournalLineRow,
     PeriodRow,
     WorkOrderRow,
 )
@@ -36,7 +34,7 @@ from central.domain.time_accounting import MachineTime, downtime_hours, machine_
 from central.errors import NotFound
 from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.master_data import Snapshot, snapshot
-from central.service_layer.costing.stock import on_hand_by_item
+from central.service_layer.costing.snapshots import BalanceSource, SnapshotBalances
 from central.service_layer.costing.timeline import intervals, order_run_hours
 
 log = logging.getLogger(__name__)
@@ -201,74 +199,51 @@ def window(
     return Window(lo, hi)
 
 
-def _lines(stmt: Any, period: str | None, work_order: str | None, work_center: str | None) -> Any:
-    if period:
-        stmt = stmt.where(JournalEntryRow.period == period)
-    if work_order:
-        stmt = stmt.where(JournalLineRow.work_order == work_order)
-    if work_center:
-        stmt = stmt.where(JournalLineRow.work_center == work_center)
-    return stmt
-
-
 def variances(session: Session, period: str | None = None, work_order: str | None = None,
-              work_center: str | None = None) -> VarianceReport:
-    """Variance lines of the journal by type, item, work centre, order and reason (positive = unfavourable)."""
-    roles = [r.value for r in VARIANCE_OF_ROLE]
-    stmt = select(JournalLineRow.role, JournalLineRow.item, JournalLineRow.work_center, JournalLineRow.work_order,
-                  JournalLineRow.reason, func.sum(JournalLineRow.debit), func.sum(JournalLineRow.credit)).join(
-        JournalEntryRow, JournalEntryRow.id == JournalLineRow.entry_id).where(JournalLineRow.role.in_(roles))
-    stmt = _lines(stmt, period, work_order, work_center).group_by(
-        JournalLineRow.role, JournalLineRow.item, JournalLineRow.work_center, JournalLineRow.work_order,
-        JournalLineRow.reason)
+              work_center: str | None = None, *, source: BalanceSource | None = None) -> VarianceReport:
+    """Variance lines of the journal by type, item, work centre, order and reason (positive = unfavourable).
+    Read from the ledger day snapshots (a period's or an order's rows only); ``source`` =
+    :class:`ScanBalances` sums every journal line instead (the reference)."""
+    source = source or SnapshotBalances(session)
     rows: list[VarianceLine] = []
     total = ZERO
-    for role, item, wc, wo, reason, debit, credit in session.execute(stmt):
-        amount = _amount(debit) - _amount(credit)
+    for role, item, wc, wo, reason, debit, credit in source.variance_sums(period, work_order, work_center):
+        amount = debit - credit
         if amount == 0:
             continue
         total += amount
-        row = VarianceLine(type=VARIANCE_OF_ROLE[Role(str(role))].value, amount=_m(amount))
+        row = VarianceLine(type=VARIANCE_OF_ROLE[Role(role)].value, amount=_m(amount))
         if item:
-            row["item"] = str(item)
+            row["item"] = item
         if wc:
-            row["work_center"] = str(wc)
+            row["work_center"] = wc
         if wo:
-            row["work_order"] = str(wo)
+            row["work_order"] = wo
         if reason:
-            row["reason"] = str(reason)
+            row["reason"] = reason
         rows.append(row)
-    rows.sort(key=lambda r: (r["type"], r.get("item", ""), r.get("reason", "")))
+    rows.sort(key=lambda r: (r["type"], r.get("item", ""), r.get("reason", ""), r.get("work_center", ""),
+                             r.get("work_order", "")))
     return VarianceReport(variances=rows, total=_m(total))
 
 
-def _amount(value: Any) -> Decimal:
-    """A summed Cents column: Decimal (through the column type) or None."""
-    return ZERO if value is None else Decimal(value)
-
-
-def _role_balances(session: Session, role: Role, key: Any) -> dict[Any, Decimal]:
-    stmt = select(key, func.sum(JournalLineRow.debit), func.sum(JournalLineRow.credit)).where(
-        JournalLineRow.role == role.value).group_by(key)
-    return {k: _amount(d) - _amount(c) for k, d, c in session.execute(stmt)}
-
-
-def inventory_valuation(session: Session) -> ValuationReport:
-    """Raw materials and finished goods per item: the quantity on hand from the stock moves at
-    the standard unit cost (``value``), beside the ledger balance of the item (``ledger``) and
-    ``difference`` = value - ledger (nonzero e.g. after a standard-cost change that did not
-    revalue the stock on hand)."""
+def inventory_valuation(session: Session, *, source: BalanceSource | None = None) -> ValuationReport:
+    """Raw materials and finished goods per item: the quantity on hand (running, ``item_stock``) at
+    the standard unit cost (``value``), beside the ledger balance of the item (``ledger``, from the
+    ledger snapshot) and ``difference`` = value - ledger (nonzero e.g. after a standard-cost change
+    that did not revalue the stock on hand). ``source`` = :class:`ScanBalances`: every line and move."""
+    source = source or SnapshotBalances(session)
     snap = snapshot(session)
     ctx = snap.context(snap.master.entities[0].id if snap.master.entities else None)
     ledger: dict[tuple[Role, str], Decimal] = {}
     for role in (Role.RAW_MATERIALS, Role.FINISHED_GOODS):
-        for item, balance in _role_balances(session, role, JournalLineRow.item).items():
+        for item, balance in source.role_balances(role).items():
             if item is None:
                 if balance != 0:
                     log.warning("%s holds %s on lines without an item: not in the valuation", role.value, balance)
                 continue
-            ledger[(role, str(item))] = balance
-    rows = value_inventory(ctx, on_hand_by_item(session), ledger)
+            ledger[(role, item)] = balance
+    rows = value_inventory(ctx, source.on_hand(), ledger)
     out = [ValuationLine(item=r.item, role=r.role.value, unit_cost=format_price(r.unit_cost),
                          qty=format_quantity(r.qty), value=_m(r.value), ledger=_m(r.ledger),
                          difference=_m(r.difference)) for r in rows]
@@ -277,9 +252,10 @@ def inventory_valuation(session: Session) -> ValuationReport:
                            difference=_m(sum((r.difference for r in rows), ZERO)))
 
 
-def wip(session: Session) -> WipReport:
-    """WIP at standard per order (closed orders hold 0.00)."""
-    balances = _role_balances(session, Role.WIP, JournalLineRow.work_order)
+def wip(session: Session, *, source: BalanceSource | None = None) -> WipReport:
+    """WIP at standard per order (closed orders hold 0.00), from the ledger snapshot (one row per
+    order); ``source`` = :class:`ScanBalances`: every WIP line."""
+    balances = (source or SnapshotBalances(session)).role_balances(Role.WIP)
     status = dict(session.execute(select(WorkOrderRow.id, WorkOrderRow.status)).tuples().all())
     rows = [WipLine(work_order=wo, status=status.get(wo or ""), amount=_m(v))
             for wo, v in sorted(balances.items(), key=lambda kv: kv[0] or "")]

@@ -1,0 +1,337 @@
+"""Ledger balance snapshots (issue 16): reports whose cost follows the window, not the history.
+
+Two tables, kept by the one journal writer (:func:`central.service_layer.costing.journal.save_entries`
+calls :func:`record_entries`) in the transaction that inserts the lines:
+
+- ``ledger_day_balances``: the lines of one day (entry date) summed per entity, period, account,
+  role and tags (work order, item, work centre, reason). A trial balance or the variances over a
+  period or a date range read only that range's rows.
+- ``ledger_balances``: every line ever posted summed per entity, account and role, with the work
+  order on WIP lines and the item on raw-materials and finished-goods lines. The cumulative trial
+  balance, WIP per order and the ledger side of the inventory valuation read it; the balance as of
+  a date is these totals minus the day rows after that date (a read that follows the distance from
+  today, not the history).
+
+Journal rows are never updated or deleted: a late event, a re-attribution, a reversal or a period
+close posts new lines, and those lines update the snapshots in the same transaction, so the
+snapshots are corrected by construction. A reopened period changes no line (only its status).
+
+:class:`SnapshotBalances` reads the snapshots; :class:`ScanBalances` computes the same sums by a
+full scan of the journal (the reference; ``verify`` compares the two tables with it row by row);
+:func:`rebuild` fills both tables from the journal (the migration ``0014_report_snapshots`` does the
+same for an existing database).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any, Protocol, cast
+
+from sqlalchemy import Table, delete, func, select, text
+from sqlalchemy.orm import Session
+
+from central.adapters.db.dialect import upsert_insert
+from central.adapters.db.models_costing import (
+    ItemStockRow,
+    JournalEntryRow,
+    JournalLineRow,
+    LedgerBalanceRow,
+    LedgerDayBalanceRow,
+    StockMoveRow,
+)
+from central.domain.ledger import JournalEntry
+from central.domain.money import ZERO
+from central.domain.roles import VARIANCE_OF_ROLE, Role
+
+__all__ = [
+    "NONE", "DAY_KEY", "TOTAL_KEY", "record_entries", "rebuild", "verify", "BalanceSource", "SnapshotBalances",
+    "ScanBalances", "AccountSum", "VarianceSum",
+]
+
+NONE = ""
+"""A dimension a line does not have, in the snapshot's key columns (NULL would not match a key)."""
+STOCK_ROLES = (Role.RAW_MATERIALS.value, Role.FINISHED_GOODS.value)
+DAY_KEY = ("day", "period", "entity", "role", "account", "work_order", "item", "work_center", "reason")
+TOTAL_KEY = ("entity", "role", "account", "work_order", "item")
+_VARIANCE_ROLES = tuple(r.value for r in VARIANCE_OF_ROLE)
+
+AccountSum = tuple[str, str, Decimal, Decimal]
+"""(account, role, debit, credit)."""
+VarianceSum = tuple[str, str | None, str | None, str | None, str | None, Decimal, Decimal]
+"""(role, item, work centre, work order, reason, debit, credit)."""
+
+
+def _total_tags(role: str, work_order: str | None, item: str | None) -> tuple[str, str]:
+    """The (work order, item) a cumulative total keeps for a line of ``role``."""
+    return (work_order or NONE if role == Role.WIP.value else NONE,
+            item or NONE if role in STOCK_ROLES else NONE)
+
+
+def record_entries(session: Session, entries: Sequence[JournalEntry]) -> None:
+    """Add the lines of ``entries`` (just inserted by the journal writer) to both snapshot tables:
+    one upsert statement per table, keys in sorted order (two writers lock rows in the same order)."""
+    days: dict[tuple[Any, ...], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    totals: dict[tuple[str, ...], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    for e in entries:
+        entity = e.entity or NONE
+        for line in e.lines:
+            role, account, tags = line.role.value, line.account or NONE, line.tags
+            day = days[(e.entry_date, e.period, entity, role, account, tags.work_order or NONE, tags.item or NONE,
+                        tags.work_center or NONE, tags.reason or NONE)]
+            total = totals[(entity, role, account, *_total_tags(role, tags.work_order, tags.item))]
+            for acc in (day, total):
+                acc[0] += line.debit
+                acc[1] += line.credit
+    _upsert(session, LedgerDayBalanceRow, DAY_KEY, days)
+    _upsert(session, LedgerBalanceRow, TOTAL_KEY, totals)
+
+
+def _upsert(session: Session, model: Any, key: tuple[str, ...],
+            sums: dict[tuple[Any, ...], list[Decimal]]) -> None:
+    if not sums:
+        return
+    table = cast(Table, model.__table__)
+    rows = [{**dict(zip(key, k, strict=True)), "debit": d, "credit": c} for k, (d, c) in sorted(sums.items())]
+    stmt = upsert_insert(session, model)
+    stmt = stmt.on_conflict_do_update(index_elements=list(key), set_={
+        "debit": table.c.debit + stmt.excluded.debit, "credit": table.c.credit + stmt.excluded.credit})
+    session.execute(stmt, rows)
+
+
+# -- rebuilding from the journal (migration backfill, bench, repair) ---------------------------------
+
+def _coalesce(column: str) -> str:
+    return f"COALESCE(ln.{column}, '')"
+
+
+REBUILD_SQL = (
+    "INSERT INTO ledger_day_balances (day, period, entity, role, account, work_order, item, work_center, reason, "
+    "debit, credit) SELECT e.entry_date, e.period, COALESCE(e.entity, ''), ln.role, ln.account, "
+    f"{_coalesce('work_order')}, {_coalesce('item')}, {_coalesce('work_center')}, {_coalesce('reason')}, "
+    "SUM(ln.debit), SUM(ln.credit) FROM journal_lines ln JOIN journal_entries e ON e.id = ln.entry_id "
+    "GROUP BY e.entry_date, e.period, COALESCE(e.entity, ''), ln.role, ln.account, "
+    f"{_coalesce('work_order')}, {_coalesce('item')}, {_coalesce('work_center')}, {_coalesce('reason')}",
+    "INSERT INTO ledger_balances (entity, role, account, work_order, item, debit, credit) "
+    "SELECT entity, role, account, CASE WHEN role = 'wip' THEN work_order ELSE '' END, "
+    "CASE WHEN role IN ('raw_materials', 'finished_goods') THEN item ELSE '' END, SUM(debit), SUM(credit) "
+    "FROM ledger_day_balances GROUP BY entity, role, account, CASE WHEN role = 'wip' THEN work_order ELSE '' END, "
+    "CASE WHEN role IN ('raw_materials', 'finished_goods') THEN item ELSE '' END",
+)
+"""Both tables from the journal in two statements (integer cents summed in SQL); migration
+``0014_report_snapshots`` runs its own copy of them on an existing database."""
+
+
+def rebuild(session: Session) -> None:
+    """Empty both snapshot tables and fill them from every journal line (in ``session``'s transaction)."""
+    session.execute(delete(LedgerBalanceRow))
+    session.execute(delete(LedgerDayBalanceRow))
+    for sql in REBUILD_SQL:
+        session.execute(text(sql))
+
+
+def verify(session: Session) -> list[str]:
+    """Differences between the snapshot tables and a full scan of the journal (empty: they agree)."""
+    out: list[str] = []
+    day_cols = [getattr(LedgerDayBalanceRow, c) for c in DAY_KEY]
+    stored_days = _keyed(session.execute(select(*day_cols, LedgerDayBalanceRow.debit, LedgerDayBalanceRow.credit)))
+    ln, e = JournalLineRow, JournalEntryRow
+    scan_day_key = (e.entry_date, e.period, func.coalesce(e.entity, NONE), ln.role, ln.account,
+                    func.coalesce(ln.work_order, NONE), func.coalesce(ln.item, NONE),
+                    func.coalesce(ln.work_center, NONE), func.coalesce(ln.reason, NONE))
+    scanned_days = _keyed(session.execute(select(*scan_day_key, func.sum(ln.debit), func.sum(ln.credit)).join(
+        e, e.id == ln.entry_id).group_by(*scan_day_key)))
+    out += _diff("ledger_day_balances", stored_days, scanned_days)
+    totals: dict[tuple[Any, ...], tuple[Decimal, Decimal]] = {}
+    for key, (d, c) in scanned_days.items():
+        _day, _period, entity, role, account, wo, item, _wc, _reason = key
+        k = (entity, role, account, *_total_tags(role, wo, item))
+        prev = totals.get(k, (ZERO, ZERO))
+        totals[k] = (prev[0] + d, prev[1] + c)
+    stored_totals = _keyed(session.execute(select(*[getattr(LedgerBalanceRow, c) for c in TOTAL_KEY],
+                                                  LedgerBalanceRow.debit, LedgerBalanceRow.credit)))
+    out += _diff("ledger_balances", stored_totals, totals)
+    return out
+
+
+def _keyed(rows: Iterable[Any]) -> dict[tuple[Any, ...], tuple[Decimal, Decimal]]:
+    """(key..., debit, credit) rows as key -> (debit, credit); dates as ISO text (SQLite and PostgreSQL alike)."""
+    out = {}
+    for row in rows:
+        values = [v.isoformat() if isinstance(v, date) else v for v in tuple(row)]
+        out[tuple(values[:-2])] = (_dec(values[-2]), _dec(values[-1]))
+    return out
+
+
+def _diff(name: str, stored: dict[tuple[Any, ...], tuple[Decimal, Decimal]],
+          scanned: dict[tuple[Any, ...], tuple[Decimal, Decimal]]) -> list[str]:
+    out = []
+    for key in sorted(set(stored) | set(scanned), key=repr):
+        a = stored.get(key, (ZERO, ZERO))
+        b = scanned.get(key, (ZERO, ZERO))
+        if a != b:
+            out.append(f"{name} {key}: snapshot {a[0]}/{a[1]}, journal {b[0]}/{b[1]}")
+    return out
+
+
+# -- reading ------------------------------------------------------------------------------------------
+
+class BalanceSource(Protocol):
+    """The sums the ledger reports need; from the snapshots, or (the reference) from every line."""
+
+    def account_sums(self, entity: str | None, period: str | None, start: date | None,
+                     end: date | None) -> list[AccountSum]:
+        """Debit and credit per (account, role) of the lines of ``entity`` (None: all), ``period``
+        (None: all) dated in [``start``, ``end``] (None: open)."""
+        ...
+
+    def role_balances(self, role: Role) -> dict[str | None, Decimal]:
+        """Net balance (debit - credit) of ``role``'s lines per work order (WIP) or per item (raw
+        materials, finished goods); lines without one under None."""
+        ...
+
+    def variance_sums(self, period: str | None, work_order: str | None,
+                      work_center: str | None) -> list[VarianceSum]:
+        """Debit and credit of the variance roles' lines per role, item, work centre, order and reason."""
+        ...
+
+    def on_hand(self) -> dict[str, Decimal]:
+        """Quantity on hand of every item that ever moved."""
+        ...
+
+
+def _opt(value: Any) -> str | None:
+    return None if value is None or value == NONE else str(value)
+
+
+def _dec(value: Any) -> Decimal:
+    return ZERO if value is None else Decimal(value)
+
+
+def _grouped(rows: Iterable[Any]) -> dict[tuple[str, str], list[Decimal]]:
+    out: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    for account, role, d, c in rows:
+        acc = out[(str(account), str(role))]
+        acc[0] += _dec(d)
+        acc[1] += _dec(c)
+    return out
+
+
+class SnapshotBalances:
+    """:class:`BalanceSource` from ``ledger_day_balances`` and ``ledger_balances``."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def account_sums(self, entity: str | None, period: str | None, start: date | None,
+                     end: date | None) -> list[AccountSum]:
+        if period is None and start is None:
+            return self._as_of(entity, end)
+        t = LedgerDayBalanceRow
+        stmt = select(t.account, t.role, func.sum(t.debit), func.sum(t.credit))
+        if entity:
+            stmt = stmt.where(t.entity == entity)
+        if period:
+            stmt = stmt.where(t.period == period)
+        if start is not None:
+            stmt = stmt.where(t.day >= start)
+        if end is not None:
+            stmt = stmt.where(t.day <= end)
+        rows = self.session.execute(stmt.group_by(t.account, t.role)).tuples()
+        return [(str(a), str(r), _dec(d), _dec(c)) for a, r, d, c in rows]
+
+    def _as_of(self, entity: str | None, end: date | None) -> list[AccountSum]:
+        """Every line up to ``end``: the running totals minus the days after ``end``."""
+        t = LedgerBalanceRow
+        stmt = select(t.account, t.role, func.sum(t.debit), func.sum(t.credit))
+        if entity:
+            stmt = stmt.where(t.entity == entity)
+        sums = _grouped(self.session.execute(stmt.group_by(t.account, t.role)).tuples())
+        if end is not None:
+            d = LedgerDayBalanceRow
+            after = select(d.account, d.role, func.sum(d.debit), func.sum(d.credit)).where(d.day > end)
+            if entity:
+                after = after.where(d.entity == entity)
+            for key, (debit, credit) in _grouped(self.session.execute(after.group_by(d.account, d.role))).items():
+                acc = sums[key]
+                acc[0] -= debit
+                acc[1] -= credit
+        return [(a, r, d, c) for (a, r), (d, c) in sums.items() if d or c]
+
+    def role_balances(self, role: Role) -> dict[str | None, Decimal]:
+        t = LedgerBalanceRow
+        key = t.work_order if role == Role.WIP else t.item
+        stmt = select(key, func.sum(t.debit), func.sum(t.credit)).where(t.role == role.value).group_by(key)
+        return {_opt(k): _dec(d) - _dec(c) for k, d, c in self.session.execute(stmt)}
+
+    def variance_sums(self, period: str | None, work_order: str | None,
+                      work_center: str | None) -> list[VarianceSum]:
+        t = LedgerDayBalanceRow
+        dims = (t.role, t.item, t.work_center, t.work_order, t.reason)
+        stmt = select(*dims, func.sum(t.debit), func.sum(t.credit)).where(t.role.in_(_VARIANCE_ROLES))
+        if period:
+            stmt = stmt.where(t.period == period)
+        if work_order:
+            stmt = stmt.where(t.work_order == work_order)
+        if work_center:
+            stmt = stmt.where(t.work_center == work_center)
+        return [(str(r), _opt(i), _opt(wc), _opt(wo), _opt(why), _dec(d), _dec(c))
+                for r, i, wc, wo, why, d, c in self.session.execute(stmt.group_by(*dims))]
+
+    def on_hand(self) -> dict[str, Decimal]:
+        """The running quantities of ``item_stock`` (kept with every stock move)."""
+        return {str(item): _dec(qty) for item, qty in self.session.execute(
+            select(ItemStockRow.item, ItemStockRow.qty))}
+
+
+class ScanBalances:
+    """:class:`BalanceSource` by a full scan of ``journal_lines`` and ``stock_moves``: the reference
+    the snapshots are checked against (and what every report read before the snapshots)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def account_sums(self, entity: str | None, period: str | None, start: date | None,
+                     end: date | None) -> list[AccountSum]:
+        ln, e = JournalLineRow, JournalEntryRow
+        stmt = select(ln.account, ln.role, func.sum(ln.debit), func.sum(ln.credit)).join(e, e.id == ln.entry_id)
+        if entity:
+            stmt = stmt.where(e.entity == entity)
+        if period:
+            stmt = stmt.where(e.period == period)
+        if start is not None:
+            stmt = stmt.where(e.entry_date >= start)
+        if end is not None:
+            stmt = stmt.where(e.entry_date <= end)
+        rows = self.session.execute(stmt.group_by(ln.account, ln.role)).tuples()
+        return [(str(a), str(r), _dec(d), _dec(c)) for a, r, d, c in rows]
+
+    def role_balances(self, role: Role) -> dict[str | None, Decimal]:
+        ln = JournalLineRow
+        key = ln.work_order if role == Role.WIP else ln.item
+        stmt = select(key, func.sum(ln.debit), func.sum(ln.credit)).where(ln.role == role.value).group_by(key)
+        out: dict[str | None, Decimal] = defaultdict(lambda: ZERO)
+        for k, d, c in self.session.execute(stmt):
+            out[_opt(k)] += _dec(d) - _dec(c)
+        return dict(out)
+
+    def variance_sums(self, period: str | None, work_order: str | None,
+                      work_center: str | None) -> list[VarianceSum]:
+        ln, e = JournalLineRow, JournalEntryRow
+        dims = (ln.role, ln.item, ln.work_center, ln.work_order, ln.reason)
+        stmt = select(*dims, func.sum(ln.debit), func.sum(ln.credit)).join(e, e.id == ln.entry_id).where(
+            ln.role.in_(_VARIANCE_ROLES))
+        if period:
+            stmt = stmt.where(e.period == period)
+        if work_order:
+            stmt = stmt.where(ln.work_order == work_order)
+        if work_center:
+            stmt = stmt.where(ln.work_center == work_center)
+        return [(str(r), _opt(i), _opt(wc), _opt(wo), _opt(why), _dec(d), _dec(c))
+                for r, i, wc, wo, why, d, c in self.session.execute(stmt.group_by(*dims))]
+
+    def on_hand(self) -> dict[str, Decimal]:
+        stmt = select(StockMoveRow.item, func.sum(StockMoveRow.qty)).group_by(StockMoveRow.item)
+        return {str(item): _dec(total) for item, total in self.session.execute(stmt)}
