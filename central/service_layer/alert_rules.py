@@ -15,15 +15,15 @@ What each rule reads:
 * edges (status, ``oldest_unacked_ts``) whose machines have an open dispatch; each machine's
   latest state event and latest event;
 * orders closed, and periods closed, within the last ``lookback`` (default 7 days): their
-  variance journal lines.
+  variance journal lines, against the order's finished goods at standard or the period's
+  production output at standard (for the percentage).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -54,11 +54,13 @@ from central.domain.money import ZERO
 from central.service_layer.alerts import ACTIVE, apply_finding, clear_step
 from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.timeline import order_run_hours
-from central.service_layer.webhooks import JobState, WebhookMetrics
+from central.service_layer.supervised_job import SupervisedJob
+from central.service_layer.webhooks import WebhookMetrics
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Layers", "evaluate", "AlertEvaluator", "RUNNING", "LOOKBACK"]
+__all__ = ["Layers", "evaluate", "closes", "period_variances", "period_output_at_standard", "AlertEvaluator",
+           "RUNNING", "LOOKBACK"]
 
 RUNNING = "started"
 LOOKBACK = timedelta(days=7)
@@ -106,6 +108,15 @@ class Layers:
 
     def entity_of_plant(self, plant: str | None) -> str | None:
         return next((p.entity for p in self.snap.master.plants if p.id == plant), None)
+
+    def entity_strictest(self, entity: str | None) -> AlertThresholds:
+        """For a period close, which spans plants: the lowest variance thresholds among the plants
+        of the period's entity (a period without an entity: among all plants; none: the defaults)."""
+        plants = [self.plant(p.id) for p in self.snap.master.plants if entity is None or p.entity == entity]
+        if not plants:
+            return self.plant(None)
+        return replace(plants[0], variance_amount=min(t.variance_amount for t in plants),
+                       variance_percent=min(t.variance_percent for t in plants))
 
 
 Rated = tuple[Finding, int]  # a finding and the clear runs its thresholds ask for
@@ -306,16 +317,31 @@ def closes(session: Session, layers: Layers, now: datetime) -> list[Rated]:
             out.append((f, t.clear_runs))
     for period in session.scalars(select(PeriodRow).where(PeriodRow.status == "closed",
                                                           PeriodRow.closed_at >= since)):
-        t = layers.plant(None)
-        f = rules.variance_over("period", period.id, _period_variances(session, period.id), t, entity=period.entity,
-                                evidence={"closed_at": period.closed_at.isoformat() if period.closed_at else None})
+        t = layers.entity_strictest(period.entity)
+        lines, base = period_variances(session, period.id)
+        f = rules.variance_over("period", period.id, lines, t, entity=period.entity,
+                                evidence={"closed_at": period.closed_at.isoformat() if period.closed_at else None,
+                                          "output_at_standard": str(base)})
         if f is not None:
             out.append((f, t.clear_runs))
     return out
 
 
-def _period_variances(session: Session, period: str) -> list[rules.VarianceLine]:
-    """The period's variance journal lines by variance role (amount only: a period has no one base)."""
+def period_output_at_standard(session: Session, period: str) -> Decimal:
+    """The period's production output at standard: finished goods debited by work-order entries
+    (net of their reversals), the base a period variance's percentage is taken of."""
+    stmt = (select(func.sum(JournalLineRow.debit), func.sum(JournalLineRow.credit))
+            .join(JournalEntryRow, JournalEntryRow.id == JournalLineRow.entry_id)
+            .where(JournalEntryRow.period == period, JournalEntryRow.work_order.is_not(None),
+                   JournalLineRow.role == FINISHED_GOODS))
+    debit, credit = session.execute(stmt).one()
+    return Decimal(debit or 0) - Decimal(credit or 0)
+
+
+def period_variances(session: Session, period: str) -> tuple[list[rules.VarianceLine], Decimal]:
+    """The period's variance journal lines by variance role, each with the period's output at
+    standard as its base (no output: amount only), and that base."""
+    base = period_output_at_standard(session, period)
     stmt = (select(JournalLineRow.role, func.sum(JournalLineRow.debit), func.sum(JournalLineRow.credit))
             .join(JournalEntryRow, JournalEntryRow.id == JournalLineRow.entry_id)
             .where(JournalEntryRow.period == period, JournalLineRow.role.like("%variance%"))
@@ -324,8 +350,8 @@ def _period_variances(session: Session, period: str) -> list[rules.VarianceLine]
     for role, debit, credit in session.execute(stmt):
         amount = Decimal(debit or 0) - Decimal(credit or 0)
         if amount:
-            out.append(rules.VarianceLine(str(role), amount, None))
-    return out
+            out.append(rules.VarianceLine(str(role), amount, abs(base) or None))
+    return out, base
 
 
 RULES: dict[str, tuple[frozenset[str], Rule, bool]] = {
@@ -383,56 +409,15 @@ def evaluate(session: Session, now: datetime, metrics: WebhookMetrics | None = N
     return counts
 
 
-class AlertEvaluator:
-    """A daemon thread running :func:`evaluate` every ``interval`` seconds in its own transaction;
-    a failing run is logged and counted, the thread carries on (a supervisor restarts it if it dies)."""
+class AlertEvaluator(SupervisedJob[dict[str, int]]):
+    """:func:`evaluate` every ``interval`` seconds in its own transaction, as a :class:`SupervisedJob`
+    (the first run one interval after the start); a failing run is logged and counted."""
 
     def __init__(self, sessions: sessionmaker[Session], *, interval: float, metrics: WebhookMetrics | None = None,
                  clock: Clock = utc_now) -> None:
-        if interval <= 0:
-            raise ValueError("the alert evaluator needs a positive interval")
-        self.sessions, self.interval, self.metrics, self.clock = sessions, interval, metrics, clock
-        self.state = JobState()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._supervisor: threading.Thread | None = None
+        super().__init__("sfsync-alert-rules", interval=interval, run_at_start=False)
+        self.sessions, self.metrics, self.clock = sessions, metrics, clock
 
-    def run_once(self) -> dict[str, int] | None:
-        try:
-            with self.sessions() as session, session.begin():
-                counts = evaluate(session, self.clock(), self.metrics)
-        except Exception as exc:  # logged and counted; the next run retries
-            self.state.failures += 1
-            self.state.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
-            log.exception("alert evaluator: run failed (retried in %.0f s)", self.interval)
-            return None
-        self.state.runs += 1
-        return counts
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._start_thread()
-        self._supervisor = threading.Thread(target=self._supervise, name="sfsync-alerts-supervisor", daemon=True)
-        self._supervisor.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        for t in (self._thread, self._supervisor):
-            if t is not None:
-                t.join(timeout)
-
-    def _start_thread(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="sfsync-alert-rules", daemon=True)
-        self._thread.start()
-
-    def _supervise(self) -> None:
-        while not self._stop.wait(1.0):
-            t = self._thread
-            if t is not None and not t.is_alive() and not self._stop.is_set():
-                self.state.restarts += 1
-                log.error("alert evaluator thread died; restarting it")
-                self._start_thread()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.run_once()
+    def run(self) -> dict[str, int]:
+        with self.sessions() as session, session.begin():
+            return evaluate(session, self.clock(), self.metrics)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 import orjson
@@ -17,9 +18,13 @@ from support.api import ok
 from support.central import EDGE, PLANT, register
 from support.costing import MACHINE, ingest, wire_events, worked_example_master
 
+from central.adapters.db.models_costing import WorkOrderRow
 from central.adapters.db.models_ingest import AlertRow
+from central.adapters.master_snapshot import snapshot
 from central.bootstrap import Container
-from central.service_layer.alert_rules import evaluate
+from central.domain.accruals import FINISHED_GOODS, VARIANCE, OrderAccruals
+from central.domain.money import divide
+from central.service_layer.alert_rules import Layers, closes, evaluate, period_variances
 from shared.topics import status_topic
 
 API = "/api/v1"
@@ -277,3 +282,70 @@ def test_one_evaluator_at_a_time_on_postgresql(central: Container) -> None:
         assert "skipped" not in evaluate(first, datetime.now(UTC))  # holds the lock until it commits
         assert run(central, datetime.now(UTC)) == {"skipped": 1}
     assert "skipped" not in run(central, datetime.now(UTC))
+
+
+def _close_findings(c: Container, now: datetime) -> dict[str, Any]:
+    with c.read_sessions() as s:
+        return {f.kind: f for f, _runs in closes(s, Layers(snapshot(s)), now)}
+
+
+def test_close_variances_by_amount_and_by_percentage_at_order_and_period_close(
+        setup: tuple[Container, TestClient, dict[str, str]]) -> None:
+    """Real postings (events, a material issue over standard, order close, period close); then the
+    plant's ``variance_amount`` and ``variance_percent`` are set around the real figures: at the
+    figure each is quiet, a hair below it fires, each threshold on its own (the other out of reach),
+    for the order (base: its finished goods at standard) and the period (base: its output at standard)."""
+    c, client, h = setup
+    t0 = (datetime.now(UTC) - timedelta(hours=3)).replace(second=0, microsecond=0)
+    ok(client.post(f"{API}/work-orders", json={"id": "WO-1", "item": "BR-100", "qty": "40"}, headers=h), 201)
+    ok(client.post(f"{API}/work-orders/WO-1/release", headers=h))
+    ok(client.post(f"{API}/work-orders/WO-1/start", json={"machine": MACHINE, "at": t0.isoformat()}, headers=h))
+    line = Line(c)
+    line.state(t0, "running")
+    line.counts(t0, 40, timedelta(minutes=2.4))
+    ok(client.post(f"{API}/work-orders/WO-1/material-issues", json={"item": "S", "qty": "66"}, headers=h), 201)
+    for step in ("stop", "complete"):
+        ok(client.post(f"{API}/work-orders/WO-1/{step}", headers=h))
+    ok(client.post(f"{API}/work-orders/WO-1/close", json={}, headers=h))
+    ok(client.post(f"{API}/periods/P-TEST/close", headers=h))
+    now = datetime.now(UTC)
+
+    with c.read_sessions() as s:
+        order = s.get(WorkOrderRow, "WO-1")
+        assert order is not None
+        acc = OrderAccruals.from_data(order.accruals)
+        order_base = abs(acc.amount(FINISHED_GOODS))
+        order_amounts = [abs(v) for k, v in acc.posted.items() if k.startswith(VARIANCE + ":") and v]
+        period_lines, period_base = period_variances(s, "P-TEST")
+    period_amounts = [abs(v.amount) for v in period_lines]
+    assert order_amounts and period_lines and order_base > 0 and period_base >= order_base
+    figures = {"order_variance": (max(order_amounts), divide(max(order_amounts), order_base)),
+               "period_variance": (max(period_amounts), divide(max(period_amounts), period_base))}
+    assert all(v.base == period_base for v in period_lines)  # the period's lines carry a base now
+
+    def thresholds(amount: Decimal, percent: Decimal) -> dict[str, Any]:
+        master = worked_example_master()
+        master["plants"][0]["alert_thresholds"] = {"variance_amount": str(amount), "variance_percent": str(percent)}
+        ok(client.post(f"{API}/master-data", json=master, headers=h))
+        return _close_findings(c, now)
+
+    far_amount, far_percent = Decimal("1000000"), Decimal(10)
+    hair_amount, micro = Decimal("0.01"), Decimal("0.000001")  # thresholds have at most 6 decimals
+    for kind, (amount, pct) in figures.items():
+        assert kind not in thresholds(amount, far_percent), kind  # the amount at its threshold: quiet
+        by_amount = thresholds(amount - hair_amount, far_percent)[kind]  # just over it: fires
+        assert by_amount.detail["amount_threshold"] == str(amount - hair_amount)
+        assert any(abs(Decimal(v["amount"])) == amount for v in by_amount.detail["variances"])
+        at_or_above = pct.quantize(micro, rounding=ROUND_CEILING)  # the percentage at (or < 1e-6 above) it
+        below = pct.quantize(micro, rounding=ROUND_FLOOR)
+        below = below - micro if below == pct else below  # strictly below it, by < 1e-6 (or exactly 1e-6)
+        assert kind not in thresholds(far_amount, at_or_above), kind  # quiet
+        by_percent = thresholds(far_amount, below)[kind]
+        assert any(abs(Decimal(v["amount"])) == amount and v["percent"] for v in by_percent.detail["variances"])
+    assert _close_findings(c, now)["period_variance"].detail["output_at_standard"] == str(period_base)
+
+    # through the evaluator (both over the amount): raised once each (facts, not conditions), not again
+    thresholds(hair_amount, far_percent)
+    run(c, now)
+    run(c, now)
+    assert statuses(c, "order_variance") == ["open"] and statuses(c, "period_variance") == ["open"]

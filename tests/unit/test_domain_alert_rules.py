@@ -134,3 +134,13 @@ def test_over_receipt_tolerance_is_a_plant_setting_with_the_5_percent_default() 
     for bad in ("1.01", "-0.01", "abc"):
         with pytest.raises(InputError, match="over_receipt_tolerance"):
             r.resolve_alert_thresholds({"over_receipt_tolerance": bad})
+
+
+def test_period_variance_by_percentage_of_the_periods_output_quiet_at_the_threshold() -> None:
+    base = D("1000")  # the period's output at standard
+    assert r.variance_over("period", "2026-11", [r.VarianceLine("labor_rate", D("100"), base)], T,
+                           evidence={}) is None  # 10 % of output, 100 of 500: at neither threshold
+    f = r.variance_over("period", "2026-11", [r.VarianceLine("labor_rate", D("100.01"), base)], T, evidence={})
+    assert f is not None and f.kind == "period_variance" and f.detail["variances"][0]["percent"] == "0.1000"
+    assert r.variance_over("period", "2026-11", [r.VarianceLine("labor_rate", D("100.01"), None)], T,
+                           evidence={}) is None  # no output in the period: amount only
