@@ -19,17 +19,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import create_engine, delete, select, text
 from sqlalchemy.orm import Session
 from support.costing import MACHINE, ingest, load, timeline, wire_events, worked_example_master
 
-from central.adapters.db.models_costing import EventPostingRow, JournalEntryRow, LedgerBalanceRow, PeriodRow
+from central.adapters.db.migrate import upgrade
+from central.adapters.db.models_costing import (
+    EventPostingRow,
+    JournalEntryRow,
+    LedgerBalanceRow,
+    LedgerDayBalanceRow,
+    PeriodRow,
+)
 from central.bootstrap import Container
-from central.service_layer.costing import closing, inputs, ledger, reports, snapshots, timeline as timelines
-from central.service_layer.costing import work_orders
+from central.domain.roles import Role
+from central.service_layer.costing import closing, inputs, ledger, reports, snapshots, work_orders
+from central.service_layer.costing import timeline as timelines
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 TODAY = NOW.date()
@@ -229,3 +238,35 @@ def test_rebuild_restores_the_snapshots_from_the_journal(central: Container) -> 
     with central.read_sessions() as s:
         assert snapshots.verify(s) == []
         assert ledger.trial_balance(s, clock=lambda: NOW) == kept
+
+
+def test_migration_0014_backfills_the_snapshots_of_an_existing_journal(tmp_path: Path) -> None:
+    """A database at 0012 with posted lines upgrades with snapshots equal to its journal."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        upgrade(engine, "0012_selling_prices")
+        with engine.begin() as con:
+            con.execute(text("INSERT INTO periods (id, entity, start, \"end\", status) VALUES "
+                             "('2026-11', NULL, '2026-11-01', '2026-11-30', 'open')"))
+            for entry_id, day, entity in ((1, "2026-11-02", "E1"), (2, "2026-11-02", None), (3, "2026-11-05", "E1")):
+                con.execute(text("INSERT INTO journal_entries (id, entity, period, entry_date, kind, memo, late, "
+                                 "reason, created, user) VALUES (:id, :entity, '2026-11', :day, 'manual', '', 0, '', "
+                                 "'2026-11-05 10:00:00', 'ctl')"), {"id": entry_id, "entity": entity, "day": day})
+                for n, (account, role, debit, credit, wo, item) in enumerate((
+                        ("1400", "wip", 12_345, 0, "WO-1", "S"), ("1300", "raw_materials", 0, 12_345, "WO-1", "S"),
+                        ("1400", "wip", 100, 0, None, None), ("5120", "foh_control", 0, 100, None, None)), 1):
+                    con.execute(text("INSERT INTO journal_lines (entry_id, line_no, account, role, debit, credit, "
+                                     "work_order, item, memo) VALUES (:e, :n, :a, :r, :d, :c, :wo, :item, '')"),
+                                {"e": entry_id, "n": n, "a": account, "r": role, "d": debit * entry_id,
+                                 "c": credit * entry_id, "wo": wo, "item": item})
+        upgrade(engine)
+        with Session(engine) as s:
+            assert snapshots.verify(s) == []
+            assert len(s.scalars(select(LedgerDayBalanceRow)).all()) == 2 * 4 + 4  # two days of E1, one of no entity
+            scan, kept = snapshots.ScanBalances(s), snapshots.SnapshotBalances(s)
+            assert kept.role_balances(Role.WIP) == scan.role_balances(Role.WIP) == {
+                "WO-1": Decimal("740.70"), None: Decimal("6.00")}
+            assert sorted(kept.account_sums("E1", None, None, date(2026, 11, 3))) == sorted(
+                scan.account_sums("E1", None, None, date(2026, 11, 3)))
+    finally:
+        engine.dispose()
