@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from central.adapters.db.models_costing import DispatchRow, EventPostingRow
@@ -44,13 +44,16 @@ def state_events(session: Session, machine: str, lo: datetime | None, hi: dateti
 
 def _dispatches(session: Session, machines: Iterable[str], lo: datetime | None = None,
                 hi: datetime | None = None) -> list[Dispatch]:
-    """Dispatches of ``machines`` that overlap [lo, hi] (None: unbounded on that side)."""
+    """Dispatches of ``machines`` that overlap [lo, hi] (None: unbounded on that side).
+
+    With ``lo``: two seeks on ``ix_dispatches_machine_end`` (those ending at or after ``lo``, and
+    those still open), not a range over every dispatch started before ``hi`` (one OR of the two
+    made SQLite take ``ix_dispatches_machine_start``, i.e. every dispatch of the history)."""
     stmt = select(DispatchRow).where(DispatchRow.machine.in_(set(machines)))
     if hi is not None:
         stmt = stmt.where(DispatchRow.start <= hi)
-    if lo is not None:
-        stmt = stmt.where(or_(DispatchRow.end.is_(None), DispatchRow.end >= lo))
-    return [Dispatch(d.work_order, d.machine, d.start, d.end) for d in session.scalars(stmt)]
+    parts = [stmt] if lo is None else [stmt.where(DispatchRow.end >= lo), stmt.where(DispatchRow.end.is_(None))]
+    return [Dispatch(d.work_order, d.machine, d.start, d.end) for part in parts for d in session.scalars(part)]
 
 
 def intervals(
