@@ -6,7 +6,7 @@ the drill-down to raw PLC values, and odd input never answered with a 5xx."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -316,7 +316,7 @@ def test_the_oee_trend_is_the_oee_report_per_day(
     assert sum(int(d["good"]) for d in trend) > 0  # the scenario ran in the last hours
 
 
-def test_the_plant_figures_read_once_are_the_oee_and_downtime_reports(
+def test_the_plant_and_cost_figures_read_once_are_the_api_reports(
     scenario: dict[str, Any], central: Container
 ) -> None:
     """The plant page reads the intervals and units once for every machine; each figure must still
@@ -331,7 +331,18 @@ def test_the_plant_figures_read_once_are_the_oee_and_downtime_reports(
                 assert got["oee"][m.id] == reports.oee(s, w, m.id, clock=lambda: now), m.id
             assert got["plant_oee"] == reports.oee(s, w, None, clock=lambda: now)
             assert got["downtime"] == reports.downtime(s, w, None, clock=lambda: now)
+            costs = console_views.cost_figures(s, snap, w, clock=lambda: now)
+            assert costs["downtime"] == reports.downtime(s, w, None, clock=lambda: now)
+            assert costs["coq"] == reports.cost_of_quality(s, w)
         assert int(got["plant_oee"]["good"]) > 0 and got["downtime"]["rows"]  # the scenario has both
+        assert costs["coq"]["rows"] and costs["downtime"]["rows"]
+        # split inside the scenario's stop (t0 + 30 to 45 min) and between its scrap events: the cached
+        # part before the split and the part after it add up to the reports, then again from the cache
+        split = scenario["t0"] + timedelta(minutes=35)
+        for _ in range(2):
+            assert console_views.cost_figures(s, snap, w, clock=lambda: now, split=split) == costs
+        late = scenario["t0"] + timedelta(minutes=15, seconds=30)
+        assert console_views.cost_figures(s, snap, w, clock=lambda: now, split=late) == costs
         overview = console_views.plant_overview(s, clock=lambda: now)
         held = {st["stream"]: st["held"] for st in console_views.stream_summaries(s)}
     with central.read_sessions() as s:

@@ -100,7 +100,8 @@ def machine(request: Request, session: SessionDep, who: Machine, machine: str,
     hi = _instant(end, "to") or datetime.now(UTC)
     lo = _instant(start, "from") or hi - timedelta(hours=hours)
     view = console_views.machine_timeline(session, machine, lo, hi)
-    oee = reports.oee(session, reports.Window(lo, hi), machine)
+    oee = console_views.window_figures(session, snapshot(session), reports.Window(lo, hi),
+                                       machines=[machine])["oee"][machine]
     return render(request, "machine.html", {
         "view": view, "oee": oee, "timeline_svg": charts.timeline(view["intervals"], view["seconds"]),
         "colours": charts.KIND_COLOURS, "hours": hours, "page": "plant"}, who=who)
@@ -116,7 +117,8 @@ def cost(request: Request, session: SessionDep, who: Cost, period: Text = None) 
     by_type: dict[str, Decimal] = {}
     for v in variances["variances"]:
         by_type[v["type"]] = by_type.get(v["type"], Decimal(0)) + Decimal(v["amount"])
-    downtime = reports.downtime(session, w)
+    figures = console_views.cost_figures(session, snap, w)
+    downtime = figures["downtime"]
     pareto: dict[str, Decimal] = {}
     for row in downtime["rows"]:
         key = row["reason"] or row["category"]
@@ -125,7 +127,7 @@ def cost(request: Request, session: SessionDep, who: Cost, period: Text = None) 
     return render(request, "cost.html", {
         "periods": periods, "period": chosen, "variances": variances,
         "waterfall_svg": charts.waterfall(sorted(by_type.items())), "wip": reports.wip(session),
-        "valuation": reports.inventory_valuation(session), "coq": reports.cost_of_quality(session, w),
+        "valuation": reports.inventory_valuation(session), "coq": figures["coq"],
         "downtime": downtime, "pareto_svg": charts.pareto(sorted(pareto.items()), unit="", title="Downtime cost"),
         "trial_balances": [ledger.trial_balance(session, e, chosen) for e in entities], "page": "cost"}, who=who)
 

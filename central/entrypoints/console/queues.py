@@ -45,10 +45,11 @@ def queues(request: Request, session: SessionDep, who: Queues,
            period: Annotated[str | None, Query(max_length=64)] = None) -> Response:
     periods = list_periods(session)
     chosen = period or current_period(periods, datetime.now(UTC).date())
+    streams = console_views.stream_summaries(session)
     return render(request, "queues.html", {
         "suspect": work_orders.list_event_postings(session, "suspect", _QUEUE_LIMIT, 0),
         "unassigned": work_orders.list_event_postings(session, "unassigned", _QUEUE_LIMIT, 0),
-        "streams": [s for s in queries.list_streams(session) if s["gaps"]],
+        "streams": [s for s in streams if s["gaps"]],
         "rejected": queries.list_rejected(session, limit=_QUEUE_LIMIT, status="open")["rejected_events"],
         "quarantine": queries.list_quarantine(session, limit=_QUEUE_LIMIT)["quarantine"],
         "approvals": governance.list_approvals(session, limit=_QUEUE_LIMIT, status="pending")["approvals"],
@@ -58,7 +59,7 @@ def queues(request: Request, session: SessionDep, who: Queues,
                             for r in recs.list_recommendations(session, limit=_QUEUE_LIMIT, status=status)[
                                 "recommendations"]],
         "dismiss_reasons": [r.value for r in DismissReason],
-        "periods": periods, "period": chosen, "checklist": console_views.close_checklist(session, chosen),
+        "periods": periods, "period": chosen, "checklist": console_views.close_checklist(session, chosen, streams),
         "page": "queues"}, who=who)
 
 
