@@ -36,6 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import psutil
 import sqlalchemy as sa
 
 from bench.results import table, write_section
@@ -47,8 +48,81 @@ STALL_SECONDS = 300
 
 class Stalled(RuntimeError):
     """Not every batch was acked within :data:`STALL_SECONDS`."""
+
 STREAMS = 4
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+
+
+USAGE: list[str] = []
+"""Per PostgreSQL run: the CPU each central process and the PostgreSQL server used, beside the whole
+machine's (where 2 processes' time goes: is the work split evenly, is the machine's CPU the limit)."""
+
+
+def _pg_cpu() -> float:
+    """CPU seconds (user + system) of every PostgreSQL server process on this machine."""
+    total = 0.0
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] in ("postgres", "postmaster"):
+            try:
+                t = proc.cpu_times()
+            except psutil.Error:
+                continue
+            total += t.user + t.system
+    return total
+
+
+class PgWaits:
+    """Samples, every 20 ms, what the central processes' PostgreSQL connections do (matched by their
+    client port in ``pg_stat_activity``): busy, waiting for a lock (``FOR UPDATE`` on a stream row, a
+    period, a balance), waiting for something else (I/O, the WAL), or idle in a transaction."""
+
+    def __init__(self, url: str, pids: list[int]) -> None:
+        self.engine = sa.create_engine(url.split("?")[0])
+        self.pids = pids
+        self.counts: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _ports(self) -> list[int]:
+        ports = []
+        for pid in self.pids:
+            try:
+                ports += [c.laddr.port for c in psutil.Process(pid).net_connections("tcp")
+                          if c.raddr and c.raddr.port == 5432]
+            except psutil.Error:
+                continue
+        return ports
+
+    def _run(self) -> None:
+        ports: list[int] = []
+        refreshed = 0.0
+        with self.engine.connect() as conn:
+            while not self._stop.wait(0.02):
+                if time.monotonic() - refreshed > 1.0:
+                    ports, refreshed = self._ports(), time.monotonic()
+                if not ports:
+                    continue
+                rows = conn.execute(sa.text(
+                    "SELECT state, wait_event_type FROM pg_stat_activity WHERE client_port = ANY(:p)"),
+                    {"p": ports}).all()
+                conn.rollback()
+                for state, wait in rows:
+                    key = ("lock wait" if wait == "Lock" else f"{wait} wait" if wait and state == "active"
+                           else str(state))
+                    self.counts[key] = self.counts.get(key, 0) + 1
+
+    def start(self) -> PgWaits:
+        self._thread.start()
+        return self
+
+    def stop(self) -> str:
+        self._stop.set()
+        self._thread.join(5)
+        self.engine.dispose()
+        busy = {k: v for k, v in self.counts.items() if k != "idle"}
+        total = sum(busy.values()) or 1
+        return ", ".join(f"{k} {v / total * 100:.0f} %" for k, v in sorted(busy.items(), key=lambda kv: -kv[1]))
+
 
 
 def payloads(per_stream: int) -> list[tuple[str, bytes]]:
@@ -159,11 +233,27 @@ def run_e2e(url: str, port: int, workers: int, per_stream: int, costing: bool, p
     client.loop_start()
     time.sleep(1.0)  # let the workers' subscriptions settle (not part of the measurement)
     batches = payloads(per_stream)
+    workers_ps = [psutil.Process(p.pid) for p in procs]
+    cpu0 = [w.cpu_times() for w in workers_ps]
+    pg0, machine0 = _pg_cpu(), psutil.cpu_times()
+    waits = PgWaits(url, [p.pid for p in procs]).start() if url.startswith("postgresql") else None
     t0 = time.perf_counter()
     for _stream, body in batches:
         client.publish("sfsync/v1/P1/edge-1/events", body, qos=1)
     ok = done.wait(STALL_SECONDS)
     elapsed = time.perf_counter() - t0
+    if waits is not None:
+        waited = waits.stop()
+        cpu1 = [w.cpu_times() for w in workers_ps]
+        machine1 = psutil.cpu_times()
+        busy = sum(machine1) - machine1.idle - (sum(machine0) - machine0.idle)
+        shares = ", ".join(f"{(b.user + b.system - a.user - a.system) / elapsed * 100:.0f} %" for a, b in zip(
+            cpu0, cpu1, strict=True))
+        USAGE.append(f"{workers} process(es), {'with postings' if costing else 'ingest alone'}: central "
+                     f"process(es) {shares} of a core, PostgreSQL server {(_pg_cpu() - pg0) / elapsed * 100:.0f} %, "
+                     f"the whole machine {busy / elapsed * 100:.0f} % (of {(os.cpu_count() or 1) * 100} %, other "
+                     f"users of the machine included); their database connections, sampled while not idle: "
+                     f"{waited or 'no sample'}")
     client.loop_stop()
     client.disconnect()
     for p in procs:
@@ -294,7 +384,8 @@ def main() -> None:
                 return "-" if two is None or one is None else f"{two / one:.2f}x"
 
             scaling.append(f"PostgreSQL, 2 processes vs 1: ingest alone {ratio(a2, a1)}, ingest with postings "
-                           f"{ratio(p2, p1)}.")
+                           f"{ratio(p2, p1)}. CPU during each PostgreSQL run (share of one core): "
+                           + "; ".join(USAGE) + ".")
         elif not args.quick:
             rows.append(["PostgreSQL", "-", "skipped (set SFSYNC_TEST_PG_URL)", "-", "-", "-", "-"])
     kind = "mosquitto" if mosquitto_binary() else "amqtt"
