@@ -60,19 +60,47 @@ GOAL_P99 = 0.5
 
 
 SEGMENTS = ("read", "to_central", "to_journal", "journal")
-"""Per event: PLC change -> read by the edge (``rx - ts``), edge read -> stored at central (``received - rx``:
+"""Per event: PLC change -> read by the edge (``rx`` - change), edge read -> stored at central (``received - rx``:
 the outbox commit window, the publish, the broker, central's queue), stored -> journal line (``created -
 received``: central's batch, costing included), and the whole PLC change -> journal line."""
 
+TruthKey = tuple[str, str, str, int]
+"""(machine, kind, scrap reason or '', counter value after the change)."""
 
-def edge_reads(outbox: Path, w0: datetime, w1: datetime) -> dict[int, tuple[str, datetime, datetime]]:
-    """seq -> (machine, ts, rx) of the count/scrap events with ``w0 <= ts < w1`` still in the edge's outbox
-    (not acked by central when the edge stopped): their read lag is known even if central never stored them."""
+
+def truth_changes(path: Path) -> dict[TruthKey, datetime]:
+    """When (virtual time) each count and scrap counter of the simulated plant reached each value, from its truth
+    log. The event's own ``ts`` is the *block's* last change (the Modbus "last change" register, the OPC UA source
+    timestamp): a later change of another value of the machine moves it, so it can be later than the counter's
+    change (even after the edge read it); the truth log says when the counter itself changed."""
+    import orjson
+
+    found: dict[TruthKey, datetime] = {}
+    with path.open("rb") as fh:
+        for line in fh:
+            doc = orjson.loads(line)
+            if doc.get("kind") in ("count", "scrap") and "counter" in doc:
+                key = (str(doc["machine"]), str(doc["kind"]), str(doc.get("reason") or ""), int(doc["counter"]))
+                found[key] = datetime.fromisoformat(str(doc["t"]).replace("Z", "+00:00"))
+    return found
+
+
+def _key(machine: object, kind: object, reason: object, raw: object) -> TruthKey | None:
+    value = raw.get("value") if isinstance(raw, dict) else None
+    if not isinstance(value, int):
+        return None
+    return str(machine), str(kind), str(reason or "") if kind == "scrap" else "", value
+
+
+def edge_reads(outbox: Path, w0: datetime, w1: datetime) -> dict[int, tuple[str, TruthKey | None, datetime]]:
+    """seq -> (machine, truth key, rx) of the count/scrap events with ``w0 <= ts < w1`` still in the edge's
+    outbox (not acked by central when the edge stopped): their read lag is known even if central never stored
+    them."""
     import sqlite3
 
     import orjson
 
-    found: dict[int, tuple[str, datetime, datetime]] = {}
+    found: dict[int, tuple[str, TruthKey | None, datetime]] = {}
     if not outbox.exists():
         return found
     db = sqlite3.connect(f"file:{outbox}?mode=ro", uri=True)
@@ -83,24 +111,27 @@ def edge_reads(outbox: Path, w0: datetime, w1: datetime) -> dict[int, tuple[str,
                 continue
             ts, rx = (datetime.fromisoformat(str(doc[k]).replace("Z", "+00:00")) for k in ("ts", "rx"))
             if w0 <= ts < w1:
-                found[int(seq)] = (str(doc["machine"]), ts, rx)
+                found[int(seq)] = (str(doc["machine"]), _key(doc["machine"], doc["kind"], doc.get("reason"),
+                                                             doc.get("raw")), rx)
     finally:
         db.close()
     return found
 
 
-def latencies(url: str, outbox: Path, w0: datetime, w1: datetime, offset: float) -> tuple[
-        dict[str, dict[str, list[float]]], int, int]:
+def latencies(url: str, outbox: Path, truth: Path, w0: datetime, w1: datetime, offset: float) -> tuple[
+        dict[str, dict[str, list[float]]], int, int, int]:
     """Per protocol ('opcua' = U*, 'modbus' = B*) and segment (:data:`SEGMENTS`) the latencies (s) of the
-    count/scrap events whose change happened in the window; also the number stored at central without a
-    journal entry, and the number not stored at central at all (read from the edge's outbox). The change
-    happened at wall time ``ts + offset`` (``ts`` is the simulator's virtual time; see :class:`TruthClock`)."""
+    count/scrap events with ``ts`` in the window; also the number stored at central without a journal entry, the
+    number not stored at central at all (read from the edge's outbox), and the number whose change is not in the
+    truth log (left out). The change happened at wall time ``t + offset`` (``t`` is the simulator's virtual time
+    from its truth log; see :class:`TruthClock` and :func:`truth_changes`)."""
     shift = timedelta(seconds=offset)
     w0, w1 = w0 - shift, w1 - shift
     from central.adapters.db.models_costing import EventPostingRow, JournalEntryRow
     from central.adapters.db.models_ingest import EventRow
 
     out: dict[str, dict[str, list[float]]] = {p: {seg: [] for seg in SEGMENTS} for p in ("opcua", "modbus")}
+    changes = truth_changes(truth)
 
     def proto(machine: object) -> str:
         return "opcua" if str(machine).startswith("U") else "modbus"
@@ -110,7 +141,8 @@ def latencies(url: str, outbox: Path, w0: datetime, w1: datetime, offset: float)
         with sa.orm.Session(engine) as s:
             in_window = (EventRow.ts >= w0, EventRow.ts < w1, EventRow.kind.in_(("count", "scrap")))
             found: Sequence[Any] = s.execute(
-                sa.select(EventRow.seq, EventRow.machine, EventRow.ts, EventRow.rx, EventRow.received,
+                sa.select(EventRow.seq, EventRow.machine, EventRow.kind, EventRow.reason, EventRow.raw, EventRow.rx,
+                          EventRow.received,
                           sa.select(sa.func.min(JournalEntryRow.created))
                           .join(EventPostingRow, JournalEntryRow.record_id == EventPostingRow.record_id)
                           .where(EventPostingRow.event_id == EventRow.id).scalar_subquery())
@@ -118,23 +150,33 @@ def latencies(url: str, outbox: Path, w0: datetime, w1: datetime, offset: float)
     finally:
         engine.dispose()
     stored_seqs = set()
-    unposted = 0
-    for seq, machine, ts, rx, received, created in found:
+    unposted = unmatched = 0
+    for seq, machine, kind, reason, raw, rx, received, created in found:
         stored_seqs.add(int(seq))
+        key = _key(machine, kind, reason, raw)
+        changed = changes.get(key) if key is not None else None
+        if changed is None:
+            unmatched += 1
+            continue
         seg = out[proto(machine)]
-        seg["read"].append((rx - ts).total_seconds() - offset)
+        seg["read"].append((rx - changed).total_seconds() - offset)
         seg["to_central"].append((received - rx).total_seconds())
         if created is None:
             unposted += 1
             continue
         seg["to_journal"].append((created - received).total_seconds())
-        seg["journal"].append((created - ts).total_seconds() - offset)
+        seg["journal"].append((created - changed).total_seconds() - offset)
     not_stored = 0
-    for seq, (machine, ts, rx) in edge_reads(outbox, w0, w1).items():
-        if seq not in stored_seqs:
-            not_stored += 1
-            out[proto(machine)]["read"].append((rx - ts).total_seconds() - offset)
-    return out, unposted, not_stored
+    for seq, (machine, key, rx) in edge_reads(outbox, w0, w1).items():
+        if seq in stored_seqs:
+            continue
+        not_stored += 1
+        changed = changes.get(key) if key is not None else None
+        if changed is None:
+            unmatched += 1
+            continue
+        out[proto(machine)]["read"].append((rx - changed).total_seconds() - offset)
+    return out, unposted, not_stored, unmatched
 
 
 def profile_spread(workdir: Path, ids: list[str], n: int) -> str:
@@ -253,7 +295,7 @@ def measure(workdir: Path, machines: int, seconds: float, warmup: float,
             if child is not None:
                 child.stop(30)
         broker.kill()
-    lat, unposted, not_stored = latencies(url, workdir / "outbox.db", w0, w1, offset)
+    lat, unposted, not_stored, unmatched = latencies(url, workdir / "outbox.db", truth, w0, w1, offset)
     expected = machines * seconds  # one part per machine per second (a few are scrap)
     made = sum(len(lat[p]["read"]) for p in lat)
     events = sum(len(lat[p]["to_central"]) for p in lat)
@@ -286,16 +328,17 @@ def measure(workdir: Path, machines: int, seconds: float, warmup: float,
                       for seg, v in sorted(shares.items(), key=lambda kv: -kv[1]))
     note = (f"{half:,} OPC UA + {half:,} Modbus machines ({tag_count(mapping):,} tags), a part each per second: "
             f"{made:,} count/scrap events read by the edge with `ts` in the {seconds:g} s window "
-            f"({made / seconds:,.0f} events/s; about {expected:,.0f} made), after {warmup:g} s of warm-up; the "
-            f"simulator's virtual clock ran {offset:.3f} s behind the wall clock (its start-up, measured from its "
-            f"truth log and subtracted). Central stored {stored_in_window / seconds:,.0f} events/s (every kind) "
-            f"during the window and was {behind:,.1f} s behind the plant at its end. {events:,} of the window's "
-            f"events stored at central, {unposted:,} of them without a journal entry when read, {not_stored:,} "
-            f"not stored {waited:.0f} s after the window (waited for central to catch up, at most {drain_s:g} s; "
-            f"their read lag is from the edge's outbox, the rest of their latency is above that wait and not in "
-            f"the percentiles). Where the latency goes (share of the mean, events that reached the journal and "
-            f"those that did not): {where or 'nothing measured'}. CPU during the window (share of one core; the "
-            f"machine has {os.cpu_count()}): "
+            f"({made / seconds:,.0f} events/s; about {expected:,.0f} made), after {warmup:g} s of warm-up. The "
+            f"change time is the simulator's truth log time of the counter value the event carries (virtual, "
+            f"{offset:.3f} s behind the wall clock: its start-up, measured from the log and added); {unmatched:,} "
+            f"events whose value is not in the log are left out. Central stored {stored_in_window / seconds:,.0f} "
+            f"events/s (every kind) during the window and was {behind:,.1f} s behind the plant at its end. "
+            f"{events:,} of the window's events stored at central, {unposted:,} of them without a journal entry "
+            f"when read; {not_stored:,} not stored {waited:.0f} s after the window (waited for central to catch "
+            f"up, at most {drain_s:g} s; their read lag is from the edge's outbox, the rest of their latency is "
+            f"above that wait and not in the percentiles). Where the latency goes (share of the summed mean "
+            f"latencies): {where or 'nothing measured'}. CPU during the window (share of one core; the machine "
+            f"has {os.cpu_count()}): "
             + ", ".join(f"{name} {c * 100:.0f} %" for name, (c, _peak, _last) in cpu.items())
             + f". Goal (p99 <= {GOAL_P99 * 1e3:.0f} ms, all machines, every event of the window posted): "
             f"**{met}** (p99 {ms(p99_all) if everything else 'not measured'}).")
