@@ -23,6 +23,7 @@ from central.entrypoints.console.web import SESSION_COOKIE, SIGNIN_COOKIE
 from central.service_layer import console_views
 from central.service_layer.alerts import raise_alert
 from central.service_layer.costing import reports
+from central.service_layer.costing.executive import executive_summary
 from central.service_layer.costing.master_data import snapshot
 from central.service_layer.ingest import queries
 
@@ -348,6 +349,21 @@ def test_the_plant_and_cost_figures_read_once_are_the_api_reports(
     with central.read_sessions() as s:
         assert held == {st["stream"]: st["held"] for st in queries.list_streams(s)} and any(held.values())
     assert overview["streams"] and {r["machine"] for r in overview["machines"]} == {m.id for m in snap.master.machines}
+
+
+def test_the_executive_summary_is_the_same_read_whole_split_anywhere_and_from_its_cache(
+    scenario: dict[str, Any], central: Container
+) -> None:
+    """The summary caches what lies before its split (today's midnight); split at the epoch nothing
+    is cached, which is the reference. Inside the scenario's stop and between its units, then the
+    same split again (from the cache): the same summary."""
+    now = datetime.now(UTC)
+    with central.read_sessions() as s:
+        whole = executive_summary(s, clock=lambda: now, split=datetime(1970, 1, 1, tzinfo=UTC))
+        assert any(sc.today.good + sc.yesterday.good > 0 for sc in whole.scopes)  # the last 4 hours
+        for split in (None, scenario["t0"] + timedelta(minutes=35), scenario["t0"] + timedelta(minutes=35),
+                      scenario["t0"] + timedelta(minutes=15, seconds=30)):
+            assert executive_summary(s, clock=lambda: now, split=split) == whole, split
 
 
 @pytest.mark.parametrize("path", [

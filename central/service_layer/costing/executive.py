@@ -27,12 +27,14 @@ product's routing).
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from time import monotonic
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -54,11 +56,13 @@ from central.domain.selling_prices import SellingPrice, entity_of_product, price
 from central.domain.time_accounting import (
     Dispatch,
     Interval,
+    IntervalKind,
     MachineState,
     MachineTime,
     StateEvent,
+    clip,
+    hours,
     machine_intervals,
-    machine_time,
 )
 from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.master_data import Snapshot, snapshot
@@ -154,7 +158,10 @@ class _Book:
         self.entity_of_plant = {p.id: p.entity for p in master.plants}
         self.cache: dict[tuple[str, str], Any] = {}
         self.earliest: datetime | None = None
-        self._intervals: dict[str, list[Interval]] | None = None
+        self.split = datetime.max.replace(tzinfo=UTC)  # set by executive_summary: today's local midnight
+        self.db = str(session.get_bind().engine.url)
+        self._past_intervals: dict[str, list[Interval]] | None = None
+        self._today_intervals: dict[str, list[Interval]] | None = None
         self._times: dict[tuple[str, datetime, datetime], MachineTime] = {}
 
     def plant_of_item(self, item: str | None) -> str | None:
@@ -178,19 +185,42 @@ class _Book:
         return self.snap.context(entity_of_product(self.snap.master, item)).card(item).good_unit
 
     def machine_time(self, machine: str, start: datetime, end: datetime, now: datetime) -> MachineTime:
-        """Time split of ``machine`` in ``[start, end)``: the run / planned / downtime intervals of
-        every machine from the earliest window's start to now are read once, grouped by machine,
-        and each (window, machine) is clipped once (plant and entity scopes share machines)."""
-        if self._intervals is None:
-            grouped: dict[str, list[Interval]] = defaultdict(list)
-            for i in _intervals(self.session, self.snap, list(self.plant_of_machine), self.earliest, now):
-                grouped[i.machine].append(i)
-            self._intervals = dict(grouped)
+        """Time split of ``machine`` in ``[start, end)``, as
+        :func:`central.domain.time_accounting.machine_time` computes it: time per interval kind
+        (exact ``timedelta`` sums), then hours. The part before :attr:`split` (today's local
+        midnight: finished days) is cached per process for :data:`PAST_CACHE_SECONDS`
+        (:func:`_cached`); the intervals behind it are read only on a miss. Today's intervals are
+        read once per summary. Time adds up exactly across the split."""
         key = (machine, start, end)
         if key not in self._times:
-            near = [i for i in self._intervals.get(machine, []) if i.end > start and i.start < end]
-            self._times[key] = machine_time(near, machine, start, end)
+            totals: dict[IntervalKind, timedelta] = defaultdict(timedelta)
+            split = max(min(self.split, end), start)
+            if split > start:
+                for kind, span in _cached(("past-time", self.db, machine, start, split),
+                                          lambda: _kind_totals(self._past().get(machine, []), start, split)).items():
+                    totals[kind] += span
+            if end > split:
+                for kind, span in _kind_totals(self._today(now).get(machine, []), split, end).items():
+                    totals[kind] += span
+            self._times[key] = MachineTime(
+                window_hours=hours(sum(totals.values(), timedelta())), run_hours=hours(totals[IntervalKind.RUN]),
+                planned_stop_hours=hours(totals[IntervalKind.PLANNED]),
+                downtime_hours=hours(totals[IntervalKind.DOWNTIME]))
         return self._times[key]
+
+    def _past(self) -> dict[str, list[Interval]]:
+        """Intervals of every machine from the earliest window's start to :attr:`split`."""
+        if self._past_intervals is None:
+            self._past_intervals = _grouped(_intervals(self.session, self.snap, list(self.plant_of_machine),
+                                                       self.earliest, self.split))
+        return self._past_intervals
+
+    def _today(self, now: datetime) -> dict[str, list[Interval]]:
+        """Intervals of every machine from :attr:`split` to now (from the state at the split)."""
+        if self._today_intervals is None:
+            self._today_intervals = _grouped(_intervals(self.session, self.snap, list(self.plant_of_machine),
+                                                        self.split, now))
+        return self._today_intervals
 
     def machines(self, scope: _Scope) -> list[str]:
         return [m for m, plant in self.plant_of_machine.items() if plant in scope.plants]
@@ -230,6 +260,46 @@ def _intervals(session: Session, snap: Snapshot, machines: list[str], lo: dateti
     return out
 
 
+def _grouped(intervals: list[Interval]) -> dict[str, list[Interval]]:
+    grouped: dict[str, list[Interval]] = defaultdict(list)
+    for i in intervals:
+        grouped[i.machine].append(i)
+    return dict(grouped)
+
+
+def _kind_totals(intervals: list[Interval], start: datetime, end: datetime) -> dict[IntervalKind, timedelta]:
+    """Time per interval kind of one machine's ``intervals`` inside ``[start, end)``."""
+    totals: dict[IntervalKind, timedelta] = defaultdict(timedelta)
+    for i in clip((i for i in intervals if i.end > start and i.start < end), start, end):
+        totals[i.kind] += i.duration
+    return dict(totals)
+
+
+PAST_CACHE_SECONDS = 300.0
+"""How long figures of finished days (before today's local midnight) stay cached per process: a late
+event or a decision dated before today shows in the summary after at most this long; today's part
+is always read. ``GET /reports/executive-summary`` and the console's page share the cache."""
+_cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
+_cache_lock = threading.Lock()
+_T = TypeVar("_T")
+
+
+def _cached(key: tuple[Any, ...], load: Callable[[], _T]) -> _T:
+    """``load()``, kept for :data:`PAST_CACHE_SECONDS` under ``key`` (which names the database)."""
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is not None and hit[0] > monotonic():
+        value: _T = hit[1]
+        return value
+    value = load()
+    with _cache_lock:
+        if len(_cache) > 10_000:  # drop the expired ones now and then
+            for stale in [k for k, (until, _) in _cache.items() if until <= monotonic()]:
+                del _cache[stale]
+        _cache[key] = (monotonic() + PAST_CACHE_SECONDS, value)
+    return value
+
+
 def _amount(value: Any) -> Decimal:
     return ZERO if value is None else Decimal(value)
 
@@ -250,17 +320,24 @@ class _Output:
 
 def _output(book: _Book, w: _Window) -> _Output:
     key = ("output", w.name)
+    if key not in book.cache and w.end <= book.split:  # finished days: cached across requests
+        book.cache[key] = _cached(("output", book.db, w.start, w.end, w.period, w.last_day),
+                                  lambda: _read_output(book, w))
     if key not in book.cache:
-        machines = list(book.plant_of_machine)
-        if w.period is not None:
-            production = production_totals(book.session, period=w.period, machines=machines)
-        else:
-            production = production_totals(book.session, first_day=w.start.date(), last_day=w.last_day,
-                                           machines=machines)
-        book.cache[key] = _Output(production, unassigned_units(book.session, machines, w.start, w.end),
-                                  posted_scrap(book.session, machines, w.start, w.end))
+        book.cache[key] = _read_output(book, w)
     out: _Output = book.cache[key]
     return out
+
+
+def _read_output(book: _Book, w: _Window) -> _Output:
+    machines = list(book.plant_of_machine)
+    if w.period is not None:
+        production = production_totals(book.session, period=w.period, machines=machines)
+    else:
+        production = production_totals(book.session, first_day=w.start.date(), last_day=w.last_day,
+                                       machines=machines)
+    return _Output(production, unassigned_units(book.session, machines, w.start, w.end),
+                   posted_scrap(book.session, machines, w.start, w.end))
 
 
 def _plant_amounts(
@@ -389,10 +466,11 @@ def _period_window(name: str, row: PeriodRow, tz: ZoneInfo, now: datetime) -> _W
     return _Window(name, start, min(end, now) if name == "this_period" else end, row.id, row.end)
 
 
-def executive_summary(session: Session, *, clock: Clock = utc_now) -> ExecutiveSummary:
+def executive_summary(session: Session, *, clock: Clock = utc_now, split: datetime | None = None) -> ExecutiveSummary:
     """Every plant and entity: today (midnight in the first entity's zone to now) against
     yesterday, this period (to now) against the last, working capital now and at the last
-    period's end."""
+    period's end. What lies before ``split`` (default: today's midnight; another instant for a
+    test) is cached per process for :data:`PAST_CACHE_SECONDS`."""
     snap = snapshot(session)
     now = clock()
     entity = snap.master.entities[0].id if snap.master.entities else None
@@ -405,6 +483,7 @@ def executive_summary(session: Session, *, clock: Clock = utc_now) -> ExecutiveS
     this_w = None if current is None else _period_window("this_period", current, tz, now)
     last_w = None if last is None else _period_window("last_period", last, tz, now)
     book = _Book(session, snap)
+    book.split = midnight if split is None else split
     book.earliest = min(w.start for w in (day, prev, this_w, last_w) if w is not None)
     scopes = []
     for scope in _scopes(snap):
