@@ -48,7 +48,7 @@ PERIODS = [("P-A", TODAY - timedelta(days=40), TODAY - timedelta(days=6)),
 
 
 def _master() -> dict[str, Any]:
-    doc = worked_example_master()
+    doc: dict[str, Any] = worked_example_master()
     doc["periods"] = [{"id": p, "start": a.isoformat(), "end": b.isoformat()} for p, a, b in PERIODS]
     return doc
 
@@ -60,7 +60,8 @@ def _units(first_seq: int, start: datetime, good: int, scrap: int) -> list[dict[
         events.append({"kind": kind, "ts": start + timedelta(seconds=30 * n), "qty": 1,
                        "reason": "BURR" if kind == "scrap" else None,
                        "raw": {"tag": kind, "value": n + 1, "prev": n}})
-    return wire_events(events, first_seq=first_seq)
+    docs: list[dict[str, Any]] = wire_events(events, first_seq=first_seq)
+    return docs
 
 
 @contextmanager

@@ -345,17 +345,19 @@ class LedgerDayBalanceRow(Base):
 
 
 class LedgerBalanceRow(Base):
-    """Snapshot: every journal line ever posted summed per entity, account and role, with the work
-    order for WIP lines and the item for raw materials and finished goods lines (``''`` otherwise):
-    the cumulative trial balance, WIP per order and the ledger side of the inventory valuation.
-    Kept with :class:`LedgerDayBalanceRow` by the same writer."""
+    """Snapshot: every journal line ever posted, summed. ``level`` ``account``: per entity, account
+    and role (the cumulative trial balance; as many rows as accounts, whatever the history);
+    ``detail``: WIP lines per work order, raw materials and finished goods lines per item (WIP per
+    order, the ledger side of the inventory valuation); ``''`` for the dimension a level does not
+    keep. Kept with :class:`LedgerDayBalanceRow` by the same writer."""
 
     __tablename__ = "ledger_balances"
     __table_args__ = (
-        UniqueConstraint("entity", "role", "account", "work_order", "item", name="uq_ledger_balances_key"),
+        UniqueConstraint("level", "role", "entity", "account", "work_order", "item", name="uq_ledger_balances_key"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    level: Mapped[str] = mapped_column(String(8))
     entity: Mapped[str] = mapped_column(ID)
     role: Mapped[str] = mapped_column(String(40))
     account: Mapped[str] = mapped_column(String(32))

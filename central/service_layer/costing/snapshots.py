@@ -6,11 +6,11 @@ calls :func:`record_entries`) in the transaction that inserts the lines:
 - ``ledger_day_balances``: the lines of one day (entry date) summed per entity, period, account,
   role and tags (work order, item, work centre, reason). A trial balance or the variances over a
   period or a date range read only that range's rows.
-- ``ledger_balances``: every line ever posted summed per entity, account and role, with the work
-  order on WIP lines and the item on raw-materials and finished-goods lines. The cumulative trial
-  balance, WIP per order and the ledger side of the inventory valuation read it; the balance as of
-  a date is these totals minus the day rows after that date (a read that follows the distance from
-  today, not the history).
+- ``ledger_balances``: every line ever posted, summed at two levels: ``account`` (per entity,
+  account and role: the cumulative trial balance, as many rows as accounts) and ``detail`` (WIP
+  lines per work order, raw-materials and finished-goods lines per item: WIP per order and the
+  ledger side of the inventory valuation). The balance as of a date is the account totals minus the
+  day rows after that date (a read that follows the distance from today, not the history).
 
 Journal rows are never updated or deleted: a late event, a re-attribution, a reversal or a period
 close posts new lines, and those lines update the snapshots in the same transaction, so the
@@ -55,7 +55,7 @@ NONE = ""
 """A dimension a line does not have, in the snapshot's key columns (NULL would not match a key)."""
 STOCK_ROLES = (Role.RAW_MATERIALS.value, Role.FINISHED_GOODS.value)
 DAY_KEY = ("day", "period", "entity", "role", "account", "work_order", "item", "work_center", "reason")
-TOTAL_KEY = ("entity", "role", "account", "work_order", "item")
+TOTAL_KEY = ("level", "role", "entity", "account", "work_order", "item")
 _VARIANCE_ROLES = tuple(r.value for r in VARIANCE_OF_ROLE)
 
 AccountSum = tuple[str, str, Decimal, Decimal]
@@ -64,10 +64,16 @@ VarianceSum = tuple[str, str | None, str | None, str | None, str | None, Decimal
 """(role, item, work centre, work order, reason, debit, credit)."""
 
 
-def _total_tags(role: str, work_order: str | None, item: str | None) -> tuple[str, str]:
-    """The (work order, item) a cumulative total keeps for a line of ``role``."""
-    return (work_order or NONE if role == Role.WIP.value else NONE,
-            item or NONE if role in STOCK_ROLES else NONE)
+def _total_keys(entity: str, role: str, account: str, work_order: str | None,
+                item: str | None) -> list[tuple[str, ...]]:
+    """The ``ledger_balances`` keys a line adds to: its account's, and for a WIP line its order's,
+    for a stock line its item's."""
+    keys: list[tuple[str, ...]] = [("account", role, entity, account, NONE, NONE)]
+    if role == Role.WIP.value:
+        keys.append(("detail", role, entity, account, work_order or NONE, NONE))
+    elif role in STOCK_ROLES:
+        keys.append(("detail", role, entity, account, NONE, item or NONE))
+    return keys
 
 
 def record_entries(session: Session, entries: Sequence[JournalEntry]) -> None:
@@ -81,8 +87,7 @@ def record_entries(session: Session, entries: Sequence[JournalEntry]) -> None:
             role, account, tags = line.role.value, line.account or NONE, line.tags
             day = days[(e.entry_date, e.period, entity, role, account, tags.work_order or NONE, tags.item or NONE,
                         tags.work_center or NONE, tags.reason or NONE)]
-            total = totals[(entity, role, account, *_total_tags(role, tags.work_order, tags.item))]
-            for acc in (day, total):
+            for acc in (day, *(totals[k] for k in _total_keys(entity, role, account, tags.work_order, tags.item))):
                 acc[0] += line.debit
                 acc[1] += line.credit
     _upsert(session, LedgerDayBalanceRow, DAY_KEY, days)
@@ -114,11 +119,14 @@ REBUILD_SQL = (
     "SUM(ln.debit), SUM(ln.credit) FROM journal_lines ln JOIN journal_entries e ON e.id = ln.entry_id "
     "GROUP BY e.entry_date, e.period, COALESCE(e.entity, ''), ln.role, ln.account, "
     f"{_coalesce('work_order')}, {_coalesce('item')}, {_coalesce('work_center')}, {_coalesce('reason')}",
-    "INSERT INTO ledger_balances (entity, role, account, work_order, item, debit, credit) "
-    "SELECT entity, role, account, CASE WHEN role = 'wip' THEN work_order ELSE '' END, "
-    "CASE WHEN role IN ('raw_materials', 'finished_goods') THEN item ELSE '' END, SUM(debit), SUM(credit) "
-    "FROM ledger_day_balances GROUP BY entity, role, account, CASE WHEN role = 'wip' THEN work_order ELSE '' END, "
-    "CASE WHEN role IN ('raw_materials', 'finished_goods') THEN item ELSE '' END",
+    "INSERT INTO ledger_balances (level, entity, role, account, work_order, item, debit, credit) "
+    "SELECT 'account', entity, role, account, '', '', SUM(debit), SUM(credit) "
+    "FROM ledger_day_balances GROUP BY entity, role, account",
+    "INSERT INTO ledger_balances (level, entity, role, account, work_order, item, debit, credit) "
+    "SELECT 'detail', entity, role, account, CASE WHEN role = 'wip' THEN work_order ELSE '' END, "
+    "CASE WHEN role = 'wip' THEN '' ELSE item END, SUM(debit), SUM(credit) FROM ledger_day_balances "
+    "WHERE role = 'wip' OR role IN ('raw_materials', 'finished_goods') GROUP BY entity, role, account, "
+    "CASE WHEN role = 'wip' THEN work_order ELSE '' END, CASE WHEN role = 'wip' THEN '' ELSE item END",
 )
 """Both tables from the journal in two statements (integer cents summed in SQL); migration
 ``0014_report_snapshots`` runs its own copy of them on an existing database."""
@@ -147,9 +155,9 @@ def verify(session: Session) -> list[str]:
     totals: dict[tuple[Any, ...], tuple[Decimal, Decimal]] = {}
     for key, (d, c) in scanned_days.items():
         _day, _period, entity, role, account, wo, item, _wc, _reason = key
-        k = (entity, role, account, *_total_tags(role, wo, item))
-        prev = totals.get(k, (ZERO, ZERO))
-        totals[k] = (prev[0] + d, prev[1] + c)
+        for k in _total_keys(entity, role, account, wo, item):
+            prev = totals.get(k, (ZERO, ZERO))
+            totals[k] = (prev[0] + d, prev[1] + c)
     stored_totals = _keyed(session.execute(select(*[getattr(LedgerBalanceRow, c) for c in TOTAL_KEY],
                                                   LedgerBalanceRow.debit, LedgerBalanceRow.credit)))
     out += _diff("ledger_balances", stored_totals, totals)
@@ -245,7 +253,7 @@ class SnapshotBalances:
     def _as_of(self, entity: str | None, end: date | None) -> list[AccountSum]:
         """Every line up to ``end``: the running totals minus the days after ``end``."""
         t = LedgerBalanceRow
-        stmt = select(t.account, t.role, func.sum(t.debit), func.sum(t.credit))
+        stmt = select(t.account, t.role, func.sum(t.debit), func.sum(t.credit)).where(t.level == "account")
         if entity:
             stmt = stmt.where(t.entity == entity)
         sums = _grouped(self.session.execute(stmt.group_by(t.account, t.role)).tuples())
@@ -263,7 +271,8 @@ class SnapshotBalances:
     def role_balances(self, role: Role) -> dict[str | None, Decimal]:
         t = LedgerBalanceRow
         key = t.work_order if role == Role.WIP else t.item
-        stmt = select(key, func.sum(t.debit), func.sum(t.credit)).where(t.role == role.value).group_by(key)
+        stmt = select(key, func.sum(t.debit), func.sum(t.credit)).where(
+            t.level == "detail", t.role == role.value).group_by(key)
         return {_opt(k): _dec(d) - _dec(c) for k, d, c in self.session.execute(stmt)}
 
     def variance_sums(self, period: str | None, work_order: str | None,

@@ -5,8 +5,8 @@ Revises: 0012_selling_prices
 Create Date: 2026-12-03
 
 ``ledger_day_balances`` (journal lines summed per day, period, entity, account, role and tags) and
-``ledger_balances`` (every line summed per entity, account and role, with the order on WIP lines and
-the item on stock lines), kept by the journal writer from now on (``costing/snapshots.py``) and
+``ledger_balances`` (every line summed per entity, account and role; and per order on WIP lines,
+per item on stock lines), kept by the journal writer from now on (``costing/snapshots.py``) and
 filled here from the lines already posted, so an existing database upgrades with its snapshots.
 """
 
@@ -23,16 +23,20 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _TAGS = "COALESCE(l.work_order, ''), COALESCE(l.item, ''), COALESCE(l.work_center, ''), COALESCE(l.reason, '')"
-_WIP_ORDER = "CASE WHEN role = 'wip' THEN work_order ELSE '' END"
-_STOCK_ITEM = "CASE WHEN role IN ('raw_materials', 'finished_goods') THEN item ELSE '' END"
+_STOCK = "('raw_materials', 'finished_goods')"
 _BACKFILL = (
     "INSERT INTO ledger_day_balances (day, period, entity, role, account, work_order, item, work_center, reason, "
     f"debit, credit) SELECT e.entry_date, e.period, COALESCE(e.entity, ''), l.role, l.account, {_TAGS}, "
     "SUM(l.debit), SUM(l.credit) FROM journal_lines l JOIN journal_entries e ON e.id = l.entry_id "
     f"GROUP BY e.entry_date, e.period, COALESCE(e.entity, ''), l.role, l.account, {_TAGS}",
-    "INSERT INTO ledger_balances (entity, role, account, work_order, item, debit, credit) "
-    f"SELECT entity, role, account, {_WIP_ORDER}, {_STOCK_ITEM}, SUM(debit), SUM(credit) "
-    f"FROM ledger_day_balances GROUP BY entity, role, account, {_WIP_ORDER}, {_STOCK_ITEM}",
+    "INSERT INTO ledger_balances (level, entity, role, account, work_order, item, debit, credit) "
+    "SELECT 'account', entity, role, account, '', '', SUM(debit), SUM(credit) "
+    "FROM ledger_day_balances GROUP BY entity, role, account",
+    "INSERT INTO ledger_balances (level, entity, role, account, work_order, item, debit, credit) "
+    "SELECT 'detail', entity, role, account, CASE WHEN role = 'wip' THEN work_order ELSE '' END, "
+    "CASE WHEN role = 'wip' THEN '' ELSE item END, SUM(debit), SUM(credit) FROM ledger_day_balances "
+    f"WHERE role = 'wip' OR role IN {_STOCK} GROUP BY entity, role, account, "
+    "CASE WHEN role = 'wip' THEN work_order ELSE '' END, CASE WHEN role = 'wip' THEN '' ELSE item END",
 )
 """Both snapshots from the journal (integer cents summed in SQL); the same statements as
 ``costing/snapshots.py`` REBUILD_SQL at the time of writing (a migration keeps its own copy)."""
@@ -61,6 +65,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_ledger_day_balances_work_order', ['work_order'], unique=False)
     op.create_table('ledger_balances',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('level', sa.String(length=8), nullable=False),
     sa.Column('entity', sa.String(length=64), nullable=False),
     sa.Column('role', sa.String(length=40), nullable=False),
     sa.Column('account', sa.String(length=32), nullable=False),
@@ -69,7 +74,7 @@ def upgrade() -> None:
     sa.Column('debit', sa.BigInteger(), nullable=False),
     sa.Column('credit', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_balances')),
-    sa.UniqueConstraint('entity', 'role', 'account', 'work_order', 'item', name='uq_ledger_balances_key')
+    sa.UniqueConstraint('level', 'role', 'entity', 'account', 'work_order', 'item', name='uq_ledger_balances_key')
     )
     # dispatches overlapping a report window: a seek on (machine, end), not every dispatch since the start
     with op.batch_alter_table('dispatches', schema=None) as batch_op:
