@@ -252,19 +252,12 @@ class RecommendationEvaluator(AlertEvaluator):
     def __init__(self, sessions: sessionmaker[Session], *, interval: float, metrics: WebhookMetrics | None = None,
                  clock: Clock = utc_now, settings: DetectionSettings | None = None) -> None:
         super().__init__(sessions, interval=interval, metrics=metrics, clock=clock)
+        self.name = "sfsync-recommendations"
         self.settings = settings or DetectionSettings()
 
-    def run_once(self) -> dict[str, int] | None:
-        try:
-            with self.sessions() as session, session.begin():
-                counts = evaluate(session, self.clock(), self.settings)
-        except Exception as exc:  # logged and counted; the next run retries
-            self.state.failures += 1
-            self.state.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
-            log.exception("recommendation evaluator: run failed (retried in %.0f s)", self.interval)
-            return None
-        self.state.runs += 1
-        return counts
+    def run(self) -> dict[str, int]:
+        with self.sessions() as session, session.begin():
+            return evaluate(session, self.clock(), self.settings)
 
 
 # --- people's decisions -------------------------------------------------------------------------------

@@ -15,8 +15,6 @@ twice at once.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +31,7 @@ from central.errors import NotFound
 from central.service_layer import alerts as alert_service
 from central.service_layer.alert_outbox import SEVERITIES, WEBHOOK_DEAD, alert_payload, enqueue
 from central.service_layer.clock import Clock, utc_now
+from central.service_layer.supervised_job import JobState, SupervisedJob
 from shared.metrics import Counter, Registry
 
 log = logging.getLogger(__name__)
@@ -59,16 +58,6 @@ class WebhookMetrics:
         self.alerts = r.add(Counter("sfsync_alerts_opened_total", "Alerts opened by the rule evaluator", ["kind"]))
         self.resolved = r.add(Counter("sfsync_alerts_resolved_total", "Alerts resolved by the rule evaluator",
                                       ["kind"]))
-
-
-@dataclass
-class JobState:
-    """What a background job (the webhook worker, the rule evaluator) has done, for logs and tests."""
-
-    runs: int = 0
-    failures: int = 0
-    restarts: int = 0
-    last_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -224,57 +213,19 @@ def deliver_once(sessions: sessionmaker[Session], *, policy: DeliveryPolicy, met
     return counts
 
 
-class WebhookWorker:
-    """A daemon thread running :func:`deliver_once` every ``interval`` seconds, and a supervisor
-    thread that restarts it when it dies (as the ingest worker is supervised)."""
+class WebhookWorker(SupervisedJob[dict[str, int]]):
+    """:func:`deliver_once` every ``interval`` seconds as a :class:`SupervisedJob` (its own
+    thread, restarted by a supervisor when it dies)."""
 
     def __init__(self, sessions: sessionmaker[Session], *, policy: DeliveryPolicy, metrics: WebhookMetrics,
                  interval: float = 1.0, send: Sender = post_json, clock: Clock = utc_now) -> None:
+        super().__init__("sfsync-webhooks", interval=interval)
         self.sessions, self.policy, self.metrics = sessions, policy, metrics
-        self.interval, self.send, self.clock = interval, send, clock
-        self.state = JobState()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._supervisor: threading.Thread | None = None
+        self.send, self.clock = send, clock
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._start_thread()
-        self._supervisor = threading.Thread(target=self._supervise, name="sfsync-webhooks-supervisor", daemon=True)
-        self._supervisor.start()
+    def run(self) -> dict[str, int]:
+        return deliver_once(self.sessions, policy=self.policy, metrics=self.metrics, send=self.send,
+                            clock=self.clock)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        for t in (self._thread, self._supervisor):
-            if t is not None:
-                t.join(timeout)
-
-    def _start_thread(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="sfsync-webhooks", daemon=True)
-        self._thread.start()
-
-    def _supervise(self) -> None:
-        while not self._stop.wait(1.0):
-            t = self._thread
-            if t is not None and not t.is_alive() and not self._stop.is_set():
-                self.state.restarts += 1
-                log.error("webhook worker thread died; restarting it")
-                self._start_thread()
-
-    def run_once(self) -> dict[str, int] | None:
-        try:
-            counts = deliver_once(self.sessions, policy=self.policy, metrics=self.metrics, send=self.send,
-                                  clock=self.clock)
-        except Exception as exc:  # logged and counted; the next run retries
-            self.state.failures += 1
-            self.state.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
-            log.exception("webhook worker: run failed (retried)")
-            return None
-        self.state.runs += 1
-        return counts
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            self.run_once()
-            self._stop.wait(max(self.interval - (time.monotonic() - started), 0.05))
+    def stop(self, timeout: float = 10.0) -> bool:
+        return super().stop(timeout)

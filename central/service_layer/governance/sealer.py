@@ -1,4 +1,4 @@
-"""The periodic ledger sealer of ``sfsync central serve``: a thread that seals every interval.
+"""The periodic ledger sealer of ``sfsync central serve``: a supervised job that seals every interval.
 
 Each run seals in transactions of at most ``batch`` entries (SQLite's write lock is held for one
 batch at a time, not for a whole backlog). The first run of a process searches the whole journal;
@@ -10,8 +10,7 @@ logged and counted, and the thread carries on: sealing is retried at the next in
 from __future__ import annotations
 
 import logging
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,24 +20,21 @@ from central.domain.errors import DomainError
 from central.errors import CentralError
 from central.service_layer.clock import Clock, utc_now
 from central.service_layer.governance.seal import SEALER, seal_ledger
+from central.service_layer.supervised_job import JobState, SupervisedJob
 
 log = logging.getLogger(__name__)
 
 __all__ = ["LedgerSealer", "SealerState", "seal_once"]
 
 
-@dataclass(slots=True)
-class SealerState:
+@dataclass
+class SealerState(JobState):
     """What the sealer did (for logs and health): runs, seals made, failures, the last error."""
 
-    runs: int = 0
     seals: int = 0
     entries: int = 0
-    failures: int = 0
     last_run: datetime | None = None
-    last_error: str | None = None
     busy_skips: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def seal_once(sessions: sessionmaker[Session], *, lookback: timedelta | None, batch: int,
@@ -65,58 +61,41 @@ def seal_once(sessions: sessionmaker[Session], *, lookback: timedelta | None, ba
             return total
 
 
-class LedgerSealer:
-    """``start()`` a daemon thread sealing every ``interval``; ``stop()`` ends it (waits for a run)."""
+class LedgerSealer(SupervisedJob[int]):
+    """A :class:`SupervisedJob` sealing every ``interval``; ``stop()`` ends it (waits for a run).
+    The first run of the thread searches the whole journal (stragglers of an earlier process)."""
+
+    state: SealerState
 
     def __init__(self, sessions: sessionmaker[Session], *, interval: float, lookback: float, batch: int,
                  clock: Clock = utc_now) -> None:
-        if interval <= 0:
-            raise ValueError("the sealer needs a positive interval")
+        super().__init__("ledger-sealer", interval=interval, state=SealerState())
         self.sessions = sessions
-        self.interval = interval
         self.lookback = timedelta(seconds=lookback)
         self.batch = batch
         self.clock = clock
-        self.state = SealerState()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._full = True
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="ledger-sealer", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def run(self) -> int:
+        return self._seal(full=False)
 
     def run_once(self, *, full: bool = False) -> int | None:
-        """One run now (the thread's body): entries sealed, or None when it failed (logged and
-        counted, never raised)."""
-        try:
-            sealed = seal_once(self.sessions, lookback=None if full else self.lookback, batch=self.batch,
-                               state=self.state, clock=self.clock)
-        except Exception as exc:  # the thread must not die: log, count, carry on
-            self._failed(exc)
-            if isinstance(exc, SQLAlchemyError | CentralError) and not isinstance(exc, DomainError):
-                log.warning("ledger sealer: run failed, retried in %.0f s: %s", self.interval, exc)
-            else:  # unforeseen (a domain refusal while sealing is a bug too): keep the traceback
-                log.exception("ledger sealer: unexpected failure, retried in %.0f s", self.interval)
-            return None
+        """One run now: entries sealed, or None when it failed (logged and counted, never raised)."""
+        return self._attempt(lambda: self._seal(full=full))
+
+    def tick(self) -> None:
+        if self.run_once(full=self._full) is not None:
+            self._full = False
+
+    def _seal(self, *, full: bool) -> int:
+        sealed = seal_once(self.sessions, lookback=None if full else self.lookback, batch=self.batch,
+                           state=self.state, clock=self.clock)
         with self.state.lock:
-            self.state.runs += 1
             self.state.last_run = self.clock()
-            self.state.last_error = None
         return sealed
 
-    def _failed(self, exc: BaseException) -> None:
-        with self.state.lock:
-            self.state.failures += 1
-            self.state.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
-
-    def _run(self) -> None:
-        full = True  # the first run searches the whole journal (stragglers of an earlier process)
-        while not self._stop.is_set():
-            if self.run_once(full=full) is not None:
-                full = False
-            self._stop.wait(self.interval)
+    def log_failure(self, exc: Exception) -> None:
+        if isinstance(exc, SQLAlchemyError | CentralError) and not isinstance(exc, DomainError):
+            log.warning("ledger sealer: run failed, retried in %.0f s: %s", self.interval, exc)
+        else:  # unforeseen (a domain refusal while sealing is a bug too): keep the traceback
+            log.error("ledger sealer: unexpected failure, retried in %.0f s", self.interval, exc_info=exc)
