@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from central.adapters.db.dialect import for_update, upsert_insert
+from central.adapters.db.models_access import ApiTokenRow
 from central.adapters.db.models_costing import (
     DispatchRow,
     EventPostingRow,
@@ -29,7 +30,8 @@ from central.adapters.db.models_costing import (
     WorkOrderRow,
 )
 from central.adapters.db.models_governance import ApprovalRow
-from central.adapters.db.models_ingest import EdgeRow, MachineRow
+from central.adapters.db.models_ingest import AlertRow, EdgeRow, MachineRow
+from central.adapters.db.models_purchasing import WebhookDeliveryRow, WebhookRow
 from central.adapters.master_snapshot import snapshot
 from central.domain.governance import Status
 from central.domain.master_snapshot import Snapshot
@@ -42,6 +44,9 @@ __all__ = [
     "SqlPeriodRepository",
     "SqlMasterDataRepository",
     "SqlApprovalRepository",
+    "SqlTokenRepository",
+    "SqlAlertRepository",
+    "SqlWebhookRepository",
     "load_order",
 ]
 
@@ -225,3 +230,44 @@ class SqlApprovalRepository:
     def add(self, row: ApprovalRow) -> None:
         self._session.add(row)
         self._session.flush()
+
+
+class SqlTokenRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, token_id: str, *, lock: bool = False) -> ApiTokenRow | None:
+        if lock:
+            return self._session.get(ApiTokenRow, token_id, with_for_update=True, populate_existing=True)
+        return self._session.get(ApiTokenRow, token_id)
+
+    def add(self, row: ApiTokenRow) -> None:
+        self._session.add(row)
+        self._session.flush()
+
+
+class SqlAlertRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, alert_id: int, *, lock: bool = False) -> AlertRow | None:
+        return self._session.get(AlertRow, alert_id, with_for_update=lock)
+
+
+class SqlWebhookRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, webhook_id: int) -> WebhookRow | None:
+        return self._session.get(WebhookRow, webhook_id)
+
+    def add(self, row: WebhookRow) -> None:
+        self._session.add(row)
+        self._session.flush()
+
+    def active(self) -> list[WebhookRow]:
+        return list(self._session.scalars(select(WebhookRow).where(WebhookRow.active.is_(True))
+                                          .order_by(WebhookRow.id)))
+
+    def add_delivery(self, row: WebhookDeliveryRow) -> None:
+        self._session.add(row)

@@ -29,12 +29,15 @@ from sqlalchemy.orm import Session
 
 from central.adapters.event_repository import SqlEventRepository
 from central.adapters.repositories import (
+    SqlAlertRepository,
     SqlApprovalRepository,
     SqlDispatchRepository,
     SqlEventPostingRepository,
     SqlMasterDataRepository,
     SqlPeriodRepository,
     SqlRecordRepository,
+    SqlTokenRepository,
+    SqlWebhookRepository,
     SqlWorkOrderRepository,
 )
 from central.service_layer.governance.audit import SessionAuditLog
@@ -67,6 +70,9 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.periods = SqlPeriodRepository(session)
         self.master = SqlMasterDataRepository(session)
         self.approvals = SqlApprovalRepository(session)
+        self.tokens = SqlTokenRepository(session)
+        self.alerts = SqlAlertRepository(session)
+        self.webhooks = SqlWebhookRepository(session)
         self.audit = SessionAuditLog(session)
         self.events = SqlEventRepository(session)
 

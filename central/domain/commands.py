@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +21,8 @@ __all__ = [
     "ProposeManualEntry", "ReverseJournalEntry",
     "LoadMasterData", "AddMasterRecord", "ReplaceMasterRecord",
     "ApproveRequest", "RejectRequest",
+    "IssueToken", "RevokeToken",
+    "AcknowledgeAlert", "AssignAlert", "ResolveAlert", "DismissAlert",
 ]
 
 
@@ -242,4 +244,77 @@ class RejectRequest:
     user: str
     role: str
     reason: str
+    token_id: str | None = None
+
+
+# API tokens (central.service_layer.token_revocation)
+
+
+@dataclass(frozen=True, slots=True)
+class IssueToken:
+    """Issue an API token for ``user`` with ``role`` that expires ``expires_in`` from now."""
+
+    user: str
+    role: str
+    expires_in: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeToken:
+    """An admin revokes a token (audited as ``token.revoke``)."""
+
+    token_id: str
+    user: str
+    """Who revokes."""
+    role: str | None = None
+    actor_token_id: str | None = None
+    """The revoking admin's own token (API), for the audit record."""
+
+
+# Alerts (central.service_layer.alerts): people's decisions; the actor is ``user`` (with the
+# ``role`` and ``token_id`` of an API caller, for the audit record)
+
+
+@dataclass(frozen=True, slots=True)
+class AcknowledgeAlert:
+    """``open -> acknowledged``."""
+
+    alert_id: int
+    user: str
+    comment: str | None = None
+    role: str | None = None
+    token_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AssignAlert:
+    """Set the assignee of an open or acknowledged alert."""
+
+    alert_id: int
+    assignee: str
+    user: str
+    comment: str | None = None
+    role: str | None = None
+    token_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveAlert:
+    """``open|acknowledged -> resolved``."""
+
+    alert_id: int
+    user: str
+    comment: str | None = None
+    role: str | None = None
+    token_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DismissAlert:
+    """``open|acknowledged -> dismissed`` (not a real problem)."""
+
+    alert_id: int
+    user: str
+    comment: str | None = None
+    role: str | None = None
     token_id: str | None = None

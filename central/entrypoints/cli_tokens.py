@@ -63,8 +63,10 @@ def _fail(message: str) -> int:
 
 
 def _issue(args: argparse.Namespace) -> int:
+    from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
+    from central.domain.commands import IssueToken
     from central.errors import CentralError
-    from central.service_layer.access import issue_token
+    from central.service_layer.token_revocation import issue_api_token
 
     if not args.user or not args.role:
         return _fail("issuing a token needs --user and --role (or use `token list` / `token revoke ID`)")
@@ -74,8 +76,8 @@ def _issue(args: argparse.Namespace) -> int:
     container = _container(args)
     try:
         expires = timedelta(days=days if days is not None else container.settings.auth.token_expiry_days)
-        with container.write_sessions() as session, session.begin():
-            issued = issue_token(session, args.user, args.role, expires_in=expires)
+        issued = issue_api_token(IssueToken(args.user, args.role, expires),
+                                 SqlAlchemyUnitOfWork(container.write_sessions))
     except CentralError as exc:
         return _fail(exc.message)
     finally:
@@ -108,16 +110,14 @@ def _day(iso: str | None) -> str:
 
 
 def _revoke(args: argparse.Namespace) -> int:
+    from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
+    from central.domain.commands import RevokeToken
     from central.errors import CentralError
-    from central.service_layer import governance
-    from central.service_layer.access import revoke_token
+    from central.service_layer.token_revocation import revoke_api_token
 
     container = _container(args)
     try:
-        with container.write_sessions() as session, session.begin():
-            row = revoke_token(session, args.token_id, args.by)
-            governance.record(session, args.by, "token.revoke", f"token/{row.id}", {"user": row.user,
-                                                                                    "role": row.role})
+        row = revoke_api_token(RevokeToken(args.token_id, args.by), SqlAlchemyUnitOfWork(container.write_sessions))
     except CentralError as exc:
         return _fail(exc.message)
     finally:

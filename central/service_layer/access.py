@@ -28,6 +28,8 @@ __all__ = [
     "Principal",
     "IssuedToken",
     "issue_token",
+    "new_token",
+    "revoke_row",
     "authenticate",
     "revoke_token",
     "list_tokens",
@@ -77,6 +79,23 @@ def _now() -> datetime:
     return utc_now()
 
 
+def new_token(user: str, role: str, *, expires_in: timedelta, now: datetime) -> tuple[ApiTokenRow, IssuedToken]:
+    """A new token for ``user`` with ``role`` expiring ``expires_in`` after ``now``: the row to
+    store (its hash) and the token to show once; bad input is refused (:class:`InvalidInput`)."""
+    if role not in ROLES:
+        raise InvalidInput(f"unknown role {role!r}", {"roles": list(ROLES)})
+    user = user.strip()
+    if not user or len(user) > 64:
+        raise InvalidInput("user must be 1 to 64 characters")
+    if not timedelta(0) < expires_in <= _MAX_EXPIRY:
+        raise InvalidInput(f"expiry must be in the future and at most {_MAX_EXPIRY.days} days away")
+    token_id = secrets.token_hex(8)
+    token = f"{_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+    expires = now + expires_in
+    row = ApiTokenRow(id=token_id, user=user, role=role, token_hash=hash_token(token), created=now, expires=expires)
+    return row, IssuedToken(token, token_id, user, role, expires)
+
+
 def issue_token(
     session: Session,
     user: str,
@@ -85,24 +104,12 @@ def issue_token(
     expires_in: timedelta = TOKEN_EXPIRY_DEFAULT,
     now: datetime | None = None,
 ) -> IssuedToken:
-    """Create a token for ``user`` with ``role`` expiring after ``expires_in``; the returned
-    ``token`` is never stored."""
-    if role not in ROLES:
-        raise InvalidInput(f"unknown role {role!r}", {"roles": list(ROLES)})
-    user = user.strip()
-    if not user or len(user) > 64:
-        raise InvalidInput("user must be 1 to 64 characters")
-    if not timedelta(0) < expires_in <= _MAX_EXPIRY:
-        raise InvalidInput(f"expiry must be in the future and at most {_MAX_EXPIRY.days} days away")
-    now = now or _now()
-    token_id = secrets.token_hex(8)
-    token = f"{_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
-    expires = now + expires_in
-    session.add(
-        ApiTokenRow(id=token_id, user=user, role=role, token_hash=hash_token(token), created=now, expires=expires)
-    )
+    """:func:`new_token` stored in ``session``'s transaction (the bootstrap admin, tests); the
+    entry points issue through the handler ``token_revocation.issue_api_token``."""
+    row, issued = new_token(user, role, expires_in=expires_in, now=now or _now())
+    session.add(row)
     session.flush()
-    return IssuedToken(token, token_id, user, role, expires)
+    return issued
 
 
 def authenticate(session: Session, token: str | None, *, now: datetime | None = None) -> Principal:
@@ -142,15 +149,22 @@ def check_writable(principal: Principal) -> Principal:
     return principal
 
 
-def revoke_token(session: Session, token_id: str, by: str, *, now: datetime | None = None) -> ApiTokenRow:
-    """Revoke a token at once (its next request is refused); 404 unknown, 409 already revoked."""
-    row = session.get(ApiTokenRow, token_id, with_for_update=True)
+def revoke_row(row: ApiTokenRow | None, token_id: str, by: str, now: datetime) -> ApiTokenRow:
+    """Mark the (locked) token ``token_id`` revoked by ``by`` at ``now``: its next request is
+    refused; 404 unknown (``row`` None), 409 already revoked."""
     if row is None:
         raise NotFound(f"no token {token_id!r}")
     if row.revoked_at is not None:
         raise Conflict(f"token {token_id!r} is already revoked", code="already_revoked")
-    row.revoked_at = now or _now()
+    row.revoked_at = now
     row.revoked_by = by
+    return row
+
+
+def revoke_token(session: Session, token_id: str, by: str, *, now: datetime | None = None) -> ApiTokenRow:
+    """:func:`revoke_row` in ``session``'s transaction, unaudited (tests); the entry points revoke
+    through the handler ``token_revocation.revoke_api_token``, which records it."""
+    row = revoke_row(session.get(ApiTokenRow, token_id, with_for_update=True), token_id, by, now or _now())
     session.flush()
     return row
 

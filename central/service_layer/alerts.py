@@ -8,7 +8,9 @@ caller's transaction; people move them through their lifecycle here.
   ``clear_runs`` clear evaluations in a row (hysteresis).
 * An alert opened without a ``plant`` takes it from its evidence (``edge`` or ``machine``).
 * The lifecycle ``open -> acknowledged -> resolved`` (or ``dismissed``), with an assignee and a
-  comment: :func:`acknowledge`, :func:`assign`, :func:`resolve`. Every lifecycle change (and
+  comment: the handlers :func:`acknowledge_alert`, :func:`assign_alert`, :func:`resolve_alert`,
+  :func:`dismiss_alert` on a unit of work (``acknowledge``/``assign``/``resolve`` run them in a
+  session someone holds, the console's). Every lifecycle change (and
   every alert the evaluator opens or resolves) is an audit record (``alert.*``) in the same
   transaction. Alerts the ingest raises are not audited one by one (the audit chain's head lock
   stays off the ingest path); their acknowledgement and resolution are.
@@ -29,18 +31,23 @@ from sqlalchemy.orm import Session
 
 from central.adapters.db.models_ingest import AlertRow, EdgeRow, MachineRow
 from central.adapters.db.paging import keyset_page
+from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from central.domain.alert_rules import Finding, Level
 from central.domain.alerts import AlertOccurrence, AlertState
+from central.domain.commands import AcknowledgeAlert, AssignAlert, DismissAlert, ResolveAlert
 from central.errors import Conflict, NotFound
-from central.service_layer.alert_outbox import enqueue
+from central.service_layer.access import Principal
+from central.service_layer.alert_outbox import enqueue, enqueue_in
 from central.service_layer.governance.audit import Actor
 from central.service_layer.governance.audit import record as audit_record
+from central.service_layer.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "OPEN", "ACKNOWLEDGED", "RESOLVED", "DISMISSED", "ACTIVE", "SYSTEM",
-    "raise_alert", "apply_finding", "acknowledge", "assign", "resolve", "alert_view", "list_alerts", "get_alert",
+    "raise_alert", "apply_finding", "acknowledge_alert", "assign_alert", "resolve_alert", "dismiss_alert",
+    "acknowledge", "assign", "resolve", "alert_view", "list_alerts", "get_alert",
 ]
 
 OPEN, ACKNOWLEDGED, RESOLVED, DISMISSED = "open", "acknowledged", "resolved", "dismissed"
@@ -146,7 +153,8 @@ def clear_step(session: Session, row: AlertRow, now: datetime, *, clear_runs: in
     row.clear_runs = (row.clear_runs or 0) + 1
     if row.clear_runs < clear_runs:
         return "clearing"
-    _close(session, row, RESOLVED, SYSTEM, now, "the condition cleared", {"evidence": dict(evidence or {})})
+    _close(SqlAlchemyUnitOfWork.joining(session, lambda: now), row, RESOLVED, SYSTEM, now, "the condition cleared",
+           {"evidence": dict(evidence or {})})
     return "resolved"
 
 
@@ -162,11 +170,15 @@ def _open(session: Session, f: Finding, key: str, now: datetime) -> AlertRow:
     return row
 
 
-# --- the lifecycle ------------------------------------------------------------------------------------
+# --- the lifecycle: people's decisions, handlers on a unit of work ----------------------------------
 
 
 def _user(actor: Actor) -> str:
     return actor if isinstance(actor, str) else actor.user
+
+
+def _actor(user: str, role: str | None, token_id: str | None) -> Actor:
+    return Principal(user, role, token_id) if role is not None and token_id is not None else user
 
 
 def get_alert(session: Session, alert_id: int, *, lock: bool = False) -> AlertRow:
@@ -176,52 +188,108 @@ def get_alert(session: Session, alert_id: int, *, lock: bool = False) -> AlertRo
     return row
 
 
-def _change(session: Session, row: AlertRow, actor: Actor, action: str, now: datetime, comment: str | None,
+def _locked(uow: AbstractUnitOfWork, alert_id: int) -> AlertRow:
+    row = uow.alerts.get(alert_id, lock=True)
+    if row is None:
+        raise NotFound(f"no alert {alert_id}")
+    return row
+
+
+def _change(uow: AbstractUnitOfWork, row: AlertRow, actor: Actor, action: str, now: datetime, comment: str | None,
             detail: Mapping[str, Any]) -> None:
     if comment is not None:
         row.comment = comment
-    audit_record(session, actor, f"alert.{action}", f"alert/{row.id}",
-                 {"kind": row.kind, "status": row.status, "comment": comment, **detail}, at=now)
-    enqueue(session, row, action, now)
+    uow.audit.record(actor, f"alert.{action}", f"alert/{row.id}",
+                     {"kind": row.kind, "status": row.status, "comment": comment, **detail}, at=now)
+    enqueue_in(uow, row, action, now)
+
+
+def _close(uow: AbstractUnitOfWork, row: AlertRow, status: str, actor: Actor, now: datetime, comment: str | None,
+           detail: Mapping[str, Any]) -> None:
+    row.status, row.resolved_at, row.resolved_by = status, now, _user(actor)
+    _change(uow, row, actor, status, now, comment, detail)
+
+
+def acknowledge_alert(cmd: AcknowledgeAlert, uow: AbstractUnitOfWork) -> AlertRow:
+    """``open -> acknowledged`` (any role)."""
+    with uow:
+        row = _locked(uow, cmd.alert_id)
+        if row.status != OPEN or row.acked_at is not None:
+            by = f" by {row.acked_by}" if row.acked_by else ""
+            raise Conflict(f"alert {cmd.alert_id} is {row.status if row.status != OPEN else ACKNOWLEDGED}{by}, "
+                           "not open", {"status": row.status})
+        now = uow.clock()
+        row.status, row.acked_at, row.acked_by = ACKNOWLEDGED, now, cmd.user
+        _change(uow, row, _actor(cmd.user, cmd.role, cmd.token_id), "acknowledged", now, cmd.comment, {})
+        uow.commit()
+        return row
+
+
+def assign_alert(cmd: AssignAlert, uow: AbstractUnitOfWork) -> AlertRow:
+    """Set the assignee of an open or acknowledged alert (controllers)."""
+    with uow:
+        row = _locked(uow, cmd.alert_id)
+        if row.status not in ACTIVE:
+            raise Conflict(f"alert {cmd.alert_id} is {row.status}: it cannot be assigned", {"status": row.status})
+        before, row.assignee = row.assignee, cmd.assignee
+        _change(uow, row, _actor(cmd.user, cmd.role, cmd.token_id), "assigned", uow.clock(), cmd.comment,
+                {"assignee": cmd.assignee, "previous_assignee": before})
+        uow.commit()
+        return row
+
+
+def _finish(uow: AbstractUnitOfWork, alert_id: int, status: str, user: str, role: str | None, token_id: str | None,
+            comment: str | None) -> AlertRow:
+    with uow:
+        row = _locked(uow, alert_id)
+        if row.status not in ACTIVE:
+            raise Conflict(f"alert {alert_id} is already {row.status}", {"status": row.status})
+        _close(uow, row, status, _actor(user, role, token_id), uow.clock(), comment, {})
+        uow.commit()
+        return row
+
+
+def resolve_alert(cmd: ResolveAlert, uow: AbstractUnitOfWork) -> AlertRow:
+    """``open|acknowledged -> resolved`` (controllers)."""
+    return _finish(uow, cmd.alert_id, RESOLVED, cmd.user, cmd.role, cmd.token_id, cmd.comment)
+
+
+def dismiss_alert(cmd: DismissAlert, uow: AbstractUnitOfWork) -> AlertRow:
+    """``open|acknowledged -> dismissed``: not a real problem (controllers)."""
+    return _finish(uow, cmd.alert_id, DISMISSED, cmd.user, cmd.role, cmd.token_id, cmd.comment)
+
+
+# The same decisions in a session someone else holds (the console's request), stamped ``now``.
+
+
+def _in(session: Session, now: datetime) -> AbstractUnitOfWork:
+    return SqlAlchemyUnitOfWork.joining(session, lambda: now)
+
+
+def _fields(actor: Actor) -> tuple[str, str | None, str | None]:
+    return (actor, None, None) if isinstance(actor, str) else (actor.user, actor.role, actor.token_id)
 
 
 def acknowledge(session: Session, alert_id: int, actor: Actor, now: datetime, comment: str | None = None) -> AlertRow:
-    """``open -> acknowledged`` (any role)."""
-    row = get_alert(session, alert_id, lock=True)
-    if row.status != OPEN or row.acked_at is not None:
-        by = f" by {row.acked_by}" if row.acked_by else ""
-        raise Conflict(f"alert {alert_id} is {row.status if row.status != OPEN else ACKNOWLEDGED}{by}, not open",
-                       {"status": row.status})
-    row.status, row.acked_at, row.acked_by = ACKNOWLEDGED, now, _user(actor)
-    _change(session, row, actor, "acknowledged", now, comment, {})
-    return row
+    """:func:`acknowledge_alert` in ``session``'s transaction."""
+    user, role, token_id = _fields(actor)
+    return acknowledge_alert(AcknowledgeAlert(alert_id, user, comment, role, token_id), _in(session, now))
 
 
 def assign(session: Session, alert_id: int, assignee: str, actor: Actor, now: datetime,
            comment: str | None = None) -> AlertRow:
-    """Set the assignee of an open or acknowledged alert (controllers)."""
-    row = get_alert(session, alert_id, lock=True)
-    if row.status not in ACTIVE:
-        raise Conflict(f"alert {alert_id} is {row.status}: it cannot be assigned", {"status": row.status})
-    before, row.assignee = row.assignee, assignee
-    _change(session, row, actor, "assigned", now, comment, {"assignee": assignee, "previous_assignee": before})
-    return row
+    """:func:`assign_alert` in ``session``'s transaction."""
+    user, role, token_id = _fields(actor)
+    return assign_alert(AssignAlert(alert_id, assignee, user, comment, role, token_id), _in(session, now))
 
 
 def resolve(session: Session, alert_id: int, actor: Actor, now: datetime, comment: str | None = None, *,
             dismiss: bool = False) -> AlertRow:
-    """``open|acknowledged -> resolved`` (or ``dismissed``: not a real problem) (controllers)."""
-    row = get_alert(session, alert_id, lock=True)
-    if row.status not in ACTIVE:
-        raise Conflict(f"alert {alert_id} is already {row.status}", {"status": row.status})
-    _close(session, row, DISMISSED if dismiss else RESOLVED, actor, now, comment, {})
-    return row
-
-
-def _close(session: Session, row: AlertRow, status: str, actor: Actor, now: datetime, comment: str | None,
-           detail: Mapping[str, Any]) -> None:
-    row.status, row.resolved_at, row.resolved_by = status, now, _user(actor)
-    _change(session, row, actor, status, now, comment, detail)
+    """:func:`resolve_alert` (or :func:`dismiss_alert`) in ``session``'s transaction."""
+    user, role, token_id = _fields(actor)
+    if dismiss:
+        return dismiss_alert(DismissAlert(alert_id, user, comment, role, token_id), _in(session, now))
+    return resolve_alert(ResolveAlert(alert_id, user, comment, role, token_id), _in(session, now))
 
 
 # --- reading ------------------------------------------------------------------------------------------

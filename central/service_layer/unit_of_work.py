@@ -22,8 +22,11 @@ from typing import Any, Protocol, Self
 
 from sqlalchemy.orm import Session
 
+from central.adapters.db.models_access import ApiTokenRow
 from central.adapters.db.models_costing import DispatchRow, EventPostingRow, OpRecordRow, PeriodRow, WorkOrderRow
 from central.adapters.db.models_governance import ApprovalRow
+from central.adapters.db.models_ingest import AlertRow
+from central.adapters.db.models_purchasing import WebhookDeliveryRow, WebhookRow
 from central.domain.master_snapshot import Snapshot
 from central.service_layer.access import Principal
 from central.service_layer.clock import Clock, utc_now
@@ -41,6 +44,9 @@ __all__ = [
     "MasterDataRepository",
     "MasterChange",
     "ApprovalRepository",
+    "TokenRepository",
+    "AlertRepository",
+    "WebhookRepository",
     "AuditLog",
     "Actor",
 ]
@@ -172,6 +178,44 @@ class ApprovalRepository(Protocol):
         ...
 
 
+class TokenRepository(Protocol):
+    """API tokens (their hashes; never the secret)."""
+
+    def get(self, token_id: str, *, lock: bool = False) -> ApiTokenRow | None:
+        """The token; ``lock`` reads it again row-locked (a revocation)."""
+        ...
+
+    def add(self, row: ApiTokenRow) -> None:
+        """Store a new token (flushed: a duplicate id fails here)."""
+        ...
+
+
+class AlertRepository(Protocol):
+    """Alerts, for people's decisions (the evaluator and ingest still raise them on the session)."""
+
+    def get(self, alert_id: int, *, lock: bool = False) -> AlertRow | None:
+        """The alert; ``lock`` reads it row-locked (a decision)."""
+        ...
+
+
+class WebhookRepository(Protocol):
+    """Webhook subscriptions and the outbox of deliveries."""
+
+    def get(self, webhook_id: int) -> WebhookRow | None: ...
+
+    def add(self, row: WebhookRow) -> None:
+        """Store a new subscription; its ``id`` is assigned on return."""
+        ...
+
+    def active(self) -> list[WebhookRow]:
+        """The active subscriptions, by id."""
+        ...
+
+    def add_delivery(self, row: WebhookDeliveryRow) -> None:
+        """Queue a delivery in the transaction."""
+        ...
+
+
 class AuditLog(Protocol):
     """The audit log of the transaction: a record exists exactly when the transaction commits."""
 
@@ -191,6 +235,9 @@ class AbstractUnitOfWork(abc.ABC):
     periods: PeriodRepository
     master: MasterDataRepository
     approvals: ApprovalRepository
+    tokens: TokenRepository
+    alerts: AlertRepository
+    webhooks: WebhookRepository
     audit: AuditLog
     #: stored events and stream cursors, in bulk (the ingest handler's)
     events: EventRepository

@@ -17,8 +17,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from central.adapters.db.models_access import ApiTokenRow
 from central.adapters.db.models_costing import DispatchRow, EventPostingRow, OpRecordRow, PeriodRow, WorkOrderRow
 from central.adapters.db.models_governance import ApprovalRow
+from central.adapters.db.models_ingest import AlertRow
+from central.adapters.db.models_purchasing import WebhookDeliveryRow, WebhookRow
 from central.domain.master_data import MasterData
 from central.domain.master_snapshot import Snapshot
 from central.domain.posting_rules import DEFAULT_RULES
@@ -162,6 +165,51 @@ class FakeApprovals:
         self.rows[row.id] = row
 
 
+class FakeTokens:
+    def __init__(self) -> None:
+        self.rows: dict[str, ApiTokenRow] = {}
+
+    def get(self, token_id: str, *, lock: bool = False) -> ApiTokenRow | None:
+        return self.rows.get(token_id)
+
+    def add(self, row: ApiTokenRow) -> None:
+        assert row.id not in self.rows, f"duplicate token id {row.id}"
+        self.rows[row.id] = row
+
+
+class FakeAlerts:
+    def __init__(self) -> None:
+        self.rows: dict[int, AlertRow] = {}
+
+    def get(self, alert_id: int, *, lock: bool = False) -> AlertRow | None:
+        return self.rows.get(alert_id)
+
+    def add(self, row: AlertRow) -> AlertRow:
+        """Test setup: store an alert with the next id."""
+        row.id = len(self.rows) + 1
+        self.rows[row.id] = row
+        return row
+
+
+class FakeWebhooks:
+    def __init__(self) -> None:
+        self.rows: dict[int, WebhookRow] = {}
+        self.deliveries: list[WebhookDeliveryRow] = []
+
+    def get(self, webhook_id: int) -> WebhookRow | None:
+        return self.rows.get(webhook_id)
+
+    def add(self, row: WebhookRow) -> None:
+        row.id = len(self.rows) + 1
+        self.rows[row.id] = row
+
+    def active(self) -> list[WebhookRow]:
+        return [r for _, r in sorted(self.rows.items()) if r.active]
+
+    def add_delivery(self, row: WebhookDeliveryRow) -> None:
+        self.deliveries.append(row)
+
+
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
     actor: str
@@ -289,6 +337,9 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.periods: FakePeriods = FakePeriods()
         self.master: FakeMasterData = FakeMasterData(master, self.periods)
         self.approvals: FakeApprovals = FakeApprovals()
+        self.tokens: FakeTokens = FakeTokens()
+        self.alerts: FakeAlerts = FakeAlerts()
+        self.webhooks: FakeWebhooks = FakeWebhooks()
         self.audit: FakeAuditLog = FakeAuditLog()
         self.events: FakeEvents = FakeEvents()
         self.clock = lambda: now

@@ -5,12 +5,12 @@ audit log and queued for the webhooks (``central.service_layer.alerts``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
+from central.domain.commands import AcknowledgeAlert, AssignAlert, DismissAlert, ResolveAlert
 from central.entrypoints.api.deps import (
     AfterQuery,
     IdPath,
@@ -18,6 +18,7 @@ from central.entrypoints.api.deps import (
     Principal,
     PrincipalDep,
     SessionDep,
+    UnitOfWorkDep,
     require_role,
 )
 from central.entrypoints.api.paging import page_size
@@ -71,10 +72,6 @@ class AssignIn(RequestBody):
     comment: str | None = Field(default=None, max_length=2000)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @router.get("/alerts", response_model=AlertsOut, response_model_exclude_unset=True)
 def get_alerts(request: Request, session: SessionDep, _who: PrincipalDep, open: bool = False,
                status: Literal["open", "acknowledged", "resolved", "dismissed"] | None = None,
@@ -90,23 +87,27 @@ def get_alert(alert_id: IdPath, session: SessionDep, _who: PrincipalDep) -> obje
 
 
 @router.post("/alerts/{alert_id}/ack", response_model=AlertAckedOut, response_model_exclude_unset=True)
-def post_alert_ack(alert_id: IdPath, session: SessionDep, who: PrincipalDep, body: CommentIn | None = None) -> object:
+def post_alert_ack(alert_id: IdPath, uow: UnitOfWorkDep, who: PrincipalDep, body: CommentIn | None = None) -> object:
     comment = body.comment if body is not None else None
-    return {"alert": alerts.alert_view(alerts.acknowledge(session, alert_id, who, _now(), comment))}
+    cmd = AcknowledgeAlert(alert_id, who.user, comment, who.role, who.token_id)
+    return {"alert": alerts.alert_view(alerts.acknowledge_alert(cmd, uow))}
 
 
 @router.post("/alerts/{alert_id}/assign", response_model=AlertAckedOut, response_model_exclude_unset=True)
-def post_alert_assign(alert_id: IdPath, body: AssignIn, session: SessionDep, who: Controller) -> object:
-    return {"alert": alerts.alert_view(alerts.assign(session, alert_id, body.assignee, who, _now(), body.comment))}
+def post_alert_assign(alert_id: IdPath, body: AssignIn, uow: UnitOfWorkDep, who: Controller) -> object:
+    cmd = AssignAlert(alert_id, body.assignee, who.user, body.comment, who.role, who.token_id)
+    return {"alert": alerts.alert_view(alerts.assign_alert(cmd, uow))}
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertAckedOut, response_model_exclude_unset=True)
-def post_alert_resolve(alert_id: IdPath, session: SessionDep, who: Controller, body: CommentIn | None = None) -> object:
+def post_alert_resolve(alert_id: IdPath, uow: UnitOfWorkDep, who: Controller, body: CommentIn | None = None) -> object:
     comment = body.comment if body is not None else None
-    return {"alert": alerts.alert_view(alerts.resolve(session, alert_id, who, _now(), comment))}
+    cmd = ResolveAlert(alert_id, who.user, comment, who.role, who.token_id)
+    return {"alert": alerts.alert_view(alerts.resolve_alert(cmd, uow))}
 
 
 @router.post("/alerts/{alert_id}/dismiss", response_model=AlertAckedOut, response_model_exclude_unset=True)
-def post_alert_dismiss(alert_id: IdPath, session: SessionDep, who: Controller, body: CommentIn | None = None) -> object:
+def post_alert_dismiss(alert_id: IdPath, uow: UnitOfWorkDep, who: Controller, body: CommentIn | None = None) -> object:
     comment = body.comment if body is not None else None
-    return {"alert": alerts.alert_view(alerts.resolve(session, alert_id, who, _now(), comment, dismiss=True))}
+    cmd = DismissAlert(alert_id, who.user, comment, who.role, who.token_id)
+    return {"alert": alerts.alert_view(alerts.dismiss_alert(cmd, uow))}

@@ -7,10 +7,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from central.entrypoints.api.deps import ADMIN, Principal, SessionDep, require_role
+from central.domain.commands import RevokeToken
+from central.entrypoints.api.deps import ADMIN, Principal, SessionDep, UnitOfWorkDep, require_role
 from central.entrypoints.api.schemas import ResponseBody
 from central.service_layer.access import list_tokens, token_dict
-from central.service_layer.token_revocation import revoke_and_record
+from central.service_layer.token_revocation import revoke_api_token
 
 __all__ = ["router", "TokenOut", "TokensOut", "TokenRevokedOut"]
 
@@ -49,6 +50,7 @@ def get_tokens(
 
 
 @router.post("/tokens/{token_id}/revoke", response_model=TokenRevokedOut, response_model_exclude_unset=True)
-def post_revoke_token(token_id: TokenId, session: SessionDep, who: Admin) -> object:
+def post_revoke_token(token_id: TokenId, uow: UnitOfWorkDep, who: Admin) -> object:
     """Revoke at once: the token's next request is refused with 401. 404 unknown, 409 already revoked."""
-    return {"token": token_dict(revoke_and_record(session, token_id, who))}
+    row = revoke_api_token(RevokeToken(token_id, who.user, who.role, who.token_id), uow)
+    return {"token": token_dict(row, uow.clock())}
