@@ -27,14 +27,12 @@ product's routing).
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from time import monotonic
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -68,10 +66,10 @@ from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.master_data import Snapshot, snapshot
 from central.service_layer.costing.output_totals import (
     ProductionTotal,
-    posted_scrap,
     production_totals,
     unassigned_units,
 )
+from central.service_layer.costing.past_cache import cached, database_of, posted_scrap_split
 from central.service_layer.costing.selling_prices import stored_prices
 
 __all__ = ["Figures", "WorkingCapital", "ScopeSummary", "ExecutiveSummary", "executive_summary",
@@ -159,7 +157,7 @@ class _Book:
         self.cache: dict[tuple[str, str], Any] = {}
         self.earliest: datetime | None = None
         self.split = datetime.max.replace(tzinfo=UTC)  # set by executive_summary: today's local midnight
-        self.db = str(session.get_bind().engine.url)
+        self.db = database_of(session)
         self._past_intervals: dict[str, list[Interval]] | None = None
         self._today_intervals: dict[str, list[Interval]] | None = None
         self._times: dict[tuple[str, datetime, datetime], MachineTime] = {}
@@ -188,15 +186,15 @@ class _Book:
         """Time split of ``machine`` in ``[start, end)``, as
         :func:`central.domain.time_accounting.machine_time` computes it: time per interval kind
         (exact ``timedelta`` sums), then hours. The part before :attr:`split` (today's local
-        midnight: finished days) is cached per process for :data:`PAST_CACHE_SECONDS`
-        (:func:`_cached`); the intervals behind it are read only on a miss. Today's intervals are
-        read once per summary. Time adds up exactly across the split."""
+        midnight: finished days) comes from :mod:`central.service_layer.costing.past_cache`; the
+        intervals behind it are read only on a miss. Today's intervals are read once per summary.
+        Time adds up exactly across the split."""
         key = (machine, start, end)
         if key not in self._times:
             totals: dict[IntervalKind, timedelta] = defaultdict(timedelta)
             split = max(min(self.split, end), start)
             if split > start:
-                for kind, span in _cached(("past-time", self.db, machine, start, split),
+                for kind, span in cached(("past-time", self.db, machine, start, split),
                                           lambda: _kind_totals(self._past().get(machine, []), start, split)).items():
                     totals[kind] += span
             if end > split:
@@ -275,31 +273,6 @@ def _kind_totals(intervals: list[Interval], start: datetime, end: datetime) -> d
     return dict(totals)
 
 
-PAST_CACHE_SECONDS = 300.0
-"""How long figures of finished days (before today's local midnight) stay cached per process: a late
-event or a decision dated before today shows in the summary after at most this long; today's part
-is always read. ``GET /reports/executive-summary`` and the console's page share the cache."""
-_cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
-_cache_lock = threading.Lock()
-_T = TypeVar("_T")
-
-
-def _cached(key: tuple[Any, ...], load: Callable[[], _T]) -> _T:
-    """``load()``, kept for :data:`PAST_CACHE_SECONDS` under ``key`` (which names the database)."""
-    with _cache_lock:
-        hit = _cache.get(key)
-    if hit is not None and hit[0] > monotonic():
-        value: _T = hit[1]
-        return value
-    value = load()
-    with _cache_lock:
-        if len(_cache) > 10_000:  # drop the expired ones now and then
-            for stale in [k for k, (until, _) in _cache.items() if until <= monotonic()]:
-                del _cache[stale]
-        _cache[key] = (monotonic() + PAST_CACHE_SECONDS, value)
-    return value
-
-
 def _amount(value: Any) -> Decimal:
     return ZERO if value is None else Decimal(value)
 
@@ -321,7 +294,7 @@ class _Output:
 def _output(book: _Book, w: _Window) -> _Output:
     key = ("output", w.name)
     if key not in book.cache and w.end <= book.split:  # finished days: cached across requests
-        book.cache[key] = _cached(("output", book.db, w.start, w.end, w.period, w.last_day),
+        book.cache[key] = cached(("output", book.db, w.start, w.end, w.period, w.last_day),
                                   lambda: _read_output(book, w))
     if key not in book.cache:
         book.cache[key] = _read_output(book, w)
@@ -337,7 +310,7 @@ def _read_output(book: _Book, w: _Window) -> _Output:
         production = production_totals(book.session, first_day=w.start.date(), last_day=w.last_day,
                                        machines=machines)
     return _Output(production, unassigned_units(book.session, machines, w.start, w.end),
-                   posted_scrap(book.session, machines, w.start, w.end))
+                   posted_scrap_split(book.session, machines, w.start, w.end, book.split))
 
 
 def _plant_amounts(
@@ -470,7 +443,7 @@ def executive_summary(session: Session, *, clock: Clock = utc_now, split: dateti
     """Every plant and entity: today (midnight in the first entity's zone to now) against
     yesterday, this period (to now) against the last, working capital now and at the last
     period's end. What lies before ``split`` (default: today's midnight; another instant for a
-    test) is cached per process for :data:`PAST_CACHE_SECONDS`."""
+    test) is cached per process (:mod:`central.service_layer.costing.past_cache`)."""
     snap = snapshot(session)
     now = clock()
     entity = snap.master.entities[0].id if snap.master.entities else None

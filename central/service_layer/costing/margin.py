@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -59,7 +59,8 @@ from central.domain.roles import VARIANCE_OF_ROLE, VARIANCE_ROLES, Role, Varianc
 from central.domain.selling_prices import SellingPrice, entity_of_product, price_at
 from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.master_data import Snapshot, snapshot
-from central.service_layer.costing.output_totals import posted_scrap, production_totals
+from central.service_layer.costing.output_totals import production_totals
+from central.service_layer.costing.past_cache import posted_scrap_split
 from central.service_layer.costing.selling_prices import stored_prices
 
 __all__ = ["ProductRow", "OrderRow", "PeriodLeakage", "MarginReport", "margin_report", "margin_data", "Scope"]
@@ -262,7 +263,7 @@ def _leakage(session: Session, scope: Scope, period: str) -> Leakage:
     return margin_leakage(by_type)
 
 
-def _cost_of_quality(session: Session, scope: Scope, period: PeriodRow) -> CostOfQuality:
+def _cost_of_quality(session: Session, scope: Scope, period: PeriodRow, split: datetime) -> CostOfQuality:
     """As ``/reports/cost-of-quality?period=``, for the scope's machines and products: the posted
     scrap events of the period's time window by machine and reason, the allowance from the good
     units of the period's production records (:mod:`central.service_layer.costing.output_totals`)."""
@@ -274,7 +275,7 @@ def _cost_of_quality(session: Session, scope: Scope, period: PeriodRow) -> CostO
     for t in production_totals(session, period=period.id, machines=machines):
         items[t.work_order] = t.item
         good[t.work_order] += t.good
-    scrap = posted_scrap(session, machines, start, end)
+    scrap = posted_scrap_split(session, machines, start, end, split)  # before split (midnight): cached
     missing = {wo for wo, _, _, _ in scrap if wo not in items}
     if missing:
         items |= dict(session.execute(select(WorkOrderRow.id, WorkOrderRow.item).where(
@@ -300,6 +301,8 @@ def margin_report(
     snap = snapshot(session)
     _check_filters(snap, plant, product)
     today = clock().date()
+    tz = ZoneInfo(snap.entity(snap.master.entities[0].id if snap.master.entities else None).timezone or "UTC")
+    midnight = datetime.combine(clock().astimezone(tz).date(), time(0), tzinfo=tz)
     if period is not None:
         row = session.get(PeriodRow, period)
         if row is None:
@@ -311,7 +314,7 @@ def margin_report(
     prices = stored_prices(session, product)
     as_of = periods[0].end if period is not None else today
     leakage = tuple(
-        PeriodLeakage(p.id, _leakage(session, scope, p.id), _cost_of_quality(session, scope, p))
+        PeriodLeakage(p.id, _leakage(session, scope, p.id), _cost_of_quality(session, scope, p, midnight))
         for p in periods
     )
     return MarginReport(period, plant, product, as_of, _products(scope, prices, as_of),
