@@ -343,7 +343,11 @@ def _variance_rows(book: _Book, w: _Window) -> list[_LineRow]:
 
 
 def _variances(book: _Book, scope: _Scope, w: _Window) -> Decimal:
-    by_plant = _plant_amounts(book, ("variances", w.name), lambda: _variance_rows(book, w))
+    def load() -> list[_LineRow]:
+        if w.end <= book.split:  # finished days
+            return cached(("variances", book.db, w.start, w.end, w.period, w.last_day), lambda: _variance_rows(book, w))
+        return _variance_rows(book, w)
+    by_plant = _plant_amounts(book, ("variances", w.name), load)
     return sum((amount for plant, amount in by_plant.items() if plant in scope.plants), ZERO)
 
 
@@ -403,8 +407,12 @@ def _figures(book: _Book, scope: _Scope, w: _Window, now: datetime) -> Figures:
 def _balances(book: _Book, scope: _Scope, until: date | None) -> WorkingCapital:
     """WIP and finished goods of the scope, from the ledger (entries dated on or before ``until``);
     the ledger is read once per ``until`` and split by plant."""
-    wip = _plant_amounts(book, ("wip", str(until)), lambda: _stock_rows(book, Role.WIP, until))
-    fg = _plant_amounts(book, ("fg", str(until)), lambda: _stock_rows(book, Role.FINISHED_GOODS, until))
+    def load(role: Role) -> list[_LineRow]:
+        if until is not None and until < book.split.date():  # as of a finished day
+            return cached(("stock", book.db, role.value, until), lambda: _stock_rows(book, role, until))
+        return _stock_rows(book, role, until)
+    wip = _plant_amounts(book, ("wip", str(until)), lambda: load(Role.WIP))
+    fg = _plant_amounts(book, ("fg", str(until)), lambda: load(Role.FINISHED_GOODS))
     return WorkingCapital(sum((v for p, v in wip.items() if p in scope.plants), ZERO),
                           sum((v for p, v in fg.items() if p in scope.plants), ZERO))
 
