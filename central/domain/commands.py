@@ -23,6 +23,7 @@ __all__ = [
     "ApproveRequest", "RejectRequest",
     "IssueToken", "RevokeToken",
     "AcknowledgeAlert", "AssignAlert", "ResolveAlert", "DismissAlert",
+    "CreateWebhook", "DeactivateWebhook",
 ]
 
 
@@ -318,3 +319,25 @@ class DismissAlert:
     comment: str | None = None
     role: str | None = None
     token_id: str | None = None
+
+
+# Webhook subscriptions (central.service_layer.webhooks)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateWebhook:
+    """Subscribe ``url`` to alert changes of ``kinds`` (empty: every kind) from ``min_severity`` up."""
+
+    url: str
+    secret: str
+    kinds: tuple[str, ...]
+    min_severity: str
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeactivateWebhook:
+    """Stop sending to a webhook (its deliveries and their log stay)."""
+
+    webhook_id: int
+    user: str

@@ -25,21 +25,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from central.adapters.db.models_purchasing import WebhookAttemptRow, WebhookDeliveryRow, WebhookRow
+from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from central.adapters.webhook_http import SendResult, post_json
+from central.domain.commands import CreateWebhook, DeactivateWebhook
 from central.domain.errors import InputError
 from central.errors import NotFound
 from central.service_layer import alerts as alert_service
 from central.service_layer.alert_outbox import SEVERITIES, WEBHOOK_DEAD, alert_payload, enqueue
 from central.service_layer.clock import Clock, utc_now
 from central.service_layer.supervised_job import JobState, SupervisedJob
+from central.service_layer.unit_of_work import AbstractUnitOfWork
 from shared.metrics import Counter, Registry
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "SEVERITIES", "WEBHOOK_DEAD", "JobState", "WebhookMetrics", "DeliveryPolicy", "Sender", "enqueue", "create_webhook",
-    "list_webhooks", "webhook_dict", "delete_webhook", "list_deliveries", "delivery_dict", "deliver_once",
-    "WebhookWorker", "alert_payload",
+    "SEVERITIES", "WEBHOOK_DEAD", "JobState", "WebhookMetrics", "DeliveryPolicy", "Sender", "enqueue", "add_webhook",
+    "deactivate_webhook", "create_webhook", "list_webhooks", "webhook_dict", "list_deliveries", "delivery_dict",
+    "deliver_once", "WebhookWorker", "alert_payload",
 ]
 
 Sender = Callable[[str, bytes, str, str, int, float], SendResult]
@@ -80,32 +83,43 @@ def webhook_dict(w: WebhookRow) -> dict[str, Any]:
             "active": w.active, "created": w.created.isoformat(), "created_by": w.created_by}
 
 
+def add_webhook(cmd: CreateWebhook, uow: AbstractUnitOfWork) -> WebhookRow:
+    """Store an active subscription (created ``uow.clock()``); a bad url, severity or a short
+    secret is refused."""
+    if not (cmd.url.startswith("http://") or cmd.url.startswith("https://")):
+        raise InputError(f"a webhook url must be http:// or https://, got {cmd.url[:100]!r}")
+    if cmd.min_severity not in SEVERITIES:
+        raise InputError(f"min_severity must be one of {', '.join(SEVERITIES)}, got {cmd.min_severity!r}")
+    if len(cmd.secret) < 16:
+        raise InputError("a webhook secret needs at least 16 characters")
+    with uow:
+        row = WebhookRow(url=cmd.url, secret=cmd.secret, kinds=sorted(set(cmd.kinds)), min_severity=cmd.min_severity,
+                         active=True, created=uow.clock(), created_by=cmd.user)
+        uow.webhooks.add(row)
+        uow.commit()
+        return row
+
+
+def deactivate_webhook(cmd: DeactivateWebhook, uow: AbstractUnitOfWork) -> WebhookRow:
+    """Deactivate (deliveries and their log stay); pending deliveries of it are not sent."""
+    with uow:
+        row = uow.webhooks.get(cmd.webhook_id)
+        if row is None:
+            raise NotFound(f"no webhook {cmd.webhook_id}")
+        row.active = False
+        uow.commit()
+        return row
+
+
 def create_webhook(session: Session, url: str, secret: str, kinds: Sequence[str], min_severity: str, user: str,
                    now: datetime) -> WebhookRow:
-    if not (url.startswith("http://") or url.startswith("https://")):
-        raise InputError(f"a webhook url must be http:// or https://, got {url[:100]!r}")
-    if min_severity not in SEVERITIES:
-        raise InputError(f"min_severity must be one of {', '.join(SEVERITIES)}, got {min_severity!r}")
-    if len(secret) < 16:
-        raise InputError("a webhook secret needs at least 16 characters")
-    row = WebhookRow(url=url, secret=secret, kinds=sorted(set(kinds)), min_severity=min_severity, active=True,
-                     created=now, created_by=user)
-    session.add(row)
-    session.flush()
-    return row
+    """:func:`add_webhook` in ``session``'s transaction, created ``now``."""
+    return add_webhook(CreateWebhook(url, secret, tuple(kinds), min_severity, user),
+                       SqlAlchemyUnitOfWork.joining(session, lambda: now))
 
 
 def list_webhooks(session: Session) -> list[dict[str, Any]]:
     return [webhook_dict(w) for w in session.scalars(select(WebhookRow).order_by(WebhookRow.id))]
-
-
-def delete_webhook(session: Session, webhook_id: int) -> WebhookRow:
-    """Deactivate (deliveries and their log stay); pending deliveries of it are not sent."""
-    row = session.get(WebhookRow, webhook_id)
-    if row is None:
-        raise NotFound(f"no webhook {webhook_id}")
-    row.active = False
-    return row
 
 
 def delivery_dict(d: WebhookDeliveryRow, attempts: Sequence[WebhookAttemptRow] = ()) -> dict[str, Any]:

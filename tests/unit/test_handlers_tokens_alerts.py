@@ -1,4 +1,4 @@
-"""Token and alert-decision handlers on a fake unit of work (no database).
+"""Token, alert-decision and webhook-subscription handlers on a fake unit of work (no database).
 
 Tokens: a token is stored by its hash only and stamped with the unit of work's clock; bad input
 and unknown or revoked tokens are refused before anything is committed; a revocation is audited
@@ -18,15 +18,19 @@ from central.adapters.db.models_purchasing import WebhookRow
 from central.domain.commands import (
     AcknowledgeAlert,
     AssignAlert,
+    CreateWebhook,
+    DeactivateWebhook,
     DismissAlert,
     IssueToken,
     ResolveAlert,
     RevokeToken,
 )
+from central.domain.errors import InputError
 from central.errors import Conflict, InvalidInput, NotFound
 from central.service_layer.access import hash_token
 from central.service_layer.alerts import acknowledge_alert, assign_alert, dismiss_alert, resolve_alert
 from central.service_layer.token_revocation import issue_api_token, revoke_api_token
+from central.service_layer.webhooks import add_webhook, deactivate_webhook
 from tests.support.domain import worked_example_master
 from tests.support.fake_uow import NOW, FakeUnitOfWork
 
@@ -134,20 +138,24 @@ def test_assigning_records_the_previous_assignee() -> None:
                                            "assignee": "ben", "previous_assignee": "amy"}
 
 
-@pytest.mark.parametrize(("decide", "status"), [(resolve_alert, "resolved"), (dismiss_alert, "dismissed")])
-def test_resolving_or_dismissing_closes_it_and_nothing_decides_it_again(decide: object, status: str) -> None:
+@pytest.mark.parametrize("status", ["resolved", "dismissed"])
+def test_resolving_or_dismissing_closes_it_and_nothing_decides_it_again(status: str) -> None:
     uow = _uow()
     alert = _alert(uow, status="acknowledged")
-    command = ResolveAlert if decide is resolve_alert else DismissAlert
-    row = decide(command(alert, "ctl", "fixed the feeder"), uow)  # type: ignore[operator]
+    if status == "resolved":
+        row = resolve_alert(ResolveAlert(alert, "ctl", "fixed the feeder"), uow)
+    else:
+        row = dismiss_alert(DismissAlert(alert, "ctl", "fixed the feeder"), uow)
     assert (row.status, row.resolved_at, row.resolved_by) == (status, NOW, "ctl")
     assert uow.audit.records[-1].action == f"alert.{status}"
-    for again in (lambda: resolve_alert(ResolveAlert(alert, "ctl"), uow),
-                  lambda: dismiss_alert(DismissAlert(alert, "ctl"), uow),
-                  lambda: assign_alert(AssignAlert(alert, "amy", "ctl"), uow),
-                  lambda: acknowledge_alert(AcknowledgeAlert(alert, "ops"), uow)):
-        with pytest.raises(Conflict):
-            again()
+    with pytest.raises(Conflict):
+        resolve_alert(ResolveAlert(alert, "ctl"), uow)
+    with pytest.raises(Conflict):
+        dismiss_alert(DismissAlert(alert, "ctl"), uow)
+    with pytest.raises(Conflict):
+        assign_alert(AssignAlert(alert, "amy", "ctl"), uow)
+    with pytest.raises(Conflict):
+        acknowledge_alert(AcknowledgeAlert(alert, "ops"), uow)
     assert uow.commits == 1 and len(uow.audit.records) == 1
 
 
@@ -156,3 +164,37 @@ def test_an_unknown_alert_is_not_found() -> None:
     with pytest.raises(NotFound):
         acknowledge_alert(AcknowledgeAlert(99, "ops"), uow)
     assert uow.commits == 0
+
+
+# --- webhook subscriptions -------------------------------------------------------------------
+
+
+def test_a_webhook_is_stored_active_with_its_kinds_once_and_the_clock() -> None:
+    uow = _uow()
+    row = add_webhook(CreateWebhook("https://hooks.example/a", "k" * 16, ("gap", "edge_offline", "gap"), "critical",
+                                    "boss"), uow)
+    assert uow.webhooks.rows[row.id] is row and uow.commits == 1
+    assert (row.kinds, row.min_severity, row.active, row.created, row.created_by) == (
+        ["edge_offline", "gap"], "critical", True, NOW, "boss")
+
+
+@pytest.mark.parametrize(("url", "secret", "severity", "message"), [
+    ("ftp://hooks.example/a", "k" * 16, "info", "http:// or https://"),
+    ("https://hooks.example/a", "k" * 15, "info", "16 characters"),
+    ("https://hooks.example/a", "k" * 16, "loud", "min_severity"),
+])
+def test_a_bad_webhook_is_refused_and_nothing_is_stored(url: str, secret: str, severity: str, message: str) -> None:
+    uow = _uow()
+    with pytest.raises(InputError, match=message):
+        add_webhook(CreateWebhook(url, secret, (), severity, "boss"), uow)
+    assert uow.webhooks.rows == {} and uow.commits == 0
+
+
+def test_a_deactivated_webhook_gets_no_more_deliveries() -> None:
+    uow = _uow()
+    hook = _hook(uow, kinds=[])
+    assert deactivate_webhook(DeactivateWebhook(hook, "boss"), uow).active is False
+    acknowledge_alert(AcknowledgeAlert(_alert(uow), "ops"), uow)
+    assert uow.webhooks.deliveries == []
+    with pytest.raises(NotFound):
+        deactivate_webhook(DeactivateWebhook(42, "boss"), uow)

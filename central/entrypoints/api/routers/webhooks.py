@@ -3,13 +3,13 @@ deactivate, and read the delivery log."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
-from central.entrypoints.api.deps import IdPath, Principal, SessionDep, require_role
+from central.domain.commands import CreateWebhook, DeactivateWebhook
+from central.entrypoints.api.deps import IdPath, Principal, SessionDep, UnitOfWorkDep, require_role
 from central.entrypoints.api.schemas import RequestBody, ResponseBody
 from central.service_layer import webhooks
 
@@ -73,9 +73,9 @@ class DeliveriesOut(ResponseBody):
 
 
 @router.post("/webhooks", status_code=201, response_model=WebhookCreatedOut, response_model_exclude_unset=True)
-def post_webhook(body: WebhookIn, session: SessionDep, who: Admin) -> object:
-    row = webhooks.create_webhook(session, body.url, body.secret, body.kinds, body.min_severity, who.user,
-                                  datetime.now(UTC))
+def post_webhook(body: WebhookIn, uow: UnitOfWorkDep, who: Admin) -> object:
+    row = webhooks.add_webhook(CreateWebhook(body.url, body.secret, tuple(body.kinds), body.min_severity, who.user),
+                               uow)
     return {"webhook": webhooks.webhook_dict(row)}
 
 
@@ -85,8 +85,8 @@ def get_webhooks(session: SessionDep, _who: Admin) -> object:
 
 
 @router.delete("/webhooks/{webhook_id}", response_model=WebhookCreatedOut, response_model_exclude_unset=True)
-def delete_webhook(webhook_id: IdPath, session: SessionDep, _who: Admin) -> object:
-    return {"webhook": webhooks.webhook_dict(webhooks.delete_webhook(session, webhook_id))}
+def delete_webhook(webhook_id: IdPath, uow: UnitOfWorkDep, who: Admin) -> object:
+    return {"webhook": webhooks.webhook_dict(webhooks.deactivate_webhook(DeactivateWebhook(webhook_id, who.user), uow))}
 
 
 @router.get("/webhooks/deliveries", response_model=DeliveriesOut, response_model_exclude_unset=True)
