@@ -5,12 +5,10 @@ figure comes from the same service functions the API's reports use (``costing.re
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from time import monotonic
 from typing import Any
 
 from sqlalchemy import func, select
@@ -36,11 +34,12 @@ from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing import reports
 from central.service_layer.costing.journal import local_date
 from central.service_layer.costing.master_data import Snapshot, snapshot
+from central.service_layer.costing.past_cache import cached, database_of
 from central.service_layer.costing.timeline import intervals
 from central.service_layer.ingest import queries
 
 __all__ = ["plant_overview", "window_figures", "cost_figures", "stream_summaries", "machine_timeline", "oee_trend",
-           "close_checklist", "today_window", "MAX_TIMELINE", "TREND_CACHE_SECONDS", "PAST_CACHE_SECONDS"]
+           "close_checklist", "today_window", "MAX_TIMELINE"]
 
 MAX_TIMELINE = timedelta(days=7)
 """The longest window a machine timeline draws."""
@@ -175,39 +174,22 @@ def window_figures(session: Session, snap: Snapshot, w: reports.Window, *, machi
     }
 
 
-PAST_CACHE_SECONDS = 300.0
-"""How long the finished days of a cost window (before today's midnight) stay cached per process: a
-late event or a decision on a suspect event dated before today shows after at most this long
-(today's part is always read)."""
-_past_cache: dict[tuple[str, tuple[str, ...], datetime, datetime], tuple[float, tuple[list[Interval], list[_Units]]]]
-_past_cache = {}
-
-
 def _past(session: Session, snap: Snapshot, machines: list[str], start: datetime,
           end: datetime) -> tuple[list[Interval], list[_Units]]:
     """The intervals (clipped to [start, end)) and posted units of the finished days [start, end),
-    cached for :data:`PAST_CACHE_SECONDS` per process and database."""
-    key = (str(session.get_bind().engine.url), tuple(machines), start, end)
-    with _trend_lock:
-        hit = _past_cache.get(key)
-    if hit is not None and hit[0] > monotonic():
-        return hit[1]
-    ivs = list(clip(intervals(session, snap, machines, start, end), start, end)) if machines else []
-    value = (ivs, _units(session, start, end, machines, (EventPostingStatus.POSTED,)))
-    with _trend_lock:
-        if len(_past_cache) > 1_000:
-            for stale in [k for k, (until, _) in _past_cache.items() if until <= monotonic()]:
-                del _past_cache[stale]
-        _past_cache[key] = (monotonic() + PAST_CACHE_SECONDS, value)
-    return value
+    through :func:`~central.service_layer.costing.past_cache.cached`."""
+    def load() -> tuple[list[Interval], list[_Units]]:
+        ivs = list(clip(intervals(session, snap, machines, start, end), start, end)) if machines else []
+        return ivs, _units(session, start, end, machines, (EventPostingStatus.POSTED,))
+    return cached(("console-cost", database_of(session), tuple(machines), start, end), load)
 
 
 def cost_figures(session: Session, snap: Snapshot, w: reports.Window, *, clock: Clock = utc_now,
                  split: datetime | None = None) -> dict[str, Any]:
     """Downtime cost and cost of quality over ``w`` (e.g. a monthly period): the figures of
     ``reports.downtime`` and ``reports.cost_of_quality`` (tested equal). The finished days before
-    today's local midnight are read once per :data:`PAST_CACHE_SECONDS` (:func:`_past`), today's
-    part on every request; interval time and unit counts add up exactly across the split
+    today's local midnight come from the past cache (:func:`_past`), today's part is read on every
+    request; interval time and unit counts add up exactly across the split
     (``split``: another instant than today's midnight, for a test)."""
     machines = [m.id for m in snap.master.machines]
     now = clock()
@@ -302,44 +284,31 @@ def plant_overview(session: Session, *, clock: Clock = utc_now) -> dict[str, Any
             "downtime_total_cost": figures["downtime"]["total_cost"], "oee": figures["plant_oee"]}
 
 
-TREND_CACHE_SECONDS = 300.0
-"""How long a finished day's OEE stays cached per process (a late event for that day shows then)."""
-_trend_cache: dict[tuple[str, str | None, str], tuple[float, dict[str, Any]]] = {}
-_trend_lock = threading.Lock()
-
-
 def oee_trend(session: Session, days: int = 7, machine: str | None = None, *,
               clock: Clock = utc_now, today_oee: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """OEE per local day over the last ``days`` days (today last, up to now). Finished days are
-    cached for :data:`TREND_CACHE_SECONDS` per process and database; today is always computed,
-    unless the caller has it already (``today_oee``: the plant page's own figure for today)."""
+    """OEE per local day over the last ``days`` days (today last, up to now). Finished days come
+    from the past cache (:mod:`central.service_layer.costing.past_cache`); today is always
+    computed, unless the caller has it already (``today_oee``: the plant page's own figure)."""
     if not 1 <= days <= 31:
         raise InvalidInput("the OEE trend covers 1 to 31 days")
     snap = snapshot(session)
     if machine is not None and machine not in snap.master.machines_by_id:
         raise NotFound(f"no machine {machine!r}")
     today = local_date(snap, _entity(snap), clock())
-    database = str(session.get_bind().engine.url)
+    database = database_of(session)
     out = []
     for back in range(days - 1, -1, -1):
         day = (today - timedelta(days=back)).isoformat()
-        key = (database, machine, day)
-        with _trend_lock:
-            hit = _trend_cache.get(key) if back else None
-        if hit is not None and hit[0] > monotonic():
-            figures = hit[1]
-        elif not back and today_oee is not None:
-            figures = today_oee
-        else:
+
+        def load(day: str = day) -> dict[str, Any]:
             got = window_figures(session, snap, reports.window(session, snap, None, day, day, clock=clock),
                                  clock=clock)
-            figures = got["plant_oee"] if machine is None else got["oee"][machine]
-            if back:
-                with _trend_lock:
-                    if len(_trend_cache) > 10_000:  # drop the expired ones now and then
-                        for stale in [k for k, (until, _) in _trend_cache.items() if until <= monotonic()]:
-                            del _trend_cache[stale]
-                    _trend_cache[key] = (monotonic() + TREND_CACHE_SECONDS, figures)
+            figures: dict[str, Any] = got["plant_oee"] if machine is None else got["oee"][machine]
+            return figures
+        if back:  # a finished day
+            figures = cached(("console-trend", database, machine, day), load)
+        else:
+            figures = today_oee if today_oee is not None else load()
         out.append({"day": day, **figures})
     return out
 
