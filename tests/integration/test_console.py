@@ -19,6 +19,7 @@ from support.costing import costing_container, worked_example_master
 from central.adapters.db.models_recommendations import RecommendationRow
 from central.bootstrap import Container
 from central.domain.console_access import ALL_ROLES, Page, may_view, pages_for
+from central.entrypoints.console import pages as console_pages
 from central.entrypoints.console.web import SESSION_COOKIE, SIGNIN_COOKIE
 from central.service_layer import console_views
 from central.service_layer.alerts import raise_alert
@@ -237,6 +238,22 @@ def test_an_alert_is_acknowledged_by_an_operator_and_resolved_by_a_controller(
     assert boss.post(f"{CONSOLE}/queues/alerts/{alert_id}/resolve", data={"csrf": boss_csrf}).status_code == 200
     alert = ok(client.get(f"{API}/alerts/{alert_id}", headers=admin))["alert"]
     assert alert["status"] == "resolved" and alert["assignee"] == "maint" and alert["resolved_by"] == "carla"
+
+
+def test_an_entry_page_lists_its_first_events_and_says_how_many_there_are(
+    scenario: dict[str, Any], client: TestClient, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sign_in(client, bearer(admin))
+    entries = ok(client.get(f"{API}/journal", params={"work_order": "WO-1", "limit": 100}, headers=admin))["entries"]
+    full = max((ok(client.get(f"{API}/journal/{e['id']}", headers=admin)) for e in entries),
+               key=lambda e: len(e["lineage"]["events"]))
+    count = len(full["lineage"]["events"])
+    assert count >= 2
+    page = client.get(f"{CONSOLE}/cost/journal/{full['id']}").text
+    assert page.count('<tr class="event">') == count and 'id="events-more"' not in page
+    monkeypatch.setattr(console_pages, "ENTRY_EVENTS_SHOWN", 1)
+    page = client.get(f"{CONSOLE}/cost/journal/{full['id']}").text
+    assert page.count('<tr class="event">') == 1 and f"the first 1 of {count} events" in page
 
 
 def _open_recommendation(central: Container, machine: str) -> int:

@@ -37,6 +37,9 @@ Executive = Annotated[ConsoleSession, Depends(page_guard(Page.EXECUTIVE))]
 MarginPage = Annotated[ConsoleSession, Depends(page_guard(Page.MARGIN))]
 Audit = Annotated[ConsoleSession, Depends(page_guard(Page.AUDIT))]
 Text = Annotated[str | None, Query(max_length=64)]
+ENTRY_EVENTS_SHOWN = 200
+"""Machine events an entry's page lists (a production entry of one 500-event batch has ~480): the
+rest are one API call away."""
 
 
 def current_period(periods: list[dict[str, Any]], today: date) -> str | None:
@@ -146,7 +149,8 @@ def order(request: Request, session: SessionDep, who: Cost, order_id: str,
 def entry(request: Request, session: SessionDep, who: Cost, entry_id: IdPath) -> Response:
     """Drill-down step 3: an entry's lines, its operational record and the machine events with
     their raw PLC values."""
-    return render(request, "entry.html", {"entry": ledger.get_entry(session, entry_id), "page": "cost"}, who=who)
+    return render(request, "entry.html", {"entry": ledger.get_entry(session, entry_id), "shown": ENTRY_EVENTS_SHOWN,
+                                          "page": "cost"}, who=who)
 
 
 @router.get("/margin", response_class=HTMLResponse)
