@@ -31,7 +31,13 @@ from central.adapters.db.models_costing import (
 )
 from central.adapters.db.models_governance import ApprovalRow
 from central.adapters.db.models_ingest import AlertRow, EdgeRow, MachineRow
-from central.adapters.db.models_purchasing import WebhookDeliveryRow, WebhookRow
+from central.adapters.db.models_purchasing import (
+    PurchaseOrderLineRow,
+    PurchaseOrderReceiptRow,
+    PurchaseOrderRow,
+    WebhookDeliveryRow,
+    WebhookRow,
+)
 from central.adapters.master_snapshot import snapshot
 from central.domain.governance import Status
 from central.domain.master_snapshot import Snapshot
@@ -47,6 +53,7 @@ __all__ = [
     "SqlTokenRepository",
     "SqlAlertRepository",
     "SqlWebhookRepository",
+    "SqlPurchaseOrderRepository",
     "load_order",
 ]
 
@@ -271,3 +278,37 @@ class SqlWebhookRepository:
 
     def add_delivery(self, row: WebhookDeliveryRow) -> None:
         self._session.add(row)
+
+
+class SqlPurchaseOrderRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, po_id: str) -> PurchaseOrderRow | None:
+        return self._session.get(PurchaseOrderRow, po_id)
+
+    def add(self, po: PurchaseOrderRow, lines: Sequence[PurchaseOrderLineRow]) -> None:
+        self._session.add(po)
+        self._session.flush()
+        self._session.add_all(lines)
+        self._session.flush()
+
+    def lines(self, po_id: str) -> list[PurchaseOrderLineRow]:
+        return list(self._session.scalars(select(PurchaseOrderLineRow)
+                                          .where(PurchaseOrderLineRow.purchase_order == po_id)
+                                          .order_by(PurchaseOrderLineRow.line_no)))
+
+    def line(self, line_id: int, *, lock: bool = False) -> PurchaseOrderLineRow | None:
+        stmt = select(PurchaseOrderLineRow).where(PurchaseOrderLineRow.id == line_id)
+        return self._session.scalar(for_update(self._session, stmt) if lock else stmt)
+
+    def receipts(self, line_ids: Sequence[int]) -> list[PurchaseOrderReceiptRow]:
+        if not line_ids:
+            return []
+        return list(self._session.scalars(select(PurchaseOrderReceiptRow)
+                                          .where(PurchaseOrderReceiptRow.line_id.in_(line_ids))
+                                          .order_by(PurchaseOrderReceiptRow.record_id)))
+
+    def add_receipt(self, row: PurchaseOrderReceiptRow) -> None:
+        self._session.add(row)
+        self._session.flush()

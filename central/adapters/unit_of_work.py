@@ -35,6 +35,7 @@ from central.adapters.repositories import (
     SqlEventPostingRepository,
     SqlMasterDataRepository,
     SqlPeriodRepository,
+    SqlPurchaseOrderRepository,
     SqlRecordRepository,
     SqlTokenRepository,
     SqlWebhookRepository,
@@ -73,6 +74,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.tokens = SqlTokenRepository(session)
         self.alerts = SqlAlertRepository(session)
         self.webhooks = SqlWebhookRepository(session)
+        self.purchase_orders = SqlPurchaseOrderRepository(session)
         self.audit = SessionAuditLog(session)
         self.events = SqlEventRepository(session)
 

@@ -26,7 +26,13 @@ from central.adapters.db.models_access import ApiTokenRow
 from central.adapters.db.models_costing import DispatchRow, EventPostingRow, OpRecordRow, PeriodRow, WorkOrderRow
 from central.adapters.db.models_governance import ApprovalRow
 from central.adapters.db.models_ingest import AlertRow
-from central.adapters.db.models_purchasing import WebhookDeliveryRow, WebhookRow
+from central.adapters.db.models_purchasing import (
+    PurchaseOrderLineRow,
+    PurchaseOrderReceiptRow,
+    PurchaseOrderRow,
+    WebhookDeliveryRow,
+    WebhookRow,
+)
 from central.domain.master_snapshot import Snapshot
 from central.service_layer.access import Principal
 from central.service_layer.clock import Clock, utc_now
@@ -47,6 +53,7 @@ __all__ = [
     "TokenRepository",
     "AlertRepository",
     "WebhookRepository",
+    "PurchaseOrderRepository",
     "AuditLog",
     "Actor",
 ]
@@ -216,6 +223,30 @@ class WebhookRepository(Protocol):
         ...
 
 
+class PurchaseOrderRepository(Protocol):
+    """Purchase orders, their lines and the receipts against the lines."""
+
+    def get(self, po_id: str) -> PurchaseOrderRow | None: ...
+
+    def add(self, po: PurchaseOrderRow, lines: Sequence[PurchaseOrderLineRow]) -> None:
+        """Store an order with its lines (flushed: the lines get their ids)."""
+        ...
+
+    def lines(self, po_id: str) -> list[PurchaseOrderLineRow]:
+        """The order's lines by line number."""
+        ...
+
+    def line(self, line_id: int, *, lock: bool = False) -> PurchaseOrderLineRow | None:
+        """A line; ``lock`` reads it row-locked (a receipt against it)."""
+        ...
+
+    def receipts(self, line_ids: Sequence[int]) -> list[PurchaseOrderReceiptRow]:
+        """The receipts against these lines, by receipt record."""
+        ...
+
+    def add_receipt(self, row: PurchaseOrderReceiptRow) -> None: ...
+
+
 class AuditLog(Protocol):
     """The audit log of the transaction: a record exists exactly when the transaction commits."""
 
@@ -238,6 +269,7 @@ class AbstractUnitOfWork(abc.ABC):
     tokens: TokenRepository
     alerts: AlertRepository
     webhooks: WebhookRepository
+    purchase_orders: PurchaseOrderRepository
     audit: AuditLog
     #: stored events and stream cursors, in bulk (the ingest handler's)
     events: EventRepository

@@ -21,7 +21,13 @@ from central.adapters.db.models_access import ApiTokenRow
 from central.adapters.db.models_costing import DispatchRow, EventPostingRow, OpRecordRow, PeriodRow, WorkOrderRow
 from central.adapters.db.models_governance import ApprovalRow
 from central.adapters.db.models_ingest import AlertRow
-from central.adapters.db.models_purchasing import WebhookDeliveryRow, WebhookRow
+from central.adapters.db.models_purchasing import (
+    PurchaseOrderLineRow,
+    PurchaseOrderReceiptRow,
+    PurchaseOrderRow,
+    WebhookDeliveryRow,
+    WebhookRow,
+)
 from central.domain.master_data import MasterData
 from central.domain.master_snapshot import Snapshot
 from central.domain.posting_rules import DEFAULT_RULES
@@ -210,6 +216,35 @@ class FakeWebhooks:
         self.deliveries.append(row)
 
 
+class FakePurchaseOrders:
+    def __init__(self) -> None:
+        self.orders: dict[str, PurchaseOrderRow] = {}
+        self.lines_: dict[int, PurchaseOrderLineRow] = {}
+        self.receipts_: list[PurchaseOrderReceiptRow] = []
+
+    def get(self, po_id: str) -> PurchaseOrderRow | None:
+        return self.orders.get(po_id)
+
+    def add(self, po: PurchaseOrderRow, lines: Sequence[PurchaseOrderLineRow]) -> None:
+        assert po.id not in self.orders, f"duplicate purchase order {po.id}"
+        self.orders[po.id] = po
+        for line in lines:
+            line.id = len(self.lines_) + 1
+            self.lines_[line.id] = line
+
+    def lines(self, po_id: str) -> list[PurchaseOrderLineRow]:
+        return sorted((ln for ln in self.lines_.values() if ln.purchase_order == po_id), key=lambda ln: ln.line_no)
+
+    def line(self, line_id: int, *, lock: bool = False) -> PurchaseOrderLineRow | None:
+        return self.lines_.get(line_id)
+
+    def receipts(self, line_ids: Sequence[int]) -> list[PurchaseOrderReceiptRow]:
+        return sorted((r for r in self.receipts_ if r.line_id in line_ids), key=lambda r: r.record_id)
+
+    def add_receipt(self, row: PurchaseOrderReceiptRow) -> None:
+        self.receipts_.append(row)
+
+
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
     actor: str
@@ -340,6 +375,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.tokens: FakeTokens = FakeTokens()
         self.alerts: FakeAlerts = FakeAlerts()
         self.webhooks: FakeWebhooks = FakeWebhooks()
+        self.purchase_orders: FakePurchaseOrders = FakePurchaseOrders()
         self.audit: FakeAuditLog = FakeAuditLog()
         self.events: FakeEvents = FakeEvents()
         self.clock = lambda: now

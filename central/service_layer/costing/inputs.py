@@ -79,7 +79,7 @@ def record_goods_receipt(cmd: RecordGoodsReceipt, uow: AbstractUnitOfWork) -> di
                  MoveSource(rec.id, choice.period, choice.entry_date, cmd.user, entry_id=entry_id, memo=cmd.ref), now)
         po_line: dict[str, Any] = {}
         if cmd.purchase_order_line is not None:  # issue 14: a receipt against a PO line (409 over tolerance)
-            po_line = {"purchase_order_line": receive_against_line(uow.session, cmd.purchase_order_line, cmd.item, qty,
+            po_line = {"purchase_order_line": receive_against_line(uow, cmd.purchase_order_line, cmd.item, qty,
                                                                    rec.id, now)}
             rec.data = {**(rec.data or {}), **po_line}
         uow.commit()
