@@ -141,6 +141,7 @@ def measure(workdir: Path, n: int, batch_events: int | None = None) -> tuple[lis
     accepted = int(scalar(engine, "SELECT COUNT(*) FROM events WHERE status = 'accepted'") or 0)
     engine.dispose()
     total = max(posted_s, drained_s)
+    central_cpu_s = cpu.get("central", 0.0) * drained_s
     rows: list[list[object]] = [
         [f"raw executemany INSERT of {n:,} rows, 500/tx, SQLite (baseline)", f"{raw_s:.1f} s", f"{n / raw_s:,.0f}",
          "1.00x"],
@@ -160,7 +161,11 @@ def measure(workdir: Path, n: int, batch_events: int | None = None) -> tuple[lis
             f"(`outbox.batch_max_events`); first event stored {first_s:.1f} s after the agent's start (its start-up). "
             "CPU from the agent's start to the empty outbox (share of one core; the machine has "
             f"{os.cpu_count()}): " + ", ".join(f"{name} {c * 100:.0f} %" for name, c in cpu.items())
-            + (f"; the busiest is {max(cpu, key=lambda k: cpu[k])}." if cpu else "."))
+            + (f"; the busiest is {max(cpu, key=lambda k: cpu[k])}." if cpu else ".")
+            + (f" Central used {central_cpu_s:.1f} CPU-seconds ({central_cpu_s / n * 1e6:,.0f} µs per event; "
+               f"{n / max(central_cpu_s, 1e-9):,.0f} events per CPU-second): with a core to itself, about the least "
+               "this drain can take (its ingest is one thread), whatever the machine's other load."
+               if central_cpu_s else ""))
     return rows, note
 
 

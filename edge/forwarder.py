@@ -11,8 +11,9 @@ asyncio loop with ``call_soon_threadsafe`` and all state lives on the loop. Rule
   ``max_inflight`` without PUBACK and ``max_unacked_events`` without central's ack;
 - the retained ``{"stream", "acked_through"}`` on the ack topic deletes rows; acks of another
   stream are ignored; a PUBACK deletes nothing (a broker can lose its queue);
-- everything unacked is re-sent on every (re)connect and when no ack came for
-  ``resend_timeout_s`` after a send;
+- everything unacked is re-sent on every (re)connect and when central's ack has not moved for
+  ``resend_timeout_s`` while a send is unacked that long (an ack that moves means central is
+  working through a backlog: re-sending it all then only queues duplicates in front of it);
 - reconnect waits double from ``reconnect_min_s`` up to ``reconnect_max_s`` (default 2 s), so a
   broker that comes back is used within about that long however long it was away. Central
   reconnects on the same cap, but may subscribe *after* our re-send: a broker that lost its
@@ -467,8 +468,8 @@ class Forwarder:
                 "subscribed after we sent): re-sending early", self._central_acked + 1, self._sent_through,
                 now - oldest,
             )
-        elif now - oldest < cfg.resend_timeout_s:
-            return
+        elif now - max(oldest, self._last_ack_progress) < cfg.resend_timeout_s:
+            return  # central's ack moved within the timeout: it is working through what we sent
         else:
             log.warning(
                 "no ack for seqs %d..%d within %.0f s: re-sending",
