@@ -31,6 +31,7 @@ from central.adapters.db.models_costing import (
 )
 from central.adapters.db.models_governance import ApprovalRow
 from central.adapters.db.models_ingest import AlertRow, EdgeRow, MachineRow
+from central.adapters.db.models_pricing import SellingPriceRow
 from central.adapters.db.models_purchasing import (
     PurchaseOrderLineRow,
     PurchaseOrderReceiptRow,
@@ -41,6 +42,7 @@ from central.adapters.db.models_purchasing import (
 from central.adapters.master_snapshot import snapshot
 from central.domain.governance import Status
 from central.domain.master_snapshot import Snapshot
+from central.domain.selling_prices import SellingPrice
 
 __all__ = [
     "SqlWorkOrderRepository",
@@ -54,6 +56,7 @@ __all__ = [
     "SqlAlertRepository",
     "SqlWebhookRepository",
     "SqlPurchaseOrderRepository",
+    "SqlSellingPriceRepository",
     "load_order",
 ]
 
@@ -311,4 +314,25 @@ class SqlPurchaseOrderRepository:
 
     def add_receipt(self, row: PurchaseOrderReceiptRow) -> None:
         self._session.add(row)
+        self._session.flush()
+
+
+class SqlSellingPriceRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def all(self, product: str | None = None) -> list[SellingPrice]:
+        stmt = select(SellingPriceRow).order_by(SellingPriceRow.product, SellingPriceRow.valid_from)
+        if product is not None:
+            stmt = stmt.where(SellingPriceRow.product == product)
+        return [SellingPrice(r.product, r.price, r.valid_from, r.currency) for r in self._session.scalars(stmt)]
+
+    def save(self, price: SellingPrice, *, version: int, user: str, now: datetime) -> None:
+        row = self._session.get(SellingPriceRow, (price.product, price.valid_from))
+        if row is None:
+            self._session.add(SellingPriceRow(product=price.product, valid_from=price.valid_from, price=price.price,
+                                              currency=price.currency, version=version, updated=now, updated_by=user))
+        else:
+            row.price, row.currency, row.version, row.updated, row.updated_by = (
+                price.price, price.currency, version, now, user)
         self._session.flush()

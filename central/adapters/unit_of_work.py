@@ -37,6 +37,7 @@ from central.adapters.repositories import (
     SqlPeriodRepository,
     SqlPurchaseOrderRepository,
     SqlRecordRepository,
+    SqlSellingPriceRepository,
     SqlTokenRepository,
     SqlWebhookRepository,
     SqlWorkOrderRepository,
@@ -75,6 +76,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.alerts = SqlAlertRepository(session)
         self.webhooks = SqlWebhookRepository(session)
         self.purchase_orders = SqlPurchaseOrderRepository(session)
+        self.selling_prices = SqlSellingPriceRepository(session)
         self.audit = SessionAuditLog(session)
         self.events = SqlEventRepository(session)
 

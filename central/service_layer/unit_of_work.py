@@ -34,6 +34,7 @@ from central.adapters.db.models_purchasing import (
     WebhookRow,
 )
 from central.domain.master_snapshot import Snapshot
+from central.domain.selling_prices import SellingPrice
 from central.service_layer.access import Principal
 from central.service_layer.clock import Clock, utc_now
 from central.service_layer.event_store import EventRepository
@@ -54,6 +55,7 @@ __all__ = [
     "AlertRepository",
     "WebhookRepository",
     "PurchaseOrderRepository",
+    "SellingPriceRepository",
     "AuditLog",
     "Actor",
 ]
@@ -247,6 +249,19 @@ class PurchaseOrderRepository(Protocol):
     def add_receipt(self, row: PurchaseOrderReceiptRow) -> None: ...
 
 
+class SellingPriceRepository(Protocol):
+    """Selling prices (their own table), as domain values."""
+
+    def all(self, product: str | None = None) -> list[SellingPrice]:
+        """Every stored price (of ``product`` when named), by product and day."""
+        ...
+
+    def save(self, price: SellingPrice, *, version: int, user: str, now: datetime) -> None:
+        """Create or replace the price of ``(product, valid_from)``, stamped with the master-data
+        ``version`` that loaded it."""
+        ...
+
+
 class AuditLog(Protocol):
     """The audit log of the transaction: a record exists exactly when the transaction commits."""
 
@@ -270,6 +285,7 @@ class AbstractUnitOfWork(abc.ABC):
     alerts: AlertRepository
     webhooks: WebhookRepository
     purchase_orders: PurchaseOrderRepository
+    selling_prices: SellingPriceRepository
     audit: AuditLog
     #: stored events and stream cursors, in bulk (the ingest handler's)
     events: EventRepository

@@ -31,6 +31,7 @@ from central.adapters.db.models_purchasing import (
 from central.domain.master_data import MasterData
 from central.domain.master_snapshot import Snapshot
 from central.domain.posting_rules import DEFAULT_RULES
+from central.domain.selling_prices import SellingPrice
 from central.domain.stored_events import EVENT_FIELDS, StoredEvent, StreamState
 from central.service_layer.access import Principal
 from central.service_layer.unit_of_work import AbstractUnitOfWork, Actor, MasterChange
@@ -245,6 +246,21 @@ class FakePurchaseOrders:
         self.receipts_.append(row)
 
 
+class FakeSellingPrices:
+    """Prices by (product, valid_from); ``stamps`` the (version, user, now) each was saved with."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, date], SellingPrice] = {}
+        self.stamps: dict[tuple[str, date], tuple[int, str, datetime]] = {}
+
+    def all(self, product: str | None = None) -> list[SellingPrice]:
+        return [p for _, p in sorted(self.rows.items()) if product is None or p.product == product]
+
+    def save(self, price: SellingPrice, *, version: int, user: str, now: datetime) -> None:
+        self.rows[(price.product, price.valid_from)] = price
+        self.stamps[(price.product, price.valid_from)] = (version, user, now)
+
+
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
     actor: str
@@ -376,6 +392,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.alerts: FakeAlerts = FakeAlerts()
         self.webhooks: FakeWebhooks = FakeWebhooks()
         self.purchase_orders: FakePurchaseOrders = FakePurchaseOrders()
+        self.selling_prices: FakeSellingPrices = FakeSellingPrices()
         self.audit: FakeAuditLog = FakeAuditLog()
         self.events: FakeEvents = FakeEvents()
         self.clock = lambda: now

@@ -153,7 +153,7 @@ def merge_master_data(cmd: LoadMasterData, uow: AbstractUnitOfWork) -> LoadSumma
                 guarded.append(f"{section}[{index}].timezone")
         merged[section] += [r for k, r in stored[section].items() if k not in keys_in_file]
     periods = _merge_periods(uow, mf, summary)
-    prices = merge_prices(uow.session, mf) if mf.selling_prices else None  # own table; no approval needed
+    prices = merge_prices(uow.selling_prices, mf) if mf.selling_prices else None  # own table; no approval needed
     if prices is not None:
         summary.sections[PRICES] = prices.counts
     master = to_domain(merged, periods)
@@ -174,7 +174,7 @@ def merge_master_data(cmd: LoadMasterData, uow: AbstractUnitOfWork) -> LoadSumma
                          {"source": cmd.source, "sections": summary.sections, "approved": cmd.approved}, at=now)
         summary.version = uow.master.add_version(user=cmd.user, source=cmd.source, sections=summary.sections, now=now)
         if prices is not None:
-            write_prices(uow.session, prices, cmd.user, now, summary.version)
+            write_prices(uow.selling_prices, prices, cmd.user, now, summary.version)
         log.info("master data v%s loaded by %s from %s: %s", summary.version, cmd.user, cmd.source, summary.sections)
     else:
         summary.version = uow.master.current_version()

@@ -5,7 +5,9 @@ file's prices over the stored ones by (product, valid_from), like every other se
 the file is created or replaced, a stored record the file does not name stays. The merged set is
 checked with the rest (:func:`central.domain.selling_prices.selling_price_errors`, key paths
 ``selling_prices[i].field``), and only what changed is written, so the same file twice changes
-nothing. A selling price moves no standard cost and no posting: it needs no approval.
+nothing. A selling price moves no standard cost and no posting: it needs no approval. The load
+reads and writes them through ``uow.selling_prices``; the margin and executive views read
+:func:`stored_prices` on their session.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from central.adapters.db.models_pricing import SellingPriceRow
+from central.adapters.repositories import SqlSellingPriceRepository
 from central.domain.errors import ValidationError
 from central.domain.master_data import MasterData
 from central.domain.selling_prices import SellingPrice, selling_price_errors
 from central.service_layer.costing.master_file import MasterFile
+from central.service_layer.unit_of_work import SellingPriceRepository
 
 __all__ = ["SECTION", "PriceMerge", "stored_prices", "merge_prices", "write_prices"]
 
@@ -42,21 +44,14 @@ class PriceMerge:
         return selling_price_errors(master, self.merged)
 
 
-def _domain(row: SellingPriceRow) -> SellingPrice:
-    return SellingPrice(row.product, row.price, row.valid_from, row.currency)
-
-
 def stored_prices(session: Session, product: str | None = None) -> list[SellingPrice]:
-    """Every stored price (of ``product`` when named), by product and day."""
-    stmt = select(SellingPriceRow).order_by(SellingPriceRow.product, SellingPriceRow.valid_from)
-    if product is not None:
-        stmt = stmt.where(SellingPriceRow.product == product)
-    return [_domain(row) for row in session.scalars(stmt)]
+    """Every stored price (of ``product`` when named), by product and day (the views' read)."""
+    return SqlSellingPriceRepository(session).all(product)
 
 
-def merge_prices(session: Session, mf: MasterFile) -> PriceMerge:
+def merge_prices(prices: SellingPriceRepository, mf: MasterFile) -> PriceMerge:
     """The file's prices merged over the stored ones (nothing written)."""
-    stored = {(p.product, p.valid_from): p for p in stored_prices(session)}
+    stored = {(p.product, p.valid_from): p for p in prices.all()}
     result = PriceMerge()
     named = set()
     for record in mf.selling_prices:
@@ -74,14 +69,7 @@ def merge_prices(session: Session, mf: MasterFile) -> PriceMerge:
     return result
 
 
-def write_prices(session: Session, merge: PriceMerge, user: str, now: datetime, version: int) -> None:
+def write_prices(prices: SellingPriceRepository, merge: PriceMerge, user: str, now: datetime, version: int) -> None:
     """Write the changed prices, stamped with the master-data ``version`` that loaded them."""
     for price in merge.changes:
-        row = session.get(SellingPriceRow, (price.product, price.valid_from))
-        if row is None:
-            session.add(SellingPriceRow(product=price.product, valid_from=price.valid_from, price=price.price,
-                                        currency=price.currency, version=version, updated=now, updated_by=user))
-        else:
-            row.price, row.currency, row.version, row.updated, row.updated_by = (
-                price.price, price.currency, version, now, user)
-    session.flush()
+        prices.save(price, version=version, user=user, now=now)
