@@ -20,7 +20,7 @@ Thresholds come from master data: defaults here, overridden per work centre, the
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -35,6 +35,7 @@ __all__ = [
     "Thresholds",
     "resolve_thresholds",
     "UnitEvent",
+    "WindowUnit",
     "RollingScrap",
     "WindowRate",
     "ScrapChange",
@@ -45,6 +46,7 @@ __all__ = [
     "stop_category",
     "needs_maintenance",
     "machine_thresholds",
+    "thresholds_of",
     "threshold_errors",
 ]
 
@@ -116,6 +118,23 @@ def machine_thresholds(records: Mapping[str, Sequence[Mapping[str, Any]]], machi
     return resolve_thresholds((wc or {}).get("thresholds"), m.get("thresholds"))
 
 
+def thresholds_of(records: Mapping[str, Sequence[Mapping[str, Any]]], machines: Iterable[str]) -> dict[str, Thresholds]:
+    """:func:`machine_thresholds` of many machines (the records indexed once); unknown machines are left out."""
+    by_id: dict[Any, Mapping[str, Any]] = {}
+    centers: dict[Any, Mapping[str, Any]] = {}
+    for r in records.get("machines", []):
+        by_id.setdefault(r.get("id"), r)  # the first record of an id, as machine_thresholds finds it
+    for r in records.get("work_centers", []):
+        centers.setdefault(r.get("id"), r)
+    out: dict[str, Thresholds] = {}
+    for machine in machines:
+        m = by_id.get(machine)
+        if m is not None:
+            wc = centers.get(m.get("work_center"))
+            out[machine] = resolve_thresholds((wc or {}).get("thresholds"), m.get("thresholds"))
+    return out
+
+
 def threshold_errors(records: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[ValidationError]:
     """Every machine's resolved thresholds must be valid (e.g. a machine's clear rate not above its
     work centre's scrap rate); checked when master data loads, so the ingest never meets a bad set."""
@@ -143,6 +162,15 @@ class UnitEvent(NamedTuple):
     work_order: str | None = None
 
 
+class WindowUnit(NamedTuple):
+    """An event that only fills the window (history before the events being checked): no key or
+    time needed, only what the rate counts."""
+
+    kind: str  # "count" | "scrap"
+    qty: int
+    reason: str | None = None
+
+
 @dataclass(frozen=True)
 class WindowRate:
     scrap: int
@@ -164,7 +192,7 @@ class RollingScrap:
 
     def __init__(self, window_units: int) -> None:
         self.window_units = window_units
-        self._events: deque[UnitEvent] = deque()
+        self._events: deque[UnitEvent | WindowUnit] = deque()
         self._units = 0
         self._scrap = 0
         self._reasons: dict[str, int] = {}
@@ -174,7 +202,7 @@ class RollingScrap:
         self.add(ev)
         return self.rate()
 
-    def add(self, ev: UnitEvent) -> bool:
+    def add(self, ev: UnitEvent | WindowUnit) -> bool:
         """Add ``ev`` (O(1) amortised: counters, no copy); True when the window is full."""
         if ev.qty <= 0:
             return self._units >= self.window_units
@@ -211,15 +239,19 @@ class RollingScrap:
 
 @dataclass(frozen=True)
 class ScrapChange:
-    """The rate crossed the threshold at ``event`` (``opened``) or fell below the clear rate."""
+    """The rate crossed the threshold at ``event`` (``opened``) or fell below the clear rate. A
+    clearing carries ``peak``: the highest rate the window reached while the exception was open,
+    among the events of the same :func:`scrap_changes` call (None: none of them), so an exception
+    that opens and clears within one batch keeps the same peak as with smaller batches."""
 
     opened: bool
     event: UnitEvent
     window: WindowRate
+    peak: Decimal | None = None
 
 
 def scrap_changes(
-    history: Sequence[UnitEvent], new: Sequence[UnitEvent], thresholds: Thresholds, is_open: bool
+    history: Sequence[UnitEvent | WindowUnit], new: Sequence[UnitEvent], thresholds: Thresholds, is_open: bool
 ) -> tuple[list[ScrapChange], Decimal | None]:
     """Openings and clearings while ``new`` events arrive after ``history`` (both in time order;
     ``history`` only fills the window). Returns the changes and the highest rate seen while an
@@ -244,7 +276,7 @@ def scrap_changes(
             peak = rate
         elif is_open and rate < clear_rate:
             is_open = False
-            changes.append(ScrapChange(False, ev, _window_rate(window)))
+            changes.append(ScrapChange(False, ev, _window_rate(window), peak))
             peak = None
         elif is_open:
             peak = rate if peak is None else max(peak, rate)

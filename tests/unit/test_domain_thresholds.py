@@ -131,3 +131,44 @@ def test_resolution_layers_and_errors() -> None:
                "machines": [{"id": "M1", "work_center": "WC", "thresholds": {"scrap_clear_rate": "0.2"}},
                             {"id": "M2", "work_center": "WC"}]}
     assert [e.key_path for e in threshold_errors(records)] == ["machines[0].thresholds"]
+
+
+def _peaks(events: list[UnitEvent], cuts: list[int], t: Thresholds) -> list[Decimal]:
+    """Each exception's stored peak rate when ``events`` arrive in batches cut at ``cuts`` (the
+    service's rule: the opening rate, raised by a batch's peak while open or its clearing's peak)."""
+    peaks: list[Decimal] = []
+    is_open = False
+    bounds = [0, *sorted(set(c for c in cuts if 0 < c < len(events))), len(events)]
+    for lo, hi in pairwise(bounds):
+        changes, peak = scrap_changes(events[max(0, lo - t.scrap_window_units):lo], events[lo:hi], t, is_open)
+        for c in changes:
+            if c.opened:
+                peaks.append(c.window.rate)
+            elif c.peak is not None:
+                peaks[-1] = max(peaks[-1], c.peak)
+            is_open = c.opened
+        if is_open and peak is not None:
+            peaks[-1] = max(peaks[-1], peak)
+    return peaks
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    kinds=st.lists(st.tuples(st.sampled_from(["count", "scrap"]), st.integers(1, 3)), min_size=1, max_size=120),
+    cuts=st.lists(st.integers(0, 120), max_size=10),
+    window=st.integers(1, 30),
+)
+def test_peak_rates_do_not_depend_on_batching(kinds: list[tuple[str, int]], cuts: list[int], window: int) -> None:
+    t = Thresholds(scrap_rate=Decimal("0.2"), scrap_window_units=window)
+    events = [ev(n + 1, kind, qty) for n, (kind, qty) in enumerate(kinds)]
+    one_at_a_time = _peaks(events, list(range(len(events))), t)
+    assert _peaks(events, [], t) == one_at_a_time
+    assert _peaks(events, cuts, t) == one_at_a_time
+
+
+def test_an_exception_opened_and_cleared_in_one_batch_keeps_its_peak() -> None:
+    t = Thresholds(scrap_rate=Decimal("0.2"), scrap_window_units=5)
+    kinds = ["count"] * 5 + ["scrap"] * 3 + ["count"] * 5
+    changes, peak = scrap_changes([], [ev(n + 1, k) for n, k in enumerate(kinds)], t, False)
+    assert [c.opened for c in changes] == [True, False] and peak is None
+    assert changes[0].window.rate == Decimal("0.2") and changes[1].peak == Decimal("0.6")

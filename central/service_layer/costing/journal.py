@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
+from central.adapters.db.dialect import insert_rows
 from central.adapters.db.models_costing import JournalEntryRow, JournalLineRow, PeriodRow
 from central.adapters.repositories import SqlPeriodRepository
 from central.domain.errors import PeriodError
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "input_period",
     "PeriodChoice", "local_date", "local_zone", "open_period_row", "period_for_event", "period_for_input",
-    "save_entries", "save_entry",
+    "insert_entries", "save_entries", "save_entry",
 ]
 
 _STOCK_ROLES = frozenset({"raw_materials", "finished_goods"})
@@ -139,9 +140,28 @@ def save_entries(
     """The one journal writer: persist balanced entries (one INSERT for the entries, one for all
     their lines), bump the running stock values, and return the entry ids in order. Refuses an
     entry dated into a closed or unknown period. ``now`` is the caller's clock."""
+    ids, values = insert_entries(session, [(e, record_id, work_order) for e in entries], user, now,
+                                 reverses=reverses)
+    for item, delta in values.items():
+        increment_item_stock(session, item, "value", delta)
+    return ids
+
+
+def insert_entries(
+    session: Session,
+    entries: Sequence[tuple[JournalEntry, int | None, str | None]],
+    user: str,
+    now: datetime,
+    *,
+    reverses: int | None = None,
+) -> tuple[list[int], dict[str, Decimal]]:
+    """:func:`save_entries` for entries of many records at once (``(entry, record_id, work_order)``),
+    without the stock-value bump: returns the entry ids in order and the value each item's stock
+    lines move, summed over the entries, for the caller to add to ``item_stock`` (one upsert per
+    item rather than per entry). Refuses an entry dated into a closed or unknown period."""
     if not entries:
-        return []
-    for period_id in dict.fromkeys(e.period for e in entries):
+        return [], {}
+    for period_id in dict.fromkeys(e.period for e, _, _ in entries):
         period = session.get(PeriodRow, period_id)
         if period is None or period.status != "open":
             raise PeriodError(f"period {period_id} is closed or unknown: nothing posts into it")
@@ -150,16 +170,19 @@ def save_entries(
         {"entity": e.entity, "period": e.period, "entry_date": e.entry_date, "kind": e.kind, "memo": e.memo,
          "rule_version": e.rule_version, "late": e.late, "original_date": e.original_date, "reverses": reverses,
          "reason": e.reason, "record_id": record_id, "work_order": work_order, "created": now, "user": user}
-        for e in entries
+        for e, record_id, work_order in entries
     ]
     ids = [int(i) for i in session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True),
                                            values)]
-    session.execute(insert(cast(Table, JournalLineRow.__table__)),
-                    [line for entry_id, e in zip(ids, entries, strict=True) for line in _line_rows(entry_id, e)])
-    for e in entries:
-        _bump_stock_value(session, e)
-    record_entries(session, entries)  # ledger balance snapshots (costing/snapshots.py), same transaction
-    return ids
+    insert_rows(session, cast(Table, JournalLineRow.__table__),
+                [row for entry_id, (e, _, _) in zip(ids, entries, strict=True) for row in _line_rows(entry_id, e)])
+    record_entries(session, [e for e, _, _ in entries])  # the ledger balance snapshots, same transaction
+    moved: dict[str, Decimal] = {}
+    for e, _, _ in entries:
+        for line in e.lines:
+            if line.role.value in _STOCK_ROLES and line.tags.item is not None:
+                moved[line.tags.item] = moved.get(line.tags.item, Decimal(0)) + line.amount
+    return ids, moved
 
 
 def save_entry(
@@ -184,13 +207,3 @@ def _line_rows(entry_id: int, entry: JournalEntry) -> list[dict[str, Any]]:
          "work_center": line.tags.work_center, "reason": line.tags.reason, "memo": line.tags.memo}
         for n, line in enumerate(entry.lines, start=1)
     ]
-
-
-def _bump_stock_value(session: Session, entry: JournalEntry) -> None:
-    """The running value on hand of every item the entry's stock lines move."""
-    moves: dict[str, Decimal] = {}
-    for line in entry.lines:
-        if line.role.value in _STOCK_ROLES and line.tags.item is not None:
-            moves[line.tags.item] = moves.get(line.tags.item, Decimal(0)) + line.amount
-    for item, delta in moves.items():
-        increment_item_stock(session, item, "value", delta)

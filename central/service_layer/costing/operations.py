@@ -12,9 +12,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypedDict
+from functools import lru_cache
+from typing import Any, TypedDict, cast
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, Integer, String, Table, TextClause, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from central.adapters.db.models_costing import (
@@ -30,11 +31,12 @@ from central.domain.thresholds import (
     Stop,
     Thresholds,
     UnitEvent,
+    WindowUnit,
     ended_stops,
-    machine_thresholds,
     needs_maintenance,
     scrap_changes,
     stop_category,
+    thresholds_of,
 )
 from central.domain.time_accounting import order_at
 from central.service_layer.alerts import raise_alert
@@ -97,7 +99,8 @@ repeated identical states is measured from the oldest of these: a lower bound)."
 
 def check_events(session: Session, snap: Snapshot, rows: Sequence[Mapping[str, Any]], now: datetime) -> None:
     """Check the machines of newly stored ``event_postings`` rows (dicts) against their thresholds;
-    records and alerts they open are stamped ``now``."""
+    records and alerts they open are stamped ``now``. The scrap windows of every machine of the
+    batch are read in one statement per :data:`_HISTORY_CHUNK` machines, their open exceptions in one."""
     units: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     states: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -105,14 +108,18 @@ def check_events(session: Session, snap: Snapshot, rows: Sequence[Mapping[str, A
             states[row["machine"]].append(row)
         elif row["kind"] in ("count", "scrap") and row["status"] in _COUNTED and row["qty"] > 0:
             units[row["machine"]].append(row)
-    for machine in sorted(units.keys() | states.keys()):
-        thresholds = machine_thresholds(snap.records, machine)
-        if thresholds is None:
-            continue  # not in master data: nothing to measure against
-        if machine in units:
-            _check_scrap(session, snap, machine, thresholds, units[machine], now)
-        if machine in states:
-            _check_stops(session, snap, machine, thresholds, states[machine], now)
+    thresholds = thresholds_of(snap.records, sorted(units.keys() | states.keys()))  # not in master data: unchecked
+    scrap = {m: sorted((_unit(r) for r in units[m]), key=lambda u: (u.ts, u.key)) for m in sorted(units)
+             if m in thresholds}
+    if scrap:
+        history = _scrap_history(session, {m: (new[0], thresholds[m].scrap_window_units) for m, new in scrap.items()})
+        current = _open_exceptions(session, scrap)
+        for machine, new in scrap.items():
+            _check_scrap(session, snap, machine, thresholds[machine], history.get(machine, []), new,
+                         current.get(machine), now)
+    for machine in sorted(states):
+        if machine in thresholds:
+            _check_stops(session, snap, machine, thresholds[machine], states[machine], now)
 
 
 def _unit(r: Mapping[str, Any]) -> UnitEvent:
@@ -124,24 +131,61 @@ def _work_center(snap: Snapshot, machine: str) -> str | None:
     return None if m is None else m.work_center
 
 
+_HISTORY_CHUNK = 100
+"""Machines whose scrap-window history one statement reads (a UNION ALL of one indexed,
+limited read per machine)."""
+
+
+@lru_cache(maxsize=8)
+def _history_statement(n: int) -> TextClause:
+    """The units before ``:t{i}/:k{i}`` of machines ``:m{i}`` (``i < n``), newest first, at most
+    ``:n{i}`` each: one limited index read per machine (``ix_event_postings_machine_ts``), numbered."""
+    ts_type = cast(Table, EventPostingRow.__table__).c.ts.type
+    parts, params = [], []
+    for i in range(n):
+        parts.append(
+            f"SELECT machine, kind, qty, reason, ROW_NUMBER() OVER (ORDER BY ts DESC, event_id DESC) AS rn "
+            f"FROM (SELECT machine, event_id, ts, kind, qty, reason FROM event_postings WHERE machine = :m{i} "
+            f"AND kind IN ('count', 'scrap') AND status IN ('{EventPostingStatus.POSTED}', "
+            f"'{EventPostingStatus.UNASSIGNED}') AND qty > 0 AND ts <= :t{i} AND (ts < :t{i} OR event_id < :k{i}) "
+            f"ORDER BY ts DESC, event_id DESC LIMIT :n{i}) AS h{i}")
+        params += [bindparam(f"m{i}", type_=String()), bindparam(f"t{i}", type_=ts_type),
+                   bindparam(f"k{i}", type_=BigInteger()), bindparam(f"n{i}", type_=Integer())]
+    return text(" UNION ALL ".join(parts)).bindparams(*params)
+
+
+def _scrap_history(session: Session, first: Mapping[str, tuple[UnitEvent, int]]) -> dict[str, list[WindowUnit]]:
+    """Per machine: the counted units before its first new one (``first``: that unit and the
+    window size), at most a window's worth, oldest first (what fills the rolling window)."""
+    found: dict[str, list[tuple[int, WindowUnit]]] = defaultdict(list)
+    machines = sorted(first)
+    for lo in range(0, len(machines), _HISTORY_CHUNK):
+        chunk = machines[lo:lo + _HISTORY_CHUNK]
+        params: dict[str, Any] = {}
+        for i, machine in enumerate(chunk):
+            unit, window = first[machine]
+            params |= {f"m{i}": machine, f"t{i}": unit.ts, f"k{i}": unit.key, f"n{i}": window}
+        for row in session.execute(_history_statement(len(chunk)), params):
+            found[str(row.machine)].append((-int(row.rn), WindowUnit(str(row.kind), int(row.qty), row.reason)))
+    return {m: [u for _, u in sorted(units, key=lambda x: x[0])] for m, units in found.items()}
+
+
+def _open_exceptions(session: Session, machines: Iterable[str]) -> dict[str, QualityExceptionRow]:
+    """The open quality exception of each machine (the newest, should there be several)."""
+    wanted = sorted(set(machines))
+    out: dict[str, QualityExceptionRow] = {}
+    for lo in range(0, len(wanted), 500):
+        for row in session.scalars(select(QualityExceptionRow).where(
+                QualityExceptionRow.machine.in_(wanted[lo:lo + 500]), QualityExceptionRow.status == "open"
+        ).order_by(QualityExceptionRow.id)):
+            out[row.machine] = row  # ascending ids: the newest wins
+    return out
+
+
 def _check_scrap(
-    session: Session, snap: Snapshot, machine: str, t: Thresholds, new_rows: Sequence[Mapping[str, Any]],
-    now: datetime,
+    session: Session, snap: Snapshot, machine: str, t: Thresholds, history: Sequence[WindowUnit],
+    new: Sequence[UnitEvent], current: QualityExceptionRow | None, now: datetime,
 ) -> None:
-    new = sorted((_unit(r) for r in new_rows), key=lambda u: (u.ts, u.key))
-    first = new[0]
-    history_rows = session.execute(select(
-        EventPostingRow.event_id, EventPostingRow.ts, EventPostingRow.kind, EventPostingRow.qty,
-        EventPostingRow.reason, EventPostingRow.work_order).where(
-        EventPostingRow.machine == machine, EventPostingRow.kind.in_(("count", "scrap")),
-        EventPostingRow.status.in_(_COUNTED), EventPostingRow.qty > 0, EventPostingRow.ts <= first.ts,
-        (EventPostingRow.ts < first.ts) | (EventPostingRow.event_id < first.key),
-    ).order_by(EventPostingRow.ts.desc(), EventPostingRow.event_id.desc()).limit(t.scrap_window_units))
-    history = sorted((UnitEvent(int(k), ts, str(kind), int(q), reason, wo)
-                      for k, ts, kind, q, reason, wo in history_rows), key=lambda u: (u.ts, u.key))
-    current = session.scalars(select(QualityExceptionRow).where(
-        QualityExceptionRow.machine == machine, QualityExceptionRow.status == "open"
-    ).order_by(QualityExceptionRow.id.desc()).limit(1)).first()
     changes, peak = scrap_changes(history, new, t, current is not None)
     for change in changes:
         if change.opened:
@@ -173,6 +217,8 @@ def _open_exception(session: Session, snap: Snapshot, machine: str, t: Threshold
 
 
 def _clear_exception(row: QualityExceptionRow, change: ScrapChange) -> None:
+    if change.peak is not None and to_unit(change.peak) > row.peak_rate:  # reached in this batch, before the clearing
+        row.peak_rate = to_unit(change.peak)
     row.status, row.cleared_at, row.cleared_event = "cleared", change.event.ts, change.event.key
     row.cleared_rate = to_unit(change.window.rate)
     log.info("quality exception %s on %s cleared at %s (rate %s)", row.id, row.machine, change.event.ts,

@@ -37,7 +37,8 @@ from central.service_layer.costing.lineage import events_of
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "MoveSource", "add_move", "moved_for_order", "on_hand", "on_hand_by_item", "check_negative",
+    "MoveSource", "add_move", "alert_negative", "increment_item_stocks", "moved_for_order", "moved_for_orders",
+    "on_hand", "stored_qty", "on_hand_by_item", "check_negative",
     "reverse_moves", "list_moves", "move_view", "StockMoveView", "StockMovePage",
 ]
 
@@ -112,6 +113,18 @@ def increment_item_stock(
     session.execute(stmt.on_conflict_do_update(index_elements=["item"], set_={column: table.c[column] + delta}))
 
 
+def increment_item_stocks(session: Session, deltas: Mapping[str, tuple[Decimal, Decimal]]) -> None:
+    """Add ``(qty, value)`` deltas to many items' ``item_stock`` rows in one statement (an upsert
+    executed for every item, in sorted order so two writers lock rows in the same order)."""
+    if not deltas:
+        return
+    table = cast(Table, ItemStockRow.__table__)
+    stmt = upsert_insert(session, ItemStockRow)
+    stmt = stmt.on_conflict_do_update(index_elements=["item"], set_={
+        "qty": table.c.qty + stmt.excluded.qty, "value": table.c.value + stmt.excluded.value})
+    session.execute(stmt, [{"item": item, "qty": qty, "value": value} for item, (qty, value) in sorted(deltas.items())])
+
+
 def on_hand(session: Session, item: str) -> Decimal:
     """Quantity on hand of ``item``: the sum of its moves (kept running in ``item_stock``)."""
     session.flush()
@@ -133,6 +146,19 @@ def moved_for_order(session: Session, work_order: str) -> dict[MoveKey, Decimal]
     return {(str(kind), str(item)): Decimal(total or 0) for kind, item, total in session.execute(stmt)}
 
 
+def moved_for_orders(session: Session, work_orders: Iterable[str]) -> dict[str, dict[MoveKey, Decimal]]:
+    """:func:`moved_for_order` of many orders in one read (orders with no move map to ``{}``)."""
+    wanted = sorted(set(work_orders))
+    out: dict[str, dict[MoveKey, Decimal]] = {wo: {} for wo in wanted}
+    for lo in range(0, len(wanted), 500):
+        stmt = select(StockMoveRow.work_order, StockMoveRow.kind, StockMoveRow.item, func.sum(StockMoveRow.qty)).where(
+            StockMoveRow.work_order.in_(wanted[lo:lo + 500]), StockMoveRow.kind.in_((BACKFLUSH, FINISHED_GOODS))
+        ).group_by(StockMoveRow.work_order, StockMoveRow.kind, StockMoveRow.item)
+        for wo, kind, item, total in session.execute(stmt):
+            out[str(wo)][(str(kind), str(item))] = Decimal(total or 0)
+    return out
+
+
 def check_negative(
     session: Session, items: Iterable[str], cause: str, detail: Mapping[str, Any], now: datetime
 ) -> list[str]:
@@ -150,10 +176,25 @@ def check_negative(
         qty = ZERO if qty is None else qty
         if qty < 0:
             below.append(item)
-            raise_alert(session, "negative_inventory", f"negative_inventory:{item}",
-                        f"item {item} is below zero on hand ({qty}) after {cause}", now,
-                        detail={"item": item, "on_hand": format_quantity(qty), "cause": cause, **detail})
+            alert_negative(session, item, qty, cause, detail, now)
     return below
+
+
+def stored_qty(session: Session, items: Iterable[str]) -> dict[str, Decimal]:
+    """``item_stock.qty`` of ``items`` (0 for an item never moved), one read."""
+    wanted = sorted(set(items))
+    stored = {str(item): qty for item, qty in session.execute(
+        select(ItemStockRow.item, ItemStockRow.qty).where(ItemStockRow.item.in_(wanted)))} if wanted else {}
+    return {item: stored.get(item) or ZERO for item in wanted}
+
+
+def alert_negative(
+    session: Session, item: str, qty: Decimal, cause: str, detail: Mapping[str, Any], now: datetime
+) -> None:
+    """The ``negative_inventory`` alert of ``item`` (merged into its open one): ``qty`` on hand after ``cause``."""
+    raise_alert(session, "negative_inventory", f"negative_inventory:{item}",
+                f"item {item} is below zero on hand ({qty}) after {cause}", now,
+                detail={"item": item, "on_hand": format_quantity(qty), "cause": cause, **detail})
 
 
 def reverse_moves(session: Session, record_id: int, source: MoveSource, now: datetime) -> list[StockMoveRow]:
