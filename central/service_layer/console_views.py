@@ -326,12 +326,15 @@ def machine_timeline(session: Session, machine: str, start: datetime, end: datet
         raise InvalidInput(f"a timeline covers at most {MAX_TIMELINE.days} days")
     hi = min(end, clock())
     spans = [] if hi <= start else intervals(session, snap, [machine], start, hi)
-    rows = list(session.scalars(select(EventPostingRow).where(
-        EventPostingRow.machine == machine, EventPostingRow.kind.in_(("count", "scrap")),
-        EventPostingRow.ts >= start, EventPostingRow.ts < end).order_by(EventPostingRow.ts)))
-    good = sum(r.qty for r in rows if r.kind == "count")
-    scrap_rows = [{"ts": r.ts.isoformat(), "qty": r.qty, "reason": r.reason, "work_order": r.work_order,
-                   "event_id": r.event_id, "status": r.status} for r in rows if r.kind == "scrap"]
+    in_window = (EventPostingRow.machine == machine, EventPostingRow.ts >= start, EventPostingRow.ts < end)
+    good = int(session.scalar(select(func.sum(EventPostingRow.qty)).where(
+        EventPostingRow.kind == "count", *in_window)) or 0)
+    scrap_rows = [{"ts": ts.isoformat(), "qty": qty, "reason": reason, "work_order": wo, "event_id": event_id,
+                   "status": status}
+                  for ts, qty, reason, wo, event_id, status in session.execute(select(
+                      EventPostingRow.ts, EventPostingRow.qty, EventPostingRow.reason, EventPostingRow.work_order,
+                      EventPostingRow.event_id, EventPostingRow.status).where(
+                      EventPostingRow.kind == "scrap", *in_window).order_by(EventPostingRow.ts))]
     return {
         "machine": machine, "from": start.isoformat(), "to": end.isoformat(),
         "intervals": [{"start": i.start.isoformat(), "end": i.end.isoformat(), "state": i.state.value,
