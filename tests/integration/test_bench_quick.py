@@ -30,8 +30,9 @@ QUICK = re.compile(r"add_argument\(\s*[\"']--quick[\"']")
 TABLE_RULE = re.compile(r"^\|(-+\|)+\s*$", re.M)
 
 
-OWN_TESTS = frozenset({"bench_ingest.py", "bench_console.py"})
-"""Quick benchmarks with a test of their own (test_bench_ingest.py, test_bench_console.py): not run twice."""
+OWN_TESTS = frozenset({"bench_ingest.py", "bench_console.py", "bench_scenarios.py"})
+"""Quick benchmarks with a test of their own (test_bench_ingest.py, test_bench_console.py,
+test_bench_scenarios.py): not run twice."""
 
 
 def quick_benchmarks() -> list[Path]:
