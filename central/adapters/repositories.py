@@ -39,7 +39,9 @@ from central.adapters.db.models_purchasing import (
     WebhookDeliveryRow,
     WebhookRow,
 )
+from central.adapters.db.models_recommendations import AnomalyPointRow, RecommendationRow
 from central.adapters.master_snapshot import snapshot
+from central.domain.anomaly import PointStatus
 from central.domain.governance import Status
 from central.domain.master_snapshot import Snapshot
 from central.domain.selling_prices import SellingPrice
@@ -57,6 +59,8 @@ __all__ = [
     "SqlWebhookRepository",
     "SqlPurchaseOrderRepository",
     "SqlSellingPriceRepository",
+    "SqlEdgeRepository",
+    "SqlRecommendationRepository",
     "load_order",
 ]
 
@@ -263,6 +267,18 @@ class SqlAlertRepository:
     def get(self, alert_id: int, *, lock: bool = False) -> AlertRow | None:
         return self._session.get(AlertRow, alert_id, with_for_update=lock)
 
+    def open_with_key(self, key: str) -> AlertRow | None:
+        return self._session.scalar(select(AlertRow).where(AlertRow.key == key, AlertRow.acked_at.is_(None),
+                                                           AlertRow.status == "open").order_by(AlertRow.id).limit(1))
+
+    def add(self, row: AlertRow) -> None:
+        self._session.add(row)
+        self._session.flush()
+
+    def plant_of_machine(self, machine: str) -> str | None:
+        row = self._session.get(MachineRow, machine)
+        return row.plant if row is not None else None
+
 
 class SqlWebhookRepository:
     def __init__(self, session: Session) -> None:
@@ -336,3 +352,27 @@ class SqlSellingPriceRepository:
             row.price, row.currency, row.version, row.updated, row.updated_by = (
                 price.price, price.currency, version, now, user)
         self._session.flush()
+
+
+class SqlEdgeRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, edge: str) -> EdgeRow | None:
+        return self._session.get(EdgeRow, edge)
+
+    def add(self, row: EdgeRow) -> None:
+        self._session.add(row)
+        self._session.flush()
+
+
+class SqlRecommendationRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, rec_id: int, *, lock: bool = False) -> RecommendationRow | None:
+        return self._session.get(RecommendationRow, rec_id, with_for_update=lock)
+
+    def flagged_points(self, rec_id: int) -> list[AnomalyPointRow]:
+        return list(self._session.scalars(select(AnomalyPointRow).where(
+            AnomalyPointRow.recommendation_id == rec_id, AnomalyPointRow.status == PointStatus.FLAGGED.value)))

@@ -32,10 +32,12 @@ from central.adapters.repositories import (
     SqlAlertRepository,
     SqlApprovalRepository,
     SqlDispatchRepository,
+    SqlEdgeRepository,
     SqlEventPostingRepository,
     SqlMasterDataRepository,
     SqlPeriodRepository,
     SqlPurchaseOrderRepository,
+    SqlRecommendationRepository,
     SqlRecordRepository,
     SqlSellingPriceRepository,
     SqlTokenRepository,
@@ -77,6 +79,8 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.webhooks = SqlWebhookRepository(session)
         self.purchase_orders = SqlPurchaseOrderRepository(session)
         self.selling_prices = SqlSellingPriceRepository(session)
+        self.edges = SqlEdgeRepository(session)
+        self.recommendations = SqlRecommendationRepository(session)
         self.audit = SessionAuditLog(session)
         self.events = SqlEventRepository(session)
 

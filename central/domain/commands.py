@@ -13,6 +13,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from central.domain.anomaly import DismissReason
+
 __all__ = [
     "CreateWorkOrder", "ReleaseWorkOrder", "StartWorkOrder", "StopWorkOrder", "CompleteWorkOrder",
     "AssignEvent", "AcceptSuspectEvent", "RejectSuspectEvent",
@@ -24,6 +26,8 @@ __all__ = [
     "IssueToken", "RevokeToken",
     "AcknowledgeAlert", "AssignAlert", "ResolveAlert", "DismissAlert",
     "CreateWebhook", "DeactivateWebhook",
+    "RegisterEdge",
+    "AcknowledgeRecommendation", "DismissRecommendation", "EscalateRecommendation",
 ]
 
 
@@ -341,3 +345,52 @@ class DeactivateWebhook:
 
     webhook_id: int
     user: str
+
+
+# Edges (central.service_layer.ingest.operations)
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterEdge:
+    """Register an edge box in a plant (the same plant again: nothing changes)."""
+
+    edge: str
+    plant: str
+    user: str
+
+
+# Recommendations (central.service_layer.recommendations): people's decisions
+
+
+@dataclass(frozen=True, slots=True)
+class AcknowledgeRecommendation:
+    """``open -> acknowledged``: someone is looking at it."""
+
+    rec_id: int
+    user: str
+    comment: str | None = None
+    role: str | None = None
+    token_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DismissRecommendation:
+    """``open|acknowledged -> dismissed``; ``reason`` decides what becomes of the flagged points."""
+
+    rec_id: int
+    reason: DismissReason
+    user: str
+    comment: str | None = None
+    role: str | None = None
+    token_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EscalateRecommendation:
+    """``open|acknowledged -> escalated``: an ``anomaly`` alert with its evidence."""
+
+    rec_id: int
+    user: str
+    comment: str | None = None
+    role: str | None = None
+    token_id: str | None = None

@@ -1,7 +1,8 @@
 """The one alert service: ingest, costing and the rule evaluator raise alerts here, inside the
 caller's transaction; people move them through their lifecycle here.
 
-* :func:`raise_alert` (ingest, costing): the merge rule of :mod:`central.domain.alerts`: find the
+* :func:`raise_alert_in` (on a unit of work; :func:`raise_alert` on the session of ingest and
+  costing): the merge rule of :mod:`central.domain.alerts`: find the
   open alert with the same key (the oldest, should two ever be open) and merge, or open one.
 * :func:`apply_finding` (the rule evaluator, :mod:`central.service_layer.alert_rules`): a rule's
   finding opens an alert, refreshes its evidence, holds it, or resolves it by itself after
@@ -29,7 +30,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from central.adapters.db.models_ingest import AlertRow, EdgeRow, MachineRow
+from central.adapters.db.models_ingest import AlertRow
 from central.adapters.db.paging import keyset_page
 from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from central.domain.alert_rules import Finding, Level
@@ -46,7 +47,8 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "OPEN", "ACKNOWLEDGED", "RESOLVED", "DISMISSED", "ACTIVE", "SYSTEM",
-    "raise_alert", "apply_finding", "acknowledge_alert", "assign_alert", "resolve_alert", "dismiss_alert",
+    "raise_alert", "raise_alert_in", "apply_finding", "acknowledge_alert", "assign_alert", "resolve_alert",
+    "dismiss_alert",
     "acknowledge", "assign", "resolve", "alert_view", "list_alerts", "get_alert",
 ]
 
@@ -68,18 +70,32 @@ def raise_alert(
     plant: str | None = None,
     entity: str | None = None,
 ) -> AlertRow:
-    """Open an alert, or merge this occurrence into the open one with the same ``key``."""
+    """:func:`raise_alert_in` in ``session``'s transaction (ingest and costing), at ``now``."""
+    return raise_alert_in(SqlAlchemyUnitOfWork.joining(session, lambda: now), kind, key, message, severity=severity,
+                          detail=detail, plant=plant, entity=entity)
+
+
+def raise_alert_in(
+    uow: AbstractUnitOfWork,
+    kind: str,
+    key: str,
+    message: str,
+    *,
+    severity: str = "warning",
+    detail: Mapping[str, Any] | None = None,
+    plant: str | None = None,
+    entity: str | None = None,
+) -> AlertRow:
+    """Open an alert, or merge this occurrence into the open one with the same ``key``, at
+    ``uow.clock()`` in the caller's unit of work (neither entered nor committed here)."""
+    now = uow.clock()
     occ = AlertOccurrence(kind, key, message, now, severity, detail or {})
-    row = session.scalar(
-        select(AlertRow).where(AlertRow.key == occ.stored_key, AlertRow.acked_at.is_(None), AlertRow.status == OPEN)
-        .order_by(AlertRow.id).limit(1)
-    )
+    row = uow.alerts.open_with_key(occ.stored_key)
     if row is None:
         state = AlertState.opened(occ)
-        row = _new_row(state, plant if plant is not None else _plant_of(session, occ.detail), entity)
-        session.add(row)
-        session.flush()
-        enqueue(session, row, "opened", now)
+        row = _new_row(state, plant if plant is not None else _plant_of(uow, occ.detail), entity)
+        uow.alerts.add(row)
+        enqueue_in(uow, row, "opened", now)
     else:
         state = _state(row).merged(occ)
         row.count, row.last_seen = state.count, state.last_seen
@@ -88,18 +104,18 @@ def raise_alert(
     return row
 
 
-def _plant_of(session: Session, detail: Mapping[str, Any]) -> str | None:
+def _plant_of(uow: AbstractUnitOfWork, detail: Mapping[str, Any]) -> str | None:
     """The plant an alert is about, from its evidence: a ``plant``, else its ``edge``'s or its
     ``machine``'s (rows the transaction has usually loaded already; only when an alert opens)."""
     plant = detail.get("plant")
     if isinstance(plant, str):
         return plant
     edge = detail.get("edge")
-    if isinstance(edge, str) and (edge_row := session.get(EdgeRow, edge)) is not None:
+    if isinstance(edge, str) and (edge_row := uow.edges.get(edge)) is not None:
         return edge_row.plant
     machine = detail.get("machine")
-    if isinstance(machine, str) and (machine_row := session.get(MachineRow, machine)) is not None:
-        return machine_row.plant
+    if isinstance(machine, str):
+        return uow.alerts.plant_of_machine(machine)
     return None
 
 

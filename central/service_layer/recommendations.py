@@ -33,6 +33,7 @@ from central.adapters.db.models_ingest import MachineRow
 from central.adapters.db.models_recommendations import AnomalyCursorRow, AnomalyPointRow, RecommendationRow
 from central.adapters.db.paging import keyset_page
 from central.adapters.master_snapshot import snapshot
+from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from central.domain import risk as risk_domain
 from central.domain.accruals import OrderAccruals
 from central.domain.anomaly import (
@@ -46,24 +47,28 @@ from central.domain.anomaly import (
     shift_of,
     status_after_dismissal,
 )
+from central.domain.commands import AcknowledgeRecommendation, DismissRecommendation, EscalateRecommendation
 from central.domain.costing import standard_cost
 from central.domain.master_data import IssueMethod
 from central.domain.master_snapshot import Snapshot
 from central.domain.money import ZERO
 from central.domain.time_accounting import IntervalKind, hours
 from central.errors import Conflict, NotFound
+from central.service_layer.access import Principal
 from central.service_layer.alert_rules import RUNNING, AlertEvaluator
-from central.service_layer.alerts import raise_alert
+from central.service_layer.alerts import raise_alert_in
 from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.timeline import intervals
 from central.service_layer.governance.audit import Actor
 from central.service_layer.governance.audit import record as audit_record
+from central.service_layer.unit_of_work import AbstractUnitOfWork
 from central.service_layer.webhooks import WebhookMetrics
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "OPEN", "ACKNOWLEDGED", "DISMISSED", "ESCALATED", "DetectionSettings", "evaluate", "RecommendationEvaluator",
+    "acknowledge_recommendation", "dismiss_recommendation", "escalate_recommendation",
     "acknowledge", "dismiss", "escalate", "get", "view", "list_recommendations", "order_risk", "risk_report",
 ]
 
@@ -260,11 +265,15 @@ class RecommendationEvaluator(AlertEvaluator):
             return evaluate(session, self.clock(), self.settings)
 
 
-# --- people's decisions -------------------------------------------------------------------------------
+# --- people's decisions: handlers on a unit of work ---------------------------------------------------
 
 
 def _user(actor: Actor) -> str:
     return actor if isinstance(actor, str) else actor.user
+
+
+def _actor(user: str, role: str | None, token_id: str | None) -> Actor:
+    return Principal(user, role, token_id) if role is not None and token_id is not None else user
 
 
 def get(session: Session, rec_id: int, *, lock: bool = False) -> RecommendationRow:
@@ -274,13 +283,15 @@ def get(session: Session, rec_id: int, *, lock: bool = False) -> RecommendationR
     return row
 
 
-def _decide(session: Session, rec_id: int, actor: Actor, now: datetime, status: str, allowed: tuple[str, ...],
+def _decide(uow: AbstractUnitOfWork, rec_id: int, user: str, status: str, allowed: tuple[str, ...],
             comment: str | None, reason: str | None = None) -> RecommendationRow:
-    row = get(session, rec_id, lock=True)
+    row = uow.recommendations.get(rec_id, lock=True)
+    if row is None:
+        raise NotFound(f"no recommendation {rec_id}")
     if row.status not in allowed:
         by = f" by {row.decided_by}" if row.decided_by else ""
         raise Conflict(f"recommendation {rec_id} is {row.status}{by}", {"status": row.status})
-    row.status, row.decided_at, row.decided_by = status, now, _user(actor)
+    row.status, row.decided_at, row.decided_by = status, uow.clock(), user
     if comment is not None:
         row.comment = comment
     if reason is not None:
@@ -288,44 +299,80 @@ def _decide(session: Session, rec_id: int, actor: Actor, now: datetime, status: 
     return row
 
 
+def acknowledge_recommendation(cmd: AcknowledgeRecommendation, uow: AbstractUnitOfWork) -> RecommendationRow:
+    """``open -> acknowledged`` (any role): someone is looking at it."""
+    with uow:
+        row = _decide(uow, cmd.rec_id, cmd.user, ACKNOWLEDGED, (OPEN,), cmd.comment)
+        uow.audit.record(_actor(cmd.user, cmd.role, cmd.token_id), "recommendation.acknowledged",
+                         f"recommendation/{row.id}", {"key": row.key, "comment": cmd.comment}, at=uow.clock())
+        uow.commit()
+        return row
+
+
+def dismiss_recommendation(cmd: DismissRecommendation, uow: AbstractUnitOfWork) -> RecommendationRow:
+    """``open|acknowledged -> dismissed`` (controller). The flagged points behind it join the
+    baseline (``normal``) or stay out of it for good (``one_off``, ``data_error``)."""
+    with uow:
+        row = _decide(uow, cmd.rec_id, cmd.user, DISMISSED, UNDECIDED, cmd.comment, cmd.reason.value)
+        new = status_after_dismissal(cmd.reason)
+        points = uow.recommendations.flagged_points(row.id)
+        for p in points:
+            p.status = new.value
+        uow.audit.record(_actor(cmd.user, cmd.role, cmd.token_id), "recommendation.dismissed",
+                         f"recommendation/{row.id}",
+                         {"key": row.key, "reason": cmd.reason.value, "comment": cmd.comment,
+                          "points": [p.id for p in points], "points_become": new.value}, at=uow.clock())
+        uow.commit()
+        return row
+
+
+def escalate_recommendation(cmd: EscalateRecommendation, uow: AbstractUnitOfWork) -> RecommendationRow:
+    """``open|acknowledged -> escalated`` (controller): an ``anomaly`` alert with its evidence."""
+    with uow:
+        row = _decide(uow, cmd.rec_id, cmd.user, ESCALATED, UNDECIDED, cmd.comment)
+        alert = raise_alert_in(uow, "anomaly", f"recommendation/{row.id}", row.message,
+                               detail={"recommendation": row.id, "metric": row.metric, "machine": row.machine,
+                                       "item": row.item, "value": row.value, "threshold": row.threshold,
+                                       "baseline": row.baseline, "evidence": row.evidence,
+                                       "escalated_by": cmd.user},
+                               plant=row.plant)
+        row.alert_id = alert.id
+        uow.audit.record(_actor(cmd.user, cmd.role, cmd.token_id), "recommendation.escalated",
+                         f"recommendation/{row.id}", {"key": row.key, "alert": alert.id, "comment": cmd.comment},
+                         at=uow.clock())
+        uow.commit()
+        return row
+
+
+# The same decisions in a session someone else holds (the console's request), stamped ``now``.
+
+
+def _fields(actor: Actor) -> tuple[str, str | None, str | None]:
+    return (actor, None, None) if isinstance(actor, str) else (actor.user, actor.role, actor.token_id)
+
+
 def acknowledge(session: Session, rec_id: int, actor: Actor, now: datetime, comment: str | None = None
                 ) -> RecommendationRow:
-    """``open -> acknowledged`` (any role): someone is looking at it."""
-    row = _decide(session, rec_id, actor, now, ACKNOWLEDGED, (OPEN,), comment)
-    audit_record(session, actor, "recommendation.acknowledged", f"recommendation/{row.id}",
-                 {"key": row.key, "comment": comment}, at=now)
-    return row
+    """:func:`acknowledge_recommendation` in ``session``'s transaction."""
+    user, role, token_id = _fields(actor)
+    return acknowledge_recommendation(AcknowledgeRecommendation(rec_id, user, comment, role, token_id),
+                                      SqlAlchemyUnitOfWork.joining(session, lambda: now))
 
 
 def dismiss(session: Session, rec_id: int, reason: DismissReason, actor: Actor, now: datetime,
             comment: str | None = None) -> RecommendationRow:
-    """``open|acknowledged -> dismissed`` (controller). The flagged points behind it join the
-    baseline (``normal``) or stay out of it for good (``one_off``, ``data_error``)."""
-    row = _decide(session, rec_id, actor, now, DISMISSED, UNDECIDED, comment, reason.value)
-    new = status_after_dismissal(reason)
-    points = list(session.scalars(select(AnomalyPointRow).where(AnomalyPointRow.recommendation_id == row.id,
-                                                                AnomalyPointRow.status == PointStatus.FLAGGED.value)))
-    for p in points:
-        p.status = new.value
-    audit_record(session, actor, "recommendation.dismissed", f"recommendation/{row.id}",
-                 {"key": row.key, "reason": reason.value, "comment": comment, "points": [p.id for p in points],
-                  "points_become": new.value}, at=now)
-    return row
+    """:func:`dismiss_recommendation` in ``session``'s transaction."""
+    user, role, token_id = _fields(actor)
+    return dismiss_recommendation(DismissRecommendation(rec_id, reason, user, comment, role, token_id),
+                                  SqlAlchemyUnitOfWork.joining(session, lambda: now))
 
 
 def escalate(session: Session, rec_id: int, actor: Actor, now: datetime, comment: str | None = None
              ) -> RecommendationRow:
-    """``open|acknowledged -> escalated`` (controller): an ``anomaly`` alert with its evidence."""
-    row = _decide(session, rec_id, actor, now, ESCALATED, UNDECIDED, comment)
-    alert = raise_alert(session, "anomaly", f"recommendation/{row.id}", row.message, now,
-                        detail={"recommendation": row.id, "metric": row.metric, "machine": row.machine,
-                                "item": row.item, "value": row.value, "threshold": row.threshold,
-                                "baseline": row.baseline, "evidence": row.evidence, "escalated_by": _user(actor)},
-                        plant=row.plant)
-    row.alert_id = alert.id
-    audit_record(session, actor, "recommendation.escalated", f"recommendation/{row.id}",
-                 {"key": row.key, "alert": alert.id, "comment": comment}, at=now)
-    return row
+    """:func:`escalate_recommendation` in ``session``'s transaction."""
+    user, role, token_id = _fields(actor)
+    return escalate_recommendation(EscalateRecommendation(rec_id, user, comment, role, token_id),
+                                   SqlAlchemyUnitOfWork.joining(session, lambda: now))
 
 
 def view(row: RecommendationRow) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from central.adapters.db.models_access import ApiTokenRow
 from central.adapters.db.models_costing import DispatchRow, EventPostingRow, OpRecordRow, PeriodRow, WorkOrderRow
 from central.adapters.db.models_governance import ApprovalRow
-from central.adapters.db.models_ingest import AlertRow
+from central.adapters.db.models_ingest import AlertRow, EdgeRow
 from central.adapters.db.models_purchasing import (
     PurchaseOrderLineRow,
     PurchaseOrderReceiptRow,
@@ -33,6 +33,7 @@ from central.adapters.db.models_purchasing import (
     WebhookDeliveryRow,
     WebhookRow,
 )
+from central.adapters.db.models_recommendations import AnomalyPointRow, RecommendationRow
 from central.domain.master_snapshot import Snapshot
 from central.domain.selling_prices import SellingPrice
 from central.service_layer.access import Principal
@@ -56,6 +57,8 @@ __all__ = [
     "WebhookRepository",
     "PurchaseOrderRepository",
     "SellingPriceRepository",
+    "EdgeRepository",
+    "RecommendationRepository",
     "AuditLog",
     "Actor",
 ]
@@ -200,10 +203,22 @@ class TokenRepository(Protocol):
 
 
 class AlertRepository(Protocol):
-    """Alerts, for people's decisions (the evaluator and ingest still raise them on the session)."""
+    """Alerts: raised and decided (the evaluator's findings still go through the session)."""
 
     def get(self, alert_id: int, *, lock: bool = False) -> AlertRow | None:
         """The alert; ``lock`` reads it row-locked (a decision)."""
+        ...
+
+    def open_with_key(self, key: str) -> AlertRow | None:
+        """The oldest open, unacknowledged alert with this stored key (an occurrence merges into it)."""
+        ...
+
+    def add(self, row: AlertRow) -> None:
+        """Store a new alert (flushed: its ``id`` is assigned on return)."""
+        ...
+
+    def plant_of_machine(self, machine: str) -> str | None:
+        """The plant of a known machine."""
         ...
 
 
@@ -262,6 +277,28 @@ class SellingPriceRepository(Protocol):
         ...
 
 
+class EdgeRepository(Protocol):
+    """Registered edge boxes."""
+
+    def get(self, edge: str) -> EdgeRow | None: ...
+
+    def add(self, row: EdgeRow) -> None:
+        """Store a new edge (flushed)."""
+        ...
+
+
+class RecommendationRepository(Protocol):
+    """Recommendations, for people's decisions (the detector writes them on its session)."""
+
+    def get(self, rec_id: int, *, lock: bool = False) -> RecommendationRow | None:
+        """The recommendation; ``lock`` reads it row-locked (a decision)."""
+        ...
+
+    def flagged_points(self, rec_id: int) -> list[AnomalyPointRow]:
+        """The points behind it that are still flagged."""
+        ...
+
+
 class AuditLog(Protocol):
     """The audit log of the transaction: a record exists exactly when the transaction commits."""
 
@@ -286,6 +323,8 @@ class AbstractUnitOfWork(abc.ABC):
     webhooks: WebhookRepository
     purchase_orders: PurchaseOrderRepository
     selling_prices: SellingPriceRepository
+    edges: EdgeRepository
+    recommendations: RecommendationRepository
     audit: AuditLog
     #: stored events and stream cursors, in bulk (the ingest handler's)
     events: EventRepository

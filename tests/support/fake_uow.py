@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from central.adapters.db.models_access import ApiTokenRow
 from central.adapters.db.models_costing import DispatchRow, EventPostingRow, OpRecordRow, PeriodRow, WorkOrderRow
 from central.adapters.db.models_governance import ApprovalRow
-from central.adapters.db.models_ingest import AlertRow
+from central.adapters.db.models_ingest import AlertRow, EdgeRow
 from central.adapters.db.models_purchasing import (
     PurchaseOrderLineRow,
     PurchaseOrderReceiptRow,
@@ -28,6 +28,7 @@ from central.adapters.db.models_purchasing import (
     WebhookDeliveryRow,
     WebhookRow,
 )
+from central.adapters.db.models_recommendations import AnomalyPointRow, RecommendationRow
 from central.domain.master_data import MasterData
 from central.domain.master_snapshot import Snapshot
 from central.domain.posting_rules import DEFAULT_RULES
@@ -185,17 +186,42 @@ class FakeTokens:
 
 
 class FakeAlerts:
+    """Alerts by id; ``machine_plants`` is the plant of each known machine."""
+
     def __init__(self) -> None:
         self.rows: dict[int, AlertRow] = {}
+        self.machine_plants: dict[str, str] = {}
 
     def get(self, alert_id: int, *, lock: bool = False) -> AlertRow | None:
         return self.rows.get(alert_id)
 
-    def add(self, row: AlertRow) -> AlertRow:
-        """Test setup: store an alert with the next id."""
+    def open_with_key(self, key: str) -> AlertRow | None:
+        return next((r for _, r in sorted(self.rows.items())
+                     if r.key == key and r.acked_at is None and r.status == "open"), None)
+
+    def add(self, row: AlertRow) -> None:
         row.id = len(self.rows) + 1
         self.rows[row.id] = row
+
+    def seed(self, row: AlertRow) -> AlertRow:
+        """Test setup: :meth:`add`, returning the row."""
+        self.add(row)
         return row
+
+    def plant_of_machine(self, machine: str) -> str | None:
+        return self.machine_plants.get(machine)
+
+
+class FakeRecommendations:
+    def __init__(self) -> None:
+        self.rows: dict[int, RecommendationRow] = {}
+        self.points: list[AnomalyPointRow] = []
+
+    def get(self, rec_id: int, *, lock: bool = False) -> RecommendationRow | None:
+        return self.rows.get(rec_id)
+
+    def flagged_points(self, rec_id: int) -> list[AnomalyPointRow]:
+        return [p for p in self.points if p.recommendation_id == rec_id and p.status == "flagged"]
 
 
 class FakeWebhooks:
@@ -259,6 +285,18 @@ class FakeSellingPrices:
     def save(self, price: SellingPrice, *, version: int, user: str, now: datetime) -> None:
         self.rows[(price.product, price.valid_from)] = price
         self.stamps[(price.product, price.valid_from)] = (version, user, now)
+
+
+class FakeEdges:
+    def __init__(self) -> None:
+        self.rows: dict[str, EdgeRow] = {}
+
+    def get(self, edge: str) -> EdgeRow | None:
+        return self.rows.get(edge)
+
+    def add(self, row: EdgeRow) -> None:
+        assert row.id not in self.rows, f"duplicate edge {row.id}"
+        self.rows[row.id] = row
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,6 +431,8 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.webhooks: FakeWebhooks = FakeWebhooks()
         self.purchase_orders: FakePurchaseOrders = FakePurchaseOrders()
         self.selling_prices: FakeSellingPrices = FakeSellingPrices()
+        self.edges: FakeEdges = FakeEdges()
+        self.recommendations: FakeRecommendations = FakeRecommendations()
         self.audit: FakeAuditLog = FakeAuditLog()
         self.events: FakeEvents = FakeEvents()
         self.clock = lambda: now

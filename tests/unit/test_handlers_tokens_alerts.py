@@ -86,7 +86,7 @@ def test_revoking_twice_or_an_unknown_token_is_refused() -> None:
 
 
 def _alert(uow: FakeUnitOfWork, *, kind: str = "stream_gap", severity: str = "warning", status: str = "open") -> int:
-    row = uow.alerts.add(AlertRow(kind=kind, severity=severity, key=f"{kind}:k", message="m", detail={}, count=1,
+    row = uow.alerts.seed(AlertRow(kind=kind, severity=severity, key=f"{kind}:k", message="m", detail={}, count=1,
                                   created=NOW - timedelta(hours=1), last_seen=NOW - timedelta(hours=1), status=status,
                                   plant="P1", entity=None, clear_runs=0))
     return row.id

@@ -1,5 +1,7 @@
-"""Operator actions on the ingest: accept a gap, replay a rejected event, acknowledge an
-alert, register an edge. Each runs in the caller's transaction (one API request)."""
+"""Operator actions on the ingest: accept a gap, replay a rejected event (each in the caller's
+transaction, one API request: they post through the session-taking posting seam), and register
+an edge (a handler on the unit of work). Alerts are acknowledged by the one alert service
+(:mod:`central.service_layer.alerts`)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from central.adapters.db.models_ingest import (
-    AlertRow,
     EdgeRow,
     EventRow,
     EventStatus,
@@ -23,6 +24,7 @@ from central.adapters.db.models_ingest import (
     RejectedEventRow,
 )
 from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
+from central.domain.commands import RegisterEdge
 from central.domain.stored_events import EVENT_FIELDS, StoredEvent
 from central.domain.stream_cursor import StreamCursor
 from central.errors import Conflict, InvalidInput, NotFound
@@ -34,11 +36,12 @@ from central.service_layer.ingest.store import (
     lock_stream,
     machine_problem,
 )
+from central.service_layer.unit_of_work import AbstractUnitOfWork
 from shared.contract import ID_PATTERN, Event, problem_of
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GapAccepted", "accept_gap", "replay_rejected", "ack_alert", "register_edge", "stored_event"]
+__all__ = ["GapAccepted", "accept_gap", "replay_rejected", "register_edge", "stored_event"]
 
 
 def stored_event(row: EventRow) -> StoredEvent:
@@ -157,27 +160,18 @@ def replay_rejected(
     return ev
 
 
-def ack_alert(session: Session, alert_id: int, by: str, now: datetime) -> AlertRow:
-    row = session.get(AlertRow, alert_id, with_for_update=True)
-    if row is None:
-        raise NotFound(f"no alert {alert_id}")
-    if row.acked_at is not None:
-        raise Conflict(f"alert {alert_id} was already acknowledged by {row.acked_by}")
-    row.acked_at, row.acked_by = now, by
-    return row
-
-
-def register_edge(session: Session, edge: str, plant: str, now: datetime) -> EdgeRow:
+def register_edge(cmd: RegisterEdge, uow: AbstractUnitOfWork) -> EdgeRow:
     """Register an edge box (idempotent for the same plant; 409 if it is in another)."""
-    for name, value in (("edge", edge), ("plant", plant)):
+    for name, value in (("edge", cmd.edge), ("plant", cmd.plant)):
         if not re.fullmatch(ID_PATTERN.strip("^$"), value):
             raise InvalidInput(f"{name} {value!r} does not match {ID_PATTERN}")
-    row = session.get(EdgeRow, edge)
-    if row is not None:
-        if row.plant != plant:
-            raise Conflict(f"edge {edge!r} is registered in plant {row.plant!r}")
+    with uow:
+        row = uow.edges.get(cmd.edge)
+        if row is not None:
+            if row.plant != cmd.plant:
+                raise Conflict(f"edge {cmd.edge!r} is registered in plant {row.plant!r}")
+            return row
+        row = EdgeRow(id=cmd.edge, plant=cmd.plant, registered=uow.clock())
+        uow.edges.add(row)
+        uow.commit()
         return row
-    row = EdgeRow(id=edge, plant=plant, registered=now)
-    session.add(row)
-    session.flush()
-    return row

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from central.entrypoints.api.deps import Principal, PrincipalDep, SessionDep, require_role
+from central.domain.commands import RegisterEdge
+from central.entrypoints.api.deps import Principal, PrincipalDep, SessionDep, UnitOfWorkDep, require_role
 from central.entrypoints.api.schemas import RequestBody, ResponseBody
 from central.service_layer.ingest import operations, queries
 
@@ -46,5 +46,5 @@ def get_edges(session: SessionDep, _who: PrincipalDep) -> object:
 
 
 @router.post("/edges", status_code=201, response_model=EdgeRegisteredOut, response_model_exclude_unset=True)
-def post_edge(body: EdgeIn, session: SessionDep, _who: Engineer) -> object:
-    return {"edge": queries.edge_dict(operations.register_edge(session, body.id, body.plant, datetime.now(UTC)))}
+def post_edge(body: EdgeIn, uow: UnitOfWorkDep, who: Engineer) -> object:
+    return {"edge": queries.edge_dict(operations.register_edge(RegisterEdge(body.id, body.plant, who.user), uow))}

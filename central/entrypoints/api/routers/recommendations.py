@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
 from central.domain.anomaly import DismissReason
+from central.domain.commands import AcknowledgeRecommendation, DismissRecommendation, EscalateRecommendation
 from central.entrypoints.api.deps import (
     AfterQuery,
     IdPath,
@@ -22,6 +23,7 @@ from central.entrypoints.api.deps import (
     Principal,
     PrincipalDep,
     SessionDep,
+    UnitOfWorkDep,
     require_role,
 )
 from central.entrypoints.api.paging import page_size
@@ -128,24 +130,27 @@ def get_recommendation(rec_id: IdPath, session: SessionDep, _who: PrincipalDep) 
 
 @router.post("/recommendations/{rec_id}/ack", response_model=RecommendationOneOut,
              response_model_exclude_unset=True)
-def post_recommendation_ack(rec_id: IdPath, session: SessionDep, who: PrincipalDep,
+def post_recommendation_ack(rec_id: IdPath, uow: UnitOfWorkDep, who: PrincipalDep,
                             body: CommentIn | None = None) -> object:
-    comment = body.comment if body is not None else None
-    return {"recommendation": recs.view(recs.acknowledge(session, rec_id, who, _now(), comment))}
+    cmd = AcknowledgeRecommendation(rec_id, who.user, body.comment if body is not None else None, who.role,
+                                    who.token_id)
+    return {"recommendation": recs.view(recs.acknowledge_recommendation(cmd, uow))}
 
 
 @router.post("/recommendations/{rec_id}/dismiss", response_model=RecommendationOneOut,
              response_model_exclude_unset=True)
-def post_recommendation_dismiss(rec_id: IdPath, body: DismissIn, session: SessionDep, who: Controller) -> object:
-    return {"recommendation": recs.view(recs.dismiss(session, rec_id, body.reason, who, _now(), body.comment))}
+def post_recommendation_dismiss(rec_id: IdPath, body: DismissIn, uow: UnitOfWorkDep, who: Controller) -> object:
+    cmd = DismissRecommendation(rec_id, body.reason, who.user, body.comment, who.role, who.token_id)
+    return {"recommendation": recs.view(recs.dismiss_recommendation(cmd, uow))}
 
 
 @router.post("/recommendations/{rec_id}/escalate", response_model=RecommendationOneOut,
              response_model_exclude_unset=True)
-def post_recommendation_escalate(rec_id: IdPath, session: SessionDep, who: Controller,
+def post_recommendation_escalate(rec_id: IdPath, uow: UnitOfWorkDep, who: Controller,
                                  body: CommentIn | None = None) -> object:
-    comment = body.comment if body is not None else None
-    return {"recommendation": recs.view(recs.escalate(session, rec_id, who, _now(), comment))}
+    cmd = EscalateRecommendation(rec_id, who.user, body.comment if body is not None else None, who.role,
+                                 who.token_id)
+    return {"recommendation": recs.view(recs.escalate_recommendation(cmd, uow))}
 
 
 @router.get("/work-orders/{order_id}/risk", response_model=RiskOut, response_model_exclude_unset=True)
