@@ -541,9 +541,10 @@ def report(run: Run, quick: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one machine, 14 simulated hours, no RESULTS.md")
-    ap.add_argument("--machines", type=int, default=1)
+    ap.add_argument("--machines", type=int, default=2)
     ap.add_argument("--days", type=int, default=15)
-    ap.add_argument("--speed", type=float, default=100000.0, help="top speed (sim s / wall s) between pacing limits")
+    ap.add_argument("--speed", type=float, default=4000.0,
+                    help="top speed (sim s / wall s) up to each pacing limit; higher coalesces more units per event")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     days, n = (1, 1) if args.quick else (max(args.days, 15), max(args.machines, 1))
