@@ -13,10 +13,11 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from central.adapters.db.models_access import ApiTokenRow
 from central.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
@@ -34,6 +35,7 @@ __all__ = [
     "revoke_token",
     "list_tokens",
     "token_dict",
+    "TokenView",
     "TOKEN_EXPIRY_DEFAULT",
     "ensure_bootstrap_admin",
     "check_role",
@@ -169,7 +171,23 @@ def revoke_token(session: Session, token_id: str, by: str, *, now: datetime | No
     return row
 
 
-def token_status(row: ApiTokenRow, now: datetime) -> str:
+TokenStatus = Literal["active", "revoked", "expired"]
+
+
+class TokenView(TypedDict):
+    """A token as listed: never its secret or hash (times ISO 8601)."""
+
+    id: str
+    user: str
+    role: str
+    created: str | None
+    expires: str | None
+    revoked_at: str | None
+    revoked_by: str | None
+    status: TokenStatus
+
+
+def token_status(row: ApiTokenRow, now: datetime) -> TokenStatus:
     """``active``, ``expired`` or ``revoked``."""
     if row.revoked_at is not None:
         return "revoked"
@@ -178,7 +196,7 @@ def token_status(row: ApiTokenRow, now: datetime) -> str:
     return "active"
 
 
-def token_dict(row: ApiTokenRow, now: datetime | None = None) -> dict[str, Any]:
+def token_dict(row: ApiTokenRow, now: datetime | None = None) -> TokenView:
     """A token as listed: never its secret or hash."""
     def at(value: datetime | None) -> str | None:
         return value.isoformat() if value is not None else None
@@ -188,7 +206,7 @@ def token_dict(row: ApiTokenRow, now: datetime | None = None) -> dict[str, Any]:
 
 
 def list_tokens(session: Session, *, include_inactive: bool = False, user: str | None = None,
-                now: datetime | None = None) -> list[dict[str, Any]]:
+                now: datetime | None = None) -> list[TokenView]:
     """Tokens, oldest first; only active ones unless ``include_inactive``."""
     now = now or _now()
     stmt = select(ApiTokenRow).order_by(ApiTokenRow.created, ApiTokenRow.id)

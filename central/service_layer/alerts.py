@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from central.adapters.db.models_ingest import AlertRow
 from central.adapters.db.paging import keyset_page
@@ -49,7 +50,7 @@ __all__ = [
     "OPEN", "ACKNOWLEDGED", "RESOLVED", "DISMISSED", "ACTIVE", "SYSTEM",
     "raise_alert", "raise_alert_in", "apply_finding", "acknowledge_alert", "assign_alert", "resolve_alert",
     "dismiss_alert",
-    "acknowledge", "assign", "resolve", "alert_view", "list_alerts", "get_alert",
+    "acknowledge", "assign", "resolve", "AlertView", "AlertPage", "alert_view", "list_alerts", "get_alert",
 ]
 
 OPEN, ACKNOWLEDGED, RESOLVED, DISMISSED = "open", "acknowledged", "resolved", "dismissed"
@@ -315,7 +316,37 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def alert_view(r: AlertRow) -> dict[str, Any]:
+class AlertView(TypedDict):
+    """An alert as the API and the console show it (times ISO 8601 UTC, ``Z``)."""
+
+    id: int
+    kind: str
+    severity: str
+    key: str
+    message: str
+    detail: Any
+    count: int
+    created: str | None
+    last_seen: str | None
+    acked_at: str | None
+    acked_by: str | None
+    status: str | None
+    assignee: str | None
+    comment: str | None
+    resolved_at: str | None
+    resolved_by: str | None
+    plant: str | None
+    entity: str | None
+
+
+class AlertPage(TypedDict):
+    """One keyset page: ``next`` is the ``after`` of the next page, None on the last."""
+
+    alerts: list[AlertView]
+    next: int | None
+
+
+def alert_view(r: AlertRow) -> AlertView:
     return {"id": r.id, "kind": r.kind, "severity": r.severity, "key": r.key, "message": r.message,
             "detail": r.detail, "count": r.count, "created": _iso(r.created), "last_seen": _iso(r.last_seen),
             "acked_at": _iso(r.acked_at), "acked_by": r.acked_by, "status": r.status, "assignee": r.assignee,
@@ -325,7 +356,7 @@ def alert_view(r: AlertRow) -> dict[str, Any]:
 
 def list_alerts(session: Session, *, limit: int, after: int | None = None, open_only: bool = False,
                 status: str | None = None, kind: str | None = None, severity: str | None = None,
-                plant: str | None = None, entity: str | None = None, assignee: str | None = None) -> dict[str, Any]:
+                plant: str | None = None, entity: str | None = None, assignee: str | None = None) -> AlertPage:
     """A keyset page of alerts, filtered; ``open_only``: not acknowledged, resolved or dismissed."""
     stmt: Select[tuple[AlertRow]] = select(AlertRow)
     if open_only:

@@ -5,7 +5,7 @@ audit log and queued for the webhooks (``central.service_layer.alerts``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
@@ -22,7 +22,7 @@ from central.entrypoints.api.deps import (
     require_role,
 )
 from central.entrypoints.api.paging import page_size
-from central.entrypoints.api.schemas import RequestBody, ResponseBody
+from central.entrypoints.api.schemas import RESPONSE_CONFIG, RequestBody, ResponseBody
 from central.service_layer import alerts
 
 __all__ = ["router", "AlertOut", "AlertsOut", "AlertAckedOut", "CommentIn", "AssignIn"]
@@ -33,25 +33,11 @@ Controller = Annotated[Principal, Depends(require_role("controller"))]
 Filter = Annotated[str | None, Query(min_length=1, max_length=64)]
 
 
-class AlertOut(ResponseBody):
-    id: int
-    kind: str
-    severity: str
-    key: str
-    message: str
-    detail: Any
-    count: int
-    created: str | None
-    last_seen: str | None
-    acked_at: str | None
-    acked_by: str | None
-    status: str | None = None
-    assignee: str | None = None
-    comment: str | None = None
-    resolved_at: str | None = None
-    resolved_by: str | None = None
-    plant: str | None = None
-    entity: str | None = None
+class AlertOut(alerts.AlertView):
+    """The service's :class:`~central.service_layer.alerts.AlertView`, validated as strictly as
+    every response (one definition of the shape)."""
+
+    __pydantic_config__ = RESPONSE_CONFIG  # type: ignore[misc]
 
 
 class AlertsOut(ResponseBody):

@@ -3,14 +3,14 @@ its hash: a token is shown once, when issued (``sfsync central token``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
 from central.domain.commands import RevokeToken
 from central.entrypoints.api.deps import ADMIN, Principal, SessionDep, UnitOfWorkDep, require_role
-from central.entrypoints.api.schemas import ResponseBody
-from central.service_layer.access import list_tokens, token_dict
+from central.entrypoints.api.schemas import RESPONSE_CONFIG, ResponseBody
+from central.service_layer.access import TokenView, list_tokens, token_dict
 from central.service_layer.token_revocation import revoke_api_token
 
 __all__ = ["router", "TokenOut", "TokensOut", "TokenRevokedOut"]
@@ -21,15 +21,10 @@ Admin = Annotated[Principal, Depends(require_role(ADMIN))]
 TokenId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z_-]+$")]
 
 
-class TokenOut(ResponseBody):
-    id: str
-    user: str
-    role: str
-    created: str | None
-    expires: str | None
-    revoked_at: str | None
-    revoked_by: str | None
-    status: Literal["active", "revoked", "expired"]
+class TokenOut(TokenView):
+    """The service's :class:`~central.service_layer.access.TokenView` (one definition of the shape)."""
+
+    __pydantic_config__ = RESPONSE_CONFIG  # type: ignore[misc]
 
 
 class TokensOut(ResponseBody):
