@@ -268,7 +268,6 @@ def _post_orders(
         for p in r.events:
             out[p.event_id] = attached
     entry_ids, values = insert_entries(session, entries, user, now)
-    before = stored_qty(session, {m.item for m in moves})
     insert_rows(session, cast(Table, StockMoveRow.__table__), [
         {"kind": m.kind, "item": m.item, "qty": m.qty, "work_order": m.source.work_order,
          "machine": m.source.machine, "record_id": m.source.record_id,
@@ -284,6 +283,10 @@ def _post_orders(
         q, v = stock.get(item, (ZERO, ZERO))
         stock[item] = (q, v + value)
     increment_item_stocks(session, stock)
+    # on hand before the batch: read after the upsert (which row-locks the items, so no other
+    # writer moves them until the commit), minus what the batch moved
+    after = stored_qty(session, {m.item for m in moves})
+    before = {item: qty - stock[item][0] for item, qty in after.items()}
     if link:
         insert_rows(session, cast(Table, RecordEventRow.__table__), [
             {"record_id": record_id, "event_id": p.event_id}
