@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import shutil
 import socket
@@ -47,6 +48,7 @@ from support.edge import ModbusPlc
 from bench.bench_reconnect import RawClient, backlog_rows
 from bench.results import table
 from bench.scale_common import (
+    Usage,
     edge_doc,
     prepare_central,
     publish,
@@ -207,6 +209,7 @@ def measure(workdir: Path, n: int, outage_s: float, tick: float, resend_timeout_
         hold.close()
         broker.start()
         back_mono, back = time.monotonic(), datetime.now(UTC)
+        central_use = Usage(central.pid).start() if central.pid else None
 
         drained: float | None = None
         deadline = back_mono + max(120.0, outage_s)
@@ -221,6 +224,8 @@ def measure(workdir: Path, n: int, outage_s: float, tick: float, resend_timeout_
             for child in children:
                 child.check_alive()
             time.sleep(0.5)
+        central_cpu = central_use.stop()[0] if central_use is not None else None
+        load = os.getloadavg()[0]
         reconnected = raw.wait_connects(2, 60)
     finally:
         raw.close()
@@ -261,7 +266,10 @@ def measure(workdir: Path, n: int, outage_s: float, tick: float, resend_timeout_
             f"edges' outboxes when it came back (backlog plus what was not yet acked); live is read from "
             f"central's `accepted_at` (an event held behind a gap is not live). Goal (every stream live "
             f"within {GOAL_S:.0f} s): **{met}**." + (f" Never live: {', '.join(never)}." if never else "")
-            + f" Where the time goes (from the logs): {diagnosis}.")
+            + f" Where the time goes (from the logs): {diagnosis}."
+            + ("" if central_cpu is None else
+               f" Central used {central_cpu * 100:.0f} % of a core from the restart to the end (the machine's "
+               f"1-minute load average then {load:.1f} on {os.cpu_count()} cores)."))
     return rows, note
 
 
