@@ -1,7 +1,8 @@
 """Read models of the console pages that no API report gives whole: the plant's live figures per
-machine, a machine's timeline for a shift, the OEE trend and the period-close checklist. Every
-figure comes from the same service functions the API's reports use (``costing.reports``,
-``costing.timeline``, ``ingest.queries``), so the console and the API never disagree."""
+machine, the cost page's downtime and cost of quality, a machine's timeline for a shift, the OEE
+trend, the streams and the period-close checklist. The figures come from the domain functions the
+API's reports use (``costing.reports``), read once per window instead of once per figure, and are
+tested equal to those reports, so the console and the API never disagree."""
 
 from __future__ import annotations
 
@@ -32,10 +33,10 @@ from central.domain.time_accounting import Interval, MachineTime, clip, downtime
 from central.errors import InvalidInput, NotFound
 from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing import reports
+from central.service_layer.costing.executive import read_intervals
 from central.service_layer.costing.journal import local_date
 from central.service_layer.costing.master_data import Snapshot, snapshot
 from central.service_layer.costing.past_cache import cached, database_of
-from central.service_layer.costing.timeline import intervals
 from central.service_layer.ingest import queries
 
 __all__ = ["plant_overview", "window_figures", "cost_figures", "stream_summaries", "machine_timeline", "oee_trend",
@@ -158,7 +159,7 @@ def window_figures(session: Session, snap: Snapshot, w: reports.Window, *, machi
     if machines is None:
         machines = [m.id for m in snap.master.machines]
     end = min(w.end, clock())
-    ivs = intervals(session, snap, machines, w.start, end) if machines else []
+    ivs = read_intervals(session, snap, machines, w.start, end) if machines else []
     units = _units(session, w.start, end, machines) if machines else []
     hours = downtime_hours(ivs, w.start, w.end)
     items_of = _items_of(session, {u.work_order for u in units if u.work_order}
@@ -179,7 +180,7 @@ def _past(session: Session, snap: Snapshot, machines: list[str], start: datetime
     """The intervals (clipped to [start, end)) and posted units of the finished days [start, end),
     through :func:`~central.service_layer.costing.past_cache.cached`."""
     def load() -> tuple[list[Interval], list[_Units]]:
-        ivs = list(clip(intervals(session, snap, machines, start, end), start, end)) if machines else []
+        ivs = list(clip(read_intervals(session, snap, machines, start, end), start, end)) if machines else []
         return ivs, _units(session, start, end, machines, (EventPostingStatus.POSTED,))
     return cached(("console-cost", database_of(session), tuple(machines), start, end), load)
 
@@ -202,7 +203,7 @@ def cost_figures(session: Session, snap: Snapshot, w: reports.Window, *, clock: 
         ivs += past_ivs
         units += past_units
     if end > midnight and machines:
-        ivs += clip(intervals(session, snap, machines, midnight, end), midnight, end)
+        ivs += clip(read_intervals(session, snap, machines, midnight, end), midnight, end)
         units += _units(session, midnight, end, machines, (EventPostingStatus.POSTED,))
     hours = downtime_hours(ivs, w.start, w.end)
     good: dict[str, Decimal] = defaultdict(lambda: ZERO)
@@ -325,7 +326,7 @@ def machine_timeline(session: Session, machine: str, start: datetime, end: datet
     if end - start > MAX_TIMELINE:
         raise InvalidInput(f"a timeline covers at most {MAX_TIMELINE.days} days")
     hi = min(end, clock())
-    spans = [] if hi <= start else intervals(session, snap, [machine], start, hi)
+    spans = [] if hi <= start else read_intervals(session, snap, [machine], start, hi)
     in_window = (EventPostingRow.machine == machine, EventPostingRow.ts >= start, EventPostingRow.ts < end)
     good = int(session.scalar(select(func.sum(EventPostingRow.qty)).where(
         EventPostingRow.kind == "count", *in_window)) or 0)

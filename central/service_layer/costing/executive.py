@@ -72,7 +72,7 @@ from central.service_layer.costing.output_totals import (
 from central.service_layer.costing.past_cache import cached, database_of, posted_scrap_split
 from central.service_layer.costing.selling_prices import stored_prices
 
-__all__ = ["Figures", "WorkingCapital", "ScopeSummary", "ExecutiveSummary", "executive_summary",
+__all__ = ["Figures", "WorkingCapital", "ScopeSummary", "ExecutiveSummary", "executive_summary", "read_intervals",
            "executive_summary_data"]
 
 ScopeKind = Literal["plant", "entity"]
@@ -209,14 +209,14 @@ class _Book:
     def _past(self) -> dict[str, list[Interval]]:
         """Intervals of every machine from the earliest window's start to :attr:`split`."""
         if self._past_intervals is None:
-            self._past_intervals = _grouped(_intervals(self.session, self.snap, list(self.plant_of_machine),
+            self._past_intervals = _grouped(read_intervals(self.session, self.snap, list(self.plant_of_machine),
                                                        self.earliest, self.split))
         return self._past_intervals
 
     def _today(self, now: datetime) -> dict[str, list[Interval]]:
         """Intervals of every machine from :attr:`split` to now (from the state at the split)."""
         if self._today_intervals is None:
-            self._today_intervals = _grouped(_intervals(self.session, self.snap, list(self.plant_of_machine),
+            self._today_intervals = _grouped(read_intervals(self.session, self.snap, list(self.plant_of_machine),
                                                         self.split, now))
         return self._today_intervals
 
@@ -245,9 +245,11 @@ _STATES = {state.value: state for state in MachineState}
 """Stored state text -> MachineState (a dict lookup: the enum's call is slow over 10,000s of rows)."""
 
 
-def _intervals(session: Session, snap: Snapshot, machines: list[str], lo: datetime | None,
-               hi: datetime) -> list[Interval]:
-    """As :func:`central.service_layer.costing.timeline.intervals`, from :func:`_state_events`."""
+def read_intervals(session: Session, snap: Snapshot, machines: list[str], lo: datetime | None,
+                   hi: datetime) -> list[Interval]:
+    """As :func:`central.service_layer.costing.timeline.intervals` (the same intervals: dispatches
+    that do not overlap cannot split any), from :func:`_state_events` and one read of the machines'
+    dispatches, columns only (the console's pages use it too)."""
     stmt = select(DispatchRow.work_order, DispatchRow.machine, DispatchRow.start, DispatchRow.end).where(
         DispatchRow.machine.in_(machines))
     dispatches = [Dispatch(str(wo), str(m), start, end) for wo, m, start, end in session.execute(stmt)]
