@@ -5,23 +5,32 @@ same JSON, key order included; a value of another type is refused (strict), not 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal as D
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from central.adapters.db.models_access import ApiTokenRow
+from central.adapters.db.models_costing import JournalEntryRow, JournalLineRow
 from central.adapters.db.models_ingest import AlertRow
 from central.entrypoints.api.routers.alerts import AlertAckedOut, AlertsOut
+from central.entrypoints.api.routers.journal import JournalEntryDetailOut, JournalPageOut
+from central.entrypoints.api.routers.periods import PeriodsOut
 from central.entrypoints.api.routers.tokens import TokenRevokedOut, TokensOut
 from central.service_layer.access import token_dict
 from central.service_layer.alerts import alert_view
+from central.service_layer.costing.ledger import entry_view
 from tests.support.fake_uow import NOW
 
 
-def _round_trip(model: type[BaseModel], value: Any) -> str:
-    return model.model_validate(value).model_dump_json(exclude_unset=True)
+def _round_trip(model: type[Any], value: Any) -> str:
+    """Validated and dumped as FastAPI does with a route's ``response_model`` (a model or a TypedDict)."""
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return model.model_validate(value).model_dump_json(exclude_unset=True)
+    adapter: TypeAdapter[Any] = TypeAdapter(model)
+    return adapter.dump_json(adapter.validate_python(value), exclude_unset=True).decode()
 
 
 def _json(value: Any) -> str:
@@ -60,3 +69,25 @@ def test_a_token_round_trips_and_never_shows_its_hash() -> None:
 def test_a_value_off_its_shape_is_refused(model: type[BaseModel], value: Any) -> None:
     with pytest.raises(ValidationError):
         model.model_validate(value)
+
+
+def test_periods_and_journal_entries_round_trip() -> None:
+    period = {"id": "2026-11", "entity": None, "start": "2026-11-01", "end": "2026-11-30", "status": "closed",
+              "closed_at": "2026-12-01T08:00:00+00:00", "closed_by": "ctl"}
+    assert _round_trip(PeriodsOut, {"periods": [period]}) == _json({"periods": [period]})
+    entry = entry_view(JournalEntryRow(id=7, entity="E1", period="2026-11", entry_date=date(2026, 11, 3),
+                                       kind="goods_receipt", memo="GR-1", rule_version=1, late=False,
+                                       original_date=None, reverses=None, reason=None, record_id=3, work_order=None,
+                                       created=NOW, user="ann"),
+                       [JournalLineRow(line_no=2, account="2000", role="grni", debit=D(0), credit=D("40.00"),
+                                       work_order=None, item="S", work_center=None, reason=None, memo=None),
+                        JournalLineRow(line_no=1, account="1400", role="raw_materials", debit=D("40.00"),
+                                       credit=D(0), work_order=None, item="S", work_center=None, reason=None,
+                                       memo=None)], reversed_by=9)
+    assert [ln["line"] for ln in entry["lines"]] == [1, 2] and entry["total_debit"] == entry["total_credit"] == "40.00"
+    page = {"entries": [entry], "total": 1, "limit": 100, "offset": 0}
+    assert _round_trip(JournalPageOut, page) == _json(page)
+    detail = {**entry, "lineage": {"record": None, "events": []}}
+    assert _round_trip(JournalEntryDetailOut, detail) == _json(detail)
+    with pytest.raises(ValidationError):
+        JournalPageOut.model_validate({**page, "entries": [{**entry, "late": "no"}]})

@@ -12,9 +12,11 @@ so the shape is written once."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any, get_type_hints
 
-__all__ = ["RequestBody", "ResponseBody", "RESPONSE_CONFIG"]
+from pydantic import BaseModel, ConfigDict, create_model
+
+__all__ = ["RequestBody", "ResponseBody", "RESPONSE_CONFIG", "response_body_of"]
 
 RESPONSE_CONFIG = ConfigDict(strict=True, extra="allow")
 """What every response schema validates with (a model's ``model_config``, a TypedDict's
@@ -32,3 +34,15 @@ class ResponseBody(BaseModel):
 
     model_config = RESPONSE_CONFIG
 
+
+
+def response_body_of(shape: type, name: str, **types: Any) -> type[ResponseBody]:
+    """A :class:`ResponseBody` model named ``name`` with the fields of the TypedDict ``shape``, in
+    its order, all required (``types`` replaces a field's type, e.g. by a stricter nested schema):
+    for a route's top-level ``response_model``, which must be a model, when the service declares
+    its result as a TypedDict."""
+    fields: dict[str, Any] = {key: (types.get(key, hint), ...) for key, hint in get_type_hints(shape).items()}
+    unknown = set(types) - set(fields)
+    if unknown:
+        raise TypeError(f"{name}: {sorted(unknown)} are not fields of {shape.__name__}")
+    return create_model(name, __base__=ResponseBody, __module__=shape.__module__, **fields)

@@ -4,6 +4,7 @@ the same service functions as the API's reports."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
@@ -22,7 +23,7 @@ from central.service_layer.console_sessions import ConsoleSession
 from central.service_layer.costing import executive as executive_summary
 from central.service_layer.costing import ledger, margin, reports
 from central.service_layer.costing.master_data import snapshot
-from central.service_layer.costing.periods import list_periods
+from central.service_layer.costing.periods import PeriodView, list_periods
 from central.service_layer.governance import list_audit
 from central.service_layer.governance.seal import verify_all
 
@@ -42,7 +43,7 @@ ENTRY_EVENTS_SHOWN = 200
 rest are one API call away."""
 
 
-def current_period(periods: list[dict[str, Any]], today: date) -> str | None:
+def current_period(periods: Sequence[Mapping[str, Any]], today: date) -> str | None:
     """The period holding ``today``, else the latest one that started, else None."""
     started = [p for p in periods if date.fromisoformat(p["start"]) <= today]
     for p in started:
@@ -51,7 +52,7 @@ def current_period(periods: list[dict[str, Any]], today: date) -> str | None:
     return str(started[-1]["id"]) if started else (str(periods[0]["id"]) if periods else None)
 
 
-def _period(session: Any, period: str | None) -> tuple[list[dict[str, Any]], str | None]:
+def _period(session: Any, period: str | None) -> tuple[list[PeriodView], str | None]:
     periods = list_periods(session)
     if period is not None and period not in {p["id"] for p in periods}:
         raise InvalidInput(f"unknown period {period!r}")

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from central.adapters.db.models_costing import (
     JournalEntryRow,
@@ -43,7 +44,8 @@ from central.service_layer.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
 
-__all__ = ["list_journal", "entry_view", "get_entry", "reverse_journal_entry", "reverse_entry", "trial_balance"]
+__all__ = ["JournalLineView", "JournalEntryView", "JournalEntryDetailView", "JournalPage",
+           "list_journal", "entry_view", "get_entry", "reverse_journal_entry", "reverse_entry", "trial_balance"]
 
 _CLOSES = {"work_order_close", "efficiency_to_date", "period_close"}
 _FROM_EVENTS = {"backflush", "conversion_applied", "finished_goods"}
@@ -54,7 +56,61 @@ def _money(value: Decimal) -> str:
     return format_amount(value)
 
 
-def line_view(line: JournalLineRow) -> dict[str, Any]:
+class JournalLineView(TypedDict):
+    """One line of a posted entry: debit and credit are money strings (one of them 0.00)."""
+
+    line: int
+    account: str
+    role: str
+    debit: str
+    credit: str
+    work_order: str | None
+    item: str | None
+    work_center: str | None
+    reason: str | None
+    memo: str | None
+
+
+class JournalEntryView(TypedDict):
+    """A posted entry with its lines; amounts are money strings."""
+
+    id: int
+    entity: str | None
+    period: str
+    date: str
+    kind: str
+    memo: str | None
+    rule_version: int | None
+    late: bool
+    original_date: str | None
+    reverses: int | None
+    reversed_by: int | None
+    reason: str | None
+    record: int | None
+    work_order: str | None
+    created: str
+    user: str
+    lines: list[JournalLineView]
+    total_debit: str
+    total_credit: str
+
+
+class JournalEntryDetailView(JournalEntryView):
+    """An entry with its lineage: the operational record and the machine events behind it."""
+
+    lineage: dict[str, Any]
+
+
+class JournalPage(TypedDict):
+    """One page of entries (newest last); ``total`` counts every match."""
+
+    entries: list[JournalEntryView]
+    total: int
+    limit: int
+    offset: int
+
+
+def line_view(line: JournalLineRow) -> JournalLineView:
     return {
         "line": line.line_no, "account": line.account, "role": line.role, "debit": _money(line.debit),
         "credit": _money(line.credit), "work_order": line.work_order, "item": line.item,
@@ -70,7 +126,8 @@ def _reversals(session: Session, entry_ids: list[int]) -> dict[int, int]:
     return {int(orig): int(rev) for orig, rev in session.execute(stmt).tuples() if orig is not None}
 
 
-def entry_view(entry: JournalEntryRow, lines: list[JournalLineRow], reversed_by: int | None = None) -> dict[str, Any]:
+def entry_view(entry: JournalEntryRow, lines: list[JournalLineRow], reversed_by: int | None = None
+               ) -> JournalEntryView:
     return {
         "id": entry.id, "entity": entry.entity, "period": entry.period, "date": entry.entry_date.isoformat(),
         "kind": entry.kind, "memo": entry.memo, "rule_version": entry.rule_version, "late": entry.late,
@@ -86,7 +143,7 @@ def entry_view(entry: JournalEntryRow, lines: list[JournalLineRow], reversed_by:
 def list_journal(
     session: Session, *, period: str | None = None, account: str | None = None, work_order: str | None = None,
     entity: str | None = None, kind: str | None = None, limit: int = 100, offset: int = 0,
-) -> dict[str, Any]:
+) -> JournalPage:
     """Entries (newest last) with their lines, filtered; ``total`` counts every match."""
     stmt: Select[Any] = select(JournalEntryRow)
     if period:
@@ -123,7 +180,7 @@ def _load(session: Session, entry_id: int) -> tuple[JournalEntryRow, list[Journa
     return entry, lines
 
 
-def get_entry(session: Session, entry_id: int) -> dict[str, Any]:
+def get_entry(session: Session, entry_id: int) -> JournalEntryDetailView:
     """One entry with lineage: lines -> operational record -> events -> raw PLC values."""
     entry, lines = _load(session, entry_id)
     view = entry_view(entry, lines, _reversals(session, [entry.id]).get(entry.id))
@@ -141,11 +198,10 @@ def get_entry(session: Session, entry_id: int) -> dict[str, Any]:
              "flags": e.flags, "raw": e.raw}
             for e in events
         ]
-    view["lineage"] = lineage
-    return view
+    return {**view, "lineage": lineage}
 
 
-def reverse_journal_entry(cmd: ReverseJournalEntry, uow: AbstractUnitOfWork) -> dict[str, Any]:
+def reverse_journal_entry(cmd: ReverseJournalEntry, uow: AbstractUnitOfWork) -> JournalEntryDetailView:
     """The reversal handler: post the reversal of an entry in today's open period (``uow.clock``),
     restore the order's accruals. The journal is still read and written through ``uow.session``."""
     if not cmd.reason.strip():
@@ -158,13 +214,13 @@ def reverse_journal_entry(cmd: ReverseJournalEntry, uow: AbstractUnitOfWork) -> 
 
 def reverse_entry(
     session: Session, entry_id: int, reason: str, user: str, *, clock: Clock = utc_now
-) -> dict[str, Any]:
+) -> JournalEntryDetailView:
     """:func:`reverse_journal_entry` in ``session``'s transaction."""
     uow = SqlAlchemyUnitOfWork.joining(session, clock)
     return reverse_journal_entry(ReverseJournalEntry(entry_id, reason, user), uow)
 
 
-def _reverse(session: Session, entry_id: int, reason: str, user: str, now: datetime) -> dict[str, Any]:
+def _reverse(session: Session, entry_id: int, reason: str, user: str, now: datetime) -> JournalEntryDetailView:
     entry, lines = _load(session, entry_id)
     already = _reversals(session, [entry.id]).get(entry.id)
     if already is not None:  # the unique index on ``reverses`` also refuses a concurrent second one

@@ -22,8 +22,9 @@ from central.entrypoints.api.deps import (
 )
 from central.entrypoints.api.routers.approvals import PendingApprovalOut
 from central.entrypoints.api.routers.inputs import InputRecordOut
-from central.entrypoints.api.schemas import RequestBody, ResponseBody
+from central.entrypoints.api.schemas import RESPONSE_CONFIG, RequestBody, ResponseBody, response_body_of
 from central.service_layer.costing import ledger
+from central.service_layer.costing.ledger import JournalEntryDetailView, JournalEntryView, JournalLineView
 from central.service_layer.governance.manual_journal import propose_entry
 
 __all__ = [
@@ -78,19 +79,10 @@ class ManualEntryProposedOut(ResponseBody):
     approval: PendingApprovalOut
 
 
-class JournalLineOut(ResponseBody):
-    """One line of a posted entry: debit and credit are money strings (one of them 0.00)."""
+class JournalLineOut(JournalLineView):
+    """The service's :class:`~central.service_layer.costing.ledger.JournalLineView`."""
 
-    line: int
-    account: str
-    role: str
-    debit: str
-    credit: str
-    work_order: str | None
-    item: str | None
-    work_center: str | None
-    reason: str | None
-    memo: str | None
+    __pydantic_config__ = RESPONSE_CONFIG  # type: ignore[misc]
 
 
 class LineageEventOut(ResponseBody):
@@ -117,34 +109,17 @@ class LineageOut(ResponseBody):
     events: list[LineageEventOut]
 
 
-class JournalEntryOut(ResponseBody):
-    """A posted entry with its lines; amounts are money strings."""
+class JournalEntryOut(JournalEntryView):
+    """The service's :class:`~central.service_layer.costing.ledger.JournalEntryView` (its lines
+    validate as the service's ``JournalLineView``)."""
 
-    id: int
-    entity: str | None
-    period: str
-    date: str
-    kind: str
-    memo: str | None
-    rule_version: int | None
-    late: bool
-    original_date: str | None
-    reverses: int | None
-    reversed_by: int | None
-    reason: str | None
-    record: int | None
-    work_order: str | None
-    created: str
-    user: str
-    lines: list[JournalLineOut]
-    total_debit: str
-    total_credit: str
+    __pydantic_config__ = RESPONSE_CONFIG  # type: ignore[misc]
 
 
-class JournalEntryDetailOut(JournalEntryOut):
-    """An entry with its lineage: the operational record and the machine events behind it."""
-
-    lineage: LineageOut
+JournalEntryDetailOut = response_body_of(JournalEntryDetailView, "JournalEntryDetailOut", lines=list[JournalLineOut],
+                                        lineage=LineageOut)
+"""An entry with its lineage (the service's ``JournalEntryDetailView``): the operational record and
+the machine events behind it."""
 
 
 class JournalPageOut(ResponseBody):

@@ -11,9 +11,9 @@ from pydantic import Field
 from central.domain.commands import ClosePeriod, RequestPeriodReopen
 from central.entrypoints.api.deps import Principal, PrincipalDep, SessionDep, UnitOfWorkDep, require_role
 from central.entrypoints.api.routers.approvals import PendingApprovalOut
-from central.entrypoints.api.schemas import RequestBody, ResponseBody
+from central.entrypoints.api.schemas import RESPONSE_CONFIG, RequestBody, ResponseBody
 from central.service_layer.costing import closing
-from central.service_layer.costing.periods import list_periods
+from central.service_layer.costing.periods import PeriodView, list_periods
 from central.service_layer.governance.appliers import request_reopen
 
 __all__ = [
@@ -30,16 +30,10 @@ class ReopenIn(RequestBody):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class PeriodOut(ResponseBody):
-    """An accounting period; ``start`` and ``end`` are ISO dates (``end`` inclusive)."""
+class PeriodOut(PeriodView):
+    """The service's :class:`~central.service_layer.costing.periods.PeriodView` (one definition)."""
 
-    id: str
-    entity: str | None
-    start: str
-    end: str
-    status: str
-    closed_at: str | None
-    closed_by: str | None
+    __pydantic_config__ = RESPONSE_CONFIG  # type: ignore[misc]
 
 
 class PeriodsOut(ResponseBody):
