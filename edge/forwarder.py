@@ -13,13 +13,14 @@ asyncio loop with ``call_soon_threadsafe`` and all state lives on the loop. Rule
   stream are ignored; a PUBACK deletes nothing (a broker can lose its queue);
 - everything unacked is re-sent on every (re)connect and when central's ack has not moved for
   ``resend_timeout_s`` while a send is unacked that long (an ack that moves means central is
-  working through a backlog: re-sending it all then only queues duplicates in front of it);
+  working through a backlog: re-sending it all then only queues duplicates in front of it); each
+  further timeout re-send without an ack in between waits twice as long, up to 4x (a central
+  that is slow, not missing a batch, is not flooded); an ack that moves or a reconnect resets it;
 - reconnect waits double from ``reconnect_min_s`` up to ``reconnect_max_s`` (default 2 s), so a
   broker that comes back is used within about that long however long it was away. Central
   reconnects on the same cap, but may subscribe *after* our re-send: a broker that lost its
   sessions (restart without persistence, ``kill -9``) PUBACKs and drops those batches. So once per
-  connection, until central acks a seq sent only on this connection (or its ack advances a second
-  time), a batch unacked for
+  connection, until central acks a seq sent only on this connection, a batch unacked for
   ``reconnect_max_s`` + 1 s while no ack advanced for as long is re-sent (with everything after
   it) instead of waiting the full ``resend_timeout_s``; again after twice that wait, and so on
   while the wait is below ``resend_timeout_s`` (a central that subscribed after the early
@@ -159,7 +160,7 @@ class Forwarder:
         self._startup_last = 0  # the outbox's last seq at start: a previous run may have sent up to it
         self._connection_floor = 0
         self._last_ack_progress = 0.0  # monotonic time central's ack last advanced (or of the CONNACK)
-        self._advances = 0  # how often central's ack advanced on this connection
+        self._timeout_factor = 1  # resend_timeout_s x this: doubles per timeout re-send without an ack, max 4
         self._acks: asyncio.Queue[int] = asyncio.Queue()
         self._failure_logged = ""  # the connect failure already logged in this streak (logged once, not per retry)
         self._next_status = 0.0  # monotonic time of the next periodic status (mqtt.status_interval_s)
@@ -295,7 +296,7 @@ class Forwarder:
         self._early_wait = self.early_resend_s
         self._connection_floor = max(self._sent_high, self._startup_last)
         self._last_ack_progress = time.monotonic()
-        self._advances = 0
+        self._timeout_factor = 1
         log.info("connected to broker %s:%s (connect #%d); resending from seq %d",
                  self.settings.mqtt.host, self.settings.mqtt.port, self.stats.connects, self._sent_through + 1)
         self._client.subscribe(self.ack_topic, qos=1)
@@ -400,10 +401,11 @@ class Forwarder:
                 continue
             self._central_acked = max(self._central_acked, through)
             self._last_ack_progress = time.monotonic()
-            self._advances += 1
-            if through > self._connection_floor or self._advances > 1:
-                # central got a batch sent on this connection: it delivers. One advance up to the floor may
-                # be a commit from before the connection (its ack lost with the broker); a second one is not
+            self._timeout_factor = 1
+            if through > self._connection_floor:
+                # central got a batch sent on this connection: it delivers. Acks up to the floor may be
+                # commits of batches sent before (their acks lost with the broker, or central still working
+                # through what it had queued when the broker died), whatever we re-sent since may be gone
                 self._first_ack_pending = False
             if self._sent_through < self._central_acked:
                 self._sent_through = self._central_acked
@@ -468,13 +470,14 @@ class Forwarder:
                 "subscribed after we sent): re-sending early", self._central_acked + 1, self._sent_through,
                 now - oldest,
             )
-        elif now - max(oldest, self._last_ack_progress) < cfg.resend_timeout_s:
+        elif now - max(oldest, self._last_ack_progress) < cfg.resend_timeout_s * self._timeout_factor:
             return  # central's ack moved within the timeout: it is working through what we sent
         else:
             log.warning(
                 "no ack for seqs %d..%d within %.0f s: re-sending",
-                self._central_acked + 1, self._sent_through, cfg.resend_timeout_s,
+                self._central_acked + 1, self._sent_through, cfg.resend_timeout_s * self._timeout_factor,
             )
+            self._timeout_factor = min(self._timeout_factor * 2, 4)
         self.stats.resends += 1
         self._unacked_sends.clear()
         self._sent_through = self._central_acked

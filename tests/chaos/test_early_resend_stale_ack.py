@@ -5,7 +5,8 @@ central stored a batch whose ack the broker lost when it was SIGKILLed; after th
 persistence: every session and retained ack gone) the edge re-sends everything unacked before
 central is subscribed, so the broker drops it; central then re-acks what it had stored before
 the outage. That ack advances the edge's cursor but covers nothing sent on this connection, so
-it must not disarm the early re-send. ``resend_timeout_s`` is an hour: only the early re-send
+it must not disarm the early re-send, nor must a second such ack (central still working through
+what it had queued when the broker died acks in several steps). ``resend_timeout_s`` is an hour: only the early re-send
 (``reconnect_max_s`` + 1 s = 3 s here) can deliver the dropped batches within the test's bound.
 """
 
@@ -15,7 +16,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import orjson
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from support.edge import AckResponder, ModbusPlc, RunningAgent, edge_toml, start_agent
 
 from sfsync.broker import BrokerProcess
@@ -47,9 +51,24 @@ async def count(run: RunningAgent, plc: ModbusPlc, good: int, parts: int) -> int
     return good
 
 
+def publish_ack(broker: BrokerProcess, stream: str, through: int) -> None:
+    """One retained ack on edge-1's ack topic, as central publishes it."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="stale-acker")
+    client.username_pw_set("central-test")
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        client.publish("sfsync/v1/P1/edge-1/ack", orjson.dumps({"stream": stream, "acked_through": through}),
+                       qos=1, retain=True).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 @pytest.mark.timeout(90)
+@pytest.mark.parametrize("stale_acks", [1, 2])
 async def test_a_stale_ack_after_a_broker_restart_does_not_disarm_the_early_resend(
-    tmp_path: Path, broker: BrokerProcess, plc: ModbusPlc
+    tmp_path: Path, broker: BrokerProcess, plc: ModbusPlc, stale_acks: int
 ) -> None:
     cfg = tmp_path / "edge.toml"
     cfg.write_text(edge_toml(outbox=tmp_path / "outbox.db", mqtt_port=broker.port, plc_port=plc.port,
@@ -84,7 +103,11 @@ async def test_a_stale_ack_after_a_broker_restart_does_not_disarm_the_early_rese
                                lambda: fwd.stats.connected and fwd.stats.published_events
                                >= sent + store.last_seq() - acked_before, 20)
         assert fwd.stats.resends == 0
-        # central comes back and re-acks what it stored before the outage: the stale ack
+        # central comes back and re-acks what it stored before the outage: the stale ack(s)
+        if stale_acks == 2:
+            await asyncio.to_thread(publish_ack, broker, store.stream, acked_before + 1)
+            await wait_until_async("the first stale ack applied", lambda: store.acked_through() == acked_before + 1,
+                                   10)
         central.connected.clear()
         await asyncio.to_thread(central.start)
         central.resume()

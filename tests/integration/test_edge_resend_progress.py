@@ -6,7 +6,8 @@ was acking, slowly, through it: the duplicates queued in front of the real work 
 became live. The timeout now counts from the later of the oldest unacked send and central's
 last ack that moved. A slow central stand-in here acks one event per tick, so the oldest unacked
 send ages far past a 2 s timeout while the ack moves: no re-send and every seq arrives once.
-Then it stops acking: the edge re-sends after the timeout.
+Then it stops acking: the edge re-sends after the timeout, and again only after twice that (a
+slow central is not flooded with a copy of everything every timeout).
 """
 
 from __future__ import annotations
@@ -122,6 +123,12 @@ async def test_no_resend_while_the_ack_moves_and_one_once_it_stops(
         await wait_until_async("stored", lambda: store.last_seq() > last, 15)
         await wait_until_async("re-sent after the timeout", lambda: fwd.stats.resends >= 1,
                                RESEND_TIMEOUT_S * 4)
+        first = time.monotonic()
+        assert central.deliveries.count(store.last_seq()) >= 1
+        await wait_until_async("re-sent again", lambda: fwd.stats.resends >= 2, RESEND_TIMEOUT_S * 6)
+        gap = time.monotonic() - first
+        # the second waits 2x the timeout (the old rule re-sent after 1x, plus at most the loop's 1 s tick)
+        assert gap > RESEND_TIMEOUT_S * 1.75, f"second re-send {gap:.1f} s after the first"
         assert central.deliveries.count(store.last_seq()) >= 2
     finally:
         await run.close()
