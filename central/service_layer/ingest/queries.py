@@ -1,4 +1,5 @@
-"""Read side of the ingest for the API: events, streams, quarantine, rejected events, alerts.
+"""Read side of the ingest for the API (views): events, streams, quarantine, rejected events, edges.
+Alerts are listed by the one alert service (:func:`central.service_layer.alerts.list_alerts`).
 
 Lists page by id (keyset): pass the last id seen as ``after``; ``next`` is None on the last page.
 """
@@ -14,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from central.adapters.db.base import Base
 from central.adapters.db.models_ingest import (
-    AlertRow,
     EdgeRow,
     EventRow,
     GapRow,
@@ -24,7 +24,7 @@ from central.adapters.db.models_ingest import (
 )
 from central.adapters.db.paging import keyset_page
 
-__all__ = ["Page", "list_events", "list_streams", "list_quarantine", "list_rejected", "list_alerts", "list_edges"]
+__all__ = ["Page", "list_events", "list_streams", "list_quarantine", "list_rejected", "list_edges"]
 
 Page = dict[str, Any]
 
@@ -120,22 +120,6 @@ def list_rejected(session: Session, *, limit: int, after: int | None = None, sta
     if stream is not None:
         stmt = stmt.where(RejectedEventRow.stream == stream)
     return _page(session, stmt, RejectedEventRow.id, limit, after, _rejected_dict, "rejected_events")
-
-
-def alert_dict(r: AlertRow) -> dict[str, Any]:
-    return {"id": r.id, "kind": r.kind, "severity": r.severity, "key": r.key, "message": r.message,
-            "detail": r.detail, "count": r.count, "created": _iso(r.created), "last_seen": _iso(r.last_seen),
-            "acked_at": _iso(r.acked_at), "acked_by": r.acked_by}
-
-
-def list_alerts(session: Session, *, limit: int, after: int | None = None, open_only: bool = False,
-                kind: str | None = None) -> Page:
-    stmt = select(AlertRow)
-    if open_only:
-        stmt = stmt.where(AlertRow.acked_at.is_(None))
-    if kind is not None:
-        stmt = stmt.where(AlertRow.kind == kind)
-    return _page(session, stmt, AlertRow.id, limit, after, alert_dict, "alerts")
 
 
 def edge_dict(r: EdgeRow) -> dict[str, Any]:
