@@ -167,11 +167,14 @@ class AuthSettings(StrictModel):
 class LedgerSettings(StrictModel):
     """Sealing of the journal into the audit chain (docs/governance.md). ``serve`` seals every
     ``seal_interval_seconds`` (0: only at period close); a periodic run searches entries above the
-    highest id sealed ``seal_lookback_seconds`` ago; at most ``seal_batch`` entries per transaction."""
+    highest id sealed ``seal_lookback_seconds`` ago; at most ``seal_batch`` entries per transaction.
+    ``serve`` also folds the ledger balance snapshots' rows every ``snapshot_compact_interval_seconds``
+    (0: never; the reports stay exact, they sum a key's rows, but read more of them)."""
 
     seal_interval_seconds: Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)] = 60.0
     seal_lookback_seconds: Annotated[float, Field(ge=0, le=30 * 86_400, allow_inf_nan=False)] = 600.0
     seal_batch: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+    snapshot_compact_interval_seconds: Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)] = 30.0
 
 
 class AlertSettings(StrictModel):

@@ -69,9 +69,13 @@ def pg_url() -> Iterator[str]:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in base else "?"
     try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+        yield f"{base}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
     finally:
         with engine.begin() as conn:
+            # a connection the test leaked (open transaction, locks held) would make the DROP wait
+            # forever, and every later test behind it: end the test's own sessions first
+            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE application_name = :name AND pid <> pg_backend_pid()"), {"name": schema})
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         engine.dispose()
 

@@ -1,4 +1,4 @@
-"""``sfsync central serve``: the API, the MQTT ingest and the ledger sealer in one process.
+"""``sfsync central serve``: the API, the MQTT ingest, the ledger sealer and the background jobs in one process.
 
 An entry point: it imports the wiring (:func:`central.bootstrap.bootstrap`) and the other entry
 points it runs (the API app, the supervised consumer); the wiring never imports it. Costing is
@@ -23,6 +23,7 @@ from central.entrypoints.api.app import create_app
 from central.entrypoints.consumer import MqttIngest
 from central.service_layer.access import ensure_bootstrap_admin
 from central.service_layer.alert_rules import AlertEvaluator
+from central.service_layer.costing.snapshot_compactor import SnapshotCompactor
 from central.service_layer.governance.sealer import LedgerSealer
 from central.service_layer.ingest.seam import PostingHandler
 from central.service_layer.recommendations import RecommendationEvaluator
@@ -96,6 +97,11 @@ def serve(
         sealer = LedgerSealer(container.write_sessions, interval=settings.ledger.seal_interval_seconds,
                               lookback=settings.ledger.seal_lookback_seconds, batch=settings.ledger.seal_batch)
         sealer.start()
+    compactor: SnapshotCompactor | None = None
+    if settings.ledger.snapshot_compact_interval_seconds > 0:
+        compactor = SnapshotCompactor(container.write_sessions,
+                                      interval=settings.ledger.snapshot_compact_interval_seconds)
+        compactor.start()
     alert_jobs = _start_alert_jobs(container)
     try:
         if not settings.api.enabled:
@@ -116,6 +122,8 @@ def serve(
     finally:
         if sealer is not None:
             sealer.stop()
+        if compactor is not None:
+            compactor.stop()
         for job in alert_jobs:
             job.stop()
         if ingest is not None:

@@ -14,6 +14,8 @@ the snapshot tables row by row with the journal. SQLite, and PostgreSQL when con
 
 from __future__ import annotations
 
+import os
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +27,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, delete, select, text
 from sqlalchemy.orm import Session
-from support.costing import MACHINE, ingest, load, timeline, wire_events, worked_example_master
+from support.costing import MACHINE, costing_container, ingest, load, timeline, wire_events, worked_example_master
 
 from central.adapters.db.migrate import upgrade
 from central.adapters.db.models_costing import (
@@ -39,6 +41,7 @@ from central.bootstrap import Container
 from central.domain.roles import Role
 from central.service_layer.costing import closing, inputs, ledger, reports, snapshots, work_orders
 from central.service_layer.costing import timeline as timelines
+from central.service_layer.costing.snapshot_compactor import compact_all
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 TODAY = NOW.date()
@@ -218,6 +221,82 @@ def test_reports_from_snapshots_equal_a_full_scan(central: Container, monkeypatc
     reopened = _check(central, monkeypatch)
     assert _amounts(reopened["tb None P-A"]) != _amounts(reattributed["tb None P-A"])
     assert reopened["inventory valuation"] != reattributed["inventory valuation"]
+
+    # the compactor folds each key's rows (one per posting transaction) into one; nothing changes
+    assert _snapshot_rows(central) > _snapshot_keys(central)
+    removed, _high = compact_all(central.write_sessions, max_keys=3)  # several transactions
+    assert removed > 0
+    assert _snapshot_rows(central) == _snapshot_keys(central)
+    assert _check(central, monkeypatch) == reopened
+    assert compact_all(central.write_sessions)[0] == 0
+
+
+def _snapshot_rows(central: Container) -> int:
+    with central.read_sessions() as s:
+        return sum(len(s.scalars(select(m.id)).all()) for m in (LedgerDayBalanceRow, LedgerBalanceRow))
+
+
+def _snapshot_keys(central: Container) -> int:
+    with central.read_sessions() as s:
+        n = 0
+        for model, key in ((LedgerDayBalanceRow, snapshots.DAY_KEY), (LedgerBalanceRow, snapshots.TOTAL_KEY)):
+            n += len(s.execute(select(*[getattr(model, c) for c in key]).distinct()).all())
+        return n
+
+
+def test_concurrent_posting_and_compacting_keep_the_snapshots_exact(central: Container) -> None:
+    """Writers posting while two compactors fold (two central processes): no posting waits on a
+    snapshot row, no row is folded twice, and the tables equal the journal afterwards."""
+    load(central, _master())
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def compactor() -> None:
+        since: int | None = None
+        try:
+            while not stop.is_set():
+                since = compact_all(central.write_sessions, since=since, max_keys=2)[1]
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=compactor) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for n in range(12):
+            with central.write_sessions() as s, s.begin():
+                inputs.labor_booking(s, "WC-PRESS", "P-B", Decimal(1 + n % 3), Decimal("75.00"), "payroll")
+                inputs.goods_receipt(s, "S", Decimal(2), Decimal("4.00"), f"GR-{n}", "stores")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    assert errors == []
+    compact_all(central.write_sessions)
+    with central.read_sessions() as s:
+        assert snapshots.verify(s) == []
+    assert _snapshot_rows(central) == _snapshot_keys(central)
+
+
+@pytest.mark.skipif(not os.environ.get("SFSYNC_TEST_PG_URL"), reason="PostgreSQL row locks: needs SFSYNC_TEST_PG_URL")
+def test_a_posting_never_waits_for_another_transactions_snapshot_rows(central_pg_url: str) -> None:
+    """Two transactions posting to the same accounts on the same day: the second commits while the
+    first is still open (an in-place snapshot row would make it wait for the first's commit)."""
+    c = costing_container(central_pg_url)
+    try:
+        load(c, _master())
+        slow = c.write_sessions()
+        slow.begin()
+        inputs.labor_booking(slow, "WC-PRESS", "P-B", Decimal(1), Decimal("75.00"), "payroll")
+        with c.write_sessions() as s, s.begin():
+            s.execute(text("SET LOCAL lock_timeout = '5s'"))
+            inputs.labor_booking(s, "WC-PRESS", "P-B", Decimal(2), Decimal("75.00"), "payroll")
+        slow.commit()
+        slow.close()
+        with c.read_sessions() as s:
+            assert snapshots.verify(s) == []
+    finally:
+        c.dispose()
 
 
 def test_rebuild_restores_the_snapshots_from_the_journal(central: Container) -> None:

@@ -320,12 +320,15 @@ class LedgerDayBalanceRow(Base):
     account, role and tags; kept by the one journal writer in the transaction of the lines
     (``costing/snapshots.py``), so a report over a period or a date window reads these rows, not
     the history's lines. A dimension the line does not have is ``''`` here (a key column), never NULL.
-    Unlike the journal it is updated in place (only ever by adding a posted line's amounts)."""
+    Insert-only, like the journal: each posting transaction adds its own rows (its lines' sums per
+    key), so concurrent writers never wait on one another's snapshot rows; a key may therefore have
+    several rows, and every read sums them. The compactor (``snapshots.compact``, run periodically by
+    ``serve``) folds a key's rows into one."""
 
     __tablename__ = "ledger_day_balances"
     __table_args__ = (
-        UniqueConstraint("day", "period", "entity", "role", "account", "work_order", "item", "work_center", "reason",
-                         name="uq_ledger_day_balances_key"),
+        Index("ix_ledger_day_balances_key", "day", "period", "entity", "role", "account", "work_order", "item",
+              "work_center", "reason"),
         Index("ix_ledger_day_balances_period", "period"),
         Index("ix_ledger_day_balances_work_order", "work_order"),
     )
@@ -349,11 +352,12 @@ class LedgerBalanceRow(Base):
     and role (the cumulative trial balance; as many rows as accounts, whatever the history);
     ``detail``: WIP lines per work order, raw materials and finished goods lines per item (WIP per
     order, the ledger side of the inventory valuation); ``''`` for the dimension a level does not
-    keep. Kept with :class:`LedgerDayBalanceRow` by the same writer."""
+    keep. Kept with :class:`LedgerDayBalanceRow` by the same writer, insert-only like it (a key's
+    rows are summed by every read and folded into one by the compactor)."""
 
     __tablename__ = "ledger_balances"
     __table_args__ = (
-        UniqueConstraint("level", "role", "entity", "account", "work_order", "item", name="uq_ledger_balances_key"),
+        Index("ix_ledger_balances_key", "level", "role", "entity", "account", "work_order", "item"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

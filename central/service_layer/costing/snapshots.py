@@ -13,8 +13,14 @@ calls :func:`record_entries`) in the transaction that inserts the lines:
   day rows after that date (a read that follows the distance from today, not the history).
 
 Journal rows are never updated or deleted: a late event, a re-attribution, a reversal or a period
-close posts new lines, and those lines update the snapshots in the same transaction, so the
-snapshots are corrected by construction. A reopened period changes no line (only its status).
+close posts new lines, and those lines add snapshot rows in the same transaction, so the snapshots
+are corrected by construction. A reopened period changes no line (only its status).
+
+Both tables are insert-only on the posting path (a transaction adds its own rows per key, and
+every read sums a key's rows): an in-place upsert made every posting transaction wait for any other
+one touching the same account and day — all of them, on a plant with one WIP account — which
+serialised central's processes on PostgreSQL and blocked behind any long transaction.
+:func:`compact` (the ``snapshot-compactor`` job of ``serve``) folds a key's rows into one.
 
 :class:`SnapshotBalances` reads the snapshots; :class:`ScanBalances` computes the same sums by a
 full scan of the journal (the reference; ``verify`` compares the two tables with it row by row);
@@ -26,14 +32,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
-from sqlalchemy import Table, delete, func, select, text
+from sqlalchemy import delete, func, insert, select, text, tuple_
 from sqlalchemy.orm import Session
 
-from central.adapters.db.dialect import upsert_insert
 from central.adapters.db.models_costing import (
     ItemStockRow,
     JournalEntryRow,
@@ -47,8 +53,8 @@ from central.domain.money import ZERO
 from central.domain.roles import VARIANCE_OF_ROLE, Role
 
 __all__ = [
-    "NONE", "DAY_KEY", "TOTAL_KEY", "record_entries", "rebuild", "verify", "BalanceSource", "SnapshotBalances",
-    "ScanBalances", "AccountSum", "VarianceSum",
+    "NONE", "DAY_KEY", "TOTAL_KEY", "record_entries", "compact", "Compacted", "rebuild", "verify", "BalanceSource",
+    "SnapshotBalances", "ScanBalances", "AccountSum", "VarianceSum",
 ]
 
 NONE = ""
@@ -78,7 +84,9 @@ def _total_keys(entity: str, role: str, account: str, work_order: str | None,
 
 def record_entries(session: Session, entries: Sequence[JournalEntry]) -> None:
     """Add the lines of ``entries`` (just inserted by the journal writer) to both snapshot tables:
-    one upsert statement per table, keys in sorted order (two writers lock rows in the same order)."""
+    one insert per table of this transaction's sums per key. Insert-only, never an update of a
+    shared row: two posting transactions (two central processes on PostgreSQL, or a long one beside
+    a short one) never wait on each other here; every read sums a key's rows, :func:`compact` folds them."""
     days: dict[tuple[Any, ...], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
     totals: dict[tuple[str, ...], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
     for e in entries:
@@ -90,20 +98,64 @@ def record_entries(session: Session, entries: Sequence[JournalEntry]) -> None:
             for acc in (day, *(totals[k] for k in _total_keys(entity, role, account, tags.work_order, tags.item))):
                 acc[0] += line.debit
                 acc[1] += line.credit
-    _upsert(session, LedgerDayBalanceRow, DAY_KEY, days)
-    _upsert(session, LedgerBalanceRow, TOTAL_KEY, totals)
+    _insert(session, LedgerDayBalanceRow, DAY_KEY, days)
+    _insert(session, LedgerBalanceRow, TOTAL_KEY, totals)
 
 
-def _upsert(session: Session, model: Any, key: tuple[str, ...],
+def _insert(session: Session, model: Any, key: tuple[str, ...],
             sums: dict[tuple[Any, ...], list[Decimal]]) -> None:
-    if not sums:
-        return
-    table = cast(Table, model.__table__)
-    rows = [{**dict(zip(key, k, strict=True)), "debit": d, "credit": c} for k, (d, c) in sorted(sums.items())]
-    stmt = upsert_insert(session, model)
-    stmt = stmt.on_conflict_do_update(index_elements=list(key), set_={
-        "debit": table.c.debit + stmt.excluded.debit, "credit": table.c.credit + stmt.excluded.credit})
-    session.execute(stmt, rows)
+    if sums:
+        session.execute(insert(model), [{**dict(zip(key, k, strict=True)), "debit": d, "credit": c}
+                                        for k, (d, c) in sums.items()])
+
+
+@dataclass(frozen=True)
+class Compacted:
+    """What one :func:`compact` run did: rows folded away, and the highest snapshot row id it saw
+    (the next run's ``since``)."""
+
+    removed: int
+    high_water: int
+
+
+def compact(session: Session, *, since: int | None = None, max_keys: int = 5_000) -> Compacted:
+    """Fold each key's snapshot rows into one row holding their sum (in ``session``'s transaction).
+
+    ``since``: only keys that gained a row with an id above it (None: every key) — the rows a
+    periodic run needs to look at follow what was posted since the last run, not the history.
+    A row another compactor holds is skipped (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has
+    one writer), so two central processes compacting at once never fold a row twice; a row skipped
+    here, or committed late under a lower id, is folded by a later run without ``since``. At most
+    ``max_keys`` keys per table per call (the transaction stays short); the caller loops."""
+    removed, high = 0, since or 0
+    for model, key in ((LedgerDayBalanceRow, DAY_KEY), (LedgerBalanceRow, TOTAL_KEY)):
+        top = session.scalar(select(func.max(model.id)))
+        high = max(high, int(top or 0))
+        cols = [getattr(model, c) for c in key]
+        keys = select(*cols).group_by(*cols).having(func.count() > 1)
+        if since is not None:
+            keys = keys.where(tuple_(*cols).in_(select(*cols).where(model.id > since).distinct()))
+        wanted = [tuple(r) for r in session.execute(keys.limit(max_keys))]
+        if not wanted:
+            continue
+        rows = session.execute(select(model.id, *cols, model.debit, model.credit).where(
+            tuple_(*cols).in_(wanted)).with_for_update(skip_locked=True)).all()
+        groups: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
+        for row in rows:
+            groups[tuple(row[1:-2])].append(row)
+        ids: list[int] = []
+        folded: list[dict[str, Any]] = []
+        for k, members in groups.items():
+            if len(members) < 2:
+                continue
+            ids += [int(m[0]) for m in members]
+            folded.append({**dict(zip(key, k, strict=True)), "debit": sum((_dec(m[-2]) for m in members), ZERO),
+                           "credit": sum((_dec(m[-1]) for m in members), ZERO)})
+        if folded:
+            session.execute(delete(model).where(model.id.in_(ids)))
+            session.execute(insert(model), folded)
+            removed += len(ids) - len(folded)
+    return Compacted(removed, high)
 
 
 # -- rebuilding from the journal (migration backfill, bench, repair) ---------------------------------
@@ -144,7 +196,8 @@ def verify(session: Session) -> list[str]:
     """Differences between the snapshot tables and a full scan of the journal (empty: they agree)."""
     out: list[str] = []
     day_cols = [getattr(LedgerDayBalanceRow, c) for c in DAY_KEY]
-    stored_days = _keyed(session.execute(select(*day_cols, LedgerDayBalanceRow.debit, LedgerDayBalanceRow.credit)))
+    stored_days = _keyed(session.execute(select(*day_cols, func.sum(LedgerDayBalanceRow.debit),
+                                                func.sum(LedgerDayBalanceRow.credit)).group_by(*day_cols)))
     ln, e = JournalLineRow, JournalEntryRow
     scan_day_key = (e.entry_date, e.period, func.coalesce(e.entity, NONE), ln.role, ln.account,
                     func.coalesce(ln.work_order, NONE), func.coalesce(ln.item, NONE),
@@ -158,8 +211,9 @@ def verify(session: Session) -> list[str]:
         for k in _total_keys(entity, role, account, wo, item):
             prev = totals.get(k, (ZERO, ZERO))
             totals[k] = (prev[0] + d, prev[1] + c)
-    stored_totals = _keyed(session.execute(select(*[getattr(LedgerBalanceRow, c) for c in TOTAL_KEY],
-                                                  LedgerBalanceRow.debit, LedgerBalanceRow.credit)))
+    total_cols = [getattr(LedgerBalanceRow, c) for c in TOTAL_KEY]
+    stored_totals = _keyed(session.execute(select(*total_cols, func.sum(LedgerBalanceRow.debit),
+                                                  func.sum(LedgerBalanceRow.credit)).group_by(*total_cols)))
     out += _diff("ledger_balances", stored_totals, totals)
     return out
 

@@ -57,10 +57,10 @@ def upgrade() -> None:
     sa.Column('debit', sa.BigInteger(), nullable=False),
     sa.Column('credit', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_day_balances')),
-    sa.UniqueConstraint('day', 'period', 'entity', 'role', 'account', 'work_order', 'item', 'work_center', 'reason',
-                        name='uq_ledger_day_balances_key')
     )
     with op.batch_alter_table('ledger_day_balances', schema=None) as batch_op:
+        batch_op.create_index('ix_ledger_day_balances_key', ['day', 'period', 'entity', 'role', 'account', 'work_order',
+                                                             'item', 'work_center', 'reason'], unique=False)
         batch_op.create_index('ix_ledger_day_balances_period', ['period'], unique=False)
         batch_op.create_index('ix_ledger_day_balances_work_order', ['work_order'], unique=False)
     op.create_table('ledger_balances',
@@ -74,8 +74,10 @@ def upgrade() -> None:
     sa.Column('debit', sa.BigInteger(), nullable=False),
     sa.Column('credit', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_balances')),
-    sa.UniqueConstraint('level', 'role', 'entity', 'account', 'work_order', 'item', name='uq_ledger_balances_key')
     )
+    with op.batch_alter_table('ledger_balances', schema=None) as batch_op:
+        batch_op.create_index('ix_ledger_balances_key', ['level', 'role', 'entity', 'account', 'work_order', 'item'],
+                              unique=False)
     # dispatches overlapping a report window: a seek on (machine, end), not every dispatch since the start
     with op.batch_alter_table('dispatches', schema=None) as batch_op:
         batch_op.create_index('ix_dispatches_machine_end', ['machine', 'end'], unique=False)
@@ -86,8 +88,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('dispatches', schema=None) as batch_op:
         batch_op.drop_index('ix_dispatches_machine_end')
+    with op.batch_alter_table('ledger_balances', schema=None) as batch_op:
+        batch_op.drop_index('ix_ledger_balances_key')
     op.drop_table('ledger_balances')
     with op.batch_alter_table('ledger_day_balances', schema=None) as batch_op:
+        batch_op.drop_index('ix_ledger_day_balances_key')
         batch_op.drop_index('ix_ledger_day_balances_work_order')
         batch_op.drop_index('ix_ledger_day_balances_period')
     op.drop_table('ledger_day_balances')
