@@ -36,7 +36,7 @@ from central.service_layer.costing import reports
 from central.service_layer.costing.executive import read_intervals
 from central.service_layer.costing.journal import local_date
 from central.service_layer.costing.master_data import Snapshot, snapshot
-from central.service_layer.costing.past_cache import cached, database_of
+from central.service_layer.costing.past_cache import cached, past_key
 from central.service_layer.ingest import queries
 
 __all__ = ["plant_overview", "window_figures", "cost_figures", "stream_summaries", "machine_timeline", "oee_trend",
@@ -182,7 +182,7 @@ def _past(session: Session, snap: Snapshot, machines: list[str], start: datetime
     def load() -> tuple[list[Interval], list[_Units]]:
         ivs = list(clip(read_intervals(session, snap, machines, start, end), start, end)) if machines else []
         return ivs, _units(session, start, end, machines, (EventPostingStatus.POSTED,))
-    return cached(("console-cost", database_of(session), tuple(machines), start, end), load)
+    return cached(("console-cost", past_key(session, end), tuple(machines), start, end), load)
 
 
 def cost_figures(session: Session, snap: Snapshot, w: reports.Window, *, clock: Clock = utc_now,
@@ -296,7 +296,8 @@ def oee_trend(session: Session, days: int = 7, machine: str | None = None, *,
     if machine is not None and machine not in snap.master.machines_by_id:
         raise NotFound(f"no machine {machine!r}")
     today = local_date(snap, _entity(snap), clock())
-    database = database_of(session)
+    today_start = reports.window(session, snap, None, today.isoformat(), today.isoformat(), clock=clock).start
+    past = past_key(session, today_start)
     out = []
     for back in range(days - 1, -1, -1):
         day = (today - timedelta(days=back)).isoformat()
@@ -307,7 +308,7 @@ def oee_trend(session: Session, days: int = 7, machine: str | None = None, *,
             figures: dict[str, Any] = got["plant_oee"] if machine is None else got["oee"][machine]
             return figures
         if back:  # a finished day
-            figures = cached(("console-trend", database, machine, day), load)
+            figures = cached(("console-trend", past, machine, day), load)
         else:
             figures = today_oee if today_oee is not None else load()
         out.append({"day": day, **figures})

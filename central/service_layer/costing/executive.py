@@ -69,7 +69,7 @@ from central.service_layer.costing.output_totals import (
     production_totals,
     unassigned_units,
 )
-from central.service_layer.costing.past_cache import cached, database_of, posted_scrap_split
+from central.service_layer.costing.past_cache import cached, past_key, posted_scrap_split
 from central.service_layer.costing.selling_prices import stored_prices
 
 __all__ = ["Figures", "WorkingCapital", "ScopeSummary", "ExecutiveSummary", "executive_summary", "read_intervals",
@@ -157,7 +157,7 @@ class _Book:
         self.cache: dict[tuple[str, str], Any] = {}
         self.earliest: datetime | None = None
         self.split = datetime.max.replace(tzinfo=UTC)  # set by executive_summary: today's local midnight
-        self.db = database_of(session)
+        self.db: tuple[str, int] = ("", 0)  # set by executive_summary with the split: past_key
         self._past_intervals: dict[str, list[Interval]] | None = None
         self._today_intervals: dict[str, list[Interval]] | None = None
         self._times: dict[tuple[str, datetime, datetime], MachineTime] = {}
@@ -467,6 +467,7 @@ def executive_summary(session: Session, *, clock: Clock = utc_now, split: dateti
     last_w = None if last is None else _period_window("last_period", last, tz, now)
     book = _Book(session, snap)
     book.split = midnight if split is None else split
+    book.db = past_key(session, book.split)
     book.earliest = min(w.start for w in (day, prev, this_w, last_w) if w is not None)
     scopes = []
     for scope in _scopes(snap):

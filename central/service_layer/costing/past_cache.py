@@ -1,28 +1,34 @@
 """A per-process cache of figures over finished days (before today's local midnight), for the
 read-heavy summaries (executive summary, margin report, the console's pages): what happened
-before today hardly changes, so it is read at most once per :data:`PAST_CACHE_SECONDS` and only
-today's part on every request.
+before today hardly changes, so it is read once and only today's part on every request.
 
-The price: a late event or a decision (a suspect event accepted, an event re-attributed) dated
-before today shows after at most :data:`PAST_CACHE_SECONDS`. Keys name the database (its URL), so
-two databases in one process never share an entry."""
+"Hardly" is checked on every request, not assumed: :func:`past_key` names the database and a
+*revision of its past*, which moves as soon as a row dated before the split arrives — an event
+posting (a late event, a late state change) or a journal entry dated, or originally dated, before
+it (a suspect event accepted, units re-attributed, a reversal, a late posting). The check reads
+only the rows written since the previous request (``id`` above the last one seen), so its cost
+follows the ingest rate, not the history; live events dated today never move the revision. An
+entry also expires after :data:`PAST_CACHE_SECONDS` (a backstop: on PostgreSQL a transaction can
+commit a row under an id lower than one already seen)."""
 
 from __future__ import annotations
 
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from time import monotonic
 from typing import Any, TypeVar
 
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from central.adapters.db.models_costing import EventPostingRow, JournalEntryRow
 from central.domain.money import ZERO
 from central.service_layer.costing.output_totals import posted_scrap
 
-__all__ = ["PAST_CACHE_SECONDS", "cached", "database_of", "posted_scrap_split"]
+__all__ = ["PAST_CACHE_SECONDS", "cached", "database_of", "past_key", "posted_scrap_split"]
 
 PAST_CACHE_SECONDS = 300.0
 """How long an entry lives."""
@@ -36,9 +42,49 @@ def database_of(session: Session) -> str:
     return str(session.get_bind().engine.url)
 
 
+_watch: dict[tuple[str, datetime], tuple[int, int, int]] = {}
+"""(database, split) -> (highest event posting id seen, highest journal entry id seen, revision)."""
+_LOCAL_DATE_SLACK = timedelta(hours=14)
+"""A journal entry is dated in the entity's local days; the split is that zone's midnight in UTC
+(UTC-12 to UTC+14): the local date of the split is at most this far after it in UTC, so an entry
+dated before ``(split + 14 h).date()`` may be in a finished day (over-counting only in UTC-10 to -12,
+which then recompute more often, never show stale figures)."""
+
+
+def past_key(session: Session, split: datetime) -> tuple[str, int]:
+    """(database, revision of everything dated before ``split``): a cache key part that changes
+    when the past does (see the module's docstring)."""
+    db = database_of(session)
+    ep_top = int(session.scalar(select(func.max(EventPostingRow.event_id))) or 0)
+    je_top = int(session.scalar(select(func.max(JournalEntryRow.id))) or 0)
+    with _lock:
+        seen = _watch.get((db, split))
+    if seen is None:
+        with _lock:
+            _watch[(db, split)] = seen = _watch.get((db, split), (ep_top, je_top, 0))
+        return db, seen[2]
+    ep_seen, je_seen, revision = seen
+    moved = False
+    if ep_top > ep_seen:
+        ep = EventPostingRow
+        newer = select(ep.event_id).where(ep.event_id > ep_seen, ep.event_id <= ep_top, ep.ts < split)
+        moved = session.scalar(newer.limit(1)) is not None
+    if not moved and je_top > je_seen:
+        je, day = JournalEntryRow, (split + _LOCAL_DATE_SLACK).date()
+        moved = session.scalar(select(je.id).where(je.id > je_seen, je.id <= je_top, or_(
+            je.entry_date < day, je.original_date < day)).limit(1)) is not None
+    with _lock:
+        current = _watch.get((db, split), seen)
+        revision = max(current[2], revision) + 1 if moved else current[2]
+        _watch[(db, split)] = (max(current[0], ep_top), max(current[1], je_top), revision)
+        if len(_watch) > _MAX_ENTRIES:
+            _watch.clear()
+    return db, revision
+
+
 def cached(key: tuple[Any, ...], load: Callable[[], _T]) -> _T:
-    """``load()``, kept for :data:`PAST_CACHE_SECONDS` under ``key`` (which must name the database
-    and everything the value depends on)."""
+    """``load()``, kept for :data:`PAST_CACHE_SECONDS` under ``key`` (which must hold
+    :func:`past_key` for the value's split and everything else the value depends on)."""
     with _lock:
         hit = _cache.get(key)
     if hit is not None and hit[0] > monotonic():
@@ -62,7 +108,7 @@ def posted_scrap_split(session: Session, machines: Iterable[str], start: datetim
     cut = max(min(split, end), start)
     parts: list[tuple[str, str, str | None, Decimal]] = []
     if cut > start:
-        parts += cached(("posted_scrap", database_of(session), tuple(names), start, cut),
+        parts += cached(("posted_scrap", past_key(session, split), tuple(names), start, cut),
                         lambda: posted_scrap(session, names, start, cut))
     if end > cut:
         parts += posted_scrap(session, names, cut, end)
