@@ -70,6 +70,10 @@ def test_rollover_reconstructs_the_true_increment(width: int, sanity: int, prev:
     if step <= sanity:
         assert delta.qty == step
         assert delta.flags == (("rollover",) if value < prev else ())
+    elif value < prev and value <= sanity:
+        # a wrap larger than sanity is not believed; a drop to a value that fits sanity (and the
+        # rate since the last reading: value < step here) is a flagged reset counting that value
+        assert delta == Delta(value, ("reset",))
     else:
         assert "suspect" in delta.flags  # never a silent number
 

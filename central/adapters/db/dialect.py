@@ -20,12 +20,20 @@ from sqlalchemy.orm import Session
 
 from central.adapters.db.base import Base
 
-__all__ = ["bulk_insert", "for_update", "insert_rows", "upsert_insert"]
+__all__ = ["bulk_insert", "for_update", "insert_rows", "unindexed", "upsert_insert"]
 
 _T = TypeVar("_T")
 
 COPY_MIN_ROWS = 20
 """Below this many rows ``executemany`` is as fast as ``COPY`` and simpler."""
+
+
+def unindexed(column: Any) -> Any:
+    """``column || ''``: the same value, but no index on ``column`` can serve the condition. Without
+    statistics SQLite takes ``ix_event_postings_status`` for ``status IN (...)`` -- nearly every row
+    of the history -- over the (machine, kind, ts) range of a report window: 970 ms instead of 65 ms
+    for a day at 1M events (measured). PostgreSQL plans by its statistics either way."""
+    return column + ""
 
 
 def upsert_insert(session: Session, model: type[Base]) -> Any:

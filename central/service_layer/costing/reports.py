@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from central.adapters.db.dialect import unindexed
 from central.adapters.db.models_costing import (
     EventPostingRow,
     EventPostingStatus,
@@ -313,7 +314,7 @@ def _count_sums(session: Session, start: datetime, end: datetime, machines: list
     stmt = select(EventPostingRow.kind, EventPostingRow.work_order, EventPostingRow.machine,
                   EventPostingRow.reason, qty).where(
         EventPostingRow.machine.in_(machines), EventPostingRow.kind.in_(("count", "scrap")),
-        EventPostingRow.ts >= start, EventPostingRow.ts < end, EventPostingRow.status.in_(statuses),
+        EventPostingRow.ts >= start, EventPostingRow.ts < end, unindexed(EventPostingRow.status).in_(statuses),
     ).group_by(EventPostingRow.kind, EventPostingRow.work_order, EventPostingRow.machine, EventPostingRow.reason)
     return [_CountSum(str(kind), wo, str(m), reason, Decimal(int(total or 0)))
             for kind, wo, m, reason, total in session.execute(stmt)]
