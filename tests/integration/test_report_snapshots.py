@@ -41,7 +41,7 @@ from central.bootstrap import Container
 from central.domain.roles import Role
 from central.service_layer.costing import closing, inputs, ledger, reports, snapshots, work_orders
 from central.service_layer.costing import timeline as timelines
-from central.service_layer.costing.snapshot_compactor import compact_all
+from central.service_layer.costing.snapshot_compactor import SnapshotCompactor, compact_all
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 TODAY = NOW.date()
@@ -252,7 +252,7 @@ def test_concurrent_posting_and_compacting_keep_the_snapshots_exact(central: Con
     errors: list[BaseException] = []
 
     def compactor() -> None:
-        since: int | None = None
+        since: tuple[int, int] | None = None
         try:
             while not stop.is_set():
                 since = compact_all(central.write_sessions, since=since, max_keys=2)[1]
@@ -350,3 +350,24 @@ def test_migration_0014_backfills_the_snapshots_of_an_existing_journal(tmp_path:
                 scan.account_sums("E1", None, None, date(2026, 11, 3)))
     finally:
         engine.dispose()
+
+
+def test_the_compactor_job_folds_what_was_posted_since_its_last_run(central: Container) -> None:
+    """``serve``'s job: its first run folds every key, later runs the keys that gained rows."""
+    load(central, _master())
+
+    def post(n: int) -> None:
+        for k in range(n):
+            with central.write_sessions() as s, s.begin():
+                inputs.labor_booking(s, "WC-PRESS", "P-B", Decimal(1 + k % 2), Decimal("75.00"), "payroll")
+
+    job = SnapshotCompactor(central.write_sessions, interval=3600, full_every=1000)
+    post(3)
+    assert _snapshot_rows(central) > _snapshot_keys(central)
+    assert job.run_once() and _snapshot_rows(central) == _snapshot_keys(central)
+    post(2)
+    assert _snapshot_rows(central) > _snapshot_keys(central)
+    assert job.run_once() and _snapshot_rows(central) == _snapshot_keys(central)
+    assert job.run_once() == 0 and job.state.failures == 0
+    with central.read_sessions() as s:
+        assert snapshots.verify(s) == []

@@ -23,15 +23,16 @@ log = logging.getLogger(__name__)
 __all__ = ["SnapshotCompactor", "compact_all"]
 
 
-def compact_all(sessions: sessionmaker[Session], *, since: int | None = None, max_keys: int = 5_000) -> tuple[int, int]:
+def compact_all(sessions: sessionmaker[Session], *, since: tuple[int, int] | None = None,
+                max_keys: int = 5_000) -> tuple[int, tuple[int, int]]:
     """Compact in transactions of at most ``max_keys`` keys per table until a run folds nothing;
-    returns (rows folded away, the high-water row id for the next run's ``since``)."""
-    removed, high = 0, since or 0
+    returns (rows folded away, the high-water row ids per table for the next run's ``since``)."""
+    removed, high = 0, since or (0, 0)
     while True:
         with sessions() as session, session.begin():
             done = compact(session, since=since, max_keys=max_keys)
         removed += done.removed
-        high = max(high, done.high_water)
+        high = (max(high[0], done.high_water[0]), max(high[1], done.high_water[1]))
         if done.removed == 0:
             return removed, high
 
@@ -45,7 +46,7 @@ class SnapshotCompactor(SupervisedJob[int]):
             raise ValueError("full_every must be at least 1")
         self.sessions = sessions
         self.full_every = full_every
-        self._since: int | None = None
+        self._since: tuple[int, int] | None = None
         self._runs = 0
 
     def run(self) -> int:

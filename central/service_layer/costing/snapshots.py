@@ -111,30 +111,33 @@ def _insert(session: Session, model: Any, key: tuple[str, ...],
 
 @dataclass(frozen=True)
 class Compacted:
-    """What one :func:`compact` run did: rows folded away, and the highest snapshot row id it saw
-    (the next run's ``since``)."""
+    """What one :func:`compact` run did: rows folded away, and the highest row id it saw in each
+    table (``ledger_day_balances``, ``ledger_balances``: the next run's ``since``)."""
 
     removed: int
-    high_water: int
+    high_water: tuple[int, int]
 
 
-def compact(session: Session, *, since: int | None = None, max_keys: int = 5_000) -> Compacted:
+def compact(session: Session, *, since: tuple[int, int] | None = None, max_keys: int = 5_000) -> Compacted:
     """Fold each key's snapshot rows into one row holding their sum (in ``session``'s transaction).
 
-    ``since``: only keys that gained a row with an id above it (None: every key) — the rows a
-    periodic run needs to look at follow what was posted since the last run, not the history.
-    A row another compactor holds is skipped (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has
-    one writer), so two central processes compacting at once never fold a row twice; a row skipped
-    here, or committed late under a lower id, is folded by a later run without ``since``. At most
-    ``max_keys`` keys per table per call (the transaction stays short); the caller loops."""
-    removed, high = 0, since or 0
-    for model, key in ((LedgerDayBalanceRow, DAY_KEY), (LedgerBalanceRow, TOTAL_KEY)):
-        top = session.scalar(select(func.max(model.id)))
-        high = max(high, int(top or 0))
+    ``since``: per table (day rows, totals), only keys that gained a row with an id above it (None:
+    every key) — what a periodic run looks at follows what was posted since the last run, not the
+    history. A row another compactor holds is skipped (``FOR UPDATE SKIP LOCKED`` on PostgreSQL;
+    SQLite has one writer), so two central processes compacting at once never fold a row twice; a
+    row skipped here, or committed late under a lower id, is folded by a later run without
+    ``since``. At most ``max_keys`` keys per table per call (the transaction stays short); the
+    caller loops."""
+    removed = 0
+    highs: list[int] = []
+    tables: tuple[tuple[Any, tuple[str, ...]], ...] = ((LedgerDayBalanceRow, DAY_KEY), (LedgerBalanceRow, TOTAL_KEY))
+    for n, (model, key) in enumerate(tables):
+        top = int(session.scalar(select(func.max(model.id))) or 0)
+        highs.append(max(top, since[n] if since is not None else 0))
         cols = [getattr(model, c) for c in key]
         keys = select(*cols).group_by(*cols).having(func.count() > 1)
         if since is not None:
-            keys = keys.where(tuple_(*cols).in_(select(*cols).where(model.id > since).distinct()))
+            keys = keys.where(tuple_(*cols).in_(select(*cols).where(model.id > since[n]).distinct()))
         wanted = [tuple(r) for r in session.execute(keys.limit(max_keys))]
         if not wanted:
             continue
@@ -142,7 +145,7 @@ def compact(session: Session, *, since: int | None = None, max_keys: int = 5_000
             tuple_(*cols).in_(wanted)).with_for_update(skip_locked=True)).all()
         groups: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
         for row in rows:
-            groups[tuple(row[1:-2])].append(row)
+            groups[tuple(row)[1:-2]].append(row)
         ids: list[int] = []
         folded: list[dict[str, Any]] = []
         for k, members in groups.items():
@@ -152,10 +155,12 @@ def compact(session: Session, *, since: int | None = None, max_keys: int = 5_000
             folded.append({**dict(zip(key, k, strict=True)), "debit": sum((_dec(m[-2]) for m in members), ZERO),
                            "credit": sum((_dec(m[-1]) for m in members), ZERO)})
         if folded:
-            session.execute(delete(model).where(model.id.in_(ids)))
+            # the sums first: they take ids above every existing row, so SQLite (which reuses the
+            # highest rowid once it is deleted) never gives a later posting an id below ``since``
             session.execute(insert(model), folded)
+            session.execute(delete(model).where(model.id.in_(ids)))
             removed += len(ids) - len(folded)
-    return Compacted(removed, high)
+    return Compacted(removed, (highs[0], highs[1]))
 
 
 # -- rebuilding from the journal (migration backfill, bench, repair) ---------------------------------
