@@ -25,15 +25,17 @@ __all__ = ["SnapshotCompactor", "compact_all"]
 
 def compact_all(sessions: sessionmaker[Session], *, since: tuple[int, int] | None = None,
                 max_keys: int = 5_000) -> tuple[int, tuple[int, int]]:
-    """Compact in transactions of at most ``max_keys`` keys per table until a run folds nothing;
-    returns (rows folded away, the high-water row ids per table for the next run's ``since``)."""
+    """Compact in transactions of at most ``max_keys`` keys per table until one has looked at every
+    candidate key (or folded nothing: the rest is held by another compactor); returns (rows folded
+    away, the high-water row ids per table for the next run's ``since``). Rows posted meanwhile
+    wait for the next run, so a busy ingest cannot keep one run going."""
     removed, high = 0, since or (0, 0)
     while True:
         with sessions() as session, session.begin():
             done = compact(session, since=since, max_keys=max_keys)
         removed += done.removed
         high = (max(high[0], done.high_water[0]), max(high[1], done.high_water[1]))
-        if done.removed == 0:
+        if done.complete or done.removed == 0:
             return removed, high
 
 

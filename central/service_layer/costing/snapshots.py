@@ -116,6 +116,8 @@ class Compacted:
 
     removed: int
     high_water: tuple[int, int]
+    complete: bool
+    """Every candidate key was looked at (none left over by ``max_keys``)."""
 
 
 def compact(session: Session, *, since: tuple[int, int] | None = None, max_keys: int = 5_000) -> Compacted:
@@ -128,7 +130,7 @@ def compact(session: Session, *, since: tuple[int, int] | None = None, max_keys:
     row skipped here, or committed late under a lower id, is folded by a later run without
     ``since``. At most ``max_keys`` keys per table per call (the transaction stays short); the
     caller loops."""
-    removed = 0
+    removed, complete = 0, True
     highs: list[int] = []
     tables: tuple[tuple[Any, tuple[str, ...]], ...] = ((LedgerDayBalanceRow, DAY_KEY), (LedgerBalanceRow, TOTAL_KEY))
     for n, (model, key) in enumerate(tables):
@@ -139,6 +141,7 @@ def compact(session: Session, *, since: tuple[int, int] | None = None, max_keys:
         if since is not None:
             keys = keys.where(tuple_(*cols).in_(select(*cols).where(model.id > since[n]).distinct()))
         wanted = [tuple(r) for r in session.execute(keys.limit(max_keys))]
+        complete = complete and len(wanted) < max_keys
         if not wanted:
             continue
         rows = session.execute(select(model.id, *cols, model.debit, model.credit).where(
@@ -160,7 +163,7 @@ def compact(session: Session, *, since: tuple[int, int] | None = None, max_keys:
             session.execute(insert(model), folded)
             session.execute(delete(model).where(model.id.in_(ids)))
             removed += len(ids) - len(folded)
-    return Compacted(removed, (highs[0], highs[1]))
+    return Compacted(removed, (highs[0], highs[1]), complete)
 
 
 # -- rebuilding from the journal (migration backfill, bench, repair) ---------------------------------
