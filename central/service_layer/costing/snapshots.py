@@ -37,9 +37,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import delete, func, insert, select, text, tuple_
+from sqlalchemy import delete, func, select, text, tuple_
 from sqlalchemy.orm import Session
 
+from central.adapters.db.dialect import insert_rows
 from central.adapters.db.models_costing import (
     ItemStockRow,
     JournalEntryRow,
@@ -104,9 +105,8 @@ def record_entries(session: Session, entries: Sequence[JournalEntry]) -> None:
 
 def _insert(session: Session, model: Any, key: tuple[str, ...],
             sums: dict[tuple[Any, ...], list[Decimal]]) -> None:
-    if sums:
-        session.execute(insert(model), [{**dict(zip(key, k, strict=True)), "debit": d, "credit": c}
-                                        for k, (d, c) in sums.items()])
+    insert_rows(session, model.__table__, [{**dict(zip(key, k, strict=True)), "debit": d, "credit": c}
+                                           for k, (d, c) in sums.items()])
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ def compact(session: Session, *, since: tuple[int, int] | None = None, max_keys:
         if folded:
             # the sums first: they take ids above every existing row, so SQLite (which reuses the
             # highest rowid once it is deleted) never gives a later posting an id below ``since``
-            session.execute(insert(model), folded)
+            insert_rows(session, model.__table__, folded)
             session.execute(delete(model).where(model.id.in_(ids)))
             removed += len(ids) - len(folded)
     return Compacted(removed, (highs[0], highs[1]), complete)
