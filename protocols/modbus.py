@@ -160,8 +160,11 @@ class ModbusSource:
         interval = self.config.poll_interval_ms / 1000
         next_at = loop.time()
         while True:
-            received = utcnow()
             results = await self._read_all(client)
+            # Stamped once the poll's last response is in: the PLC sampled these values between the
+            # request and its response, so a change it shows never carries a time before it happened
+            # (stamped at the request, a change made during a slow read showed a negative lag).
+            received = utcnow()
             await self._deliver_changes(sink, self._readings(results, received, epoch))
             on_good_cycle()
             next_at += interval

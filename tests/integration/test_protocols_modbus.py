@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pymodbus.client import AsyncModbusTcpClient
 from support.protocols import modbus_server, running
 
 from protocols import ModbusSourceConfig, Quality, TagReading, build_source
@@ -203,3 +205,32 @@ async def test_probe_shows_raw_registers_and_every_order() -> None:
     assert rows["temp"].value == pytest.approx(-21.5) and "scale=0.1" in rows["temp"].data_type
     assert rows["temp"].alternatives["byte_order=big"] == pytest.approx(-21.5)
     assert rows["missing"].quality is Quality.BAD and "illegal data address" in rows["missing"].error
+
+
+class _SlowClient(AsyncModbusTcpClient):
+    """A real client whose requests reach the PLC ``delay_s`` after the poll asked for them (a slow
+    link or a long poll of many blocks)."""
+
+    delay_s = 0.3
+
+    async def read_holding_registers(self, *args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(self.delay_s)
+        return await super().read_holding_registers(*args, **kwargs)
+
+
+async def test_a_reading_is_never_stamped_before_the_plc_answered() -> None:
+    """``received`` comes from when the poll's answer is in: a value that changed while a slow read was
+    on its way is stamped at or after the change (stamped at the request it was up to 0.3 s early)."""
+    port = free_port()
+    source = ModbusSource(
+        make_config(port, [{"name": "count", "address": 0}]),
+        client_factory=lambda c: _SlowClient(c.host, port=c.port, timeout=c.timeout_s, retries=0, reconnect_delay=0),
+    )
+    async with modbus_server(port, [1]) as server, running(source) as sink:
+        await sink.wait_for(good("count", 1))
+        for value in (2, 3, 4):
+            await asyncio.sleep(0.1)  # somewhere inside the next slow read
+            changed_at = datetime.now(UTC)
+            await server.async_setValues(1, 3, 0, [value])
+            reading = await sink.wait_for(good("count", value))
+            assert reading.received >= changed_at, (value, changed_at, reading.received)
