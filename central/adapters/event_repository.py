@@ -24,8 +24,7 @@ from central.adapters.db.models_ingest import (
     RejectedEventRow,
     StreamRow,
 )
-from central.domain.stored_events import EVENT_FIELDS, StoredEvent, StreamState
-from central.service_layer.event_store import MachineLimit
+from central.domain.stored_events import EVENT_FIELDS, MachineLimit, OpenGap, RejectedEvent, StoredEvent, StreamState
 
 __all__ = ["SqlEventRepository", "EVENT_COLUMNS"]
 
@@ -36,6 +35,7 @@ _JSON_COLUMNS = frozenset({"flags", "raw"})
 _EVENTS = cast(Table, EventRow.__table__)
 _STREAMS = cast(Table, StreamRow.__table__)
 _GAPS = cast(Table, GapRow.__table__)
+_REJECTED = cast(Table, RejectedEventRow.__table__)
 _STORED = [_EVENTS.c.id, *(_EVENTS.c[name] for name in EVENT_FIELDS)]
 
 
@@ -125,3 +125,42 @@ class SqlEventRepository:
             self._session.execute(update(_EVENTS).where(_EVENTS.c.id.in_([r["event_id"] for r in rows])).values(
                 status=EventStatus.REJECTED, accepted_at=None))
         self._session.execute(insert(RejectedEventRow), list(rows))
+
+    def open_gaps_of(self, stream: str) -> list[OpenGap]:
+        c = _GAPS.c
+        return [OpenGap(int(i), int(lo), int(hi)) for i, lo, hi in self._session.execute(
+            select(c.id, c.from_seq, c.through_seq).where(c.stream == stream, c.closed.is_(None))
+            .order_by(c.from_seq)).tuples()]
+
+    def settle_gap(self, gap_id: int, *, resolution: str, by: str, reason: str, now: datetime) -> None:
+        self._session.execute(update(_GAPS).where(_GAPS.c.id == gap_id).values(
+            closed=now, resolution=resolution, accepted_by=by, reason=reason))
+
+    def trim_gap(self, gap_id: int, from_seq: int) -> None:
+        self._session.execute(update(_GAPS).where(_GAPS.c.id == gap_id).values(from_seq=from_seq))
+
+    def advance_stream(self, stream: str, *, accepted: int, skipped: int = 0, acked_through: int | None = None) -> None:
+        c = _STREAMS.c
+        values: dict[str, Any] = {"accepted": c.accepted + accepted, "skipped": c.skipped + skipped}
+        if acked_through is not None:
+            values["acked_through"] = acked_through
+        self._session.execute(update(_STREAMS).where(c.stream == stream).values(**values))
+
+    def rejected(self, rejected_id: int) -> RejectedEvent | None:
+        c = _REJECTED.c
+        stmt: Select[Any] = select(c.id, c.event_id, c.edge, c.stream, c.seq, c.status, c.body).where(
+            c.id == rejected_id)
+        row = self._session.execute(for_update(self._session, stmt)).first()
+        if row is None:
+            return None
+        return RejectedEvent(int(row[0]), int(row[1]), str(row[2]), str(row[3]), int(row[4]), str(row[5]), row[6])
+
+    def replace_event(self, event_id: int, values: Mapping[str, Any]) -> StoredEvent:
+        c = _EVENTS.c
+        self._session.execute(update(_EVENTS).where(c.id == event_id).values(**values))
+        row = self._session.execute(select(*_STORED).where(c.id == event_id)).tuples().one()
+        return StoredEvent.from_values(int(row[0]), dict(zip(EVENT_FIELDS, row[1:], strict=True)))
+
+    def mark_replayed(self, rejected_id: int, by: str, now: datetime) -> None:
+        self._session.execute(update(_REJECTED).where(_REJECTED.c.id == rejected_id).values(
+            status="replayed", replayed_at=now, replayed_by=by))

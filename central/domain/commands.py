@@ -26,7 +26,7 @@ __all__ = [
     "IssueToken", "RevokeToken",
     "AcknowledgeAlert", "AssignAlert", "ResolveAlert", "DismissAlert",
     "CreateWebhook", "DeactivateWebhook",
-    "RegisterEdge",
+    "RegisterEdge", "AcceptGap", "ReplayRejectedEvent",
     "AcknowledgeRecommendation", "DismissRecommendation", "EscalateRecommendation",
 ]
 
@@ -357,6 +357,26 @@ class RegisterEdge:
     edge: str
     plant: str
     user: str
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptGap:
+    """Give up on the missing seqs of ``stream`` up to ``through`` (a controller, with a reason)."""
+
+    stream: str
+    through: int
+    reason: str
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayRejectedEvent:
+    """Validate a rejected event again (its stored body, or a corrected ``body`` keeping its
+    seq) and post it when it passes."""
+
+    rejected_id: int
+    user: str
+    body: Mapping[str, Any] | None = None
 
 
 # Recommendations (central.service_layer.recommendations): people's decisions

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-__all__ = ["StoredEvent", "StreamState", "EVENT_FIELDS"]
+__all__ = ["StoredEvent", "StreamState", "EVENT_FIELDS", "MachineLimit", "OpenGap", "RejectedEvent"]
 
 
 class StoredEvent(NamedTuple):
@@ -55,3 +55,30 @@ class StreamState:
     acked_through: int
     last_seq: int
     skipped: int
+
+
+MachineLimit = tuple[str, str | None, int | None]
+"""``(machine, owner edge, max_event_qty)`` of a known machine."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenGap:
+    """A run of missing seqs of a stream that is still open (a row of ``gaps``)."""
+
+    id: int
+    from_seq: int
+    through_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedEvent:
+    """An event refused at ingest, kept for a replay (a row of ``rejected_events``): ``body`` is
+    the wire form a replay validates again; ``status`` is ``open`` until it is replayed."""
+
+    id: int
+    event_id: int
+    edge: str
+    stream: str
+    seq: int
+    status: str
+    body: Any

@@ -13,12 +13,9 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from central.domain.stored_events import StoredEvent, StreamState
+from central.domain.stored_events import MachineLimit, OpenGap, RejectedEvent, StoredEvent, StreamState
 
 __all__ = ["EventRepository", "MachineLimit"]
-
-MachineLimit = tuple[str, str | None, int | None]
-"""``(machine, owner edge, max_event_qty)`` of a known machine."""
 
 
 class EventRepository(Protocol):
@@ -71,4 +68,36 @@ class EventRepository(Protocol):
     def reject(self, rows: Sequence[Mapping[str, Any]], *, mark: bool = False) -> None:
         """Insert ``rejected_events`` rows; ``mark``: also set those events' status to rejected
         (a posting the costing layer refused after they were stored as accepted)."""
+        ...
+
+    # --- a controller's operations (accept a gap, replay a rejected event): one stream, rarely
+
+    def open_gaps_of(self, stream: str) -> list[OpenGap]:
+        """The stream's open gaps, by first seq."""
+        ...
+
+    def settle_gap(self, gap_id: int, *, resolution: str, by: str, reason: str, now: datetime) -> None:
+        """Close a gap a controller's acceptance settled (``accepted`` or ``filled``)."""
+        ...
+
+    def trim_gap(self, gap_id: int, from_seq: int) -> None:
+        """Move an open gap's first seq up (the cursor moved into it)."""
+        ...
+
+    def advance_stream(self, stream: str, *, accepted: int, skipped: int = 0, acked_through: int | None = None) -> None:
+        """Add to the stream's ``accepted`` and ``skipped`` counts; move its cursor to
+        ``acked_through`` when given."""
+        ...
+
+    def rejected(self, rejected_id: int) -> RejectedEvent | None:
+        """A stored rejection, locked for the transaction."""
+        ...
+
+    def replace_event(self, event_id: int, values: Mapping[str, Any]) -> StoredEvent:
+        """Overwrite the stored event's columns with ``values`` (a replay's corrected event,
+        ``status`` and ``accepted_at`` included); the event as it is now."""
+        ...
+
+    def mark_replayed(self, rejected_id: int, by: str, now: datetime) -> None:
+        """Mark a rejection replayed by ``by`` at ``now``."""
         ...

@@ -33,7 +33,7 @@ from central.domain.master_data import MasterData
 from central.domain.master_snapshot import Snapshot
 from central.domain.posting_rules import DEFAULT_RULES
 from central.domain.selling_prices import SellingPrice
-from central.domain.stored_events import EVENT_FIELDS, StoredEvent, StreamState
+from central.domain.stored_events import EVENT_FIELDS, OpenGap, RejectedEvent, StoredEvent, StreamState
 from central.service_layer.access import Principal
 from central.service_layer.unit_of_work import AbstractUnitOfWork, Actor, MasterChange
 
@@ -409,7 +409,45 @@ class FakeEvents:
         for r in rows:
             if mark:
                 self.rows[(r["stream"], r["seq"])].update(status="rejected", accepted_at=None)
-            self.rejections.append(dict(r))
+            self.rejections.append({"id": len(self.rejections) + 1, "status": "open", **r})
+
+    def open_gaps_of(self, stream: str) -> list[OpenGap]:
+        self._count()
+        return sorted((OpenGap(i, g["from_seq"], g["through_seq"]) for i, g in enumerate(self.gaps, 1)
+                       if g["stream"] == stream and g["closed"] is None), key=lambda g: g.from_seq)
+
+    def settle_gap(self, gap_id: int, *, resolution: str, by: str, reason: str, now: datetime) -> None:
+        self._count()
+        self.gaps[gap_id - 1].update(closed=now, resolution=resolution, accepted_by=by, reason=reason)
+
+    def trim_gap(self, gap_id: int, from_seq: int) -> None:
+        self._count()
+        self.gaps[gap_id - 1]["from_seq"] = from_seq
+
+    def advance_stream(self, stream: str, *, accepted: int, skipped: int = 0, acked_through: int | None = None) -> None:
+        self._count()
+        s = self.streams[stream]
+        s.update(accepted=s["accepted"] + accepted, skipped=s["skipped"] + skipped)
+        if acked_through is not None:
+            s["acked_through"] = acked_through
+
+    def rejected(self, rejected_id: int) -> RejectedEvent | None:
+        self._count()
+        r = next((r for r in self.rejections if r["id"] == rejected_id), None)
+        if r is None:
+            return None
+        return RejectedEvent(r["id"], r["event_id"], r["edge"], r["stream"], r["seq"], r["status"], r["body"])
+
+    def replace_event(self, event_id: int, values: Mapping[str, Any]) -> StoredEvent:
+        self._count()
+        row = next(r for r in self.rows.values() if r["id"] == event_id)
+        row.update(values)
+        return stored(row)
+
+    def mark_replayed(self, rejected_id: int, by: str, now: datetime) -> None:
+        self._count()
+        next(r for r in self.rejections if r["id"] == rejected_id).update(
+            status="replayed", replayed_at=now, replayed_by=by)
 
 
 def stored(row: Mapping[str, Any]) -> StoredEvent:

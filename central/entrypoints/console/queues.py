@@ -15,7 +15,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from central.domain.anomaly import DismissReason
 from central.domain.bounds import INT64_MAX
-from central.domain.commands import AcceptSuspectEvent, AssignEvent, RejectSuspectEvent
+from central.domain.commands import (
+    AcceptGap,
+    AcceptSuspectEvent,
+    AssignEvent,
+    RejectSuspectEvent,
+    ReplayRejectedEvent,
+)
 from central.domain.console_access import Action, Page
 from central.entrypoints.api.deps import IdPath, SessionDep, get_container
 from central.entrypoints.console.pages import current_period
@@ -102,8 +108,9 @@ def accept_gap(request: Request, stream: str, session: SessionDep,
                reason: Annotated[str, Form(min_length=1, max_length=500)]) -> Response:
     _controller(who)
     container = get_container(request)
-    done = operations.accept_gap(session, stream, through, reason, who.principal.user, container.posting,
-                                 datetime.now(UTC))
+    uow = SqlAlchemyUnitOfWork.joining(session)
+    done = operations.accept_stream_gap(AcceptGap(stream, through, reason, who.principal.user), uow,
+                                        operations.bound_posting(uow, container.posting))
     container.metrics.gaps_accepted.inc()
     return _done(f"gap of stream {done.stream} accepted through {through}: {done.released} event(s) released")
 
@@ -113,9 +120,11 @@ def replay(request: Request, rejected_id: IdPath, session: SessionDep,
            who: Annotated[ConsoleSession, Depends(action_guard(Action.REJECTED_REPLAY))]) -> Response:
     _controller(who)
     container = get_container(request)
-    ev = operations.replay_rejected(session, rejected_id, who.principal.user, container.posting, datetime.now(UTC),
-                                    require_known_machine=container.settings.ingest.require_known_machine)
-    return _done(f"rejected event {rejected_id} replayed as event {ev.id}")
+    uow = SqlAlchemyUnitOfWork.joining(session)
+    done = operations.replay_rejected_event(ReplayRejectedEvent(rejected_id, who.principal.user), uow,
+                                            operations.bound_posting(uow, container.posting),
+                                            require_known_machine=container.settings.ingest.require_known_machine)
+    return _done(f"rejected event {rejected_id} replayed as event {done.event_id}")
 
 
 @router.post("/queues/approvals/{approval_id}/approve")

@@ -23,8 +23,9 @@ from central.adapters.db.models_ingest import (
     StreamRow,
 )
 from central.adapters.db.paging import keyset_page
+from central.errors import NotFound
 
-__all__ = ["Page", "list_events", "list_streams", "list_quarantine", "list_rejected", "list_edges"]
+__all__ = ["Page", "get_event", "list_events", "list_streams", "list_quarantine", "list_rejected", "list_edges"]
 
 Page = dict[str, Any]
 
@@ -46,6 +47,14 @@ def event_dict(r: EventRow) -> dict[str, Any]:
         "received": _iso(r.received), "accepted_at": _iso(r.accepted_at), "qty": r.qty, "state": r.state,
         "reason": r.reason, "flags": r.flags, "raw": r.raw,
     }
+
+
+def get_event(session: Session, event_id: int) -> dict[str, Any]:
+    """One stored event as :func:`event_dict`, read again (a handler may just have changed it)."""
+    row = session.get(EventRow, event_id, populate_existing=True)
+    if row is None:
+        raise NotFound(f"no event {event_id}")
+    return event_dict(row)
 
 
 def list_events(

@@ -29,10 +29,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from central.adapters.db.models_ingest import StreamRow
 from central.domain.stored_events import StoredEvent
 from central.domain.stream_cursor import Arrival, CursorStep, StreamCursor
 from central.service_layer.ingest.posting import CENTRAL_FLAGS, post_events
@@ -47,7 +43,6 @@ __all__ = [
     "StoreResult",
     "StoreRefused",
     "store_batch",
-    "lock_stream",
     "event_values",
     "check_machine",
     "machine_problem",
@@ -96,14 +91,6 @@ class StoreRefused:
 
     reason: str
     kind: str
-
-
-def lock_stream(session: Session, stream: str) -> StreamRow | None:
-    """The stream's cursor row as an ORM object, locked for this transaction (``FOR UPDATE``;
-    SQLite holds the database write lock already): the controller operations' path."""
-    return session.scalar(
-        select(StreamRow).where(StreamRow.stream == stream).with_for_update().execution_options(populate_existing=True)
-    )
 
 
 def machine_problem(

@@ -4,14 +4,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field, StrictInt
 
 from central.domain.bounds import INT64_MAX
-from central.domain.commands import AcceptSuspectEvent, AssignEvent, RejectSuspectEvent
+from central.domain.commands import (
+    AcceptGap,
+    AcceptSuspectEvent,
+    AssignEvent,
+    RejectSuspectEvent,
+    ReplayRejectedEvent,
+)
 from central.entrypoints.api.deps import (
     AfterQuery,
     IdPath,
@@ -38,10 +43,6 @@ Controller = Annotated[Principal, Depends(require_role("controller"))]
 Limit = LimitQuery
 After = AfterQuery
 QueueLimit = Annotated[int, Query(ge=1, le=1000)]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -215,10 +216,10 @@ def get_streams(session: SessionDep, _who: PrincipalDep) -> object:
 
 
 @router.post("/streams/{stream}/accept-gap", response_model=GapAcceptedOut, response_model_exclude_unset=True)
-def post_accept_gap(request: Request, stream: str, body: AcceptGapIn, session: SessionDep,
-                    who: Controller) -> object:
+def post_accept_gap(request: Request, stream: str, body: AcceptGapIn, uow: UnitOfWorkDep, who: Controller) -> object:
     container = get_container(request)
-    done = operations.accept_gap(session, stream, body.through, body.reason, who.user, container.posting, _now())
+    done = operations.accept_stream_gap(AcceptGap(stream, body.through, body.reason, who.user), uow,
+                                        operations.bound_posting(uow, container.posting))
     container.metrics.gaps_accepted.inc()
     return {"stream": done.stream, "acked_through": done.acked_through, "skipped": done.skipped,
             "released": done.released}
@@ -243,16 +244,13 @@ def get_rejected(request: Request, session: SessionDep, _who: PrincipalDep,
 
 @router.post("/rejected-events/{rejected_id}/replay", response_model=EventReplayedOut,
              response_model_exclude_unset=True)
-def post_replay(request: Request, rejected_id: IdPath, session: SessionDep, who: Controller,
+def post_replay(request: Request, rejected_id: IdPath, uow: UnitOfWorkDep, session: SessionDep, who: Controller,
                 body: ReplayIn | None = None) -> object:
     container = get_container(request)
-    ingest = container.settings.ingest
-    ev = operations.replay_rejected(
-        session, rejected_id, who.user, container.posting, _now(),
-        require_known_machine=ingest.require_known_machine,
-        body=body.event if body is not None else None,
-    )
-    return {"event": queries.event_dict(ev)}
+    command = ReplayRejectedEvent(rejected_id, who.user, body.event if body is not None else None)
+    done = operations.replay_rejected_event(command, uow, operations.bound_posting(uow, container.posting),
+                                            require_known_machine=container.settings.ingest.require_known_machine)
+    return {"event": queries.get_event(session, done.event_id)}
 
 
 # --- the controller's queues: unassigned and suspect events --------------------------------
