@@ -1,4 +1,4 @@
-"""The SQLAlchemy events repository (:class:`central.service_layer.event_store.EventRepository`).
+"""The SQLAlchemy events repository (:class:`central.adapters.repository.EventRepository`).
 
 Set-level Core statements only: the ingest's hot path builds no ORM object per event. Events go
 in through :func:`~central.adapters.db.dialect.bulk_insert` (``COPY`` on PostgreSQL, the driver's

@@ -14,19 +14,30 @@ Two ways to get one:
   ``with uow:`` neither begins nor ends anything and ``commit()`` flushes; the owner commits
   when the route returns (before the response is sent) and rolls back when it raises, as before.
 
-This module implements the service layer's interface, so it is the one adapter that imports the
-service layer (the import-graph test allows it and no other): besides the interface it takes the
-audit log that queues records on the session (``governance.audit.SessionAuditLog``).
+:class:`AbstractUnitOfWork` is what handlers are written against (the service layer names it
+``central.service_layer.unit_of_work.AbstractUnitOfWork``); the handler tests' fake implements
+it over dicts. Like every adapter, this module imports nothing of the service layer: the
+repositories' protocols are :mod:`central.adapters.repository`, the audit log that queues records
+on the session is :class:`central.adapters.audit_log.SessionAuditLog`, the clock
+:mod:`central.adapters.clock`.
+
+``session`` is a transitional seam: deeper costing calls (production posting, the journal
+writer, stock moves) still take a SQLAlchemy session until they are converted; a fake unit of
+work refuses it, so a handler test shows which paths still need the database.
 """
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Self
 
 from sqlalchemy.orm import Session
 
+from central.adapters.audit_log import SessionAuditLog
+from central.adapters.clock import Clock, utc_now
 from central.adapters.event_repository import SqlEventRepository
 from central.adapters.repositories import (
     SqlAlertRepository,
@@ -44,10 +55,72 @@ from central.adapters.repositories import (
     SqlWebhookRepository,
     SqlWorkOrderRepository,
 )
-from central.service_layer.governance.audit import SessionAuditLog
-from central.service_layer.unit_of_work import AbstractUnitOfWork, Clock, utc_now
+from central.adapters.repository import (
+    AlertRepository,
+    ApprovalRepository,
+    AuditLog,
+    DispatchRepository,
+    EdgeRepository,
+    EventPostingRepository,
+    EventRepository,
+    MasterDataRepository,
+    PeriodRepository,
+    PurchaseOrderRepository,
+    RecommendationRepository,
+    RecordRepository,
+    SellingPriceRepository,
+    TokenRepository,
+    WebhookRepository,
+    WorkOrderRepository,
+)
 
-__all__ = ["SqlAlchemyUnitOfWork"]
+__all__ = ["AbstractUnitOfWork", "SqlAlchemyUnitOfWork"]
+
+
+class AbstractUnitOfWork(abc.ABC):
+    """One transaction: ``with uow: ...; uow.commit()``; leaving without a commit rolls back."""
+
+    work_orders: WorkOrderRepository
+    dispatches: DispatchRepository
+    event_postings: EventPostingRepository
+    records: RecordRepository
+    periods: PeriodRepository
+    master: MasterDataRepository
+    approvals: ApprovalRepository
+    tokens: TokenRepository
+    alerts: AlertRepository
+    webhooks: WebhookRepository
+    purchase_orders: PurchaseOrderRepository
+    selling_prices: SellingPriceRepository
+    edges: EdgeRepository
+    recommendations: RecommendationRepository
+    audit: AuditLog
+    #: stored events and stream cursors, in bulk (the ingest handler's)
+    events: EventRepository
+    clock: Clock
+
+    def __enter__(self) -> Self:
+        return self
+
+    def savepoint(self) -> AbstractContextManager[object]:
+        """A nested transaction: leaving it by an exception undoes only what was done inside."""
+        return self.session.begin_nested()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.rollback()
+
+    @abc.abstractmethod
+    def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def rollback(self) -> None: ...
+
+    @property
+    @abc.abstractmethod
+    def session(self) -> Session:
+        """The transaction's session, for costing calls not yet converted to repositories."""
 
 
 class SqlAlchemyUnitOfWork(AbstractUnitOfWork):

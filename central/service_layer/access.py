@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from typing_extensions import TypedDict
 
 from central.adapters.db.models_access import ApiTokenRow
+from central.domain.principal import Principal
 from central.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from central.service_layer.clock import utc_now
 
@@ -53,15 +54,6 @@ _PREFIX: Final = "sfs_"
 TOKEN_EXPIRY_DEFAULT: Final = timedelta(days=90)
 """The default of ``auth.token_expiry_days``."""
 _MAX_EXPIRY: Final = timedelta(days=36_500)
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: the token's user and role, and the token id (for audit)."""
-
-    user: str
-    role: str
-    token_id: str
 
 
 @dataclass(frozen=True, slots=True)

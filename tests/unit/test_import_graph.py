@@ -33,15 +33,11 @@ PACKAGE_DEPENDENCIES: dict[str, tuple[str, ...]] = {
     "device_sim": ("shared",),
     "sfsync": ("shared", "device_sim"),
 }
-# Adapters implement the service layer's interfaces and import nothing else of it: the interface
-# modules (the unit of work's repositories and audit log, the event store, the clock type) may be
-# imported by any adapter; the SQL unit of work, which assembles the repositories, also takes the
-# session's audit log from governance.audit. Migrations import no service code at all.
-SERVICE_INTERFACES = ("central.service_layer.unit_of_work", "central.service_layer.event_store",
-                      "central.service_layer.clock")
-ADAPTER_SERVICE_IMPORTS: dict[str, tuple[str, ...]] = {
-    "central.adapters.unit_of_work": ("central.service_layer.governance.audit",),
-}
+# Adapters import nothing above them: no service layer, entry point or bootstrap, not even an
+# interface. The interfaces the handlers are written against (the abstract unit of work, the
+# repositories' protocols, the clock) live in the adapters beside their implementations, the value
+# types they carry in the domain; the service layer re-exports them (service_layer.unit_of_work).
+# Migrations import no service code either.
 ABOVE_ADAPTERS = ("central.service_layer", "central.entrypoints", "central.bootstrap")
 MIGRATIONS = ROOT / "central" / "adapters" / "db" / "migrations" / "versions"
 DOMAIN_FORBIDDEN = (
@@ -274,11 +270,10 @@ def test_packages_import_only_the_packages_below_them() -> None:
     assert not found, _report("imports across packages that docs/architecture.md does not allow", found)
 
 
-def test_adapters_import_only_the_service_layers_interfaces() -> None:
+def test_adapters_never_import_the_service_layer_or_entry_points() -> None:
     found = [i for i in imports()
-             if _under(i.importer, ("central.adapters",)) and _under(i.imported, ABOVE_ADAPTERS)
-             and i.imported not in SERVICE_INTERFACES and i.imported not in ADAPTER_SERVICE_IMPORTS.get(i.importer, ())]
-    assert not found, _report("adapters importing the service layer (beyond its interfaces) or entry points", found)
+             if _under(i.importer, ("central.adapters",)) and _under(i.imported, ABOVE_ADAPTERS)]
+    assert not found, _report("adapters importing the service layer, entry points or bootstrap", found)
 
 
 def test_migrations_import_no_service_code() -> None:
