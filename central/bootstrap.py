@@ -21,6 +21,7 @@ from typing import Final
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from central.adapters.clock import Clock, utc_now
 from central.adapters.db.engine import make_engine, make_session_factory, write_engine
 from central.adapters.db.migrate import upgrade
 from central.adapters.metrics import IngestMetrics
@@ -57,6 +58,9 @@ class Container:
     posting: PostingHandler
     metrics: IngestMetrics
     ingest: IngestService
+    #: the process's one clock: the API's units of work, the audit log's request records, the
+    #: ingest and the ledger sealer read it (a test passes a fixed one to ``bootstrap``)
+    clock: Clock = utc_now
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     ingest_state: dict[str, object] = field(default_factory=dict)
 
@@ -74,13 +78,15 @@ def bootstrap(
     config_path: str | Path | None = None,
     posting: PostingHandler | None = None,
     migrate: bool = False,
+    clock: Clock = utc_now,
 ) -> Container:
     """Build a process's container; ``migrate=True`` upgrades the database to head first.
 
     ``posting``: the handler the ingest calls in each batch's transaction; the costing layer's
     :class:`CostingHandler` when not given (every entry point posts what it stores). Pass
     :class:`~central.service_layer.ingest.seam.NoCostingHandler` to store events without posting
-    them, deliberately (an ingest-only benchmark or test)."""
+    them, deliberately (an ingest-only benchmark or test). ``clock``: the time every service of the
+    process reads (default: the system clock)."""
     if settings is None:
         settings = load_settings(config_path)
     engine = make_engine(settings.database)
@@ -91,7 +97,7 @@ def bootstrap(
     metrics = IngestMetrics()
     posting = posting if posting is not None else CostingHandler()
     write_sessions = make_session_factory(write_engine(engine))
-    ingest = IngestService(write_sessions, settings.ingest, posting, metrics)
+    ingest = IngestService(write_sessions, settings.ingest, posting, metrics, clock)
     return Container(
         settings=settings,
         engine=engine,
@@ -100,4 +106,5 @@ def bootstrap(
         posting=posting,
         metrics=metrics,
         ingest=ingest,
+        clock=clock,
     )

@@ -95,7 +95,8 @@ def serve(
     sealer: LedgerSealer | None = None
     if settings.ledger.seal_interval_seconds > 0:
         sealer = LedgerSealer(container.write_sessions, interval=settings.ledger.seal_interval_seconds,
-                              lookback=settings.ledger.seal_lookback_seconds, batch=settings.ledger.seal_batch)
+                              lookback=settings.ledger.seal_lookback_seconds, batch=settings.ledger.seal_batch,
+                              clock=container.clock)
         sealer.start()
     compactor: SnapshotCompactor | None = None
     if settings.ledger.snapshot_compact_interval_seconds > 0:

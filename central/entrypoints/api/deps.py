@@ -103,11 +103,11 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_unit_of_work(session: SessionDep) -> AbstractUnitOfWork:
+def get_unit_of_work(request: Request, session: SessionDep) -> AbstractUnitOfWork:
     """The handlers' unit of work in the request's transaction (the one ``SessionDep`` opened,
-    which authentication and the write audit share): the handler's ``commit()`` flushes, the
-    request commits when the route returns, exactly as for ``SessionDep``."""
-    return SqlAlchemyUnitOfWork.joining(session)
+    which authentication and the write audit share), on the process's clock: the handler's
+    ``commit()`` flushes, the request commits when the route returns, exactly as for ``SessionDep``."""
+    return SqlAlchemyUnitOfWork.joining(session, get_container(request).clock)
 
 
 UnitOfWorkDep = Annotated[AbstractUnitOfWork, Depends(get_unit_of_work)]

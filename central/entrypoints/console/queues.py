@@ -108,7 +108,7 @@ def accept_gap(request: Request, stream: str, session: SessionDep,
                reason: Annotated[str, Form(min_length=1, max_length=500)]) -> Response:
     _controller(who)
     container = get_container(request)
-    uow = SqlAlchemyUnitOfWork.joining(session)
+    uow = SqlAlchemyUnitOfWork.joining(session, container.clock)
     done = operations.accept_stream_gap(AcceptGap(stream, through, reason, who.principal.user), uow,
                                         operations.bound_posting(uow, container.posting))
     container.metrics.gaps_accepted.inc()
@@ -120,7 +120,7 @@ def replay(request: Request, rejected_id: IdPath, session: SessionDep,
            who: Annotated[ConsoleSession, Depends(action_guard(Action.REJECTED_REPLAY))]) -> Response:
     _controller(who)
     container = get_container(request)
-    uow = SqlAlchemyUnitOfWork.joining(session)
+    uow = SqlAlchemyUnitOfWork.joining(session, container.clock)
     done = operations.replay_rejected_event(ReplayRejectedEvent(rejected_id, who.principal.user), uow,
                                             operations.bound_posting(uow, container.posting),
                                             require_known_machine=container.settings.ingest.require_known_machine)

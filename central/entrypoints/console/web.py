@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from central.domain.console_access import Action, Page, may_act, may_decide_approval, may_view, pages_for
-from central.entrypoints.api.deps import SessionDep
+from central.entrypoints.api.deps import SessionDep, get_container
 from central.errors import Forbidden, Unauthorized
 from central.service_layer import governance
 from central.service_layer.access import check_writable
@@ -103,7 +103,7 @@ def action_guard(action: Action) -> ActionGuard:
         path, query = request.url.path, request.url.query
         digest = governance.request_digest(request.method, path, query, body)
         governance.attach_request(session, governance.RequestContext(request.method, path, query, digest,
-                                                                     who.principal))
+                                                                     who.principal), get_container(request).clock)
         return who
 
     guard.__name__ = f"action_{action.value.replace('.', '_')}"

@@ -60,7 +60,8 @@ def audit_write_requests(request: Request, session: SessionDep,
         check_writable(principal)  # a read-only role (executive) writes nothing, whatever the route allows
     path, query = request.url.path, request.url.query
     digest = governance.request_digest(request.method, path, query, body_sha256)
-    governance.attach_request(session, RequestContext(request.method, path, query, digest, principal))
+    governance.attach_request(session, RequestContext(request.method, path, query, digest, principal),
+                              get_container(request).clock)
 
 
 class AuditRecordOut(ResponseBody):
