@@ -271,6 +271,14 @@ class SqlAlertRepository:
         return self._session.scalar(select(AlertRow).where(AlertRow.key == key, AlertRow.acked_at.is_(None),
                                                            AlertRow.status == "open").order_by(AlertRow.id).limit(1))
 
+    def active_with_key(self, key: str) -> AlertRow | None:
+        return self._session.scalar(select(AlertRow).where(AlertRow.key == key,
+                                                           AlertRow.status.in_(("open", "acknowledged")))
+                                    .order_by(AlertRow.id).limit(1))
+
+    def any_with_key(self, key: str) -> bool:
+        return self._session.scalar(select(AlertRow.id).where(AlertRow.key == key).limit(1)) is not None
+
     def add(self, row: AlertRow) -> None:
         self._session.add(row)
         self._session.flush()

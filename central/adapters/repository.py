@@ -191,7 +191,7 @@ class TokenRepository(Protocol):
 
 
 class AlertRepository(Protocol):
-    """Alerts: raised and decided (the evaluator's findings still go through the session)."""
+    """Alerts: raised (occurrences and the rule evaluator's findings) and decided."""
 
     def get(self, alert_id: int, *, lock: bool = False) -> AlertRow | None:
         """The alert; ``lock`` reads it row-locked (a decision)."""
@@ -199,6 +199,15 @@ class AlertRepository(Protocol):
 
     def open_with_key(self, key: str) -> AlertRow | None:
         """The oldest open, unacknowledged alert with this stored key (an occurrence merges into it)."""
+        ...
+
+    def active_with_key(self, key: str) -> AlertRow | None:
+        """The oldest active (open or acknowledged) alert with this stored key (a rule's finding
+        refreshes it)."""
+        ...
+
+    def any_with_key(self, key: str) -> bool:
+        """Whether any alert, in any state, ever had this stored key (a one-off fact opens once)."""
         ...
 
     def add(self, row: AlertRow) -> None:

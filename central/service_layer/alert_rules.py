@@ -45,6 +45,7 @@ from central.adapters.db.models_costing import (
 from central.adapters.db.models_ingest import AlertRow, EdgeRow, MachineRow
 from central.adapters.db.models_purchasing import PurchaseOrderLineRow, PurchaseOrderRow
 from central.adapters.master_snapshot import snapshot
+from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from central.domain import alert_rules as rules
 from central.domain.accruals import FINISHED_GOODS, VARIANCE, OrderAccruals
 from central.domain.alert_rules import AlertThresholds, Finding, resolve_alert_thresholds
@@ -378,6 +379,7 @@ def evaluate(session: Session, now: datetime, metrics: WebhookMetrics | None = N
             select(func.pg_try_advisory_xact_lock(_EVALUATOR_LOCK))):
         return {"skipped": 1}
     layers = Layers(snapshot(session))
+    alert_uow = SqlAlchemyUnitOfWork.joining(session, lambda: now)  # the alert service works on a unit of work
     counts: dict[str, int] = {}
     for name, (kinds, rule, once) in RULES.items():
         if only is not None and name not in only:
@@ -391,7 +393,7 @@ def evaluate(session: Session, now: datetime, metrics: WebhookMetrics | None = N
             continue
         seen: set[str] = set()
         for finding, clear_runs in rated:
-            outcome = apply_finding(session, finding, now, clear_runs=clear_runs, once=once)
+            outcome = apply_finding(alert_uow, finding, clear_runs=clear_runs, once=once)
             seen.add(finding.key[:200])
             counts[outcome] = counts.get(outcome, 0) + 1
             if metrics is not None and outcome in ("opened", "resolved"):
@@ -402,7 +404,7 @@ def evaluate(session: Session, now: datetime, metrics: WebhookMetrics | None = N
         for row in session.scalars(select(AlertRow).where(AlertRow.kind.in_(list(kinds)),
                                                           AlertRow.status.in_(ACTIVE))):
             if row.key not in seen:  # the condition is gone altogether (order closed, line received)
-                outcome = clear_step(session, row, now, clear_runs=default_runs)
+                outcome = clear_step(alert_uow, row, clear_runs=default_runs)
                 counts[outcome] = counts.get(outcome, 0) + 1
                 if metrics is not None and outcome == "resolved":
                     metrics.resolved.inc(1, row.kind)

@@ -1,12 +1,16 @@
 """The one alert service: ingest, costing and the rule evaluator raise alerts here, inside the
 caller's transaction; people move them through their lifecycle here.
 
-* :func:`raise_alert_in` (on a unit of work; :func:`raise_alert` on the session of ingest and
-  costing): the merge rule of :mod:`central.domain.alerts`: find the
-  open alert with the same key (the oldest, should two ever be open) and merge, or open one.
+* :func:`raise_alert_in` (ingest, costing, webhooks, escalated recommendations): the merge rule
+  of :mod:`central.domain.alerts`: find the open alert with the same key (the oldest, should two
+  ever be open) and merge, or open one.
 * :func:`apply_finding` (the rule evaluator, :mod:`central.service_layer.alert_rules`): a rule's
   finding opens an alert, refreshes its evidence, holds it, or resolves it by itself after
   ``clear_runs`` clear evaluations in a row (hysteresis).
+* Every producer calls these on a unit of work, and the time is ``uow.clock()``: a caller
+  that holds only a session (costing's posting, which still takes one) wraps it as
+  ``SqlAlchemyUnitOfWork.joining(session, clock)``. An alert opens one way (``_open``), whoever
+  raises it.
 * An alert opened without a ``plant`` takes it from its evidence (``edge`` or ``machine``).
 * The lifecycle ``open -> acknowledged -> resolved`` (or ``dismissed``), with an assignee and a
   comment: the handlers :func:`acknowledge_alert`, :func:`assign_alert`, :func:`resolve_alert`,
@@ -17,7 +21,7 @@ caller's transaction; people move them through their lifecycle here.
   stays off the ingest path); their acknowledgement and resolution are.
 
 Every opening and lifecycle change is queued for the webhooks in the same transaction
-(:mod:`central.service_layer.alert_outbox`). The time comes from the caller (``now``).
+(:mod:`central.service_layer.alert_outbox`).
 """
 
 from __future__ import annotations
@@ -37,11 +41,10 @@ from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from central.domain.alert_rules import Finding, Level
 from central.domain.alerts import AlertOccurrence, AlertState
 from central.domain.commands import AcknowledgeAlert, AssignAlert, DismissAlert, ResolveAlert
+from central.domain.principal import Actor
 from central.errors import Conflict, NotFound
 from central.service_layer.access import Principal
-from central.service_layer.alert_outbox import enqueue, enqueue_in
-from central.service_layer.governance.audit import Actor
-from central.service_layer.governance.audit import record as audit_record
+from central.service_layer.alert_outbox import enqueue_in
 from central.service_layer.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -71,7 +74,9 @@ def raise_alert(
     plant: str | None = None,
     entity: str | None = None,
 ) -> AlertRow:
-    """:func:`raise_alert_in` in ``session``'s transaction (ingest and costing), at ``now``."""
+    """:func:`raise_alert_in` in ``session``'s transaction at ``now``, for a caller that already
+    holds one (tests, as the other session forms). The product's producers call
+    :func:`raise_alert_in` on a unit of work."""
     return raise_alert_in(SqlAlchemyUnitOfWork.joining(session, lambda: now), kind, key, message, severity=severity,
                           detail=detail, plant=plant, entity=entity)
 
@@ -93,15 +98,23 @@ def raise_alert_in(
     occ = AlertOccurrence(kind, key, message, now, severity, detail or {})
     row = uow.alerts.open_with_key(occ.stored_key)
     if row is None:
-        state = AlertState.opened(occ)
-        row = _new_row(state, plant if plant is not None else _plant_of(uow, occ.detail), entity)
-        uow.alerts.add(row)
-        enqueue_in(uow, row, "opened", now)
+        row = _open(uow, occ, plant if plant is not None else _plant_of(uow, occ.detail), entity)
+        count = row.count
     else:
         state = _state(row).merged(occ)
         row.count, row.last_seen = state.count, state.last_seen
         row.message, row.detail = state.message, dict(state.detail)
-    log.warning("alert %s (%s, seen %s times): %s", kind, occ.stored_key, state.count, message)
+        count = state.count
+    log.warning("alert %s (%s, seen %s times): %s", kind, occ.stored_key, count, message)
+    return row
+
+
+def _open(uow: AbstractUnitOfWork, occ: AlertOccurrence, plant: str | None, entity: str | None) -> AlertRow:
+    """Store a new alert for ``occ`` and queue its opening for the webhooks: the one way an
+    alert opens, whoever raises it."""
+    row = _new_row(AlertState.opened(occ), plant, entity)
+    uow.alerts.add(row)
+    enqueue_in(uow, row, "opened", occ.at)
     return row
 
 
@@ -134,25 +147,23 @@ def _state(row: AlertRow) -> AlertState:
 # --- the rule evaluator's side ------------------------------------------------------------------------
 
 
-def _active(session: Session, key: str) -> AlertRow | None:
-    return session.scalar(select(AlertRow).where(AlertRow.key == key, AlertRow.status.in_(ACTIVE))
-                          .order_by(AlertRow.id).limit(1))
-
-
-def apply_finding(session: Session, f: Finding, now: datetime, *, clear_runs: int, once: bool = False) -> str:
-    """What ``f`` does to the alert with its key: ``opened``, ``updated``, ``held``, ``clearing``,
-    ``resolved`` or ``quiet``. ``once``: a fact (a close's variances): opened at most once per key,
-    whatever became of the earlier alert, and never resolved by the evaluator."""
-    key = AlertOccurrence(f.kind, f.key, f.message, now).stored_key
+def apply_finding(uow: AbstractUnitOfWork, f: Finding, *, clear_runs: int, once: bool = False) -> str:
+    """What ``f`` does to the alert with its key, at ``uow.clock()``: ``opened``, ``updated``,
+    ``held``, ``clearing``, ``resolved`` or ``quiet``. ``once``: a fact (a close's variances):
+    opened at most once per key, whatever became of the earlier alert, and never resolved by the
+    evaluator. A finding refreshes an active alert (open or acknowledged) instead of counting
+    occurrences; an alert it opens is audited (``alert.open`` by ``system``)."""
+    now = uow.clock()
+    occ = AlertOccurrence(f.kind, f.key, f.message, now, f.severity, dict(f.detail))
     if once:
-        if f.level is not Level.FIRING or session.scalar(select(AlertRow.id).where(AlertRow.key == key).limit(1)):
+        if f.level is not Level.FIRING or uow.alerts.any_with_key(occ.stored_key):
             return "quiet"
-        _open(session, f, key, now)
+        _open_finding(uow, f, occ)
         return "opened"
-    row = _active(session, key)
+    row = uow.alerts.active_with_key(occ.stored_key)
     if f.level is Level.FIRING:
         if row is None:
-            _open(session, f, key, now)
+            _open_finding(uow, f, occ)
             return "opened"
         row.message, row.detail, row.last_seen, row.clear_runs = f.message, dict(f.detail), now, 0
         return "updated"
@@ -161,28 +172,25 @@ def apply_finding(session: Session, f: Finding, now: datetime, *, clear_runs: in
     if f.level is Level.HOLD:
         row.clear_runs = 0
         return "held"
-    return clear_step(session, row, now, clear_runs=clear_runs, evidence=dict(f.detail))
+    return clear_step(uow, row, clear_runs=clear_runs, evidence=dict(f.detail))
 
 
-def clear_step(session: Session, row: AlertRow, now: datetime, *, clear_runs: int,
+def clear_step(uow: AbstractUnitOfWork, row: AlertRow, *, clear_runs: int,
                evidence: Mapping[str, Any] | None = None) -> str:
-    """One clear evaluation of an active alert; resolved after ``clear_runs`` in a row."""
+    """One clear evaluation of an active alert; resolved (by ``system``, at ``uow.clock()``)
+    after ``clear_runs`` in a row."""
     row.clear_runs = (row.clear_runs or 0) + 1
     if row.clear_runs < clear_runs:
         return "clearing"
-    _close(SqlAlchemyUnitOfWork.joining(session, lambda: now), row, RESOLVED, SYSTEM, now, "the condition cleared",
-           {"evidence": dict(evidence or {})})
+    _close(uow, row, RESOLVED, SYSTEM, uow.clock(), "the condition cleared", {"evidence": dict(evidence or {})})
     return "resolved"
 
 
-def _open(session: Session, f: Finding, key: str, now: datetime) -> AlertRow:
-    row = AlertRow(kind=f.kind, severity=f.severity, key=key, message=f.message, detail=dict(f.detail), count=1,
-                   created=now, last_seen=now, status=OPEN, plant=f.plant, entity=f.entity, clear_runs=0)
-    session.add(row)
-    session.flush()
-    audit_record(session, SYSTEM, "alert.open", f"alert/{row.id}", {"kind": f.kind, "key": key, "detail": f.detail},
-                 at=now, describes_request=False)
-    enqueue(session, row, "opened", now)
+def _open_finding(uow: AbstractUnitOfWork, f: Finding, occ: AlertOccurrence) -> AlertRow:
+    row = _open(uow, occ, f.plant, f.entity)
+    uow.audit.record(SYSTEM, "alert.open", f"alert/{row.id}", {"kind": f.kind, "key": occ.stored_key,
+                                                               "detail": f.detail},
+                     at=occ.at, describes_request=False)
     log.warning("alert %s opened: %s", f.kind, f.message)
     return row
 

@@ -197,10 +197,10 @@ def _record(sessions: sessionmaker[Session], c: _Claimed, result: SendResult, no
         if d.attempts >= policy.max_attempts:
             d.status, d.done_at = "dead", now
             metrics.dead.inc(1, c.kind)
-            alert_service.raise_alert(
-                session, WEBHOOK_DEAD, f"{WEBHOOK_DEAD}:{c.webhook_id}",
+            alert_service.raise_alert_in(
+                SqlAlchemyUnitOfWork.joining(session, lambda: now), WEBHOOK_DEAD, f"{WEBHOOK_DEAD}:{c.webhook_id}",
                 f"webhook {c.webhook_id} gave up delivery {d.id} ({c.kind} alert {d.alert_id}) after {d.attempts} "
-                f"attempts: {result.error}", now, severity="critical",
+                f"attempts: {result.error}", severity="critical",
                 detail={"webhook_id": c.webhook_id, "delivery_id": d.id, "alert_id": d.alert_id,
                         "attempts": d.attempts, "last_error": result.error})
             log.error("webhook %s: delivery %s dead after %s attempts: %s", c.webhook_id, d.id, d.attempts,

@@ -199,6 +199,13 @@ class FakeAlerts:
         return next((r for _, r in sorted(self.rows.items())
                      if r.key == key and r.acked_at is None and r.status == "open"), None)
 
+    def active_with_key(self, key: str) -> AlertRow | None:
+        return next((r for _, r in sorted(self.rows.items())
+                     if r.key == key and r.status in ("open", "acknowledged")), None)
+
+    def any_with_key(self, key: str) -> bool:
+        return any(r.key == key for r in self.rows.values())
+
     def add(self, row: AlertRow) -> None:
         row.id = len(self.rows) + 1
         self.rows[row.id] = row

@@ -46,7 +46,7 @@ from central.domain.postings import Posted, PostingContext
 from central.domain.roles import CONTROL_ROLES, Role
 from central.domain.time_accounting import work_centre_hours
 from central.errors import NotFound
-from central.service_layer.alerts import raise_alert
+from central.service_layer.alerts import raise_alert_in
 from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.journal import PeriodChoice, period_for_input, save_entries, save_entry
 from central.service_layer.costing.master_data import Snapshot
@@ -134,8 +134,9 @@ def adjust_closed_order(
     session.flush()
     posted = domain_adjust(snap.context(entity), choice.header(entity), facts)
     _persist(session, posted, user, record.id, order.id, now)
-    raise_alert(session, "late_event", f"late_event:{order.id}", f"late event for closed work order {order.id}",
-                now, detail={"work_order": order.id, "period": choice.period})
+    raise_alert_in(SqlAlchemyUnitOfWork.joining(session, lambda: now), "late_event", f"late_event:{order.id}",
+                   f"late event for closed work order {order.id}",
+                   detail={"work_order": order.id, "period": choice.period})
     return posted.accruals
 
 

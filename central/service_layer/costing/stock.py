@@ -28,10 +28,11 @@ from sqlalchemy.orm import Session
 from central.adapters.db.dialect import upsert_insert
 from central.adapters.db.models_costing import ItemStockRow, StockMoveRow
 from central.adapters.db.paging import keyset_page
+from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from central.domain.errors import InputError
 from central.domain.money import ZERO, format_quantity, to_unit
 from central.domain.stock import BACKFLUSH, FINISHED_GOODS, MoveKey
-from central.service_layer.alerts import raise_alert
+from central.service_layer.alerts import raise_alert_in
 from central.service_layer.costing.lineage import events_of
 
 log = logging.getLogger(__name__)
@@ -192,9 +193,10 @@ def alert_negative(
     session: Session, item: str, qty: Decimal, cause: str, detail: Mapping[str, Any], now: datetime
 ) -> None:
     """The ``negative_inventory`` alert of ``item`` (merged into its open one): ``qty`` on hand after ``cause``."""
-    raise_alert(session, "negative_inventory", f"negative_inventory:{item}",
-                f"item {item} is below zero on hand ({qty}) after {cause}", now,
-                detail={"item": item, "on_hand": format_quantity(qty), "cause": cause, **detail})
+    raise_alert_in(SqlAlchemyUnitOfWork.joining(session, lambda: now), "negative_inventory",
+                   f"negative_inventory:{item}",
+                   f"item {item} is below zero on hand ({qty}) after {cause}",
+                   detail={"item": item, "on_hand": format_quantity(qty), "cause": cause, **detail})
 
 
 def reverse_moves(session: Session, record_id: int, source: MoveSource, now: datetime) -> list[StockMoveRow]:

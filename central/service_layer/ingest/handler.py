@@ -37,7 +37,7 @@ from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from central.config import IngestSettings
 from central.domain.stored_events import StoredEvent
 from central.errors import IngestUnavailable
-from central.service_layer.alerts import raise_alert
+from central.service_layer.alerts import raise_alert_in
 from central.service_layer.ingest.quarantine import quarantine_payload
 from central.service_layer.ingest.seam import PostingHandler
 from central.service_layer.ingest.store import StoreRefused, StoreResult, store_batch
@@ -159,14 +159,15 @@ class IngestService:
                             getattr(exc, "orig", None) or exc)
                 time.sleep(min(2.0, 0.02 * 2**attempt) * (0.5 + random.random()))
 
-    def _uow(self) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(self.sessions, self.clock)
+    def _uow(self, now: datetime) -> SqlAlchemyUnitOfWork:
+        """One transaction at one instant: everything it stamps (rows, alerts) reads ``now``."""
+        return SqlAlchemyUnitOfWork(self.sessions, lambda: now)
 
     def _store(self, topic: str, payload: bytes, batch: DecodedBatch) -> IngestResult:
         t0 = time.perf_counter()
         now = self.clock()
         try:
-            with self._uow() as uow:
+            with self._uow(now) as uow:
                 stored = self._store_in(uow, topic, payload, batch, now)
                 uow.commit()
         except Exception as exc:
@@ -175,7 +176,7 @@ class IngestService:
             log.warning("batch of stream %s (%s events) failed on the fast path; storing it event by event",
                         batch.stream, len(batch.seqs), exc_info=True)
             self.metrics.fallbacks.inc()
-            with self._uow() as uow:
+            with self._uow(now) as uow:
                 stored = self._store_in(uow, topic, payload, batch, now, one_by_one=True)
                 uow.commit()
         elapsed = time.perf_counter() - t0
@@ -194,13 +195,12 @@ class IngestService:
         """Store ``batch`` in ``uow``'s transaction: whole, or ``one_by_one`` (each event in
         a savepoint; one that fails again is stored as a ``store_failed`` rejection)."""
         stored = self._store_each(uow, batch, now) if one_by_one else self._store_part(uow, batch, now)
-        session = uow.session
         if isinstance(stored, StoreRefused):
-            quarantine_payload(session, topic, payload, stored.reason, now, stored.kind)
-            raise_alert(session, "quarantine", f"quarantine:{stored.kind}:{batch.edge}", stored.reason, now,
-                        detail={"topic": topic, "edge": batch.edge, "stream": batch.stream})
+            quarantine_payload(uow.session, topic, payload, stored.reason, now, stored.kind)
+            raise_alert_in(uow, "quarantine", f"quarantine:{stored.kind}:{batch.edge}", stored.reason,
+                           detail={"topic": topic, "edge": batch.edge, "stream": batch.stream})
         else:
-            self._alert_batch(session, batch, stored, now)
+            self._alert_batch(uow, batch, stored)
         return stored
 
     def _store_part(self, uow: AbstractUnitOfWork, batch: DecodedBatch, now: datetime) -> StoreResult | StoreRefused:
@@ -238,27 +238,27 @@ class IngestService:
         assert total is not None  # a decoded batch holds at least one seq
         return total
 
-    def _alert_batch(self, session: Session, batch: DecodedBatch, stored: StoreResult, now: datetime) -> None:
+    def _alert_batch(self, uow: AbstractUnitOfWork, batch: DecodedBatch, stored: StoreResult) -> None:
         if stored.rejected:
             first = stored.rejected[0]
-            raise_alert(
-                session, "rejected_events", f"rejected:{batch.stream}",
+            raise_alert_in(
+                uow, "rejected_events", f"rejected:{batch.stream}",
                 f"{len(stored.rejected)} event(s) of stream {batch.stream} rejected, e.g. seq {first[0]}: "
-                f"{first[1]}: {first[2][:300]}", now, detail={"edge": batch.edge, "stream": batch.stream},
+                f"{first[1]}: {first[2][:300]}", detail={"edge": batch.edge, "stream": batch.stream},
             )
         if stored.over_limit:
             seq, machine, qty = stored.over_limit[0]
-            raise_alert(
-                session, "qty_over_limit", f"qty_over_limit:{machine}",
+            raise_alert_in(
+                uow, "qty_over_limit", f"qty_over_limit:{machine}",
                 f"{len(stored.over_limit)} event(s) of stream {batch.stream} over their machine's max_event_qty "
-                f"held as suspect, e.g. seq {seq}: machine {machine} qty {qty}", now,
+                f"held as suspect, e.g. seq {seq}: machine {machine} qty {qty}",
                 detail={"edge": batch.edge, "stream": batch.stream, "machine": machine},
             )
         if stored.clock_skew:
-            raise_alert(
-                session, "clock_skew", f"clock_skew:{batch.edge}",
+            raise_alert_in(
+                uow, "clock_skew", f"clock_skew:{batch.edge}",
                 f"edge {batch.edge} sent {stored.clock_skew} event(s) stamped more than "
-                f"{self.settings.clock_skew_seconds:g}s ahead; posted at receive time", now,
+                f"{self.settings.clock_skew_seconds:g}s ahead; posted at receive time",
                 detail={"edge": batch.edge, "stream": batch.stream},
             )
 
@@ -283,11 +283,12 @@ class IngestService:
         now = self.clock()
 
         def work() -> IngestResult:
-            with self.sessions() as session, session.begin():
-                quarantine_payload(session, topic, payload, reason, now, code)
-                raise_alert(session, "quarantine", f"quarantine:{kind}:{topic[:150]}",
-                            f"payload on {topic[:200]!r} quarantined: {reason}", now,
-                            detail={"topic": topic[:1000], "code": code})
+            with self._uow(now) as uow:
+                quarantine_payload(uow.session, topic, payload, reason, now, code)
+                raise_alert_in(uow, "quarantine", f"quarantine:{kind}:{topic[:150]}",
+                               f"payload on {topic[:200]!r} quarantined: {reason}",
+                               detail={"topic": topic[:1000], "code": code})
+                uow.commit()
             return IngestResult("quarantined", reason)
 
         result = self._with_retries(work)
@@ -331,15 +332,16 @@ class IngestService:
         limit = now - timedelta(seconds=self.settings.gap_alert_after_seconds)
 
         def work() -> int:
-            with self.sessions() as session, session.begin():
-                gaps = list(session.scalars(select(GapRow).where(
+            with self._uow(now) as uow:
+                gaps = list(uow.session.scalars(select(GapRow).where(
                     GapRow.closed.is_(None), GapRow.alerted.is_(False), GapRow.opened <= limit)))
                 for gap in gaps:
                     gap.alerted = True
-                    raise_alert(session, "gap", f"gap:{gap.stream}",
-                                f"stream {gap.stream} misses seq {gap.from_seq}..{gap.through_seq} since "
-                                f"{gap.opened.isoformat()}; events after it are held",
-                                now, detail={"edge": gap.edge, "stream": gap.stream, "gap_id": gap.id})
+                    raise_alert_in(uow, "gap", f"gap:{gap.stream}",
+                                   f"stream {gap.stream} misses seq {gap.from_seq}..{gap.through_seq} since "
+                                   f"{gap.opened.isoformat()}; events after it are held",
+                                   detail={"edge": gap.edge, "stream": gap.stream, "gap_id": gap.id})
+                uow.commit()
                 return len(gaps)
 
         try:
