@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any, NamedTuple
 
 from central.domain.errors import InputError, ValidationError
@@ -40,6 +41,7 @@ __all__ = [
     "WindowRate",
     "ScrapChange",
     "scrap_changes",
+    "may_open",
     "StateMark",
     "Stop",
     "ended_stops",
@@ -281,6 +283,36 @@ def scrap_changes(
         elif is_open:
             peak = rate if peak is None else max(peak, rate)
     return changes, peak
+
+
+def may_open(units: Sequence[tuple[str, int]], thresholds: Thresholds) -> bool:
+    """Whether some rolling window over ``units`` (``(kind, qty)`` of a machine's events in time
+    order: the history :func:`scrap_changes` gets, then the new events) can reach ``scrap_rate``.
+    False is exact, so the ingest may skip the per-event window when no exception is open.
+
+    A window holds fewer than ``scrap_window_units`` units once its oldest event is dropped, so at
+    most ``size = scrap_window_units + max qty - 1``. Cut ``units`` into consecutive blocks of at
+    least ``size`` units (the last may be short): a run of at most ``size`` units cannot hold a whole
+    block and a unit on each side, so every window lies within two neighbouring blocks, and its
+    scrap is at most theirs. A full window has at least ``scrap_window_units`` units, and the rate
+    only grows with the scrap and falls with the units (``divide`` rounds monotonically)."""
+    if not units:
+        return False
+    window = thresholds.scrap_window_units
+    size = window + max(q for _, q in units) - 1
+    blocks: list[int] = []
+    in_block = scrap = 0
+    for kind, qty in units:
+        in_block += qty
+        if kind == "scrap":
+            scrap += qty
+        if in_block >= size:
+            blocks.append(scrap)
+            in_block = scrap = 0
+    if in_block:
+        blocks.append(scrap)
+    most = max(a + b for a, b in pairwise(blocks)) if len(blocks) > 1 else blocks[0]
+    return divide(Decimal(most), Decimal(window)) >= thresholds.scrap_rate
 
 
 def _window_rate(window: RollingScrap) -> WindowRate:

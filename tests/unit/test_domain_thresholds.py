@@ -9,7 +9,7 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from central.domain.errors import InputError
@@ -20,6 +20,7 @@ from central.domain.thresholds import (
     Thresholds,
     UnitEvent,
     ended_stops,
+    may_open,
     needs_maintenance,
     resolve_thresholds,
     scrap_changes,
@@ -172,3 +173,38 @@ def test_an_exception_opened_and_cleared_in_one_batch_keeps_its_peak() -> None:
     changes, peak = scrap_changes([], [ev(n + 1, k) for n, k in enumerate(kinds)], t, False)
     assert [c.opened for c in changes] == [True, False] and peak is None
     assert changes[0].window.rate == Decimal("0.2") and changes[1].peak == Decimal("0.6")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kinds=st.lists(st.tuples(st.sampled_from(["count", "count", "count", "scrap"]), st.integers(1, 3)), min_size=1,
+                   max_size=80),
+    split=st.integers(0, 80),
+    window=st.integers(1, 30),
+    rate=st.sampled_from(["0.05", "0.1", "0.2", "0.3333", "0.6", "1"]),
+)
+# the scrap straddles two blocks of the bound: neither block alone reaches the rate, the window does
+@example(kinds=[("count", 1)] * 5 + [("scrap", 1)] * 10 + [("count", 1)] * 5, split=0, window=10, rate="0.6")
+def test_may_open_false_means_no_window_reaches_the_rate(
+    kinds: list[tuple[str, int]], split: int, window: int, rate: str
+) -> None:
+    """The ingest skips the per-event window when ``may_open`` says no (and no exception is open):
+    then ``scrap_changes`` must find nothing; and the bound is tight when every unit is scrap."""
+    t = Thresholds(scrap_rate=Decimal(rate), scrap_window_units=window)
+    events = [ev(n + 1, kind, qty) for n, (kind, qty) in enumerate(kinds)]
+    history, new = events[:split], events[split:]
+    units = [(e.kind, e.qty) for e in events]
+    changes, peak = scrap_changes(history, new, t, False)
+    if not may_open(units, t):
+        assert changes == [] and peak is None
+    if new and all(e.kind == "scrap" for e in events) and sum(e.qty for e in events) >= window:
+        assert may_open(units, t) and changes  # every window full of scrap opens
+
+
+def test_may_open_is_tight_enough_for_a_low_scrap_rate() -> None:
+    """4 % scrap, evenly spread, against a 10 % rate over 100 units: no window can open, and the
+    bound says so (the ingest then skips the per-event window); at 6 % it cannot tell."""
+    t = Thresholds(scrap_rate=Decimal("0.10"), scrap_window_units=100)
+    assert not may_open([("scrap" if n % 25 == 0 else "count", 1) for n in range(1, 600)], t)
+    assert may_open([("scrap" if n % 16 == 0 else "count", 1) for n in range(1, 600)], t)
+    assert not may_open([], t)

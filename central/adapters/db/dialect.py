@@ -10,15 +10,16 @@ SQLite driver's ``executemany`` for many narrow rows (:func:`insert_rows`), and 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TypeVar, cast
 
 import orjson
-from sqlalchemy import Dialect, Select, Table, insert
+from sqlalchemy import JSON, Dialect, Select, Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from central.adapters.db.base import Base
+from central.adapters.db.base import Base, UtcDateTime
 
 __all__ = ["bulk_insert", "for_update", "insert_rows", "unindexed", "upsert_insert"]
 
@@ -81,6 +82,38 @@ def for_update(session: Session, stmt: Select[_T]) -> Select[_T]:
 _Plan = tuple[str, tuple[str, ...], tuple["Callable[[Any], Any] | None", ...]]
 
 
+def _sqlite_utc_text(value: datetime | None) -> str | None:
+    """What ``UtcDateTime`` binds on SQLite, in one C call: the instant in UTC, naive, as SQLAlchemy's
+    SQLite ``DATETIME`` storage format (``YYYY-MM-DD HH:MM:SS.ffffff``, microseconds always written).
+    Stored text is compared as text by every range read, so it must be exactly that string
+    (``tests/integration/test_costing_bulk.py`` compares it with the Core insert's)."""
+    return None if value is None else _utc_text(value)
+
+
+@lru_cache(maxsize=4096)
+def _utc_text(value: datetime) -> str:
+    """:func:`_sqlite_utc_text` of a datetime, cached: an event's ``ts`` is bound again as its
+    ``posting_ts``, usually its ``rx``, and its posting's ``ts`` (equal instants give equal text)."""
+    if value.tzinfo is not None and value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _sqlite_processor(column: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The bind processor of ``column`` on SQLite: the type's own, or an equivalent fast one."""
+    if isinstance(column.type, UtcDateTime):
+        return _sqlite_utc_text
+    own = cast("Callable[[Any], Any] | None", column.type.dialect_impl(dialect).bind_processor(dialect))
+    serialize = getattr(dialect, "_json_serializer", None)
+    if (own is not None and serialize is not None and isinstance(column.type, JSON)
+            and column.type._str_impl.bind_processor(dialect) is None):
+        # a document is the engine's serializer's text; None and SQL NULL markers keep the type's rules
+        def document(value: Any) -> Any:
+            return serialize(value) if isinstance(value, dict | list) else own(value)
+        return document
+    return own
+
+
 @lru_cache(maxsize=64)
 def _sqlite_plan(table: Table, keys: tuple[str, ...], dialect: Dialect) -> _Plan | None:
     """The positional INSERT of ``keys`` into ``table``, its column order and bind processors."""
@@ -91,11 +124,26 @@ def _sqlite_plan(table: Table, keys: tuple[str, ...], dialect: Dialect) -> _Plan
     order = tuple(compiled.positiontup or ())
     if sorted(order) != sorted(keys):  # a column default to compute, or not a positional paramstyle
         return None
-    procs = tuple(
-        cast("Callable[[Any], Any] | None", table.c[k].type.dialect_impl(dialect).bind_processor(dialect))
-        for k in order
-    )
+    procs = tuple(_sqlite_processor(table.c[k], dialect) for k in order)
     return compiled.string, order, procs
+
+
+def _processed(proc: Callable[[Any], Any], values: list[Any]) -> list[Any]:
+    """``proc`` of every value, each distinct hashable value converted once (amounts, flags and
+    times repeat within a batch: the same processor output for equal inputs)."""
+    if isinstance(values[0], dict | list):  # documents: unhashable, converted every time
+        return [proc(v) for v in values]
+    done: dict[Any, Any] = {}
+    out: list[Any] = []
+    append = out.append
+    for v in values:
+        try:
+            append(done[v])
+        except KeyError:
+            append(done.setdefault(v, proc(v)))
+        except TypeError:  # unhashable (a JSON document): converted every time
+            append(proc(v))
+    return out
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -119,6 +167,8 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
             columns.append(values)
         elif all(v is values[0] for v in values):  # one value for every row (a batch's receive time)
             columns.append([proc(values[0])] * len(values))
-        else:
+        elif proc is _sqlite_utc_text:  # cached across columns and calls already
             columns.append([proc(v) for v in values])
+        else:
+            columns.append(_processed(proc, values))
     conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))

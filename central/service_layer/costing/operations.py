@@ -33,6 +33,7 @@ from central.domain.thresholds import (
     UnitEvent,
     WindowUnit,
     ended_stops,
+    may_open,
     needs_maintenance,
     scrap_changes,
     stop_category,
@@ -109,17 +110,28 @@ def check_events(session: Session, snap: Snapshot, rows: Sequence[Mapping[str, A
         elif row["kind"] in ("count", "scrap") and row["status"] in _COUNTED and row["qty"] > 0:
             units[row["machine"]].append(row)
     thresholds = thresholds_of(snap.records, sorted(units.keys() | states.keys()))  # not in master data: unchecked
-    scrap = {m: sorted((_unit(r) for r in units[m]), key=lambda u: (u.ts, u.key)) for m in sorted(units)
-             if m in thresholds}
-    if scrap:
-        history = _scrap_history(session, {m: (new[0], thresholds[m].scrap_window_units) for m, new in scrap.items()})
-        current = _open_exceptions(session, scrap)
-        for machine, new in scrap.items():
-            _check_scrap(session, snap, machine, thresholds[machine], history.get(machine, []), new,
-                         current.get(machine), now)
+    checked = sorted(m for m in units if m in thresholds)
+    if checked:
+        first = {m: (_unit(min(units[m], key=_unit_order)), thresholds[m].scrap_window_units) for m in checked}
+        history = _scrap_history(session, first)
+        current = _open_exceptions(session, checked)
+        for machine in checked:
+            before = history.get(machine, [])
+            is_open = current.get(machine)
+            rows_in_order = sorted(units[machine], key=_unit_order)
+            if is_open is None and not may_open(
+                    [(u.kind, u.qty) for u in before] + [(r["kind"], r["qty"]) for r in rows_in_order],
+                    thresholds[machine]):
+                continue  # no window of these units can reach the rate: nothing opens, nothing to clear
+            new = [_unit(r) for r in rows_in_order]
+            _check_scrap(session, snap, machine, thresholds[machine], before, new, is_open, now)
     for machine in sorted(states):
         if machine in thresholds:
             _check_stops(session, snap, machine, thresholds[machine], states[machine], now)
+
+
+def _unit_order(r: Mapping[str, Any]) -> tuple[datetime, int]:
+    return r["ts"], int(r["event_id"])
 
 
 def _unit(r: Mapping[str, Any]) -> UnitEvent:

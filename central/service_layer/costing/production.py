@@ -150,13 +150,14 @@ def attach(
 ) -> dict[int, Attached]:
     """Post the events dispatch covers; the rest stay unassigned. ``link`` writes ``record_events``
     lineage rows (the ingest path links through ``event_postings.record_id`` instead)."""
-    lo = min(p.ts for p in pending)
-    hi = max(p.ts for p in pending)
+    span = _spans(pending)
+    lo = min(first for first, _ in span.values())
+    hi = max(last for _, last in span.values())
     by_machine: dict[str, list[Dispatch]] = {}
-    for d in dispatches_for(session, {p.machine for p in pending}, lo, hi):
+    for d in dispatches_for(session, span.keys(), lo, hi):
         by_machine.setdefault(d.machine, []).append(d)
     # the common case, one dispatch covering all of a machine's events, is decided once per machine
-    whole = _whole_machine_orders(pending, by_machine)
+    whole = _whole_machine_orders(span, by_machine)
     by_order: dict[str, list[Pending]] = {}
     for p in pending:
         order = whole[p.machine] if p.machine in whole else order_at(by_machine.get(p.machine, ()), p.machine, p.ts)
@@ -315,14 +316,27 @@ def _check_negative(session: Session, before: dict[str, Decimal], moves: Sequenc
         alert_negative(session, item, qty, "backflush", {"work_order": work_order}, now)
 
 
-def _whole_machine_orders(pending: Sequence[Pending], by_machine: dict[str, list[Dispatch]]) -> dict[str, str | None]:
-    """Per machine: the order of all its pending events when that needs no per-event look-up (no
-    dispatch in the window: None; exactly one, covering its first and last event: that order).
-    Machines not in the result need :func:`order_at` per event (several dispatches)."""
+def _spans(pending: Sequence[Pending]) -> dict[str, tuple[datetime, datetime]]:
+    """Per machine: its first and last pending event's time (one pass)."""
     span: dict[str, tuple[datetime, datetime]] = {}
     for p in pending:
         lo_hi = span.get(p.machine)
-        span[p.machine] = (p.ts, p.ts) if lo_hi is None else (min(lo_hi[0], p.ts), max(lo_hi[1], p.ts))
+        if lo_hi is None:
+            span[p.machine] = (p.ts, p.ts)
+        elif p.ts > lo_hi[1]:  # events mostly come in time order: the common case first
+            span[p.machine] = (lo_hi[0], p.ts)
+        elif p.ts < lo_hi[0]:
+            span[p.machine] = (p.ts, lo_hi[1])
+    return span
+
+
+def _whole_machine_orders(
+    span: dict[str, tuple[datetime, datetime]], by_machine: dict[str, list[Dispatch]]
+) -> dict[str, str | None]:
+    """Per machine (``span``: its first and last pending event): the order of all its pending
+    events when that needs no per-event look-up (no dispatch in the window: None; exactly one,
+    covering its first and last event: that order). Machines not in the result need
+    :func:`order_at` per event (several dispatches)."""
     out: dict[str, str | None] = {}
     for machine, (first, last) in span.items():
         found = by_machine.get(machine, ())
