@@ -183,19 +183,36 @@ class DowntimeHours:
     work_order: str | None = None
 
 
-def downtime_hours(
+DowntimeKey = tuple[str, str | None, DowntimeCategory, str | None]
+"""(machine, reason, category, work order) of a downtime total."""
+
+
+def downtime_totals(
     intervals: Iterable[Interval], start: datetime | None = None, end: datetime | None = None
-) -> tuple[DowntimeHours, ...]:
-    """Downtime by machine, reason, category and order; planned stops are not downtime."""
-    totals: dict[tuple[str, str | None, DowntimeCategory, str | None], timedelta] = defaultdict(timedelta)
+) -> dict[DowntimeKey, timedelta]:
+    """Exact downtime per machine, reason, category and order (what :func:`downtime_hours` turns
+    into hours): totals of adjoining windows add up to the total of their union."""
+    totals: dict[DowntimeKey, timedelta] = defaultdict(timedelta)
     for i in clip(intervals, start, end):
         if i.kind is IntervalKind.DOWNTIME:
             category = i.category or DowntimeCategory.OTHER
             totals[(i.machine, i.reason, category, i.work_order)] += i.duration
+    return dict(totals)
+
+
+def downtime_of(totals: Mapping[DowntimeKey, timedelta]) -> tuple[DowntimeHours, ...]:
+    """:func:`downtime_totals` (e.g. summed over several windows) in hours, in a stable order."""
     return tuple(
         DowntimeHours(machine, reason, category, hours(total), order)
         for (machine, reason, category, order), total in sorted(totals.items(), key=lambda kv: str(kv[0]))
     )
+
+
+def downtime_hours(
+    intervals: Iterable[Interval], start: datetime | None = None, end: datetime | None = None
+) -> tuple[DowntimeHours, ...]:
+    """Downtime by machine, reason, category and order; planned stops are not downtime."""
+    return downtime_of(downtime_totals(intervals, start, end))
 
 
 @dataclass(frozen=True)

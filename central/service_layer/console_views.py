@@ -30,7 +30,14 @@ from central.domain.operations_reports import DowntimeCost, OrderOutput, ScrapRe
 from central.domain.operations_reports import cost_of_quality as domain_coq
 from central.domain.operations_reports import oee as domain_oee
 from central.domain.postings import PostingContext
-from central.domain.time_accounting import Interval, MachineTime, clip, downtime_hours, machine_time
+from central.domain.time_accounting import (
+    DowntimeKey,
+    MachineTime,
+    downtime_hours,
+    downtime_of,
+    downtime_totals,
+    machine_time,
+)
 from central.errors import InvalidInput, NotFound
 from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing import reports
@@ -168,37 +175,42 @@ def window_figures(session: Session, snap: Snapshot, w: reports.Window, *, machi
     }
 
 
-def _past(session: Session, snap: Snapshot, machines: list[str], start: datetime,
-          end: datetime) -> tuple[list[Interval], list[_Units]]:
-    """The intervals (clipped to [start, end)) and posted units of the finished days [start, end),
-    through :func:`~central.service_layer.costing.past_cache.cached`."""
-    def load() -> tuple[list[Interval], list[_Units]]:
-        ivs = list(clip(read_intervals(session, snap, machines, start, end), start, end)) if machines else []
-        return ivs, _units(session, start, end, machines, (EventPostingStatus.POSTED,))
-    return cached(("console-cost", past_key(session, end), tuple(machines), start, end), load)
+def _cost_part(session: Session, snap: Snapshot, machines: list[str], start: datetime,
+               end: datetime) -> tuple[dict[DowntimeKey, timedelta], list[_Units]]:
+    """Exact downtime per machine, reason, category and order, and posted units, of [start, end):
+    what the cost figures sum; the parts of adjoining windows add up to their union's."""
+    if not machines:
+        return {}, []
+    return (downtime_totals(read_intervals(session, snap, machines, start, end), start, end),
+            _units(session, start, end, machines, (EventPostingStatus.POSTED,)))
 
 
 def cost_figures(session: Session, snap: Snapshot, w: reports.Window, *, clock: Clock = utc_now,
                  split: datetime | None = None) -> dict[str, Any]:
     """Downtime cost and cost of quality over ``w`` (e.g. a monthly period): the figures of
     ``reports.downtime`` and ``reports.cost_of_quality`` (tested equal). The finished days before
-    today's local midnight come from the past cache (:func:`_past`), today's part is read on every
-    request; interval time and unit counts add up exactly across the split
-    (``split``: another instant than today's midnight, for a test)."""
+    today's local midnight come from the past cache
+    (:func:`~central.service_layer.costing.past_cache.cached`) as totals (downtime time per
+    machine, reason and order; units per order, machine and reason), so a request sums a few dozen
+    of them, not a month of intervals; today's part is read on every request. Time and units add
+    up exactly across the split (``split``: another instant than today's midnight, for a test)."""
     machines = [m.id for m in snap.master.machines]
     now = clock()
     end = min(w.end, now)
     midnight = min(max(split or today_window(session, snap, clock).start, w.start), end)
-    ivs: list[Interval] = []
+    down: dict[DowntimeKey, timedelta] = defaultdict(timedelta)
     units: list[_Units] = []
+    parts: list[tuple[dict[DowntimeKey, timedelta], list[_Units]]] = []
     if midnight > w.start:
-        past_ivs, past_units = _past(session, snap, machines, w.start, midnight)
-        ivs += past_ivs
-        units += past_units
-    if end > midnight and machines:
-        ivs += clip(read_intervals(session, snap, machines, midnight, end), midnight, end)
-        units += _units(session, midnight, end, machines, (EventPostingStatus.POSTED,))
-    hours = downtime_hours(ivs, w.start, w.end)
+        parts.append(cached(("console-cost", past_key(session, midnight), tuple(machines), w.start, midnight),
+                            lambda: _cost_part(session, snap, machines, w.start, midnight)))
+    if end > midnight:
+        parts.append(_cost_part(session, snap, machines, midnight, end))
+    for part_down, part_units in parts:
+        for key, span in part_down.items():
+            down[key] += span
+        units += part_units
+    hours = downtime_of(down)
     good: dict[str, Decimal] = defaultdict(lambda: ZERO)
     scrap: dict[tuple[str, str, str | None], Decimal] = defaultdict(lambda: ZERO)
     for u in units:
@@ -210,11 +222,11 @@ def cost_figures(session: Session, snap: Snapshot, w: reports.Window, *, clock: 
             scrap[(u.work_order, u.machine, u.reason)] += u.qty
     items_of = _items_of(session, {h.work_order for h in hours if h.work_order} | {wo for wo, _, _ in scrap})
     ctx = snap.context(_entity(snap))
-    down = downtime_cost(ctx, hours, items_of)
+    cost = downtime_cost(ctx, hours, items_of)
     coq = domain_coq(ctx, [ScrapRecord(wo, m, reason, qty) for (wo, m, reason), qty in scrap.items()],
                      [OrderOutput(wo, items_of[wo], good[wo]) for wo in {wo for wo, _, _ in scrap}])
     return {
-        "downtime": _downtime_data(down),
+        "downtime": _downtime_data(cost),
         "coq": {"rows": [{"machine": r.machine, "reason": r.reason, "qty": str(r.qty),
                           "amount": format_amount(r.amount)} for r in coq.rows],
                 "normal": format_amount(coq.normal), "abnormal": format_amount(coq.abnormal),

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from support.costing import MACHINE, ingest, load, wire_events, worked_example_master
+from support.costing import MACHINE, ingest, load, period_id, wire_events, worked_example_master
 
 from central.bootstrap import Container
 from central.service_layer.costing import inputs, output_totals, past_cache, work_orders
@@ -72,3 +72,37 @@ def test_a_late_event_dated_before_the_split_shows_on_the_next_request(
     assert loads.count(SPLIT) == 3
     assert _scrap_before_split(central) == 10
     assert loads.count(SPLIT) == 3
+
+
+def test_production_totals_of_a_period_split_at_midnight_are_the_whole_and_see_a_late_event(
+        central: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The executive summary's and the margin report's production totals of a period: the records
+    posted before the split's day from the cache, the rest read; always the totals of the whole."""
+    load(central, worked_example_master())
+    with central.write_sessions() as s, s.begin():
+        work_orders.create_order(s, "BR-100", Decimal(500), "planner", "WO-1")
+        work_orders.release(s, "WO-1", "planner")
+        work_orders.start(s, "WO-1", MACHINE, "planner", at=T0 - timedelta(hours=1))
+    ingest(central, _scrap(1, T0, 5), 10)
+    loads: list[Any] = []
+    real = output_totals.production_totals
+
+    def counted(session: Any, **kwargs: Any) -> Any:
+        loads.append(kwargs.get("last_day"))
+        return real(session, **kwargs)
+    monkeypatch.setattr(past_cache, "production_totals", counted)
+
+    def both() -> tuple[Any, Any]:
+        with central.read_sessions() as s:
+            return (past_cache.production_totals_split(s, period_id(), [MACHINE], SPLIT, SPLIT.date()),
+                    real(s, period=period_id(), machines=[MACHINE]))
+    before = SPLIT.date() - timedelta(days=1)
+    split, whole = both()
+    assert split == whole and sum(t.scrap for t in whole) == 5
+    assert both()[0] == whole and loads.count(before) == 1, "the finished days are read once"
+    ingest(central, _scrap(7, SPLIT + timedelta(minutes=5), 3), 10)  # today's part: read, the past kept
+    split, whole = both()
+    assert split == whole and sum(t.scrap for t in whole) == 8 and loads.count(before) == 1
+    ingest(central, _scrap(11, T0 + timedelta(hours=3), 2), 10)  # a late event before the split
+    split, whole = both()
+    assert split == whole and sum(t.scrap for t in whole) == 10 and loads.count(before) == 2

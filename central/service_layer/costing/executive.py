@@ -69,7 +69,7 @@ from central.service_layer.costing.output_totals import (
     production_totals,
     unassigned_units,
 )
-from central.service_layer.costing.past_cache import cached, past_key, posted_scrap_split
+from central.service_layer.costing.past_cache import cached, past_key, posted_scrap_split, production_totals_split
 from central.service_layer.costing.selling_prices import stored_prices
 
 __all__ = ["Figures", "WorkingCapital", "ScopeSummary", "ExecutiveSummary", "executive_summary", "read_intervals",
@@ -157,6 +157,7 @@ class _Book:
         self.cache: dict[tuple[str, str], Any] = {}
         self.earliest: datetime | None = None
         self.split = datetime.max.replace(tzinfo=UTC)  # set by executive_summary: today's local midnight
+        self.split_day = date.max  # set with the split: its local date
         self.db: tuple[str, int] = ("", 0)  # set by executive_summary with the split: past_key
         self._past_intervals: dict[str, list[Interval]] | None = None
         self._today_intervals: dict[str, list[Interval]] | None = None
@@ -306,7 +307,9 @@ def _output(book: _Book, w: _Window) -> _Output:
 
 def _read_output(book: _Book, w: _Window) -> _Output:
     machines = list(book.plant_of_machine)
-    if w.period is not None:
+    if w.period is not None and w.end > book.split:  # this period: its finished days from the cache
+        production = production_totals_split(book.session, w.period, machines, book.split, book.split_day)
+    elif w.period is not None:
         production = production_totals(book.session, period=w.period, machines=machines)
     else:
         production = production_totals(book.session, first_day=w.start.date(), last_day=w.last_day,
@@ -467,6 +470,7 @@ def executive_summary(session: Session, *, clock: Clock = utc_now, split: dateti
     last_w = None if last is None else _period_window("last_period", last, tz, now)
     book = _Book(session, snap)
     book.split = midnight if split is None else split
+    book.split_day = book.split.astimezone(tz).date()
     book.db = past_key(session, book.split)
     book.earliest = min(w.start for w in (day, prev, this_w, last_w) if w is not None)
     scopes = []

@@ -59,8 +59,7 @@ from central.domain.roles import VARIANCE_OF_ROLE, VARIANCE_ROLES, Role, Varianc
 from central.domain.selling_prices import SellingPrice, entity_of_product, price_at
 from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.master_data import Snapshot, snapshot
-from central.service_layer.costing.output_totals import production_totals
-from central.service_layer.costing.past_cache import posted_scrap_split
+from central.service_layer.costing.past_cache import posted_scrap_split, production_totals_split
 from central.service_layer.costing.selling_prices import stored_prices
 
 __all__ = ["ProductRow", "OrderRow", "PeriodLeakage", "MarginReport", "margin_report", "margin_data", "Scope"]
@@ -272,7 +271,7 @@ def _cost_of_quality(session: Session, scope: Scope, period: PeriodRow, split: d
     start, end = _bounds(snap, period)
     items: dict[str, str] = {}
     good: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    for t in production_totals(session, period=period.id, machines=machines):
+    for t in production_totals_split(session, period.id, machines, split, split.date()):
         items[t.work_order] = t.item
         good[t.work_order] += t.good
     scrap = posted_scrap_split(session, machines, start, end, split)  # before split (midnight): cached

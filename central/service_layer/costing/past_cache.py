@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from time import monotonic
 from typing import Any, TypeVar
@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 
 from central.adapters.db.models_costing import EventPostingRow, JournalEntryRow
 from central.domain.money import ZERO
-from central.service_layer.costing.output_totals import posted_scrap
+from central.service_layer.costing.output_totals import ProductionTotal, posted_scrap, production_totals
 
-__all__ = ["PAST_CACHE_SECONDS", "cached", "database_of", "past_key", "posted_scrap_split"]
+__all__ = ["PAST_CACHE_SECONDS", "cached", "database_of", "past_key", "posted_scrap_split", "production_totals_split"]
 
 PAST_CACHE_SECONDS = 300.0
 """How long an entry lives."""
@@ -116,3 +116,21 @@ def posted_scrap_split(session: Session, machines: Iterable[str], start: datetim
     for wo, machine, reason, qty in parts:
         totals[(wo, machine, reason)] += qty
     return [(wo, machine, reason, qty) for (wo, machine, reason), qty in totals.items()]
+
+
+def production_totals_split(session: Session, period: str, machines: Iterable[str], split: datetime,
+                            split_day: date) -> list[ProductionTotal]:
+    """:func:`central.service_layer.costing.output_totals.production_totals` of ``period``, the
+    records posted before ``split_day`` (the local date of ``split``, today's midnight) from the
+    cache: the same totals per (machine, order, item), in the same order. A production record's
+    posting day is the date of its journal entries, so a record dated before ``split_day`` comes
+    with entries dated before it, which move :func:`past_key`."""
+    names = sorted(set(machines))
+    before = cached(("production", past_key(session, split), period, tuple(names), split_day),
+                    lambda: production_totals(session, period=period, last_day=split_day - timedelta(days=1),
+                                              machines=names))
+    totals: dict[tuple[str, str, str], tuple[Decimal, Decimal]] = {}
+    for t in [*before, *production_totals(session, period=period, first_day=split_day, machines=names)]:
+        good, scrap = totals.get((t.machine, t.work_order, t.item), (ZERO, ZERO))
+        totals[(t.machine, t.work_order, t.item)] = (good + t.good, scrap + t.scrap)
+    return [ProductionTotal(m, wo, item, good, scrap) for (m, wo, item), (good, scrap) in sorted(totals.items())]
