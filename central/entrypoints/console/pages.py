@@ -150,8 +150,9 @@ def order(request: Request, session: SessionDep, who: Cost, order_id: str,
 def entry(request: Request, session: SessionDep, who: Cost, entry_id: IdPath) -> Response:
     """Drill-down step 3: an entry's lines, its operational record and the machine events with
     their raw PLC values."""
-    return render(request, "entry.html", {"entry": ledger.get_entry(session, entry_id), "shown": ENTRY_EVENTS_SHOWN,
-                                          "page": "cost"}, who=who)
+    shown = ENTRY_EVENTS_SHOWN
+    return render(request, "entry.html", {"entry": ledger.get_entry(session, entry_id, events_limit=shown),
+                                          "shown": shown, "page": "cost"}, who=who)
 
 
 @router.get("/margin", response_class=HTMLResponse)

@@ -180,8 +180,11 @@ def _load(session: Session, entry_id: int) -> tuple[JournalEntryRow, list[Journa
     return entry, lines
 
 
-def get_entry(session: Session, entry_id: int) -> JournalEntryDetailView:
-    """One entry with lineage: lines -> operational record -> events -> raw PLC values."""
+def get_entry(session: Session, entry_id: int, *, events_limit: int | None = None) -> JournalEntryDetailView:
+    """One entry with lineage: lines -> operational record -> events -> raw PLC values.
+
+    ``events_limit``: list only the first that many events (in stream order) and count them all
+    in ``lineage["event_count"]`` (the console's page; the API lists them all)."""
     entry, lines = _load(session, entry_id)
     view = entry_view(entry, lines, _reversals(session, [entry.id]).get(entry.id))
     lineage: dict[str, Any] = {"record": None, "events": []}
@@ -190,14 +193,20 @@ def get_entry(session: Session, entry_id: int) -> JournalEntryDetailView:
         if record is not None:
             lineage["record"] = record_view(record)
         linked = events_of(session, [entry.record_id]).get(entry.record_id, [])
-        events = session.scalars(select(EventRow).where(EventRow.id.in_(linked)).order_by(EventRow.stream,
-                                                                                         EventRow.seq))
+        stmt = select(EventRow.id, EventRow.edge, EventRow.stream, EventRow.seq, EventRow.machine, EventRow.kind,
+                      EventRow.ts, EventRow.qty, EventRow.state, EventRow.reason, EventRow.flags, EventRow.raw).where(
+            EventRow.id.in_(linked)).order_by(EventRow.stream, EventRow.seq)
+        if events_limit is not None:
+            stmt = stmt.limit(events_limit)
+            lineage["event_count"] = len(linked)
         lineage["events"] = [
             {"id": e.id, "edge": e.edge, "stream": e.stream, "seq": e.seq, "machine": e.machine, "kind": e.kind,
              "ts": e.ts.isoformat() if e.ts else None, "qty": e.qty, "state": e.state, "reason": e.reason,
              "flags": e.flags, "raw": e.raw}
-            for e in events
+            for e in session.execute(stmt)
         ]
+    elif events_limit is not None:
+        lineage["event_count"] = 0
     return {**view, "lineage": lineage}
 
 
