@@ -14,14 +14,23 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from central.adapters.db.models_access import ApiTokenRow
 from central.adapters.db.models_costing import JournalEntryRow, JournalLineRow
-from central.adapters.db.models_ingest import AlertRow
+from central.adapters.db.models_ingest import AlertRow, EdgeRow, EventRow, QuarantineRow, RejectedEventRow
 from central.entrypoints.api.routers.alerts import AlertAckedOut, AlertsOut
+from central.entrypoints.api.routers.edges import EdgeRegisteredOut, EdgesOut
+from central.entrypoints.api.routers.events import (
+    EventReplayedOut,
+    EventsOut,
+    QuarantineOut,
+    RejectedListOut,
+    StreamsOut,
+)
 from central.entrypoints.api.routers.journal import JournalEntryDetailOut, JournalPageOut
 from central.entrypoints.api.routers.periods import PeriodsOut
 from central.entrypoints.api.routers.tokens import TokenRevokedOut, TokensOut
 from central.service_layer.access import token_dict
 from central.service_layer.alerts import alert_view
 from central.service_layer.costing.ledger import entry_view
+from central.service_layer.ingest import queries
 from tests.support.fake_uow import NOW
 
 
@@ -91,3 +100,49 @@ def test_periods_and_journal_entries_round_trip() -> None:
     assert _round_trip(JournalEntryDetailOut, detail) == _json(detail)
     with pytest.raises(ValidationError):
         JournalPageOut.model_validate({**page, "entries": [{**entry, "late": "no"}]})
+
+
+def _event(**kw: Any) -> EventRow:
+    return EventRow(**{"id": 11, "plant": "P1", "edge": "edge-1", "stream": "s1", "seq": 4, "status": "accepted",
+                       "machine": "PRESS-2", "kind": "count", "ts": NOW, "rx": NOW, "posting_ts": NOW,
+                       "received": NOW, "accepted_at": NOW, "qty": 3, "state": None, "reason": None,
+                       "flags": ["clock_skew"], "raw": {"tag": "good", "value": 7, "prev": 4}, **kw})
+
+
+def test_events_round_trip_through_their_schemas() -> None:
+    view = queries.event_dict(_event())
+    assert view["ts"] == "2026-11-03T12:00:00Z" and list(view)[:2] == ["id", "plant"]
+    page = {"events": [view, queries.event_dict(_event(id=12, status="rejected", machine=None, kind=None, ts=None,
+                                                        qty=None, flags=[], raw=None))], "next": 12}
+    assert _round_trip(EventsOut, page) == _json(page)
+    assert _round_trip(EventReplayedOut, {"event": view}) == _json({"event": view})
+    with pytest.raises(ValidationError):
+        EventsOut.model_validate({**page, "events": [{**view, "seq": "4"}]})
+
+
+def test_streams_with_their_gaps_keep_the_from_key() -> None:
+    stream = {"stream": "s1", "edge": "edge-1", "plant": "P1", "last_seq": 9, "acked_through": 4, "held": 2,
+              "gaps": [{"id": 1, "from": 5, "through": 6, "opened": "2026-11-03T12:00:00Z"}],
+              "first_seen": "2026-11-03T12:00:00Z", "last_seen": None, "online": None, "status_at": None,
+              "batches": 3, "accepted": 4, "duplicates": 0, "rejected": 1, "skipped": 0}
+    assert _round_trip(StreamsOut, {"streams": [stream]}) == _json({"streams": [stream]})
+    with pytest.raises(ValidationError):
+        StreamsOut.model_validate({"streams": [{**stream, "gaps": [{"id": 1, "through": 6, "opened": None}]}]})
+
+
+def test_quarantine_rejections_and_edges_round_trip() -> None:
+    q = QuarantineRow(id=2, topic="sfsync/v1/P1/e/events", code="bad_header", reason="no header", size=5, times=2,
+                      received=NOW, last_received=NOW, payload=b"\xff\xfe{}")
+    view = queries._quarantine_dict(q)
+    assert view["payload_base64"] is not None and view["payload_text"] is None
+    quarantine = {"quarantine": [view], "next": None}
+    assert _round_trip(QuarantineOut, quarantine) == _json(quarantine)
+    rej = RejectedEventRow(id=3, event_id=11, edge="edge-1", stream="s1", seq=4, field="qty", code="invalid_value",
+                           reason="qty must be > 0", body={"seq": 4, "qty": -1}, status="open", received=NOW,
+                           replayed_at=None, replayed_by=None)
+    rejected = {"rejected_events": [queries._rejected_dict(rej)], "next": 3}
+    assert _round_trip(RejectedListOut, rejected) == _json(rejected)
+    edge = queries.edge_dict(EdgeRow(id="edge-1", plant="P1", registered=NOW, online=True, status_at=None,
+                                     version="1.2"))
+    assert _round_trip(EdgesOut, {"edges": [edge]}) == _json({"edges": [edge]})
+    assert _round_trip(EdgeRegisteredOut, {"edge": edge}) == _json({"edge": edge})

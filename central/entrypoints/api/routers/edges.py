@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 
 from central.domain.commands import RegisterEdge
 from central.entrypoints.api.deps import Principal, PrincipalDep, SessionDep, UnitOfWorkDep, require_role
-from central.entrypoints.api.schemas import RequestBody, ResponseBody
+from central.entrypoints.api.schemas import RESPONSE_CONFIG, RequestBody, ResponseBody
 from central.service_layer.ingest import operations, queries
 
 __all__ = ["router", "EdgeIn", "EdgeOut", "EdgesOut", "EdgeRegisteredOut"]
@@ -23,13 +23,10 @@ class EdgeIn(RequestBody):
     plant: str
 
 
-class EdgeOut(ResponseBody):
-    id: str
-    plant: str
-    registered: str | None
-    online: bool | None
-    status_at: str | None
-    version: str | None
+class EdgeOut(queries.EdgeView):
+    """The service's :class:`~central.service_layer.ingest.queries.EdgeView` (one definition)."""
+
+    __pydantic_config__ = RESPONSE_CONFIG  # type: ignore[misc]
 
 
 class EdgesOut(ResponseBody):

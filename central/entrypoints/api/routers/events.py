@@ -31,7 +31,7 @@ from central.entrypoints.api.deps import (
     require_role,
 )
 from central.entrypoints.api.paging import page_size
-from central.entrypoints.api.schemas import RequestBody, ResponseBody
+from central.entrypoints.api.schemas import RESPONSE_CONFIG, RequestBody, ResponseBody, response_body_of
 from central.service_layer.costing import work_orders
 from central.service_layer.ingest import operations, queries
 
@@ -64,60 +64,22 @@ class AssignIn(RequestBody):
 # --- responses ------------------------------------------------------------------------------
 
 
-class EventOut(ResponseBody):
-    id: int
-    plant: str
-    edge: str
-    stream: str
-    seq: int
-    status: str
-    machine: str | None
-    kind: str | None
-    ts: str | None
-    rx: str | None
-    posting_ts: str | None
-    received: str | None
-    accepted_at: str | None
-    qty: int | None
-    state: str | None
-    reason: str | None
-    flags: Any
-    raw: Any
+class EventOut(queries.EventView):
+    """The service's :class:`~central.service_layer.ingest.queries.EventView`, validated as
+    strictly as every response (one definition of the shape)."""
+
+    __pydantic_config__ = RESPONSE_CONFIG  # type: ignore[misc]
 
 
-class EventsOut(ResponseBody):
-    events: list[EventOut]
-    next: int | None
+EventsOut = response_body_of(queries.EventPage, "EventsOut", events=list[EventOut])
 
 
 class EventReplayedOut(ResponseBody):
     event: EventOut
 
 
-class GapOut(ResponseBody):
-    id: int
-    from_: int = Field(alias="from")
-    through: int
-    opened: str | None
-
-
-class StreamOut(ResponseBody):
-    stream: str
-    edge: str
-    plant: str
-    last_seq: int
-    acked_through: int
-    held: int
-    gaps: list[GapOut]
-    first_seen: str | None
-    last_seen: str | None
-    online: bool | None
-    status_at: str | None
-    batches: int
-    accepted: int
-    duplicates: int
-    rejected: int
-    skipped: int
+class StreamOut(queries.StreamView):
+    __pydantic_config__ = RESPONSE_CONFIG  # type: ignore[misc]
 
 
 class StreamsOut(ResponseBody):
@@ -131,44 +93,18 @@ class GapAcceptedOut(ResponseBody):
     released: int
 
 
-class QuarantinedOut(ResponseBody):
-    id: int
-    topic: str
-    code: str
-    reason: str
-    size: int
-    times: int
-    received: str | None
-    last_received: str | None
-    payload_text: str | None
-    payload_base64: str | None
-    truncated: bool
+class QuarantinedOut(queries.QuarantinedView):
+    __pydantic_config__ = RESPONSE_CONFIG  # type: ignore[misc]
 
 
-class QuarantineOut(ResponseBody):
-    quarantine: list[QuarantinedOut]
-    next: int | None
+QuarantineOut = response_body_of(queries.QuarantinePage, "QuarantineOut", quarantine=list[QuarantinedOut])
 
 
-class RejectedOut(ResponseBody):
-    id: int
-    event_id: int
-    edge: str
-    stream: str
-    seq: int
-    field: str
-    code: str
-    reason: str
-    body: Any
-    status: str
-    received: str | None
-    replayed_at: str | None
-    replayed_by: str | None
+class RejectedOut(queries.RejectedView):
+    __pydantic_config__ = RESPONSE_CONFIG  # type: ignore[misc]
 
 
-class RejectedListOut(ResponseBody):
-    rejected_events: list[RejectedOut]
-    next: int | None
+RejectedListOut = response_body_of(queries.RejectedPage, "RejectedListOut", rejected_events=list[RejectedOut])
 
 
 class EventPostingOut(ResponseBody):
