@@ -41,8 +41,7 @@ from sqlalchemy.orm import Session
 from central.adapters.db.models_costing import (
     DispatchRow,
     EventPostingRow,
-    JournalEntryRow,
-    JournalLineRow,
+    LedgerDayBalanceRow,
     PeriodRow,
     WorkOrderRow,
 )
@@ -71,6 +70,7 @@ from central.service_layer.costing.output_totals import (
 )
 from central.service_layer.costing.past_cache import cached, past_key, posted_scrap_split, production_totals_split
 from central.service_layer.costing.selling_prices import stored_prices
+from central.service_layer.costing.snapshots import NONE
 
 __all__ = ["Figures", "WorkingCapital", "ScopeSummary", "ExecutiveSummary", "executive_summary", "read_intervals",
            "executive_summary_data"]
@@ -332,18 +332,24 @@ def _plant_amounts(
     return amounts
 
 
+def _key(value: Any) -> str | None:
+    """A snapshot key column's value: ``NONE`` ('') is a dimension the lines did not have."""
+    return None if value is None or value == NONE else str(value)
+
+
 def _variance_rows(book: _Book, w: _Window) -> list[_LineRow]:
-    roles = [r.value for r in VARIANCE_OF_ROLE]
-    stmt = select(JournalLineRow.role, JournalLineRow.work_center, JournalLineRow.work_order, JournalLineRow.item,
-                  JournalEntryRow.entity, func.sum(JournalLineRow.debit), func.sum(JournalLineRow.credit)).join(
-        JournalEntryRow, JournalEntryRow.id == JournalLineRow.entry_id).where(JournalLineRow.role.in_(roles))
+    """Variance lines of the window's period (or entry dates) per role, centre, order, item and
+    entity, from the ledger day snapshots (``costing/snapshots.py``: the same sums as the journal
+    lines, one row per day and key instead of one per line)."""
+    t = LedgerDayBalanceRow
+    stmt = select(t.role, t.work_center, t.work_order, t.item, t.entity, func.sum(t.debit),
+                  func.sum(t.credit)).where(t.role.in_([r.value for r in VARIANCE_OF_ROLE]))
     if w.period is not None:
-        stmt = stmt.where(JournalEntryRow.period == w.period)
+        stmt = stmt.where(t.period == w.period)
     else:
-        stmt = stmt.where(JournalEntryRow.entry_date >= w.start.date(), JournalEntryRow.entry_date <= w.last_day)
-    stmt = stmt.group_by(JournalLineRow.role, JournalLineRow.work_center, JournalLineRow.work_order,
-                         JournalLineRow.item, JournalEntryRow.entity)
-    return [(role, centre, order, item, entity, _amount(debit) - _amount(credit))
+        stmt = stmt.where(t.day >= w.start.date(), t.day <= w.last_day)
+    stmt = stmt.group_by(t.role, t.work_center, t.work_order, t.item, t.entity)
+    return [(role, _key(centre), _key(order), _key(item), _key(entity), _amount(debit) - _amount(credit))
             for role, centre, order, item, entity, debit, credit in book.session.execute(stmt)]
 
 
@@ -423,13 +429,14 @@ def _balances(book: _Book, scope: _Scope, until: date | None) -> WorkingCapital:
 
 
 def _stock_rows(book: _Book, role: Role, until: date | None) -> list[_LineRow]:
-    stmt = select(JournalLineRow.work_order, JournalLineRow.item, JournalEntryRow.entity,
-                  func.sum(JournalLineRow.debit), func.sum(JournalLineRow.credit)).join(
-        JournalEntryRow, JournalEntryRow.id == JournalLineRow.entry_id).where(JournalLineRow.role == role.value)
+    """Net ``role`` lines dated on or before ``until`` (None: all) per order, item and entity, from
+    the ledger day snapshots (the same sums as the journal lines)."""
+    t = LedgerDayBalanceRow
+    stmt = select(t.work_order, t.item, t.entity, func.sum(t.debit), func.sum(t.credit)).where(t.role == role.value)
     if until is not None:
-        stmt = stmt.where(JournalEntryRow.entry_date <= until)
-    stmt = stmt.group_by(JournalLineRow.work_order, JournalLineRow.item, JournalEntryRow.entity)
-    return [(role.value, None, order, item, entity, _amount(debit) - _amount(credit))
+        stmt = stmt.where(t.day <= until)
+    stmt = stmt.group_by(t.work_order, t.item, t.entity)
+    return [(role.value, None, _key(order), _key(item), _key(entity), _amount(debit) - _amount(credit))
             for order, item, entity, debit, credit in book.session.execute(stmt)]
 
 

@@ -35,8 +35,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from central.adapters.db.models_costing import (
-    JournalEntryRow,
     JournalLineRow,
+    LedgerDayBalanceRow,
     OpRecordRow,
     PeriodRow,
     WorkOrderRow,
@@ -61,6 +61,7 @@ from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.master_data import Snapshot, snapshot
 from central.service_layer.costing.past_cache import posted_scrap_split, production_totals_split
 from central.service_layer.costing.selling_prices import stored_prices
+from central.service_layer.costing.snapshots import NONE
 
 __all__ = ["ProductRow", "OrderRow", "PeriodLeakage", "MarginReport", "margin_report", "margin_data", "Scope"]
 
@@ -238,14 +239,18 @@ def _line_plant(scope: Scope, centre: str | None, order_item: str | None, entity
     return scope.sole_plant(entity)
 
 
+def _key(value: Any) -> str | None:
+    """A snapshot key column's value: ``NONE`` ('') is a dimension the lines did not have."""
+    return None if value is None or value == NONE else str(value)
+
+
 def _leakage(session: Session, scope: Scope, period: str) -> Leakage:
     roles = [r.value for r in VARIANCE_OF_ROLE]
-    stmt = select(JournalLineRow.role, JournalLineRow.work_center, JournalLineRow.work_order, JournalEntryRow.entity,
-                  func.sum(JournalLineRow.debit), func.sum(JournalLineRow.credit)).join(
-        JournalEntryRow, JournalEntryRow.id == JournalLineRow.entry_id).where(
-        JournalLineRow.role.in_(roles), JournalEntryRow.period == period).group_by(
-        JournalLineRow.role, JournalLineRow.work_center, JournalLineRow.work_order, JournalEntryRow.entity)
-    lines = list(session.execute(stmt))
+    t = LedgerDayBalanceRow  # the period's variance lines summed per day and key (costing/snapshots.py)
+    stmt = select(t.role, t.work_center, t.work_order, t.entity, func.sum(t.debit), func.sum(t.credit)).where(
+        t.role.in_(roles), t.period == period).group_by(t.role, t.work_center, t.work_order, t.entity)
+    lines = [(role, _key(centre), _key(order), _key(entity), debit, credit)
+             for role, centre, order, entity, debit, credit in session.execute(stmt)]
     filtered = scope.plant is not None or scope.product is not None
     items: dict[str, str] = {}
     if filtered:
