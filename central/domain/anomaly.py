@@ -107,8 +107,13 @@ DEFAULT_CONFIG: Mapping[Metric, DetectorConfig] = {
     Metric.SCRAP_RATE: DetectorConfig(k=Decimal("4"), rel_floor=Decimal("0"), abs_floor=Decimal("0.005"),
                                       binomial=True),
     Metric.CYCLE_TIME: DetectorConfig(k=Decimal("4"), rel_floor=Decimal("0.04"), by_shift=True),
-    Metric.LABOUR_PER_UNIT: DetectorConfig(k=Decimal("4"), rel_floor=Decimal("0.04"), by_shift=True),
-    Metric.MATERIAL_PER_UNIT: DetectorConfig(k=Decimal("4"), rel_floor=Decimal("0.025")),
+    # per-unit figures can be small (a 5.4 s part is 0.0015 labour hours, a light component a few
+    # grams): their absolute floor is the quantum the points are stored in (6 decimals), so the
+    # relative floor decides; 0.0001 was 6.7 % of 0.0015 h and hid a 20 % overrun
+    Metric.LABOUR_PER_UNIT: DetectorConfig(k=Decimal("4"), rel_floor=Decimal("0.04"), abs_floor=Decimal("0.000001"),
+                                           by_shift=True),
+    Metric.MATERIAL_PER_UNIT: DetectorConfig(k=Decimal("4"), rel_floor=Decimal("0.025"),
+                                             abs_floor=Decimal("0.000001")),
 }
 
 

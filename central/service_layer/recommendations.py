@@ -120,14 +120,27 @@ def _order_hours(session: Session, snap: Snapshot, order_id: str, now: datetime)
     return run, down
 
 
-def _history(session: Session, metric: Metric, machine: str, item: str, component: str, window: int) -> list[Point]:
-    rows = list(session.scalars(select(AnomalyPointRow).where(
+_COUNTED = {s.value: s for s in (PointStatus.NORMAL, PointStatus.DISMISSED_NORMAL)}
+
+
+def _history(session: Session, metric: Metric, machine: str, item: str, component: str, cfg: DetectorConfig,
+             shift: int) -> list[Point]:
+    """The points :func:`central.domain.anomaly.baseline` can use, oldest first: the series' newest
+    ``cfg.window`` counted points and, for a metric learned by shift, also the newest ``cfg.window``
+    of ``shift`` (all it chooses from, whichever it takes). Only the four columns it needs are read:
+    with weeks of history, loading whole rows was most of a detector run."""
+    base = select(AnomalyPointRow.id, AnomalyPointRow.value, AnomalyPointRow.at, AnomalyPointRow.shift,
+                  AnomalyPointRow.status).where(
         AnomalyPointRow.metric == metric.value, AnomalyPointRow.machine == machine, AnomalyPointRow.item == item,
-        AnomalyPointRow.component == component,
-        AnomalyPointRow.status.in_([PointStatus.NORMAL.value, PointStatus.DISMISSED_NORMAL.value]))
-        .order_by(AnomalyPointRow.id.desc()).limit(window * 3)))
-    rows.reverse()
-    return [Point(r.value, r.at, r.shift, PointStatus(r.status)) for r in rows]
+        AnomalyPointRow.component == component, AnomalyPointRow.status.in_(list(_COUNTED)))
+    parts = [base]
+    if cfg.by_shift:
+        parts.append(base.where(AnomalyPointRow.shift == shift))
+    rows: dict[int, Point] = {}
+    for stmt in parts:
+        for pid, value, at, sh, status in session.execute(stmt.order_by(AnomalyPointRow.id.desc()).limit(cfg.window)):
+            rows[int(pid)] = Point(value, at, int(sh), _COUNTED[str(status)])
+    return [rows[k] for k in sorted(rows)]
 
 
 def _key(metric: Metric, machine: str, item: str, component: str) -> str:
@@ -139,7 +152,7 @@ def _observe(session: Session, settings: DetectionSettings, metric: Metric, valu
              window: Mapping[str, Any]) -> str:
     cfg = settings.configs[metric]
     value = _q(value)
-    history = _history(session, metric, machine, order.item, component, cfg.window)
+    history = _history(session, metric, machine, order.item, component, cfg, shift_of(now))
     point = AnomalyPointRow(metric=metric.value, machine=machine, item=order.item, component=component,
                             work_order=order.id, at=now, shift=shift_of(now), value=value, units=_q(units),
                             status=PointStatus.NORMAL.value)

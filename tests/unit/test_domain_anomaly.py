@@ -48,6 +48,11 @@ def test_baseline_is_median_and_mad_of_counted_points() -> None:
     (Metric.CYCLE_TIME, "144", 0.03, Decimal("1.25")),  # +25 %
     (Metric.LABOUR_PER_UNIT, "0.04", 0.03, Decimal("1.20")),  # 20 % over
     (Metric.MATERIAL_PER_UNIT, "1.5", 0.01, Decimal("1.15")),  # 15 % over
+    # small per-unit figures: a fast part's 0.0015 labour hours (5.4 s, the scenario bench's
+    # routing) and a light component's 2 g; an absolute floor of 0.0001 was 6.7 % and 5 % of them
+    # and hid a 20 % / 15 % overrun (the scenario bench's labour_per_unit never fired)
+    (Metric.LABOUR_PER_UNIT, "0.0015", 0.02, Decimal("1.20")),
+    (Metric.MATERIAL_PER_UNIT, "0.002", 0.01, Decimal("1.15")),
 ])
 def test_each_metric_fires_on_injected_anomaly_and_is_quiet_just_below(
         metric: Metric, center: str, noise: float, factor: Decimal) -> None:
