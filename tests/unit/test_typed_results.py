@@ -14,8 +14,11 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from central.adapters.db.models_access import ApiTokenRow
 from central.adapters.db.models_costing import JournalEntryRow, JournalLineRow
+from central.adapters.db.models_governance import ApprovalRow, AuditRow
 from central.adapters.db.models_ingest import AlertRow, EdgeRow, EventRow, QuarantineRow, RejectedEventRow
 from central.entrypoints.api.routers.alerts import AlertAckedOut, AlertsOut
+from central.entrypoints.api.routers.approvals import ApprovalOneOut, ApprovalsOut
+from central.entrypoints.api.routers.audit import AuditPageOut, AuditVerifyOut
 from central.entrypoints.api.routers.edges import EdgeRegisteredOut, EdgesOut
 from central.entrypoints.api.routers.events import (
     EventReplayedOut,
@@ -30,6 +33,8 @@ from central.entrypoints.api.routers.tokens import TokenRevokedOut, TokensOut
 from central.service_layer.access import token_dict
 from central.service_layer.alerts import alert_view
 from central.service_layer.costing.ledger import entry_view
+from central.service_layer.governance import approval_dict
+from central.service_layer.governance.audit import audit_dict
 from central.service_layer.ingest import queries
 from tests.support.fake_uow import NOW
 
@@ -146,3 +151,37 @@ def test_quarantine_rejections_and_edges_round_trip() -> None:
                                      version="1.2"))
     assert _round_trip(EdgesOut, {"edges": [edge]}) == _json({"edges": [edge]})
     assert _round_trip(EdgeRegisteredOut, {"edge": edge}) == _json({"edge": edge})
+
+
+def test_approvals_round_trip_through_their_schemas() -> None:
+    row = ApprovalRow(id=5, kind="period_reopen", status="approved", summary="reopen 2026-11", target="period/2026-11",
+                      payload={"period": "2026-11", "amount": "1.10"}, payload_digest="d" * 64,
+                      required_role="controller", requested_by="ann", requested_role="planner", requested_at=NOW,
+                      decided_by="carl", decided_role="controller", decided_at=NOW, comment=None,
+                      result={"reopened": True})
+    view = approval_dict(row)
+    assert view["requested_at"] is not None and list(view)[:3] == ["id", "kind", "status"]
+    assert _round_trip(ApprovalOneOut, {"approval": view}) == _json({"approval": view})
+    pending = approval_dict(ApprovalRow(id=6, kind="manual_journal", status="pending", summary="accrual",
+                                        target=None, payload={}, payload_digest="e" * 64, required_role="controller",
+                                        requested_by="ann", requested_role=None, requested_at=NOW, decided_by=None,
+                                        decided_role=None, decided_at=None, comment=None, result=None))
+    page = {"approvals": [view, pending], "next": 6}
+    assert _round_trip(ApprovalsOut, page) == _json(page)
+    with pytest.raises(ValidationError):
+        ApprovalsOut.model_validate({**page, "approvals": [{**view, "id": "5"}]})
+
+
+def test_audit_records_and_the_chain_report_round_trip() -> None:
+    rec = audit_dict(AuditRow(seq=1, at=NOW, actor="ann", role=None, token_id=None, action="thing.do",
+                              target="thing/1", detail={"n": "1.10"}, request_digest=None, prev_hash="0" * 64,
+                              hash="a" * 64))
+    page = {"records": [rec], "next": None}
+    assert _round_trip(AuditPageOut, page) == _json(page)
+    report = {"ok": False, "checked": 1, "head": {"seq": 1, "hash": "a" * 64},
+              "first_broken": {"seq": 1, "code": "hash", "message": "record 1 was changed"},
+              "ledger": {"ok": True, "seals": 0, "entries": 0, "lines": 0, "unsealed_entries": 0,
+                         "first_mismatch": None}}
+    assert _round_trip(AuditVerifyOut, report) == _json(report)
+    with pytest.raises(ValidationError):
+        AuditVerifyOut.model_validate({**report, "head": {"seq": 1}})

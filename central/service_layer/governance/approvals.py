@@ -37,6 +37,7 @@ from typing import Any
 import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from central.adapters.db.models_governance import ApprovalRow
 from central.adapters.db.paging import keyset_page
@@ -51,6 +52,8 @@ from central.service_layer.unit_of_work import AbstractUnitOfWork, Actor
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "ApprovalView",
+    "ApprovalPage",
     "Applier",
     "SessionApplier",
     "ApprovedRequest",
@@ -293,7 +296,33 @@ def _iso(value: datetime | None) -> str | None:
     return format_at(value) if value is not None else None
 
 
-def approval_dict(r: ApprovalRow) -> dict[str, Any]:
+class ApprovalView(TypedDict):
+    """An approval request as the API shows it (instants: ISO 8601, UTC)."""
+
+    id: int
+    kind: str
+    status: str
+    summary: str
+    target: str | None
+    payload: Any
+    required_role: str
+    requested_by: str
+    requested_role: str | None
+    requested_at: str | None
+    decided_by: str | None
+    decided_role: str | None
+    decided_at: str | None
+    comment: str | None
+    result: Any
+
+
+class ApprovalPage(TypedDict):
+    approvals: list[ApprovalView]
+    #: the last id of this page (``after`` for the next one), None on the last page
+    next: int | None
+
+
+def approval_dict(r: ApprovalRow) -> ApprovalView:
     return {
         "id": r.id, "kind": r.kind, "status": r.status, "summary": r.summary, "target": r.target,
         "payload": r.payload, "required_role": r.required_role, "requested_by": r.requested_by,
@@ -312,7 +341,7 @@ def get_approval(session: Session, approval_id: int) -> ApprovalRow:
 def list_approvals(
     session: Session, *, limit: int, after: int | None = None, status: str | None = None, kind: str | None = None,
     requested_by: str | None = None, target: str | None = None,
-) -> dict[str, Any]:
+) -> ApprovalPage:
     """One page by id; ``next`` is the ``after`` of the next page, None on the last."""
     stmt = select(ApprovalRow)
     if status is not None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from typing_extensions import TypedDict
 
 from central.adapters.audit_log import (
     Actor,
@@ -31,6 +32,11 @@ from central.errors import ServiceUnavailable
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "AuditRecordView",
+    "AuditPage",
+    "ChainHead",
+    "BrokenLink",
+    "ChainReport",
     "Actor",
     "RequestContext",
     "SessionAuditLog",
@@ -50,7 +56,49 @@ _VERIFY_PAGE = 2000
 # --- read side ------------------------------------------------------------------------------
 
 
-def audit_dict(r: AuditRow) -> dict[str, Any]:
+class AuditRecordView(TypedDict):
+    """One link of the audit chain (``at``: UTC with microseconds and ``Z``)."""
+
+    seq: int
+    at: str
+    actor: str
+    role: str | None
+    token_id: str | None
+    action: str
+    target: str
+    detail: Any
+    request_digest: str | None
+    prev_hash: str
+    hash: str
+
+
+class AuditPage(TypedDict):
+    records: list[AuditRecordView]
+    #: the last ``seq`` of this page (``after`` for the next one), None on the last page
+    next: int | None
+
+
+class ChainHead(TypedDict):
+    seq: int
+    hash: str
+
+
+class BrokenLink(TypedDict):
+    seq: int
+    code: str
+    message: str
+
+
+class ChainReport(TypedDict):
+    """The chain walked: ``ok``, how many records were checked, the head, the first broken link."""
+
+    ok: bool
+    checked: int
+    head: ChainHead
+    first_broken: BrokenLink | None
+
+
+def audit_dict(r: AuditRow) -> AuditRecordView:
     return {
         "seq": r.seq, "at": format_at(r.at), "actor": r.actor, "role": r.role, "token_id": r.token_id,
         "action": r.action, "target": r.target, "detail": r.detail, "request_digest": r.request_digest,
@@ -62,7 +110,7 @@ def list_audit(
     session: Session, *, limit: int, after: int | None = None, newest_first: bool = False,
     actor: str | None = None, action: str | None = None, target: str | None = None,
     since: datetime | None = None, until: datetime | None = None,
-) -> dict[str, Any]:
+) -> AuditPage:
     """One page of records; ``action``/``target`` ending in ``*`` match a prefix. ``after`` is the
     last ``seq`` of the previous page (in the order asked for); ``next`` is None on the last page."""
     stmt = select(AuditRow)
@@ -88,7 +136,7 @@ _CHAIN_COLUMNS = (AuditRow.seq, AuditRow.at, AuditRow.actor, AuditRow.role, Audi
                   AuditRow.target, AuditRow.detail, AuditRow.request_digest, AuditRow.prev_hash, AuditRow.hash)
 
 
-def verify_chain(session: Session, *, page: int = _VERIFY_PAGE) -> dict[str, Any]:
+def verify_chain(session: Session, *, page: int = _VERIFY_PAGE) -> ChainReport:
     """Walk the whole chain and report the first broken link.
 
     Reads the head and every record in ``session``'s transaction, which must see one snapshot
@@ -123,7 +171,7 @@ def verify_chain(session: Session, *, page: int = _VERIFY_PAGE) -> dict[str, Any
     }
 
 
-def verify_snapshot(sessions: sessionmaker[Session]) -> dict[str, Any]:
+def verify_snapshot(sessions: sessionmaker[Session]) -> ChainReport:
     """:func:`verify_chain` in its own read transaction over one snapshot (PostgreSQL: REPEATABLE
     READ; SQLite: a deferred transaction in WAL mode already reads one snapshot)."""
     with sessions() as session, session.begin():

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import Field
@@ -11,9 +11,9 @@ from pydantic import Field
 from central.domain.commands import ApproveRequest, RejectRequest
 from central.entrypoints.api.deps import AfterQuery, IdPath, LimitQuery, PrincipalDep, SessionDep, UnitOfWorkDep
 from central.entrypoints.api.paging import page_size
-from central.entrypoints.api.schemas import RequestBody, ResponseBody
+from central.entrypoints.api.schemas import RESPONSE_CONFIG, RequestBody, ResponseBody, response_body_of
 from central.service_layer import governance
-from central.service_layer.governance.approvals import approve_request, reject_request
+from central.service_layer.governance.approvals import ApprovalPage, ApprovalView, approve_request, reject_request
 
 __all__ = ["router", "ApproveIn", "RejectIn", "ApprovalOut", "ApprovalsOut", "ApprovalOneOut", "PendingApprovalOut"]
 
@@ -30,22 +30,10 @@ class RejectIn(RequestBody):
     reason: Reason
 
 
-class ApprovalOut(ResponseBody):
-    id: int
-    kind: str
-    status: str
-    summary: str
-    target: str | None
-    payload: Any
-    required_role: str
-    requested_by: str
-    requested_role: str | None
-    requested_at: str | None
-    decided_by: str | None
-    decided_role: str | None
-    decided_at: str | None
-    comment: str | None
-    result: Any
+class ApprovalOut(ApprovalView):
+    """The service's :class:`~central.service_layer.governance.approvals.ApprovalView` (one definition)."""
+
+    __pydantic_config__ = RESPONSE_CONFIG  # type: ignore[misc]
 
 
 class PendingApprovalOut(ResponseBody):
@@ -56,9 +44,7 @@ class PendingApprovalOut(ResponseBody):
     required_role: str
 
 
-class ApprovalsOut(ResponseBody):
-    approvals: list[ApprovalOut]
-    next: int | None
+ApprovalsOut = response_body_of(ApprovalPage, "ApprovalsOut", approvals=list[ApprovalOut])
 
 
 class ApprovalOneOut(ResponseBody):

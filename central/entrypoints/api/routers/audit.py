@@ -5,7 +5,7 @@ log (installed by :func:`central.entrypoints.api.app.create_app`)."""
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -20,11 +20,12 @@ from central.entrypoints.api.deps import (
 )
 from central.entrypoints.api.paging import page_size
 from central.entrypoints.api.paths import API_PREFIX
-from central.entrypoints.api.schemas import ResponseBody
+from central.entrypoints.api.schemas import RESPONSE_CONFIG, ResponseBody, response_body_of
 from central.errors import Unauthorized
 from central.service_layer import governance
 from central.service_layer.access import check_writable
 from central.service_layer.governance import RequestContext
+from central.service_layer.governance.audit import AuditPage, AuditRecordView, BrokenLink, ChainHead
 from central.service_layer.governance.seal import verify_all
 
 __all__ = [
@@ -64,36 +65,21 @@ def audit_write_requests(request: Request, session: SessionDep,
                               get_container(request).clock)
 
 
-class AuditRecordOut(ResponseBody):
-    """One link of the audit chain (``at``: UTC with microseconds and ``Z``)."""
+class AuditRecordOut(AuditRecordView):
+    """The service's :class:`~central.service_layer.governance.audit.AuditRecordView` (one definition)."""
 
-    seq: int
-    at: str
-    actor: str
-    role: str | None
-    token_id: str | None
-    action: str
-    target: str
-    detail: Any
-    request_digest: str | None
-    prev_hash: str
-    hash: str
+    __pydantic_config__ = RESPONSE_CONFIG  # type: ignore[misc]
 
 
-class AuditPageOut(ResponseBody):
-    records: list[AuditRecordOut]
-    next: int | None
+AuditPageOut = response_body_of(AuditPage, "AuditPageOut", records=list[AuditRecordOut])
 
 
-class ChainHeadOut(ResponseBody):
-    seq: int
-    hash: str
+class ChainHeadOut(ChainHead):
+    __pydantic_config__ = RESPONSE_CONFIG  # type: ignore[misc]
 
 
-class BrokenLinkOut(ResponseBody):
-    seq: int
-    code: str
-    message: str
+class BrokenLinkOut(BrokenLink):
+    __pydantic_config__ = RESPONSE_CONFIG  # type: ignore[misc]
 
 
 class SealMismatchOut(ResponseBody):
