@@ -24,6 +24,7 @@ from central.adapters.db.models_costing import (
     MaintenanceRequestRow,
     QualityExceptionRow,
 )
+from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from central.domain.money import format_amount, to_unit
 from central.domain.thresholds import (
     ScrapChange,
@@ -40,7 +41,7 @@ from central.domain.thresholds import (
     thresholds_of,
 )
 from central.domain.time_accounting import order_at
-from central.service_layer.alerts import raise_alert
+from central.service_layer.alerts import raise_alert_in
 from central.service_layer.costing.master_data import Snapshot
 from central.service_layer.costing.orders import dispatches_for
 
@@ -220,10 +221,11 @@ def _open_exception(session: Session, snap: Snapshot, machine: str, t: Threshold
     )
     session.add(row)
     session.flush()
-    raise_alert(session, "quality_exception", f"quality_exception:{row.id}",
-                f"machine {machine}: scrap rate {w.reported_rate} over its last {w.units} units reached the "
-                f"threshold {t.scrap_rate} at {ev.ts.isoformat()} (quality exception {row.id})", now,
-                detail={"quality_exception": row.id, "machine": machine, "work_order": ev.work_order,
+    raise_alert_in(SqlAlchemyUnitOfWork.joining(session, lambda: now), "quality_exception",
+                   f"quality_exception:{row.id}",
+                   f"machine {machine}: scrap rate {w.reported_rate} over its last {w.units} units reached the "
+                   f"threshold {t.scrap_rate} at {ev.ts.isoformat()} (quality exception {row.id})",
+                   detail={"quality_exception": row.id, "machine": machine, "work_order": ev.work_order,
                  "rate": str(w.reported_rate), "threshold": str(t.scrap_rate), "reasons": dict(w.reasons)})
     return row
 
@@ -274,11 +276,12 @@ def _request_maintenance(
     )
     session.add(row)
     session.flush()
-    raise_alert(session, "maintenance_request", f"maintenance_request:{row.id}",
-                f"machine {machine}: {stop.start.state} ({stop.start.reason or 'no reason'}, {category.value}) for "
-                f"{format_amount(minutes, 1)} min from {stop.start.ts.isoformat()}, over the "
-                f"{t.downtime_minutes} min threshold (maintenance request {row.id})", now,
-                detail={"maintenance_request": row.id, "machine": machine, "reason": stop.start.reason,
+    raise_alert_in(SqlAlchemyUnitOfWork.joining(session, lambda: now), "maintenance_request",
+                   f"maintenance_request:{row.id}",
+                   f"machine {machine}: {stop.start.state} ({stop.start.reason or 'no reason'}, {category.value}) for "
+                   f"{format_amount(minutes, 1)} min from {stop.start.ts.isoformat()}, over the "
+                   f"{t.downtime_minutes} min threshold (maintenance request {row.id})",
+                   detail={"maintenance_request": row.id, "machine": machine, "reason": stop.start.reason,
                  "minutes": format_amount(minutes, 1), "work_order": order})
 
 
