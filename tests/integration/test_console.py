@@ -256,6 +256,22 @@ def test_an_entry_page_lists_its_first_events_and_says_how_many_there_are(
     assert page.count('<tr class="event">') == 1 and f"the first 1 of {count} events" in page
 
 
+def test_an_order_page_lists_its_newest_entries_and_says_how_many_there_are(
+    scenario: dict[str, Any], client: TestClient, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sign_in(client, bearer(admin))
+    entries = ok(client.get(f"{API}/journal", params={"work_order": "WO-1", "limit": 500}, headers=admin))["entries"]
+    ids = [e["id"] for e in entries]
+    assert len(ids) >= 3
+    page = client.get(f"{CONSOLE}/cost/orders/WO-1").text
+    assert sorted(int(i) for i in re.findall(r'class="entry" href="/console/cost/journal/(\d+)"', page)) == ids
+    assert 'id="entries-more"' not in page
+    monkeypatch.setattr(console_pages, "ORDER_ENTRIES_SHOWN", 2)
+    page = client.get(f"{CONSOLE}/cost/orders/WO-1").text
+    assert sorted(int(i) for i in re.findall(r'class="entry" href="/console/cost/journal/(\d+)"', page)) == ids[-2:]
+    assert f"the newest 2 of {len(ids)} entries" in page
+
+
 def _open_recommendation(central: Container, machine: str) -> int:
     """An open scrap-rate recommendation as the detector writes one (the detector is tested in
     test_recommendations.py; here only the console's actions on it matter)."""

@@ -299,6 +299,7 @@ class JournalLineRow(Base):
     __table_args__ = (
         Index("ix_journal_lines_account", "account"),
         Index("ix_journal_lines_role_work_order", "role", "work_order"),
+        Index("ix_journal_lines_work_order", "work_order"),  # an order's entries (console drill-down)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

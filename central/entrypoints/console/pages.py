@@ -41,6 +41,9 @@ Text = Annotated[str | None, Query(max_length=64)]
 ENTRY_EVENTS_SHOWN = 200
 """Machine events an entry's page lists (a production entry of one 500-event batch has ~480): the
 rest are one API call away."""
+ORDER_ENTRIES_SHOWN = 100
+"""Journal entries an order's page lists: the newest (its close and variance entries come last; an
+order of the 1M-event history has ~190, one per batch and kind); the rest are one API call away."""
 
 
 def current_period(periods: Sequence[Mapping[str, Any]], today: date) -> str | None:
@@ -141,7 +144,9 @@ def order(request: Request, session: SessionDep, who: Cost, order_id: str,
           variance: Text = None) -> Response:
     """Drill-down step 2: an order's cost sheet, its variances and the journal entries behind them."""
     sheet = reports.cost_sheet(session, order_id)
-    journal = ledger.list_journal(session, work_order=order_id, limit=200)
+    shown = ORDER_ENTRIES_SHOWN
+    total = ledger.list_journal(session, work_order=order_id, limit=0)["total"]
+    journal = ledger.list_journal(session, work_order=order_id, limit=shown, offset=max(0, total - shown))
     return render(request, "order.html", {"sheet": sheet, "journal": journal, "variance": variance,
                                           "page": "cost"}, who=who)
 
