@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from central.adapters.db.models_access import ApiTokenRow
-from central.adapters.db.models_costing import JournalEntryRow, JournalLineRow
+from central.adapters.db.models_costing import JournalEntryRow, JournalLineRow, OpRecordRow
 from central.adapters.db.models_governance import ApprovalRow, AuditRow
 from central.adapters.db.models_ingest import AlertRow, EdgeRow, EventRow, QuarantineRow, RejectedEventRow
 from central.entrypoints.api.routers.alerts import AlertAckedOut, AlertsOut
@@ -27,14 +27,19 @@ from central.entrypoints.api.routers.events import (
     RejectedListOut,
     StreamsOut,
 )
+from central.entrypoints.api.routers.inputs import GoodsReceiptOut, GoodsReceiptsOut, InputRecordOut
 from central.entrypoints.api.routers.journal import JournalEntryDetailOut, JournalPageOut
-from central.entrypoints.api.routers.periods import PeriodsOut
+from central.entrypoints.api.routers.periods import PeriodClosedOut, PeriodsOut
 from central.entrypoints.api.routers.tokens import TokenRevokedOut, TokensOut
+from central.entrypoints.api.routers.work_orders import OrderClosedOut
 from central.service_layer.access import token_dict
 from central.service_layer.alerts import alert_view
+from central.service_layer.costing.closing import OrderClosed, PeriodClosed
+from central.service_layer.costing.inputs import GoodsReceiptView, record_view
 from central.service_layer.costing.ledger import entry_view
 from central.service_layer.governance import approval_dict
 from central.service_layer.governance.audit import audit_dict
+from central.service_layer.governance.seal import SealMade
 from central.service_layer.ingest import queries
 from tests.support.fake_uow import NOW
 
@@ -185,3 +190,41 @@ def test_audit_records_and_the_chain_report_round_trip() -> None:
     assert _round_trip(AuditVerifyOut, report) == _json(report)
     with pytest.raises(ValidationError):
         AuditVerifyOut.model_validate({**report, "head": {"seq": 1}})
+
+
+def test_inputs_round_trip_with_their_decimals_as_strings() -> None:
+    receipt = record_view(OpRecordRow(id=3, kind="goods_receipt", subkind=None, work_order=None, machine=None,
+                                      item="S", work_center=None, period="2026-11", posting_date=date(2026, 11, 3),
+                                      qty=D("40.000000"), price=D("1.250000"), amount=None, ref="GR-1", created=NOW,
+                                      user="ann", data={"purchase_order_line": 4}))
+    assert (receipt["qty"], receipt["unit_price"], receipt["posting_date"]) == ("40", "1.250000", "2026-11-03")
+    posted = GoodsReceiptView(**receipt, entry=9)
+    assert list(posted)[-2:] == ["data", "entry"]
+    assert _round_trip(GoodsReceiptOut, posted) == _json(posted)
+    assert _round_trip(GoodsReceiptsOut, {"goods_receipts": [receipt]}) == _json({"goods_receipts": [receipt]})
+    labour = record_view(OpRecordRow(id=4, kind="labor_booking", subkind=None, work_order=None, machine=None,
+                                     item=None, work_center="WC-1", period="2026-11", posting_date=None,
+                                     qty=D("7.5"), price=None, amount=D("150.00"), ref=None, created=NOW, user="ann",
+                                     data={}))
+    assert labour["amount"] == "150.00"
+    assert _round_trip(InputRecordOut, labour) == _json(labour)
+    with pytest.raises(ValidationError):
+        GoodsReceiptOut.model_validate({**receipt})  # no entry
+    with pytest.raises(ValidationError):
+        InputRecordOut.model_validate({**labour, "amount": D("150.00")})  # a Decimal, not its string
+
+
+def test_closes_round_trip_through_their_schemas() -> None:
+    order: OrderClosed = {"work_order": "WO-1", "period": "2026-11", "run_hours": "7.5", "entries": 3}
+    assert _round_trip(OrderClosedOut, order) == _json(order)
+    seal = SealMade(4, "E1", 12, 40, 101, 112, "f" * 64).as_dict()
+    assert list(seal) == ["seal", "entity", "entries", "lines", "first_entry", "last_entry", "digest"]
+    period: PeriodClosed = {"period": "2026-11",
+                            "work_centers": {"WC-1": {"entries": 2, "rounding": {"wip": "0.01"}},
+                                             "WC-2": {"entries": 0, "rounding": {}}},
+                            "seals": [seal]}
+    assert _round_trip(PeriodClosedOut, period) == _json(period)
+    with pytest.raises(ValidationError):
+        PeriodClosedOut.model_validate({**period, "work_centers": {"WC-1": {"entries": 2, "rounding": {"wip": 0.01}}}})
+    with pytest.raises(ValidationError):
+        OrderClosedOut.model_validate({**order, "run_hours": D("7.5")})

@@ -40,9 +40,9 @@ def response_body_of(shape: type, name: str, **types: Any) -> type[ResponseBody]
     """A :class:`ResponseBody` model named ``name`` with the fields of the TypedDict ``shape``, in
     its order, all required (``types`` replaces a field's type, e.g. by a stricter nested schema):
     for a route's top-level ``response_model``, which must be a model, when the service declares
-    its result as a TypedDict."""
+    its result as a TypedDict. The TypedDict's docstring is the model's (its OpenAPI description)."""
     fields: dict[str, Any] = {key: (types.get(key, hint), ...) for key, hint in get_type_hints(shape).items()}
     unknown = set(types) - set(fields)
     if unknown:
         raise TypeError(f"{name}: {sorted(unknown)} are not fields of {shape.__name__}")
-    return create_model(name, __base__=ResponseBody, __module__=shape.__module__, **fields)
+    return create_model(name, __base__=ResponseBody, __module__=shape.__module__, __doc__=shape.__doc__, **fields)

@@ -18,11 +18,11 @@ import logging
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from central.adapters.db.models_costing import (
     DispatchRow,
@@ -51,12 +51,13 @@ from central.service_layer.clock import Clock, utc_now
 from central.service_layer.costing.journal import PeriodChoice, period_for_input, save_entries, save_entry
 from central.service_layer.costing.master_data import Snapshot
 from central.service_layer.costing.timeline import intervals, order_run_hours
-from central.service_layer.governance.seal import seal_pending
+from central.service_layer.governance.seal import SealView, seal_pending
 from central.service_layer.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
 
-__all__ = ["close_completed_order", "close_accounting_period", "close_order", "adjust_closed_order", "close_period",
+__all__ = ["OrderClosed", "CentreClose", "PeriodClosed",
+           "close_completed_order", "close_accounting_period", "close_order", "adjust_closed_order", "close_period",
            "order_entity"]
 
 
@@ -77,7 +78,32 @@ def _persist(
     save_entries(session, posted.entries, user, now, record_id=record_id, work_order=work_order)
 
 
-def close_completed_order(cmd: CloseWorkOrder, uow: AbstractUnitOfWork) -> dict[str, Any]:
+class OrderClosed(TypedDict):
+    """A closed order: the period its variances posted to, its run hours (a quantity string) and
+    how many entries posted."""
+
+    work_order: str
+    period: str
+    run_hours: str
+    entries: int
+
+
+class CentreClose(TypedDict):
+    """One work centre's period close: entries posted, rounding residues per role (money strings)."""
+
+    entries: int
+    rounding: dict[str, str]
+
+
+class PeriodClosed(TypedDict):
+    """A closed period: per work centre what its close posted, and the seals over the ledger."""
+
+    period: str
+    work_centers: dict[str, CentreClose]
+    seals: list[SealView]
+
+
+def close_completed_order(cmd: CloseWorkOrder, uow: AbstractUnitOfWork) -> OrderClosed:
     """Close a completed order: variances, WIP to zero. 409 unless the order is complete."""
     with uow:
         order = uow.work_orders.get(cmd.order_id)
@@ -93,7 +119,7 @@ def close_completed_order(cmd: CloseWorkOrder, uow: AbstractUnitOfWork) -> dict[
 
 def close_order(
     session: Session, order_id: str, user: str, posting_date: date | None = None, *, clock: Clock = utc_now
-) -> dict[str, Any]:
+) -> OrderClosed:
     """:func:`close_completed_order` in ``session``'s transaction."""
     uow = SqlAlchemyUnitOfWork.joining(session, clock)
     return close_completed_order(CloseWorkOrder(order_id, user, posting_date), uow)
@@ -101,7 +127,7 @@ def close_order(
 
 def _close_order(
     session: Session, snap: Snapshot, order: WorkOrderRow, user: str, posting_date: date | None, now: datetime
-) -> dict[str, Any]:
+) -> OrderClosed:
     entity = order_entity(snap, order.item)
     ctx = snap.context(entity)
     choice = period_for_input(session, snap, entity, posting_date, now)
@@ -167,7 +193,7 @@ def _balance(session: Session, period: str, wc: str, role: Role, kind: str | Non
     return Decimal(debit or 0) - Decimal(credit or 0)
 
 
-def close_accounting_period(cmd: ClosePeriod, uow: AbstractUnitOfWork) -> dict[str, Any]:
+def close_accounting_period(cmd: ClosePeriod, uow: AbstractUnitOfWork) -> PeriodClosed:
     """Close a period: per work centre, open orders' efficiency to date, then its variances; the
     ledger is sealed with the close. 409 when the period is already closed."""
     with uow:
@@ -181,12 +207,12 @@ def close_accounting_period(cmd: ClosePeriod, uow: AbstractUnitOfWork) -> dict[s
         return summary
 
 
-def close_period(session: Session, period_id: str, user: str, *, clock: Clock = utc_now) -> dict[str, Any]:
+def close_period(session: Session, period_id: str, user: str, *, clock: Clock = utc_now) -> PeriodClosed:
     """:func:`close_accounting_period` in ``session``'s transaction."""
     return close_accounting_period(ClosePeriod(period_id, user), SqlAlchemyUnitOfWork.joining(session, clock))
 
 
-def _close_period(session: Session, snap: Snapshot, period: PeriodRow, user: str, now: datetime) -> dict[str, Any]:
+def _close_period(session: Session, snap: Snapshot, period: PeriodRow, user: str, now: datetime) -> PeriodClosed:
     entities: list[str | None] = [e.id for e in snap.master.entities] or [None]
     entity = period.entity if period.entity is not None else entities[0]
     lo, hi = _bounds(snap, entity, period)
@@ -194,7 +220,7 @@ def _close_period(session: Session, snap: Snapshot, period: PeriodRow, user: str
     choice = PeriodChoice(period.id, period.end, False, None)
     ctx = snap.context(entity)
     items_of = dict(session.execute(select(WorkOrderRow.id, WorkOrderRow.item)).tuples().all())
-    summary: dict[str, Any] = {"period": period.id, "work_centers": {}}
+    summary: PeriodClosed = {"period": period.id, "work_centers": {}, "seals": []}
     for wc in snap.master.work_centers:
         if snap.master.entity_of_work_center(wc.id) != entity:
             continue

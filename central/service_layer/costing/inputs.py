@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from central.adapters.db.models_costing import OpRecordRow
 from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
@@ -39,6 +40,7 @@ from central.service_layer.unit_of_work import AbstractUnitOfWork
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "InputRecordView", "GoodsReceiptView",
     "record_goods_receipt", "issue_material", "book_labour", "record_overhead_actual",
     "goods_receipt", "material_issue", "labor_booking", "overhead_actual", "list_records", "record_view",
 ]
@@ -59,7 +61,7 @@ def _record(uow: AbstractUnitOfWork, now: datetime, **fields: Any) -> OpRecordRo
     return row
 
 
-def record_goods_receipt(cmd: RecordGoodsReceipt, uow: AbstractUnitOfWork) -> dict[str, Any]:
+def record_goods_receipt(cmd: RecordGoodsReceipt, uow: AbstractUnitOfWork) -> GoodsReceiptView:
     """Dr raw materials at standard / Cr payables at actual, price variance at receipt."""
     with uow:
         qty, unit_price = parse_decimal(cmd.qty, 6), parse_price(cmd.unit_price)
@@ -83,10 +85,10 @@ def record_goods_receipt(cmd: RecordGoodsReceipt, uow: AbstractUnitOfWork) -> di
                                                                    rec.id, now)}
             rec.data = {**(rec.data or {}), **po_line}
         uow.commit()
-        return record_view(rec) | {"entry": entry_id}
+        return GoodsReceiptView(**record_view(rec), entry=entry_id)
 
 
-def issue_material(cmd: IssueMaterial, uow: AbstractUnitOfWork) -> dict[str, Any]:
+def issue_material(cmd: IssueMaterial, uow: AbstractUnitOfWork) -> InputRecordView:
     """Issue (or, negative, return) a component to an order at standard; negative stock alerts."""
     with uow:
         qty = parse_decimal(cmd.qty, 6)
@@ -130,7 +132,7 @@ def _period_choice(uow: AbstractUnitOfWork, period: str, now: datetime) -> Perio
     return PeriodChoice(row.id, day, False, None)
 
 
-def book_labour(cmd: BookLabour, uow: AbstractUnitOfWork) -> dict[str, Any]:
+def book_labour(cmd: BookLabour, uow: AbstractUnitOfWork) -> InputRecordView:
     """Paid hours and amount from time and attendance: Dr labor_control / Cr wages_payable."""
     with uow:
         hours, amount = parse_decimal(cmd.hours, 6), parse_money(cmd.amount)
@@ -151,7 +153,7 @@ def book_labour(cmd: BookLabour, uow: AbstractUnitOfWork) -> dict[str, Any]:
         return record_view(rec)
 
 
-def record_overhead_actual(cmd: RecordOverheadActual, uow: AbstractUnitOfWork) -> dict[str, Any]:
+def record_overhead_actual(cmd: RecordOverheadActual, uow: AbstractUnitOfWork) -> InputRecordView:
     """Actual overhead from payables: Dr voh_control or foh_control / Cr overhead_payable."""
     with uow:
         amount = parse_money(cmd.amount)
@@ -188,7 +190,34 @@ def _price(value: Decimal | None) -> str | None:
     return None if value is None else format_price(value)
 
 
-def record_view(rec: OpRecordRow) -> dict[str, Any]:
+class InputRecordView(TypedDict):
+    """A recorded input; quantities, prices and amounts are decimal strings."""
+
+    id: int
+    kind: str
+    subkind: str | None
+    work_order: str | None
+    machine: str | None
+    item: str | None
+    work_center: str | None
+    period: str | None
+    posting_date: str | None
+    qty: str | None
+    unit_price: str | None
+    amount: str | None
+    ref: str | None
+    created: str
+    user: str
+    data: Any
+
+
+class GoodsReceiptView(InputRecordView):
+    """A recorded goods receipt and the journal entry it posted."""
+
+    entry: int
+
+
+def record_view(rec: OpRecordRow) -> InputRecordView:
     """An operational record as JSON (decimals as strings)."""
     return {
         "id": rec.id, "kind": rec.kind, "subkind": rec.subkind, "work_order": rec.work_order, "machine": rec.machine,
@@ -199,7 +228,7 @@ def record_view(rec: OpRecordRow) -> dict[str, Any]:
     }
 
 
-def list_records(session: Session, kind: str, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+def list_records(session: Session, kind: str, limit: int = 100, offset: int = 0) -> list[InputRecordView]:
     rows = session.scalars(select(OpRecordRow).where(OpRecordRow.kind == kind).order_by(OpRecordRow.id)
                            .limit(limit).offset(offset))
     return [record_view(r) for r in rows]
@@ -211,25 +240,25 @@ def list_records(session: Session, kind: str, limit: int = 100, offset: int = 0)
 def goods_receipt(
     session: Session, item: str, qty: Decimal, unit_price: Decimal, ref: str, user: str,
     posting_date: date | None = None, entity: str | None = None,
-) -> dict[str, Any]:
+) -> GoodsReceiptView:
     return record_goods_receipt(RecordGoodsReceipt(item, qty, unit_price, ref, user, posting_date, entity),
                                 SqlAlchemyUnitOfWork.joining(session))
 
 
 def material_issue(
     session: Session, order_id: str, item: str, qty: Decimal, user: str, posting_date: date | None = None
-) -> dict[str, Any]:
+) -> InputRecordView:
     return issue_material(IssueMaterial(order_id, item, qty, user, posting_date), SqlAlchemyUnitOfWork.joining(session))
 
 
 def labor_booking(
     session: Session, work_center: str, period: str, hours: Decimal, amount: Decimal, user: str
-) -> dict[str, Any]:
+) -> InputRecordView:
     return book_labour(BookLabour(work_center, period, hours, amount, user), SqlAlchemyUnitOfWork.joining(session))
 
 
 def overhead_actual(
     session: Session, work_center: str, period: str, kind: str, amount: Decimal, user: str
-) -> dict[str, Any]:
+) -> InputRecordView:
     return record_overhead_actual(RecordOverheadActual(work_center, period, kind, amount, user),
                                   SqlAlchemyUnitOfWork.joining(session))

@@ -30,6 +30,7 @@ from typing import Any, Final, cast
 from sqlalchemy import Column, MetaData, Table, exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import NullType
+from typing_extensions import TypedDict
 
 from central.adapters.db.dialect import insert_rows
 from central.adapters.db.models_governance import AuditRow, LedgerSealEntryRow, LedgerSealLineRow, LedgerSealRow
@@ -49,7 +50,8 @@ from central.service_layer.governance.audit import Actor, record, verify_chain
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SEAL_ACTION", "SEALER", "SealMade", "seal_ledger", "seal_pending", "verify_ledger", "verify_all",
+__all__ = ["SEAL_ACTION", "SEALER", "SealMade", "SealView",
+           "seal_ledger", "seal_pending", "verify_ledger", "verify_all",
            "unsealed_count"]
 
 SEAL_ACTION: Final = "ledger.seal"
@@ -68,6 +70,18 @@ _SE = cast(Table, LedgerSealEntryRow.__table__)
 _SL = cast(Table, LedgerSealLineRow.__table__)
 
 
+class SealView(TypedDict):
+    """A ledger seal as the API shows it: the entries and lines it covers and their digest."""
+
+    seal: int
+    entity: str | None
+    entries: int
+    lines: int
+    first_entry: int
+    last_entry: int
+    digest: str
+
+
 @dataclass(frozen=True, slots=True)
 class SealMade:
     seal: int
@@ -78,7 +92,7 @@ class SealMade:
     last_entry: int
     digest: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> SealView:
         return {"seal": self.seal, "entity": self.entity, "entries": self.entries, "lines": self.lines,
                 "first_entry": self.first_entry, "last_entry": self.last_entry, "digest": self.digest}
 

@@ -4,7 +4,7 @@ overhead actuals; and the stock moves they and production leave. Thin: the work 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field
@@ -22,12 +22,13 @@ from central.entrypoints.api.deps import (
     require_role,
 )
 from central.entrypoints.api.fields import Money, Price, Quantity
-from central.entrypoints.api.schemas import RequestBody, ResponseBody
+from central.entrypoints.api.schemas import RESPONSE_CONFIG, RequestBody, ResponseBody, response_body_of
 from central.service_layer.costing import inputs, stock
 
 __all__ = [
     "router", "GoodsReceiptIn", "MaterialIssueIn", "LaborBookingIn", "OverheadActualIn",
-    "InputRecordOut", "GoodsReceiptOut", "GoodsReceiptsOut", "LaborBookingsOut", "OverheadActualsOut",
+    "InputRecordItem", "InputRecordOut", "GoodsReceiptOut", "GoodsReceiptsOut", "LaborBookingsOut",
+    "OverheadActualsOut",
     "StockMoveOut", "StockMovesOut",
 ]
 
@@ -69,43 +70,27 @@ class OverheadActualIn(RequestBody):
     amount: Money
 
 
-class InputRecordOut(ResponseBody):
-    """A recorded input; quantities, prices and amounts are decimal strings."""
+class InputRecordItem(inputs.InputRecordView):
+    """The service's :class:`~central.service_layer.costing.inputs.InputRecordView` inside a list or
+    another answer (one definition of the shape)."""
 
-    id: int
-    kind: str
-    subkind: str | None
-    work_order: str | None
-    machine: str | None
-    item: str | None
-    work_center: str | None
-    period: str | None
-    posting_date: str | None
-    qty: str | None
-    unit_price: str | None
-    amount: str | None
-    ref: str | None
-    created: str
-    user: str
-    data: Any
+    __pydantic_config__ = RESPONSE_CONFIG  # type: ignore[misc]
 
 
-class GoodsReceiptOut(InputRecordOut):
-    """A recorded goods receipt and the journal entry it posted."""
-
-    entry: int
+InputRecordOut = response_body_of(inputs.InputRecordView, "InputRecordOut")
+GoodsReceiptOut = response_body_of(inputs.GoodsReceiptView, "GoodsReceiptOut")
 
 
 class GoodsReceiptsOut(ResponseBody):
-    goods_receipts: list[InputRecordOut]
+    goods_receipts: list[InputRecordItem]
 
 
 class LaborBookingsOut(ResponseBody):
-    labor_bookings: list[InputRecordOut]
+    labor_bookings: list[InputRecordItem]
 
 
 class OverheadActualsOut(ResponseBody):
-    overhead_actuals: list[InputRecordOut]
+    overhead_actuals: list[InputRecordItem]
 
 
 class StockMoveOut(ResponseBody):

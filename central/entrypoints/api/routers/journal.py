@@ -21,7 +21,7 @@ from central.entrypoints.api.deps import (
     require_role,
 )
 from central.entrypoints.api.routers.approvals import PendingApprovalOut
-from central.entrypoints.api.routers.inputs import InputRecordOut
+from central.entrypoints.api.routers.inputs import InputRecordItem
 from central.entrypoints.api.schemas import RESPONSE_CONFIG, RequestBody, ResponseBody, response_body_of
 from central.service_layer.costing import ledger
 from central.service_layer.costing.ledger import JournalEntryDetailView, JournalEntryView, JournalLineView
@@ -105,7 +105,7 @@ class LineageEventOut(ResponseBody):
 class LineageOut(ResponseBody):
     """The operational record an entry posted from (None for manual entries) and its events."""
 
-    record: InputRecordOut | None
+    record: InputRecordItem | None
     events: list[LineageEventOut]
 
 

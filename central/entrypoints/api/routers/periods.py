@@ -11,10 +11,11 @@ from pydantic import Field
 from central.domain.commands import ClosePeriod, RequestPeriodReopen
 from central.entrypoints.api.deps import Principal, PrincipalDep, SessionDep, UnitOfWorkDep, require_role
 from central.entrypoints.api.routers.approvals import PendingApprovalOut
-from central.entrypoints.api.schemas import RESPONSE_CONFIG, RequestBody, ResponseBody
+from central.entrypoints.api.schemas import RESPONSE_CONFIG, RequestBody, ResponseBody, response_body_of
 from central.service_layer.costing import closing
 from central.service_layer.costing.periods import PeriodView, list_periods
 from central.service_layer.governance.appliers import request_reopen
+from central.service_layer.governance.seal import SealView
 
 __all__ = [
     "router", "ReopenIn", "PeriodOut", "PeriodsOut", "ReopenRequestedOut", "CentreCloseOut", "LedgerSealOut",
@@ -48,31 +49,20 @@ class ReopenRequestedOut(ResponseBody):
     approval: PendingApprovalOut
 
 
-class CentreCloseOut(ResponseBody):
-    """One work centre's close: how many entries posted, and the rounding residues per role (money strings)."""
+class CentreCloseOut(closing.CentreClose):
+    """The service's :class:`~central.service_layer.costing.closing.CentreClose` (one definition)."""
 
-    entries: int
-    rounding: dict[str, str]
-
-
-class LedgerSealOut(ResponseBody):
-    """A ledger seal the close wrote: the entries and lines it covers and their digest."""
-
-    seal: int
-    entity: str | None
-    entries: int
-    lines: int
-    first_entry: int
-    last_entry: int
-    digest: str
+    __pydantic_config__ = RESPONSE_CONFIG  # type: ignore[misc]
 
 
-class PeriodClosedOut(ResponseBody):
-    """A closed period: per work centre what its close posted, and the seals over the ledger."""
+class LedgerSealOut(SealView):
+    """The service's :class:`~central.service_layer.governance.seal.SealView` (one definition)."""
 
-    period: str
-    work_centers: dict[str, CentreCloseOut]
-    seals: list[LedgerSealOut]
+    __pydantic_config__ = RESPONSE_CONFIG  # type: ignore[misc]
+
+
+PeriodClosedOut = response_body_of(closing.PeriodClosed, "PeriodClosedOut", work_centers=dict[str, CentreCloseOut],
+                                   seals=list[LedgerSealOut])
 
 
 @router.get("/periods", response_model=PeriodsOut, response_model_exclude_unset=True)

@@ -29,7 +29,7 @@ from central.entrypoints.api.deps import (
 )
 from central.entrypoints.api.fields import Quantity
 from central.entrypoints.api.routers.reports import VarianceLineOut
-from central.entrypoints.api.schemas import RequestBody, ResponseBody
+from central.entrypoints.api.schemas import RequestBody, ResponseBody, response_body_of
 from central.service_layer.costing import closing, reports, work_orders
 
 __all__ = [
@@ -88,13 +88,7 @@ class WorkOrdersOut(ResponseBody):
     work_orders: list[WorkOrderOut]
 
 
-class OrderClosedOut(ResponseBody):
-    """A closed order: the period its variances posted to, its run hours and how many entries posted."""
-
-    work_order: str
-    period: str
-    run_hours: str
-    entries: int
+OrderClosedOut = response_body_of(closing.OrderClosed, "OrderClosedOut")
 
 
 class ElementCostOut(ResponseBody):
