@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import statistics
 import sys
 import tempfile
 import time
@@ -138,8 +139,11 @@ def run(url: str, costing: bool, batches: list[tuple[str, bytes]], t0: datetime,
         container.dispose()
 
 
-def shape(tmp: str, machines: int, events: int, t0: datetime, profile: str | None) -> tuple[str, list[object]]:
-    """One shape's row: its name, then alone / with postings times and rates and the ratio."""
+def shape(tmp: str, machines: int, events: int, t0: datetime, profile: str | None,
+          repeat: int = 1) -> tuple[str, list[object]]:
+    """One shape's row: its name, then alone / with postings rates, the ratios and the CPU per
+    event. ``repeat`` > 1: alone and with postings run that many times, alternating; the median
+    of each figure is shown (the ratios of every round after it)."""
     if machines == len(MACHINES):
         per_machine = max(1, events // machines)
         batches, orders = payloads(per_machine, t0), dict(MACHINES)
@@ -149,11 +153,20 @@ def shape(tmp: str, machines: int, events: int, t0: datetime, profile: str | Non
         ids = spread_machines(machines)
         batches, orders, total = spread_payloads(ids, events, t0), dict.fromkeys(ids, SPREAD_ITEM), events
         name = f"{machines:,} machines, a batch = ~{min(BATCH, machines)} orders"
-    alone, alone_cpu = run(f"sqlite:///{tmp}/alone-{machines}.db", False, batches, t0, orders)
-    posted, posted_cpu = run(f"sqlite:///{tmp}/posted-{machines}.db", True, batches, t0, orders,
-                             profile and f"{profile}.{machines}")
+    rounds: list[tuple[float, float, float, float]] = []
+    for n in range(repeat):
+        alone, alone_cpu = run(f"sqlite:///{tmp}/alone-{machines}-{n}.db", False, batches, t0, orders)
+        posted, posted_cpu = run(f"sqlite:///{tmp}/posted-{machines}-{n}.db", True, batches, t0, orders,
+                                 profile and f"{profile}.{machines}")
+        rounds.append((alone, alone_cpu, posted, posted_cpu))
+    alone, alone_cpu, posted, posted_cpu = (statistics.median(r[i] for r in rounds) for i in range(4))
+    ratios = statistics.median(r[0] / r[2] for r in rounds)
+    cpu_ratios = statistics.median(r[1] / r[3] for r in rounds)
+    every = (f" ({', '.join(f'{r[0] / r[2]:.2f}' for r in rounds)})" if repeat > 1 else "")
+    every_cpu = (f" ({', '.join(f'{r[1] / r[3]:.2f}' for r in rounds)})" if repeat > 1 else "")
     return name, [f"{total:,}", f"{total / alone:,.0f} events/s", f"{total / posted:,.0f} events/s",
-                  f"{alone / posted:.2f}x", f"{alone_cpu / posted_cpu:.2f}x"]
+                  f"{ratios:.2f}x{every}", f"{cpu_ratios:.2f}x{every_cpu}",
+                  f"{alone_cpu / total * 1e6:,.0f} / {posted_cpu / total * 1e6:,.0f} µs"]
 
 
 def main() -> None:
@@ -168,7 +181,12 @@ def main() -> None:
                                           "(RESULTS.md untouched: profiled times are not the benchmark's)")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes (and 100 machines for the spread shape), RESULTS.md untouched")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of each shape, alone and with postings alternating; medians shown")
+    parser.add_argument("--no-record", action="store_true", help="print the table only, RESULTS.md untouched")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     shapes = args.machines or [len(MACHINES), 100 if args.quick else 1000]
     if any(m < 1 for m in shapes):
         parser.error("--machines must be at least 1")
@@ -180,7 +198,7 @@ def main() -> None:
             size = four if machines == len(MACHINES) else args.spread_events
             if args.quick:
                 size = min(size, 2 * BATCH if machines == len(MACHINES) else BATCH)
-            name, row = shape(tmp, machines, size, t0, args.profile)
+            name, row = shape(tmp, machines, size, t0, args.profile, 1 if args.quick else args.repeat)
             rows.append([name, *row])
     body = (
         f"Batches of up to {BATCH} events (95% counts, 4% scrap, 1% states per machine) through "
@@ -190,13 +208,15 @@ def main() -> None:
         "orders). Baseline: the same batches ingested with the no-costing handler, same run. Goals (issue 16): "
         "with postings >= 0.9x ingest alone; 1,000 events/s sustained over 1,000 machines.\n\n"
         + table(["shape", "events", "ingest alone (baseline)", "ingest + postings", "with postings / alone",
-                 "same, CPU time"], rows)
-        + "\n\nThe last column divides the CPU seconds of the benchmark process (ingest alone / with "
-        "postings): on a shared machine other work inflates wall-clock times, not this process's CPU time "
-        "(SQLite's fsyncs are not counted either).")
+                 "same, CPU time", "CPU per event, alone / with postings"], rows)
+        + "\n\nThe CPU columns use the CPU seconds of the benchmark process: on a shared machine other work "
+        "inflates wall-clock times far more than this process's CPU time (SQLite's fsyncs are not counted "
+        "either; contention for the cores still inflates it somewhat, so compare within a run)."
+        + (f" Median of {args.repeat} rounds, alone and with postings alternating (each round's ratio in "
+           "brackets)." if args.repeat > 1 and not args.quick else ""))
     print(body)
-    if args.quick or args.profile:
-        print("(--quick/--profile: not written to bench/RESULTS.md)")
+    if args.quick or args.profile or args.no_record:
+        print("(--quick/--profile/--no-record: not written to bench/RESULTS.md)")
     else:
         write_section("Ingest with postings (costing)", body)
 
