@@ -29,6 +29,7 @@ from central.entrypoints.api.routers.events import (
 )
 from central.entrypoints.api.routers.inputs import GoodsReceiptOut, GoodsReceiptsOut, InputRecordOut
 from central.entrypoints.api.routers.journal import JournalEntryDetailOut, JournalPageOut
+from central.entrypoints.api.routers.master_data import MasterLoadOut, RecordWrittenOut
 from central.entrypoints.api.routers.periods import PeriodClosedOut, PeriodsOut
 from central.entrypoints.api.routers.tokens import TokenRevokedOut, TokensOut
 from central.entrypoints.api.routers.work_orders import OrderClosedOut
@@ -37,6 +38,7 @@ from central.service_layer.alerts import alert_view
 from central.service_layer.costing.closing import OrderClosed, PeriodClosed
 from central.service_layer.costing.inputs import GoodsReceiptView, record_view
 from central.service_layer.costing.ledger import entry_view
+from central.service_layer.costing.master_data import LoadSummary
 from central.service_layer.governance import approval_dict
 from central.service_layer.governance.audit import audit_dict
 from central.service_layer.governance.seal import SealMade
@@ -228,3 +230,25 @@ def test_closes_round_trip_through_their_schemas() -> None:
         PeriodClosedOut.model_validate({**period, "work_centers": {"WC-1": {"entries": 2, "rounding": {"wip": 0.01}}}})
     with pytest.raises(ValidationError):
         OrderClosedOut.model_validate({**order, "run_hours": D("7.5")})
+
+
+def test_master_data_loads_and_one_record_writes_round_trip() -> None:
+    summary = LoadSummary(version=4)
+    summary.count("items", "created")
+    summary.count("items", "unchanged")
+    loaded = summary.to_data()
+    assert loaded == {"version": 4, "changed": True, "sections": {"items": {"created": 1, "updated": 0,
+                                                                             "unchanged": 1}}}
+    assert _round_trip(MasterLoadOut, loaded) == _json(loaded)
+    summary.approval = {"id": 7, "status": "pending", "key_paths": ["items.S.standard_cost"],
+                        "required_role": "controller"}
+    parked = summary.to_data()
+    assert parked["changed"] is False and list(parked)[-1] == "pending_approval"
+    assert _round_trip(MasterLoadOut, parked) == _json(parked)
+    written = {"record": {"id": "S", "standard_cost": "1.10"}, **loaded}
+    assert _round_trip(RecordWrittenOut, written) == _json(written)  # no pending_approval: stays absent
+    parked_write = {"record": {"id": "S"}, **parked}
+    assert _round_trip(RecordWrittenOut, parked_write) == _json(parked_write)
+    with pytest.raises(ValidationError):
+        RecordWrittenOut.model_validate({**written, "sections": {"items": {"created": "1", "updated": 0,
+                                                                           "unchanged": 0}}})

@@ -38,10 +38,16 @@ class ResponseBody(BaseModel):
 
 def response_body_of(shape: type, name: str, **types: Any) -> type[ResponseBody]:
     """A :class:`ResponseBody` model named ``name`` with the fields of the TypedDict ``shape``, in
-    its order, all required (``types`` replaces a field's type, e.g. by a stricter nested schema):
-    for a route's top-level ``response_model``, which must be a model, when the service declares
-    its result as a TypedDict. The TypedDict's docstring is the model's (its OpenAPI description)."""
-    fields: dict[str, Any] = {key: (types.get(key, hint), ...) for key, hint in get_type_hints(shape).items()}
+    its order, required but for its ``NotRequired`` keys (default None: with
+    ``response_model_exclude_unset`` an absent key stays absent); ``types`` replaces a field's
+    type, e.g. by a stricter nested schema. For a route's top-level ``response_model``, which must
+    be a model, when the service declares its result as a TypedDict. The TypedDict's docstring is
+    the model's (its OpenAPI description)."""
+    optional: frozenset[str] = getattr(shape, "__optional_keys__", frozenset())
+    fields: dict[str, Any] = {}
+    for key, hint in get_type_hints(shape).items():
+        kind = types.get(key, hint)
+        fields[key] = (kind | None, None) if key in optional else (kind, ...)
     unknown = set(types) - set(fields)
     if unknown:
         raise TypeError(f"{name}: {sorted(unknown)} are not fields of {shape.__name__}")

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from central.adapters.master_snapshot import current_version, snapshot
 from central.adapters.unit_of_work import SqlAlchemyUnitOfWork
@@ -53,11 +54,40 @@ from central.service_layer.unit_of_work import AbstractUnitOfWork, MasterChange
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LoadSummary", "Snapshot", "load_master_data", "merge_master_data", "load_file", "load_master", "snapshot",
+__all__ = ["SectionCounts", "PendingMasterApproval", "LoadResult",
+           "LoadSummary", "Snapshot", "load_master_data", "merge_master_data", "load_file", "load_master", "snapshot",
            "current_version", "to_domain", "record_key", "GUARDED_SECTIONS", "APPROVAL_KIND"]
 
 GUARDED_SECTIONS = frozenset({"accounts", "boms", "routings", "work_centers", "posting_rules"})
 """Sections whose changes move standard costs or postings (plus raw items' standard cost)."""
+
+
+class SectionCounts(TypedDict):
+    created: int
+    updated: int
+    unchanged: int
+
+
+class PendingMasterApproval(TypedDict):
+    """The approval a guarded change (standard costs, postings) waits for, and the keys it changes."""
+
+    id: int
+    status: str
+    key_paths: list[str]
+    required_role: str
+
+
+class _LoadCounts(TypedDict):
+    version: int | None
+    changed: bool
+    sections: dict[str, SectionCounts]
+
+
+class LoadResult(_LoadCounts, total=False):
+    """What a load did per section; ``changed`` is false while a guarded change waits for approval
+    (``pending_approval``, present only then)."""
+
+    pending_approval: PendingMasterApproval
 
 
 @dataclass
@@ -66,7 +96,7 @@ class LoadSummary:
 
     version: int | None = None
     sections: dict[str, dict[str, int]] = field(default_factory=dict)
-    approval: dict[str, Any] | None = None
+    approval: PendingMasterApproval | None = None
 
     @property
     def changed(self) -> bool:
@@ -75,11 +105,13 @@ class LoadSummary:
     def count(self, section: str, what: str) -> None:
         self.sections.setdefault(section, {"created": 0, "updated": 0, "unchanged": 0})[what] += 1
 
-    def to_data(self) -> dict[str, Any]:
+    def to_data(self) -> LoadResult:
+        sections = {name: SectionCounts(created=c["created"], updated=c["updated"], unchanged=c["unchanged"])
+                    for name, c in self.sections.items()}
         if self.approval is not None:
-            return {"version": self.version, "changed": False, "sections": self.sections,
+            return {"version": self.version, "changed": False, "sections": sections,
                     "pending_approval": self.approval}
-        return {"version": self.version, "changed": self.changed, "sections": self.sections}
+        return {"version": self.version, "changed": self.changed, "sections": sections}
 
 
 def record_key(section: str, record: dict[str, Any]) -> str:
@@ -190,7 +222,7 @@ def load_master(
                             SqlAlchemyUnitOfWork.joining(session, clock))
 
 
-def load_file(session: Session, path: str | Path, user: str, *, clock: Clock = utc_now) -> dict[str, Any]:
+def load_file(session: Session, path: str | Path, user: str, *, clock: Clock = utc_now) -> LoadResult:
     """Read, check and load a master-data file in the caller's transaction (``sfsync central
     load``, tests, benchmarks): :func:`load_master` of it as JSON; the same file twice changes
     nothing."""
@@ -200,7 +232,7 @@ def load_file(session: Session, path: str | Path, user: str, *, clock: Clock = u
 APPROVAL_KIND = "master_data_change"
 
 
-def _park(uow: AbstractUnitOfWork, mf: MasterFile, user: str, guarded: list[str]) -> dict[str, Any]:
+def _park(uow: AbstractUnitOfWork, mf: MasterFile, user: str, guarded: list[str]) -> PendingMasterApproval:
     document = mf.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     row = park_for_approval(uow, user, APPROVAL_KIND, {"document": document, "key_paths": guarded},
                             "controller", summary=f"master data change: {', '.join(guarded[:5])}",

@@ -11,15 +11,21 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from central.adapters.master_snapshot import snapshot
 from central.domain.commands import AddMasterRecord, LoadMasterData, ReplaceMasterRecord
 from central.errors import Conflict, NotFound
-from central.service_layer.costing.master_data import merge_master_data, record_key
+from central.service_layer.costing.master_data import (
+    PendingMasterApproval,
+    SectionCounts,
+    merge_master_data,
+    record_key,
+)
 from central.service_layer.costing.master_file import parse_master_file
 from central.service_layer.unit_of_work import AbstractUnitOfWork
 
-__all__ = ["list_records", "get_record", "add_record", "replace_record"]
+__all__ = ["RecordWritten", "list_records", "get_record", "add_record", "replace_record"]
 
 
 def list_records(session: Session, section: str) -> list[dict[str, Any]]:
@@ -46,13 +52,31 @@ def _stored(uow: AbstractUnitOfWork, section: str) -> list[dict[str, Any]]:
     return list(uow.master.snapshot().records.get(section, []))
 
 
-def _write_one(uow: AbstractUnitOfWork, section: str, record: dict[str, Any], user: str) -> dict[str, Any]:
+class _RecordAndCounts(TypedDict):
+    record: dict[str, Any]
+    version: int | None
+    changed: bool
+    sections: dict[str, SectionCounts]
+
+
+class RecordWritten(_RecordAndCounts, total=False):
+    """A one-record write: the record as sent, then what the load did (``master_data.LoadResult``)."""
+
+    pending_approval: PendingMasterApproval
+
+
+def _write_one(uow: AbstractUnitOfWork, section: str, record: dict[str, Any], user: str) -> RecordWritten:
     summary = merge_master_data(LoadMasterData({section: [record]}, user, source=f"api:{section}",
                                                routing_first=False), uow)
-    return {"record": record, **summary.to_data()}
+    load = summary.to_data()
+    written = RecordWritten(record=record, version=load["version"], changed=load["changed"],
+                            sections=load["sections"])
+    if "pending_approval" in load:
+        written["pending_approval"] = load["pending_approval"]
+    return written
 
 
-def add_record(cmd: AddMasterRecord, uow: AbstractUnitOfWork) -> dict[str, Any]:
+def add_record(cmd: AddMasterRecord, uow: AbstractUnitOfWork) -> RecordWritten:
     """Add a new record; 409 ``duplicate`` when its key exists (use PUT to change it)."""
     parsed = parse_master_file({cmd.section: [cmd.record]})
     key = record_key(cmd.section, getattr(parsed, cmd.section)[0].model_dump(mode="json", by_alias=True))
@@ -64,7 +88,7 @@ def add_record(cmd: AddMasterRecord, uow: AbstractUnitOfWork) -> dict[str, Any]:
         return result
 
 
-def replace_record(cmd: ReplaceMasterRecord, uow: AbstractUnitOfWork) -> dict[str, Any]:
+def replace_record(cmd: ReplaceMasterRecord, uow: AbstractUnitOfWork) -> RecordWritten:
     """Replace an existing record; 404 when ``record_id`` names none."""
     with uow:
         if _find(_stored(uow, cmd.section), cmd.section, cmd.record_id) is None:

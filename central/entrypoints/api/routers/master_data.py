@@ -12,8 +12,8 @@ from pydantic import Field, create_model
 
 from central.domain.commands import AddMasterRecord, LoadMasterData, ReplaceMasterRecord
 from central.entrypoints.api.deps import Principal, PrincipalDep, SessionDep, UnitOfWorkDep, require_role
-from central.entrypoints.api.schemas import ResponseBody
-from central.service_layer.costing import master_records
+from central.entrypoints.api.schemas import RESPONSE_CONFIG, ResponseBody, response_body_of
+from central.service_layer.costing import master_data, master_records
 from central.service_layer.costing.master_data import load_master_data
 
 __all__ = [
@@ -46,39 +46,20 @@ RESOURCES: dict[str, tuple[str, str]] = {
 # record stored by an older version, and stays absent.
 
 
-class SectionCountsOut(ResponseBody):
-    created: int
-    updated: int
-    unchanged: int
+class SectionCountsOut(master_data.SectionCounts):
+    __pydantic_config__ = RESPONSE_CONFIG  # type: ignore[misc]
 
 
-class MasterPendingApprovalOut(ResponseBody):
-    """The approval a guarded change (standard costs, postings) waits for, and the keys it changes."""
+class MasterPendingApprovalOut(master_data.PendingMasterApproval):
+    """The service's :class:`~central.service_layer.costing.master_data.PendingMasterApproval`."""
 
-    id: int
-    status: str
-    key_paths: list[str]
-    required_role: str
+    __pydantic_config__ = RESPONSE_CONFIG  # type: ignore[misc]
 
 
-class MasterLoadOut(ResponseBody):
-    """What a load did per section; ``changed`` is false while a guarded change waits for approval
-    (``pending_approval``, present only then)."""
-
-    version: int | None
-    changed: bool
-    sections: dict[str, SectionCountsOut]
-    pending_approval: MasterPendingApprovalOut | None = None
-
-
-class RecordWrittenOut(ResponseBody):
-    """A one-record write: the record as sent, then what the load did."""
-
-    record: dict[str, Any]
-    version: int | None
-    changed: bool
-    sections: dict[str, SectionCountsOut]
-    pending_approval: MasterPendingApprovalOut | None = None
+MasterLoadOut = response_body_of(master_data.LoadResult, "MasterLoadOut", sections=dict[str, SectionCountsOut],
+                                 pending_approval=MasterPendingApprovalOut)
+RecordWrittenOut = response_body_of(master_records.RecordWritten, "RecordWrittenOut",
+                                    sections=dict[str, SectionCountsOut], pending_approval=MasterPendingApprovalOut)
 
 
 class ThresholdsOut(ResponseBody):
