@@ -28,7 +28,7 @@ from central.entrypoints.api.routers.events import (
     StreamsOut,
 )
 from central.entrypoints.api.routers.inputs import GoodsReceiptOut, GoodsReceiptsOut, InputRecordOut
-from central.entrypoints.api.routers.journal import JournalEntryDetailOut, JournalPageOut
+from central.entrypoints.api.routers.journal import JournalEntryDetailOut, JournalPageOut, TrialBalanceOut
 from central.entrypoints.api.routers.master_data import MasterLoadOut, RecordWrittenOut
 from central.entrypoints.api.routers.periods import PeriodClosedOut, PeriodsOut
 from central.entrypoints.api.routers.tokens import TokenRevokedOut, TokensOut
@@ -252,3 +252,17 @@ def test_master_data_loads_and_one_record_writes_round_trip() -> None:
     with pytest.raises(ValidationError):
         RecordWrittenOut.model_validate({**written, "sections": {"items": {"created": "1", "updated": 0,
                                                                            "unchanged": 0}}})
+
+
+def test_a_trial_balance_round_trips_with_and_without_its_date_range() -> None:
+    lines = [{"account": "1300", "role": "raw_materials", "debit": "40.00", "credit": "0.00", "balance": "40.00"},
+             {"account": "2000", "role": None, "debit": "0.00", "credit": "40.00", "balance": "-40.00"}]
+    whole = {"entity": "E1", "period": "2026-11", "lines": lines, "total_debit": "40.00", "total_credit": "40.00",
+             "balanced": True, "as_of": "2026-11-03T12:00:00+00:00"}
+    assert _round_trip(TrialBalanceOut, whole) == _json(whole)  # no from/to: they stay absent
+    ranged = {"entity": "E1", "period": None, "from": "2026-11-01", "to": None,
+              **{k: whole[k] for k in list(whole)[2:]}}
+    assert list(ranged)[:4] == ["entity", "period", "from", "to"]
+    assert _round_trip(TrialBalanceOut, ranged) == _json(ranged)
+    with pytest.raises(ValidationError):
+        TrialBalanceOut.model_validate({**whole, "balanced": "yes"})

@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Required
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -44,7 +44,8 @@ from central.service_layer.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
 
-__all__ = ["JournalLineView", "JournalEntryView", "JournalEntryDetailView", "JournalPage",
+__all__ = ["JournalLineView", "JournalEntryView", "JournalEntryDetailView", "JournalPage", "TrialBalanceLine",
+           "TrialBalance",
            "list_journal", "entry_view", "get_entry", "reverse_journal_entry", "reverse_entry", "trial_balance"]
 
 _CLOSES = {"work_order_close", "efficiency_to_date", "period_close"}
@@ -299,10 +300,36 @@ def _restore_accruals(session: Session, entry: JournalEntryRow, lines: list[Jour
     order.accruals = acc.to_data()
 
 
+class TrialBalanceLine(TypedDict):
+    """One account's net balance in the debit or the credit column (money strings)."""
+
+    account: str
+    role: str | None
+    debit: str
+    credit: str
+    balance: str
+
+
+_TrialBalanceScope = TypedDict("_TrialBalanceScope", {
+    "entity": Required[str | None], "period": Required[str | None], "from": str | None, "to": str | None,
+}, total=False)
+
+
+class TrialBalance(_TrialBalanceScope):
+    """Net balances per account with totals, as of ``as_of``; ``from``/``to`` (ISO dates) only
+    when a date range was asked for."""
+
+    lines: list[TrialBalanceLine]
+    total_debit: str
+    total_credit: str
+    balanced: bool
+    as_of: str
+
+
 def trial_balance(
     session: Session, entity: str | None = None, period: str | None = None, *, start: date | None = None,
     end: date | None = None, clock: Clock = utc_now, source: BalanceSource | None = None,
-) -> dict[str, Any]:
+) -> TrialBalance:
     """Net balance per account and role (debit or credit column), with totals, of the lines of
     ``entity`` (None: every entity) and ``period`` (None: every period) dated from ``start`` to
     ``end`` inclusive (entry dates; None: open). Read from the ledger balance snapshots
@@ -312,7 +339,8 @@ def trial_balance(
     if start is not None and end is not None and end < start:
         raise InputError("'end' must not be before 'start'")
     sums = (source or SnapshotBalances(session)).account_sums(entity, period, start, end)
-    out, total_d, total_c = [], ZERO, ZERO
+    out: list[TrialBalanceLine] = []
+    total_d, total_c = ZERO, ZERO
     for account, role, debit, credit in sorted(sums, key=lambda r: (r[0], r[1])):
         net = debit - credit
         d, c = max(net, ZERO), max(-net, ZERO)
@@ -320,8 +348,10 @@ def trial_balance(
         total_c += c
         out.append({"account": account, "role": role, "debit": _money(d), "credit": _money(c),
                     "balance": _money(net)})
-    view: dict[str, Any] = {"entity": entity, "period": period}
-    if start is not None or end is not None:
-        view |= {"from": start.isoformat() if start else None, "to": end.isoformat() if end else None}
-    return view | {"lines": out, "total_debit": _money(total_d), "total_credit": _money(total_c),
-                   "balanced": total_d == total_c, "as_of": clock().isoformat()}
+    debits, credits, balanced, as_of = _money(total_d), _money(total_c), total_d == total_c, clock().isoformat()
+    if start is None and end is None:
+        return {"entity": entity, "period": period, "lines": out, "total_debit": debits, "total_credit": credits,
+                "balanced": balanced, "as_of": as_of}
+    return {"entity": entity, "period": period, "from": start.isoformat() if start else None,
+            "to": end.isoformat() if end else None, "lines": out, "total_debit": debits, "total_credit": credits,
+            "balanced": balanced, "as_of": as_of}

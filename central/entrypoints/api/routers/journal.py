@@ -129,22 +129,11 @@ class JournalPageOut(ResponseBody):
     offset: int
 
 
-class TrialBalanceLineOut(ResponseBody):
-    account: str
-    role: str | None
-    debit: str
-    credit: str
-    balance: str
+class TrialBalanceLineOut(ledger.TrialBalanceLine):
+    __pydantic_config__ = RESPONSE_CONFIG  # type: ignore[misc]
 
 
-class TrialBalanceOut(ResponseBody):
-    entity: str | None
-    period: str | None
-    lines: list[TrialBalanceLineOut]
-    total_debit: str
-    total_credit: str
-    balanced: bool
-    as_of: str
+TrialBalanceOut = response_body_of(ledger.TrialBalance, "TrialBalanceOut", lines=list[TrialBalanceLineOut])
 
 
 @router.get("/journal", response_model=JournalPageOut, response_model_exclude_unset=True)
