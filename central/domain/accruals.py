@@ -92,6 +92,11 @@ class OrderAccruals:
         """A copy whose cumulative amounts for the given elements are replaced."""
         return replace(self, posted=_frozen({**self.posted, **amounts}))
 
+    def with_production(self, good_qty: Decimal, scrap_qty: Decimal, amounts: Mapping[str, Decimal]) -> OrderAccruals:
+        """A copy with new cumulative quantities and the amounts posted for them (one copy, as
+        ``replace(good_qty=..., scrap_qty=...).with_posted(amounts)`` would make two)."""
+        return replace(self, good_qty=good_qty, scrap_qty=scrap_qty, posted=_frozen({**self.posted, **amounts}))
+
     def with_issued(self, item: str, qty: Decimal) -> OrderAccruals:
         return replace(self, issued=_frozen({**self.issued, item: qty}))
 

@@ -16,7 +16,7 @@ from datetime import date
 from decimal import Decimal
 
 from central.domain.errors import UnbalancedEntryError
-from central.domain.money import ZERO, is_cents, sum_by, to_cents
+from central.domain.money import CENT, ZERO, is_cents, sum_by, to_cents
 from central.domain.roles import Role
 
 AccountResolver = Callable[[Role, "Tags"], str]
@@ -37,6 +37,11 @@ class Tags:
     refs: tuple[str, ...] = ()
 
 
+def _is_line_amount(value: object) -> bool:
+    """A finite, non-negative Decimal in cents: what each side of a line must be."""
+    return isinstance(value, Decimal) and value.is_finite() and value >= 0 and value == value.quantize(CENT)
+
+
 @dataclass(frozen=True)
 class JournalLine:
     """One side of a posting: exactly one of ``debit`` and ``credit`` is non-zero, in cents."""
@@ -48,15 +53,21 @@ class JournalLine:
     tags: Tags = field(default_factory=Tags)
 
     def __post_init__(self) -> None:
+        debit, credit = self.debit, self.credit
+        if not (_is_line_amount(debit) and _is_line_amount(credit)):
+            self._refuse_amounts()
+        if (debit == 0) == (credit == 0):
+            raise UnbalancedEntryError(
+                f"a line needs exactly one non-zero side ({self.role}: {debit}/{credit})"
+            )
+
+    def _refuse_amounts(self) -> None:
+        """Say which side is wrong (the slow path of :meth:`__post_init__`, taken only on a refusal)."""
         for name, value in (("debit", self.debit), ("credit", self.credit)):
             if not isinstance(value, Decimal):
                 raise UnbalancedEntryError(f"{name} must be a Decimal, got {type(value).__name__}")
             if value < 0 or not is_cents(value):
                 raise UnbalancedEntryError(f"{name} must be a non-negative amount in cents: {value}")
-        if (self.debit == 0) == (self.credit == 0):
-            raise UnbalancedEntryError(
-                f"a line needs exactly one non-zero side ({self.role}: {self.debit}/{self.credit})"
-            )
 
     @property
     def amount(self) -> Decimal:
@@ -86,10 +97,12 @@ class JournalEntry:
     def __post_init__(self) -> None:
         if len(self.lines) < 2:
             raise UnbalancedEntryError(f"{self.kind}: an entry needs at least two lines")
-        if self.total_debit != self.total_credit:
-            raise UnbalancedEntryError(
-                f"{self.kind}: debits {self.total_debit} != credits {self.total_credit}"
-            )
+        debit = credit = ZERO
+        for line in self.lines:  # one pass: this runs for every entry posted
+            debit += line.debit
+            credit += line.credit
+        if debit != credit:
+            raise UnbalancedEntryError(f"{self.kind}: debits {debit} != credits {credit}")
 
     @property
     def total_debit(self) -> Decimal:
@@ -139,12 +152,15 @@ class EntryHeader:
     def with_kind(self, kind: str) -> EntryHeader:
         return replace(self, kind=kind)
 
+    def stamped(self, kind: str, entity: str | None, rule_version: int | None) -> EntryHeader:
+        """This header for an entry of ``kind`` posted by ``entity`` under rule set ``rule_version``
+        (built directly: ``dataclasses.replace`` costs more than the rest of a small entry)."""
+        return EntryHeader(entry_date=self.entry_date, period=self.period, kind=kind, entity=entity, memo=self.memo,
+                           rule_version=rule_version, late=self.late, original_date=self.original_date)
 
-@dataclass
-class _Pending:
-    role: Role
-    amount: Decimal
-    tags: Tags
+
+_Pending = tuple[Role, Decimal, Tags]
+"""An amount added to a builder: role, signed unrounded amount, tags (a tuple: many per entry)."""
 
 
 class EntryBuilder:
@@ -174,7 +190,7 @@ class EntryBuilder:
 
     def add(self, role: Role, amount: Decimal, tags: Tags | None = None) -> EntryBuilder:
         """A signed unrounded amount on ``role``: positive debits, negative credits."""
-        self._pending.append(_Pending(role, amount, tags or self._tags))
+        self._pending.append((role, amount, tags or self._tags))
         return self
 
     def pair(
@@ -185,16 +201,22 @@ class EntryBuilder:
 
     def build(self) -> JournalEntry | None:
         """The balanced entry, or None when every line rounds to zero."""
-        imbalance = sum((p.amount for p in self._pending), ZERO)
+        imbalance = ZERO
+        merged: dict[tuple[Role, Tags], Decimal] = {}
+        for role, amount, tags in self._pending:
+            imbalance += amount
+            if role != Role.ROUNDING:
+                key = (role, tags)
+                merged[key] = merged.get(key, ZERO) + amount
         if abs(imbalance) > _UNROUNDED_TOLERANCE:
             raise UnbalancedEntryError(f"{self._header.kind}: amounts do not balance by {imbalance}")
-        merged: dict[tuple[Role, Tags], Decimal] = {}
-        for p in self._pending:
-            if p.role != Role.ROUNDING:
-                merged[(p.role, p.tags)] = merged.get((p.role, p.tags), ZERO) + p.amount
-        lines = [self._line(role, to_cents(amount), tags) for (role, tags), amount in merged.items()]
-        kept = [line for line in lines if line is not None]
-        residue = -sum((line.amount for line in kept), ZERO)
+        kept: list[JournalLine] = []
+        residue = ZERO
+        for (role, tags), amount in merged.items():
+            line = self._line(role, to_cents(amount), tags)
+            if line is not None:
+                kept.append(line)
+                residue -= line.amount
         rounding = self._line(Role.ROUNDING, residue, self._tags)
         if rounding is not None:
             kept.append(rounding)

@@ -62,6 +62,8 @@ K = TypeVar("K", bound=Hashable)
 
 def to_decimal(value: DecimalInput) -> Decimal:
     """Read a finite Decimal from a Decimal, an int or decimal text; refuse floats and bools."""
+    if type(value) is Decimal and value.is_finite():  # the common case first: every rounding passes here
+        return value
     if isinstance(value, bool):
         raise MoneyError(f"a bool is not a number: {value!r}")
     if isinstance(value, float):

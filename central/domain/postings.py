@@ -9,7 +9,7 @@ the same ledger to the cent.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 
@@ -21,7 +21,14 @@ from central.domain.accruals import (
     OrderAccruals,
     element,
 )
-from central.domain.costing import Element, StandardCost, missing_routing_error, missing_routings, roll_up
+from central.domain.costing import (
+    Element,
+    MaterialCost,
+    StandardCost,
+    missing_routing_error,
+    missing_routings,
+    roll_up,
+)
 from central.domain.errors import InputError, OrderStateError
 from central.domain.ledger import EntryBuilder, EntryHeader, JournalEntry, Tags
 from central.domain.master_data import IssueMethod, Item, MasterData
@@ -30,6 +37,7 @@ from central.domain.posting_rules import (
     DEFAULT_RULES,
     Chart,
     PostingKind,
+    PostingRule,
     PostingRuleSet,
     chart_for_entity,
 )
@@ -41,13 +49,31 @@ class OverheadKind(StrEnum):
 
 
 @dataclass(frozen=True)
+class ProductionPlan:
+    """What posting production of one item needs, looked up once per context: its cost card
+    and good-unit cost, its backflushed components with their element keys and rules, and the
+    rules of conversion applied and finished goods. Derived from the context's own (immutable)
+    master data and rules only, so it is as fresh as the context."""
+
+    card: StandardCost
+    good_unit: Decimal
+    backflush: tuple[tuple[MaterialCost, str, PostingRule], ...]
+    conversion: tuple[tuple[str, PostingRule], ...]
+    finished_goods: PostingRule
+
+
+@dataclass(frozen=True)
 class PostingContext:
-    """Everything a posting needs besides its input: master data, cost cards, rules, chart."""
+    """Everything a posting needs besides its input: master data, cost cards, rules, chart.
+
+    Immutable; one is built per master-data version and entity. ``plans`` memoises
+    :meth:`production_plan` per item, which depends on nothing but the fields above."""
 
     master: MasterData
     costs: Mapping[str, StandardCost]
     rules: PostingRuleSet
     chart: Chart
+    plans: dict[str, ProductionPlan] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(
@@ -87,9 +113,29 @@ class PostingContext:
             raise InputError(f"raw item {item_id!r} has no standard cost")
         return item.standard_cost
 
+    def stamped(self, header: EntryHeader, kind: str) -> EntryHeader:
+        """``header`` for an entry of ``kind`` of this context's entity and rule version."""
+        return header.stamped(kind, self.chart.entity, self.rules.version)
+
     def builder(self, header: EntryHeader, kind: str, tags: Tags) -> EntryBuilder:
-        header = replace(header, kind=kind, entity=self.chart.entity, rule_version=self.rules.version)
-        return EntryBuilder(header, tags=tags, resolver=self.chart.code)
+        return EntryBuilder(self.stamped(header, kind), tags=tags, resolver=self.chart.code)
+
+    def production_plan(self, item_id: str) -> ProductionPlan:
+        """The :class:`ProductionPlan` of a manufactured item (refused as :meth:`card` refuses)."""
+        plan = self.plans.get(item_id)
+        if plan is None:
+            card = self.card(item_id)
+            backflush = tuple(
+                (material, element(BACKFLUSH, material.item),
+                 self.rules.rule(PostingKind.BACKFLUSH, self.item(material.item).item_class))
+                for material in card.materials
+                if self.item(material.item).issue is IssueMethod.BACKFLUSH
+            )
+            conversion = tuple((key, self.rules.rule(kind)) for key, kind in _CONVERSION_KINDS.items())
+            plan = ProductionPlan(card, card.good_unit, backflush, conversion,
+                                  self.rules.rule(PostingKind.FINISHED_GOODS))
+            self.plans[item_id] = plan
+        return plan
 
     def post(
         self,
@@ -175,36 +221,46 @@ def post_production(
 
     Scrapped units consume materials (backflush) and conversion like good ones; only good
     units move to finished goods, at the good-unit cost that carries normal spoilage.
+    Master-data lookups come from the item's :class:`ProductionPlan` (once per context), so a
+    batch that touches many orders pays for them once.
     """
-    grown = replace(accruals, good_qty=accruals.good_qty + good, scrap_qty=accruals.scrap_qty + scrap)
-    if grown.good_qty < 0 or grown.scrap_qty < 0:
+    good_qty, scrap_qty = accruals.good_qty + good, accruals.scrap_qty + scrap
+    if good_qty < 0 or scrap_qty < 0:
         raise OrderStateError(f"{accruals.work_order}: cumulative quantities cannot go below zero")
-    card = ctx.card(accruals.item)
+    plan = ctx.production_plan(accruals.item)
+    processed = good_qty + scrap_qty
     base = replace(tags or Tags(), work_order=accruals.work_order)
     targets: dict[str, Decimal] = {}
-    backflush = _backflush(ctx, header, card, grown, base, targets)
-    conversion = _conversion(ctx, header, card, grown, base, targets)
-    finished = _finished_goods(ctx, header, card, grown, base, targets)
-    return Posted(_entries(backflush, conversion, finished), grown.with_posted(targets))
+    backflush = _backflush(ctx, header, plan, processed, accruals, base, targets)
+    conversion = _conversion(ctx, header, plan, processed, accruals, base, targets)
+    targets[FINISHED_GOODS] = to_cents(good_qty * plan.good_unit)
+    finished = _entry(ctx, ctx.stamped(header, PostingKind.FINISHED_GOODS), replace(base, item=plan.card.item),
+                      plan.finished_goods, targets[FINISHED_GOODS] - accruals.amount(FINISHED_GOODS))
+    return Posted(_entries(backflush, conversion, finished), accruals.with_production(good_qty, scrap_qty, targets))
 
 
 def _backflush(
     ctx: PostingContext,
     header: EntryHeader,
-    card: StandardCost,
+    plan: ProductionPlan,
+    processed: Decimal,
     accruals: OrderAccruals,
     tags: Tags,
     targets: dict[str, Decimal],
 ) -> JournalEntry | None:
+    if not plan.backflush:
+        return None
     builder = ctx.builder(header, PostingKind.BACKFLUSH, tags)
-    for material in card.materials:
-        if ctx.item(material.item).issue is not IssueMethod.BACKFLUSH:
-            continue
-        key = element(BACKFLUSH, material.item)
-        targets[key] = to_cents(accruals.processed_qty * material.qty * material.unit_cost)
+    for material, key, rule in plan.backflush:
+        targets[key] = to_cents(processed * material.qty * material.unit_cost)
         delta = targets[key] - accruals.amount(key)
-        ctx.post(builder, PostingKind.BACKFLUSH, delta, replace(tags, item=material.item), material.item)
+        builder.pair(rule.debit, rule.credit, delta, replace(tags, item=material.item))
     return builder.build()
+
+
+_LABOR_KEY = element(CONVERSION, Element.LABOR)
+_VOH_KEY = element(CONVERSION, Element.VOH)
+_FOH_KEY = element(CONVERSION, Element.FOH)
 
 
 def conversion_targets(card: StandardCost, processed: Decimal) -> dict[str, Decimal]:
@@ -212,46 +268,43 @@ def conversion_targets(card: StandardCost, processed: Decimal) -> dict[str, Deci
     labor_hours = processed * card.labor_hours
     machine_hours = processed * card.machine_hours
     return {
-        element(CONVERSION, Element.LABOR): to_cents(labor_hours * card.labor_rate),
-        element(CONVERSION, Element.VOH): to_cents(machine_hours * card.voh_rate),
-        element(CONVERSION, Element.FOH): to_cents(machine_hours * card.foh_rate),
+        _LABOR_KEY: to_cents(labor_hours * card.labor_rate),
+        _VOH_KEY: to_cents(machine_hours * card.voh_rate),
+        _FOH_KEY: to_cents(machine_hours * card.foh_rate),
     }
 
 
 _CONVERSION_KINDS = {
-    element(CONVERSION, Element.LABOR): PostingKind.CONVERSION_LABOR,
-    element(CONVERSION, Element.VOH): PostingKind.CONVERSION_VOH,
-    element(CONVERSION, Element.FOH): PostingKind.CONVERSION_FOH,
+    _LABOR_KEY: PostingKind.CONVERSION_LABOR,
+    _VOH_KEY: PostingKind.CONVERSION_VOH,
+    _FOH_KEY: PostingKind.CONVERSION_FOH,
 }
 
 
 def _conversion(
     ctx: PostingContext,
     header: EntryHeader,
-    card: StandardCost,
+    plan: ProductionPlan,
+    processed: Decimal,
     accruals: OrderAccruals,
     tags: Tags,
     targets: dict[str, Decimal],
 ) -> JournalEntry | None:
+    card = plan.card
     line_tags = replace(tags, work_center=card.work_center, item=card.item)
     builder = ctx.builder(header, "conversion_applied", line_tags)
-    for key, target in conversion_targets(card, accruals.processed_qty).items():
-        targets[key] = target
-        ctx.post(builder, _CONVERSION_KINDS[key], target - accruals.amount(key))
+    amounts = conversion_targets(card, processed)
+    for key, rule in plan.conversion:
+        targets[key] = amounts[key]
+        builder.pair(rule.debit, rule.credit, amounts[key] - accruals.amount(key))
     return builder.build()
 
 
-def _finished_goods(
-    ctx: PostingContext,
-    header: EntryHeader,
-    card: StandardCost,
-    accruals: OrderAccruals,
-    tags: Tags,
-    targets: dict[str, Decimal],
+def _entry(
+    ctx: PostingContext, header: EntryHeader, tags: Tags, rule: PostingRule, amount: Decimal
 ) -> JournalEntry | None:
-    targets[FINISHED_GOODS] = to_cents(accruals.good_qty * card.good_unit)
-    builder = ctx.builder(header, PostingKind.FINISHED_GOODS, replace(tags, item=card.item))
-    ctx.post(builder, PostingKind.FINISHED_GOODS, targets[FINISHED_GOODS] - accruals.amount(FINISHED_GOODS))
+    builder = EntryBuilder(header, tags=tags, resolver=ctx.chart.code)
+    builder.pair(rule.debit, rule.credit, amount)
     return builder.build()
 
 

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from central.domain.accruals import OrderAccruals
-from central.domain.master_data import IssueMethod
 from central.domain.money import ZERO, to_unit
 from central.domain.postings import PostingContext
 
@@ -29,12 +28,10 @@ MoveKey = tuple[str, str]
 def production_targets(ctx: PostingContext, accruals: OrderAccruals) -> dict[MoveKey, Decimal]:
     """Cumulative stock movement of an order to date: ``-processed x BOM qty`` per backflushed
     component (out of stock) and ``+good`` of the order's item (into stock), rounded to 6 places."""
-    card = ctx.card(accruals.item)
     targets: dict[MoveKey, Decimal] = {}
-    for material in card.materials:
-        if ctx.item(material.item).issue is IssueMethod.BACKFLUSH:
-            key = (BACKFLUSH, material.item)
-            targets[key] = targets.get(key, ZERO) - to_unit(accruals.processed_qty * material.qty)
+    for material, _, _ in ctx.production_plan(accruals.item).backflush:
+        key = (BACKFLUSH, material.item)
+        targets[key] = targets.get(key, ZERO) - to_unit(accruals.processed_qty * material.qty)
     targets[(FINISHED_GOODS, accruals.item)] = to_unit(accruals.good_qty)
     return targets
 
