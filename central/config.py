@@ -125,6 +125,9 @@ class IngestSettings(StrictModel):
     clock_skew_seconds: Annotated[float, Field(gt=0, le=MAX_SECONDS)] = 300.0
     gap_alert_after_seconds: Annotated[float, Field(ge=0, le=MAX_SECONDS)] = 10.0
     queue_size: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+    #: group commit: up to this many events messages already waiting in the queue are stored in one
+    #: transaction with one posting call (one per stream per group); 1 stores every message alone
+    group_max_messages: Annotated[int, Field(ge=1, le=1000)] = 50
     db_retries: Annotated[int, Field(ge=0, le=100)] = 5
     #: /health and /ready are degraded when the ingest worker's heartbeat is older than this
     heartbeat_stale_seconds: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 30.0

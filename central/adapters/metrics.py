@@ -33,6 +33,10 @@ class IngestMetrics:
         self.failures = r.add(Counter("sfsync_ingest_failures_total", "Batches not stored (not acked)"))
         self.fallbacks = r.add(Counter("sfsync_ingest_event_by_event_total",
                                        "Batches stored again event by event after the fast path failed"))
+        self.groups = r.add(Counter("sfsync_ingest_groups_total",
+                                    "Transactions that stored several waiting events messages together"))
+        self.group_fallbacks = r.add(Counter("sfsync_ingest_group_fallbacks_total",
+                                             "Groups stored again message by message after the joint store failed"))
         self.over_limit = r.add(Counter("sfsync_ingest_events_over_limit_total",
                                         "Events over their machine's max_event_qty, held as suspect"))
         self.worker_errors = r.add(Counter("sfsync_ingest_worker_errors_total",

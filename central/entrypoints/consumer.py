@@ -2,10 +2,13 @@
 
 The MQTT side is :class:`central.adapters.mqtt.IngestClient` (paho; the only paho import in
 central): its network thread only hands messages over (-> bounded queue here); one worker thread
-takes them in arrival order, calls the service (one database transaction per batch), publishes
-the retained ack after the commit, and only then acknowledges the MQTT message (manual ack), so
-a message the process never finished is redelivered by the broker — and the edge re-sends
-anything unacked anyway. With ``ingest.shared_subscription`` the events filter is the shared
+takes them in arrival order, calls the service (one database transaction per batch; group commit:
+the events messages already waiting behind the first, up to ``ingest.group_max_messages``, go in
+one transaction with one posting call, so a central that falls behind catches up instead of
+paying a transaction and a posting per small batch), publishes the retained acks after the
+commit, and only then acknowledges the MQTT messages (manual ack), so a message the process
+never finished is redelivered by the broker — and the edge re-sends anything unacked anyway.
+With ``ingest.shared_subscription`` the events filter is the shared
 subscription ``$share/central/sfsync/v1/+/+/events``; per-stream order and exactly-once then
 come from the cursor row lock, not from worker affinity.
 
@@ -24,6 +27,7 @@ so systemd or compose restarts it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import queue
@@ -206,22 +210,46 @@ class MqttIngest:
 
     def _loop(self) -> None:
         next_gap_check = time.monotonic() + 1.0
+        carry: Message | object | None = None
         while True:
             self._beat()
-            try:
-                item = self._queue.get(timeout=1.0)
-            except queue.Empty:
-                if self._stopping.is_set():
-                    return  # stopped while _STOP could not be queued: what was queued is handled
-                item = None
+            if carry is not None:
+                item, carry = carry, None
+            else:
+                try:
+                    item = self._queue.get(timeout=1.0)
+                except queue.Empty:
+                    if self._stopping.is_set():
+                        return  # stopped while _STOP could not be queued: what was queued is handled
+                    item = None
             if item is _STOP:
                 return
             if isinstance(item, Message):
-                self._handle(item)
+                if _is_events(item):
+                    group, carry = self._take_group(item)
+                    self._handle(group)
+                else:
+                    self._handle([item])
                 self.metrics.queue.set(self._queue.qsize())
             if time.monotonic() >= next_gap_check:
                 next_gap_check = time.monotonic() + 1.0
                 self._guarded("gap check", self.service.check_gaps)
+
+    def _take_group(self, first: Message) -> tuple[list[Message], Message | object | None]:
+        """``first`` and the events messages already waiting behind it (group commit), up to
+        ``ingest.group_max_messages``; the item that ended the group (a status message, the stop)
+        comes back to be handled next, in its place."""
+        group = [first]
+        while len(group) < self.settings.group_max_messages:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, Message) and _is_events(item):
+                group.append(item)
+            else:
+                return group, item
+        return group, None
 
     def _guarded(self, what: str, work: Callable[[], object]) -> None:
         try:
@@ -230,53 +258,79 @@ class MqttIngest:
             self.metrics.worker_errors.inc()
             log.exception("ingest %s failed (the worker carries on)", what)
 
-    def _handle(self, msg: Message) -> None:
-        """Handle one message; retry it while the database is unavailable; never raise."""
+    def _handle(self, msgs: list[Message]) -> None:
+        """Handle messages (several only when all are events: one group); retry them while the
+        database is unavailable; then acknowledge each; never raise."""
         delay = _BACKOFF_FIRST
         while True:
             try:
-                self._dispatch(msg)
+                self._dispatch(msgs)
             except IngestUnavailable as exc:
                 self.state.update(worker="retrying", database="unavailable", last_error=exc.message)
-                log.error("message on %s not stored (%s); retrying in %.1fs, not acked meanwhile",
-                          msg.topic[:200], exc.message, delay)
+                log.error("%s on %s not stored (%s); retrying in %.1fs, not acked meanwhile",
+                          "message" if len(msgs) == 1 else f"{len(msgs)} messages", msgs[0].topic[:200],
+                          exc.message, delay)
                 if not self._pause(delay):
-                    return  # stopping: not acked, the broker redelivers it to the next session
+                    return  # stopping: not acked, the broker redelivers them to the next session
                 delay = min(delay * 2, _BACKOFF_MAX)
                 continue
             except Exception:
+                if len(msgs) > 1:  # one message's fault must not cost the others: each alone, as it came
+                    log.warning("handling %s messages together failed; handling each alone", len(msgs),
+                                exc_info=True)
+                    for msg in msgs:
+                        self._handle([msg])
+                    return
                 self.metrics.worker_errors.inc()
                 self.state.update(last_error="an unexpected error while handling a message (see the log)")
                 log.exception("handling a message on %s failed (acknowledged; the worker carries on)",
-                              msg.topic[:200])
+                              msgs[0].topic[:200])
             else:
                 if self.state.get("database") != "ok" or self.state.get("worker") != "running":
                     self.state.update(worker="running", database="ok")
             break
-        if msg.qos > 0:
-            self._guarded("MQTT ack", lambda: self.client.ack(msg.mid, msg.qos))
+        for msg in msgs:
+            if msg.qos > 0:
+                self._guarded("MQTT ack", functools.partial(self.client.ack, msg.mid, msg.qos))
 
-    def _dispatch(self, msg: Message) -> None:
-        try:
-            _plant, _edge, channel = parse_topic(msg.topic)
-        except ContractError:
-            channel = "events"  # quarantined with the reason by the service
-        if channel == "events":
-            self._handle_events(msg)
-        elif channel == "status":
-            self.service.handle_status(msg.topic, msg.payload)
+    def _dispatch(self, msgs: list[Message]) -> None:
+        if len(msgs) > 1 or _is_events(msgs[0]):
+            self._handle_events(msgs)
+        elif _channel(msgs[0]) == "status":
+            self.service.handle_status(msgs[0].topic, msgs[0].payload)
         # "ack": our own acks echoed back by brokers that deliver retained messages for
         # every filter (amqtt); nothing to do
 
-    def _handle_events(self, msg: Message) -> None:
-        result = self.service.handle_events(msg.topic, msg.payload)
-        if result.ack is None:
+    def _handle_events(self, msgs: list[Message]) -> None:
+        """Store the group, then publish each stream's ack (the newest of the group) after the commit."""
+        if len(msgs) == 1:
+            results = [self.service.handle_events(msgs[0].topic, msgs[0].payload)]
+        else:
+            results = self.service.handle_events_group([(m.topic, m.payload) for m in msgs])
+        acks: dict[tuple[str, str, str], int] = {}
+        for result in results:
+            if result.ack is None:
+                continue
+            plant, edge, stream, through = result.ack
+            acks[(plant, edge, stream)] = max(through, acks.get((plant, edge, stream), through))
+        if not acks:
             return
         self._commits += 1
         if self.faults.crash_after_commit and self._commits >= self.faults.crash_after_commit:
             log.error("fault injection: exiting after commit %s, before the ack", self._commits)
             logging.shutdown()
             self._crash(CRASH_EXIT_CODE)
-        plant, edge, stream, through = result.ack
-        self.client.publish_ack(plant, edge, stream, through)
-        self.metrics.acks.inc()
+        for (plant, edge, stream), through in acks.items():
+            self.client.publish_ack(plant, edge, stream, through)
+            self.metrics.acks.inc()
+
+
+def _channel(msg: Message) -> str:
+    try:
+        return parse_topic(msg.topic)[2]
+    except ContractError:
+        return "events"  # quarantined with the reason by the service
+
+
+def _is_events(msg: Message) -> bool:
+    return _channel(msg) == "events"

@@ -44,6 +44,9 @@ class FakeService:
             self.done.notify_all()
         return IngestResult("quarantined")
 
+    def handle_events_group(self, messages: list[tuple[str, bytes]]) -> list[IngestResult]:
+        return [self.handle_events(topic, payload) for topic, payload in messages]
+
     def handle_status(self, topic: str, payload: bytes) -> bool:
         return True
 

@@ -38,11 +38,19 @@ from central.config import IngestSettings
 from central.domain.stored_events import StoredEvent
 from central.errors import IngestUnavailable
 from central.service_layer.alerts import raise_alert_in
+from central.service_layer.ingest.posting import post_events
 from central.service_layer.ingest.quarantine import quarantine_payload
 from central.service_layer.ingest.seam import PostingHandler
-from central.service_layer.ingest.store import StoreRefused, StoreResult, store_batch
+from central.service_layer.ingest.store import (
+    StagedBatch,
+    StoreRefused,
+    StoreResult,
+    finish_batch,
+    stage_batch,
+    store_batch,
+)
 from central.service_layer.unit_of_work import AbstractUnitOfWork
-from shared.contract import ContractError, DecodedBatch, EventProblem, decode_batch, decode_status
+from shared.contract import ContractError, DecodedBatch, Event, EventProblem, decode_batch, decode_status
 from shared.topics import parse_topic
 
 log = logging.getLogger(__name__)
@@ -88,6 +96,40 @@ def _single(batch: DecodedBatch, seq: int, failed: bool) -> DecodedBatch:
     return DecodedBatch(batch.plant, batch.edge, batch.stream, events, problems)
 
 
+@dataclass
+class _Run:
+    """The messages of one stream in a group: ``(index, payload, batch)`` in arrival order."""
+
+    topic: str
+    parts: list[tuple[int, bytes, DecodedBatch]]
+
+    @property
+    def stream(self) -> str:
+        return self.parts[0][2].stream
+
+    def batch(self) -> tuple[DecodedBatch, int]:
+        """The run as one batch (each seq once, in order), and how many repeated seqs it dropped."""
+        first = self.parts[0][2]
+        if len(self.parts) == 1:
+            return first, 0
+        events: dict[int, Event] = {}
+        problems: dict[int, EventProblem] = {}
+        dropped = 0
+        for _i, _payload, b in self.parts:
+            for ev in b.events:
+                if ev.seq in events or ev.seq in problems:
+                    dropped += 1
+                else:
+                    events[ev.seq] = ev
+            for pr in b.problems:
+                if pr.seq in events or pr.seq in problems:
+                    dropped += 1
+                else:
+                    problems[pr.seq] = pr
+        return DecodedBatch(first.plant, first.edge, first.stream, tuple(events[k] for k in sorted(events)),
+                            tuple(problems[k] for k in sorted(problems))), dropped
+
+
 class IngestService:
     """Turns MQTT payloads into committed rows; one instance per process, thread-safe."""
 
@@ -108,6 +150,48 @@ class IngestService:
     # -- events ---------------------------------------------------------------------------
     def handle_events(self, topic: str, payload: bytes) -> IngestResult:
         """Store one events payload; never raises for bad input (see the module docstring)."""
+        decoded = self._decode(topic, payload)
+        if isinstance(decoded, IngestResult):
+            return decoded
+        return self._store_alone(topic, payload, decoded)
+
+    def handle_events_group(self, messages: Sequence[tuple[str, bytes]]) -> list[IngestResult]:
+        """Store several events payloads (``(topic, payload)``, as they arrived) in as few
+        transactions as possible, one result per payload in the same order; never raises for bad
+        input. Group commit: the worker hands over what was already waiting in its queue, so a
+        central behind its edges catches up with one transaction and one posting call for many
+        small batches, while a central that keeps up still stores each message as it comes.
+
+        Batches of one stream in a group are stored as one batch (their events in seq order; a seq
+        in several of them once: the others are duplicates, as they would be one after the
+        other); each of their messages gets the stream's ack after the group. Streams are locked
+        in name order (two processes on a shared subscription never wait on each other in a
+        cycle). A group whose stream is refused (unregistered edge, another edge's stream) has
+        every payload quarantined, as alone. If storing a group together fails for anything but
+        a database outage, it rolls back and every payload is stored alone as
+        :meth:`handle_events` does, failing closed one event at a time."""
+        results: list[IngestResult | None] = [None] * len(messages)
+        group: dict[str, _Run] = {}
+        for i, (topic, payload) in enumerate(messages):
+            decoded = self._decode(topic, payload)
+            if isinstance(decoded, IngestResult):
+                results[i] = decoded
+                continue
+            run = group.get(decoded.stream)
+            if run is not None and run.topic != topic:  # the same stream on another topic: not one batch
+                self._store_group(list(group.values()), results)
+                group, run = {}, None
+            if run is None:
+                group[decoded.stream] = _Run(topic, [(i, payload, decoded)])
+            else:
+                run.parts.append((i, payload, decoded))
+        if group:
+            self._store_group(list(group.values()), results)
+        assert all(r is not None for r in results)
+        return [r for r in results if r is not None]
+
+    def _decode(self, topic: str, payload: bytes) -> DecodedBatch | IngestResult:
+        """The payload's batch, or the result of quarantining it (unreadable, wrong topic)."""
         try:
             plant, edge, channel = parse_topic(topic)
             if channel != "events":
@@ -127,6 +211,9 @@ class IngestService:
             log.exception("decoding a payload on %r raised; quarantined", topic[:200])
             return self._quarantine(topic, payload, "the payload could not be decoded (details in the central log)",
                                     "unreadable", "ingest_failed")
+        return batch
+
+    def _store_alone(self, topic: str, payload: bytes, batch: DecodedBatch) -> IngestResult:
         try:
             return self._with_retries(lambda: self._store(topic, payload, batch))
         except IngestUnavailable:
@@ -138,6 +225,69 @@ class IngestService:
             return self._quarantine(
                 topic, payload, "central could not store this batch, even event by event (details in the central log)",
                 "ingest_failed", "ingest_failed")
+
+    def _store_group(self, runs: list[_Run], results: list[IngestResult | None]) -> None:
+        """Store ``runs`` (one per stream) together, or each message alone when that fails."""
+        if len(runs) > 1 or len(runs[0].parts) > 1:
+            try:
+                together = self._with_retries(lambda: self._store_together(runs))
+            except IngestUnavailable:
+                raise
+            except Exception:
+                log.warning("%s batches failed when stored together; storing each alone",
+                            sum(len(r.parts) for r in runs), exc_info=True)
+                self.metrics.group_fallbacks.inc()
+            else:
+                for i, result in together.items():
+                    results[i] = result
+                return
+        for i, topic, payload, batch in sorted((i, run.topic, payload, batch) for run in runs
+                                               for i, payload, batch in run.parts):
+            results[i] = self._store_alone(topic, payload, batch)
+
+    def _store_together(self, runs: list[_Run]) -> dict[int, IngestResult]:
+        """One transaction: stage every stream's batch (streams locked in name order), post every
+        newly accepted event in one call of the posting seam, finish every batch, commit."""
+        t0 = time.perf_counter()
+        now = self.clock()
+        skew = timedelta(seconds=self.settings.clock_skew_seconds)
+        runs = sorted(runs, key=lambda r: r.stream)
+        staged: list[StagedBatch | StoreRefused] = []
+        with self._uow(now) as uow:
+            for run in runs:
+                batch, merged_away = run.batch()
+                part = stage_batch(uow, batch, now=now, skew=skew,
+                                   require_registration=self.settings.require_registration,
+                                   require_known_machine=self.settings.require_known_machine)
+                if isinstance(part, StoreRefused):
+                    for _i, payload, one in run.parts:  # every payload kept, as alone
+                        self._refused_in(uow, run.topic, payload, one, part, now)
+                else:
+                    part.result.duplicates += merged_away
+                staged.append(part)
+            ready = [part for part in staged if isinstance(part, StagedBatch)]
+            posting = self.posting
+            refused = post_events(uow, lambda events: posting(uow.session, events),
+                                  [ev for part in ready for ev in part.to_post], now)
+            refused_by_stream: dict[str, list[StoredEvent]] = {}
+            for ev in refused:
+                refused_by_stream.setdefault(ev.stream, []).append(ev)
+            done: dict[str, StoreResult] = {}
+            for part in ready:
+                done[part.batch.stream] = finish_batch(uow, part, refused_by_stream.get(part.batch.stream, []), now)
+                self._alert_batch(uow, part.batch, done[part.batch.stream])
+            uow.commit()
+        elapsed = time.perf_counter() - t0
+        self.metrics.groups.inc()
+        out: dict[int, IngestResult] = {}
+        for run, part in zip(runs, staged, strict=True):
+            if isinstance(part, StoreRefused):
+                out |= {i: self._refused_result(run.topic, part) for i, _p, _b in run.parts}
+                continue
+            first = self._stored_result(part.batch, done[run.stream], elapsed)  # counted once per stream
+            out[run.parts[0][0]] = first
+            out |= {i: IngestResult("stored", ack=first.ack, timings=first.timings) for i, _p, _b in run.parts[1:]}
+        return out
 
     def _with_retries(self, work: Callable[[], _T]) -> _T:
         """Run ``work`` (one transaction), retrying database outages with backoff; after
@@ -181,9 +331,15 @@ class IngestService:
                 uow.commit()
         elapsed = time.perf_counter() - t0
         if isinstance(stored, StoreRefused):
-            self.metrics.quarantined.inc(1, stored.kind)
-            log.warning("quarantined batch from %s (not acked): %s", topic, stored.reason)
-            return IngestResult("refused", stored.reason)
+            return self._refused_result(topic, stored)
+        return self._stored_result(batch, stored, elapsed)
+
+    def _refused_result(self, topic: str, refused: StoreRefused) -> IngestResult:
+        self.metrics.quarantined.inc(1, refused.kind)
+        log.warning("quarantined batch from %s (not acked): %s", topic, refused.reason)
+        return IngestResult("refused", refused.reason)
+
+    def _stored_result(self, batch: DecodedBatch, stored: StoreResult, elapsed: float) -> IngestResult:
         self._count(batch, stored, elapsed)
         return IngestResult(
             "stored", ack=(batch.plant, batch.edge, batch.stream, stored.acked_through), stored=stored,
@@ -196,12 +352,17 @@ class IngestService:
         a savepoint; one that fails again is stored as a ``store_failed`` rejection)."""
         stored = self._store_each(uow, batch, now) if one_by_one else self._store_part(uow, batch, now)
         if isinstance(stored, StoreRefused):
-            quarantine_payload(uow.session, topic, payload, stored.reason, now, stored.kind)
-            raise_alert_in(uow, "quarantine", f"quarantine:{stored.kind}:{batch.edge}", stored.reason,
-                           detail={"topic": topic, "edge": batch.edge, "stream": batch.stream})
+            self._refused_in(uow, topic, payload, batch, stored, now)
         else:
             self._alert_batch(uow, batch, stored)
         return stored
+
+    def _refused_in(self, uow: AbstractUnitOfWork, topic: str, payload: bytes, batch: DecodedBatch,
+                    refused: StoreRefused, now: datetime) -> None:
+        """Quarantine a batch that cannot be stored at all, with its alert, in ``uow``'s transaction."""
+        quarantine_payload(uow.session, topic, payload, refused.reason, now, refused.kind)
+        raise_alert_in(uow, "quarantine", f"quarantine:{refused.kind}:{batch.edge}", refused.reason,
+                       detail={"topic": topic, "edge": batch.edge, "stream": batch.stream})
 
     def _store_part(self, uow: AbstractUnitOfWork, batch: DecodedBatch, now: datetime) -> StoreResult | StoreRefused:
         posting = self.posting

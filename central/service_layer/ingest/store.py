@@ -42,7 +42,10 @@ __all__ = [
     "DEFAULT_MAX_EVENT_QTY",
     "StoreResult",
     "StoreRefused",
+    "StagedBatch",
     "store_batch",
+    "stage_batch",
+    "finish_batch",
     "event_values",
     "check_machine",
     "machine_problem",
@@ -213,6 +216,17 @@ def _event_rows(
     return rows
 
 
+@dataclass
+class StagedBatch:
+    """A batch stored up to its postings (:func:`stage_batch`): what :func:`finish_batch` needs once
+    the posting seam has had ``to_post`` (alone, or with the other batches of a group)."""
+
+    batch: DecodedBatch
+    step: CursorStep
+    result: StoreResult
+    to_post: list[StoredEvent]
+
+
 def store_batch(
     uow: AbstractUnitOfWork,
     batch: DecodedBatch,
@@ -228,6 +242,26 @@ def store_batch(
 
     The seq arithmetic is the pure :class:`~central.domain.stream_cursor.StreamCursor`'s; this
     handler loads its state, asks it, and applies what it decided through ``uow.events``."""
+    staged = stage_batch(uow, batch, now=now, skew=skew, require_registration=require_registration,
+                         require_known_machine=require_known_machine)
+    if isinstance(staged, StoreRefused):
+        return staged
+    return finish_batch(uow, staged, post_events(uow, post, staged.to_post, now), now)
+
+
+def stage_batch(
+    uow: AbstractUnitOfWork,
+    batch: DecodedBatch,
+    *,
+    now: datetime,
+    skew: timedelta,
+    require_registration: bool,
+    require_known_machine: bool,
+) -> StagedBatch | StoreRefused:
+    """The first half of :func:`store_batch`: lock the stream, let the cursor decide, store the
+    events, refusals, released held events and gaps; everything but the postings and the
+    cursor's advance. Only one batch per stream may be staged and not yet finished in a
+    transaction (the cursor is saved by :func:`finish_batch`)."""
     events = uow.events
     plant = events.edge_plant(batch.edge)
     if plant is None and require_registration:
@@ -261,20 +295,28 @@ def store_batch(
         events.close_gaps(batch.stream, step.acked_through, now)
     fresh_accepted = [StoredEvent.from_values(ids[r["seq"]], r) for r in rows if r["status"] == "accepted"]
     to_post = sorted([*released, *fresh_accepted], key=lambda e: e.seq) if released else fresh_accepted
-    refused = post_events(uow, post, to_post, now)
+    events.open_gaps(batch.edge, batch.stream, step.gaps, now)
+    result.released = len(released)
+    return StagedBatch(batch, step, result, to_post)
+
+
+def finish_batch(uow: AbstractUnitOfWork, staged: StagedBatch, refused: Sequence[StoredEvent],
+                 now: datetime) -> StoreResult:
+    """The second half of :func:`store_batch`, after the posting seam had ``staged.to_post``:
+    count what it ``refused`` (stored as rejected by :func:`~.posting.post_events`) and advance
+    the stream's cursor."""
+    batch, step, result, to_post = staged.batch, staged.step, staged.result, staged.to_post
     for ev in refused:
         result.rejected.append((ev.seq, "posting_failed", "posting failed"))
-
-    events.open_gaps(batch.edge, batch.stream, step.gaps, now)
     refused_ids = {e.id for e in refused}
     result.acked_through = step.acked_through
     result.accepted = len(to_post) - len(refused)
-    result.released = len(released)
     result.held = len(step.pending)
     posted_ts = [e.posting_ts for e in to_post if e.posting_ts is not None and e.id not in refused_ids]
     result.newest_ts = max(posted_ts) if posted_ts else None
-    events.save_stream(batch.stream, acked_through=step.acked_through, last_seq=step.after.last_seq,
-                       accepted=result.accepted, duplicates=result.duplicates, rejected=len(result.rejected), now=now)
+    uow.events.save_stream(batch.stream, acked_through=step.acked_through, last_seq=step.after.last_seq,
+                           accepted=result.accepted, duplicates=result.duplicates, rejected=len(result.rejected),
+                           now=now)
     return result
 
 
