@@ -114,6 +114,12 @@ def main() -> None:
         + (f"Median of {repeat} rounds, the rows alternating. " if repeat > 1 else "")
         + f"Load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs.\n\n"
         + table(["run", "events/s", "batches/s", "CPU per event", "vs baseline"], rows)
+        + "\n\nA batch alone pays a fixed cost whatever it carries (a transaction, the stream lock and cursor, "
+        "and with postings ~16 statements: orders, dispatches, stock, journal, thresholds); a live edge's "
+        "batches carry one poll's worth of events, so a central that falls behind them stays behind unless "
+        "what waits is stored together. With group commit the fixed cost is paid once per group (one stream: "
+        "one batch). A central that keeps up finds nothing waiting and stores each message alone, as before: "
+        "group commit changes throughput under a backlog, not the latency of a live event."
     )
     print(body)
     if args.quick or args.no_record:
