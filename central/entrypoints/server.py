@@ -8,6 +8,7 @@ acknowledges; ``posting=`` exists for an ingest-only benchmark that means to ski
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import socket
@@ -104,6 +105,10 @@ def serve(
                                       interval=settings.ledger.snapshot_compact_interval_seconds)
         compactor.start()
     alert_jobs = _start_alert_jobs(container)
+    # Everything wired so far (modules, models, master-data snapshots, SQLAlchemy's caches) lives as
+    # long as the process: out of the collector's reach, a full collection walks only what batches
+    # create (measured: ~20 % of central's CPU per event at 1,000 orders per batch went to walking it)
+    gc.freeze()
     try:
         if not settings.api.enabled:
             stop = threading.Event()
