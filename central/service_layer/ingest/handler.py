@@ -266,9 +266,7 @@ class IngestService:
                     part.result.duplicates += merged_away
                 staged.append(part)
             ready = [part for part in staged if isinstance(part, StagedBatch)]
-            posting = self.posting
-            refused = post_events(uow, lambda events: posting(uow.session, events),
-                                  [ev for part in ready for ev in part.to_post], now)
+            refused = post_events(uow, self._seam_in(uow), [ev for part in ready for ev in part.to_post], now)
             refused_by_stream: dict[str, list[StoredEvent]] = {}
             for ev in refused:
                 refused_by_stream.setdefault(ev.stream, []).append(ev)
@@ -364,14 +362,18 @@ class IngestService:
         raise_alert_in(uow, "quarantine", f"quarantine:{refused.kind}:{batch.edge}", refused.reason,
                        detail={"topic": topic, "edge": batch.edge, "stream": batch.stream})
 
-    def _store_part(self, uow: AbstractUnitOfWork, batch: DecodedBatch, now: datetime) -> StoreResult | StoreRefused:
+    def _seam_in(self, uow: AbstractUnitOfWork) -> Callable[[Sequence[StoredEvent]], None]:
+        """The posting seam bound to ``uow``'s transaction."""
         posting = self.posting
 
         def post(events: Sequence[StoredEvent]) -> None:
             posting(uow.session, events)
 
+        return post
+
+    def _store_part(self, uow: AbstractUnitOfWork, batch: DecodedBatch, now: datetime) -> StoreResult | StoreRefused:
         return store_batch(
-            uow, batch, post=post, now=now,
+            uow, batch, post=self._seam_in(uow), now=now,
             skew=timedelta(seconds=self.settings.clock_skew_seconds),
             require_registration=self.settings.require_registration,
             require_known_machine=self.settings.require_known_machine,
