@@ -122,3 +122,34 @@ def _serialisable(doc: Any) -> bool:
     except TypeError:
         return False
     return True
+
+
+@pytest.mark.timeout(300)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(docs=st.lists(st.one_of(near_valid(), st.binary(max_size=64)), min_size=2, max_size=6))
+def test_groups_of_hostile_payloads_never_raise_and_never_touch_accepted_data(
+    central: Container, docs: list[dict[str, Any] | bytes]
+) -> None:
+    """Group commit (the worker's path when messages wait): the same guarantees per message."""
+    before = accepted_snapshot(central)
+    with central.read_sessions() as s:
+        cursors_before = dict(s.execute(select(StreamRow.stream, StreamRow.acked_through)).tuples().all())
+    raws = [d if isinstance(d, bytes) else
+            orjson.dumps(d, option=orjson.OPT_NON_STR_KEYS) if _serialisable(d) else b"\xff" for d in docs]
+    results = central.ingest.handle_events_group([(topic(), raw) for raw in raws])
+    assert len(results) == len(raws)
+    for raw, result in zip(raws, results, strict=True):
+        try:
+            decoded = decode_batch(raw)
+        except ContractError:
+            assert result.outcome == "quarantined"
+        else:
+            same_topic = (decoded.plant, decoded.edge) == (PLANT, EDGE)
+            assert result.outcome == ("stored" if same_topic else "quarantined")
+    assert set(before) <= set(accepted_snapshot(central))
+    with central.read_sessions() as s:
+        for stream, through in s.execute(select(StreamRow.stream, StreamRow.acked_through)).tuples():
+            assert through >= cursors_before.get(stream, 0)
+        dup = s.execute(select(EventRow.stream, EventRow.seq, func.count()).group_by(EventRow.stream, EventRow.seq)
+                        .having(func.count() > 1)).all()
+        assert dup == []
