@@ -38,7 +38,7 @@ from protocols.base import ProbeRow, Quality, Scalar, Sink, SourceHealth, Source
 from protocols.config import ModbusSourceConfig, ModbusTagConfig
 from protocols.modbus_codec import all_interpretations, apply_scale, decode, format_registers, is_finite
 from protocols.modbus_plan import ReadGroup, plan_reads
-from protocols.supervision import Backoff, ConditionLog, deliver, record_health, utcnow
+from protocols.supervision import Backoff, ConditionLog, deliver, raise_if_cancelled, record_health, utcnow
 
 __all__ = ["ModbusSource"]
 
@@ -113,6 +113,7 @@ class ModbusSource:
                 client.close()
                 self.health.connected = False
                 self.health.connected_since = None
+            raise_if_cancelled()
             await asyncio.sleep(backoff.next_delay())
 
     async def _connect(self, client: AsyncModbusTcpClient) -> None:
@@ -161,6 +162,7 @@ class ModbusSource:
         next_at = loop.time()
         while True:
             results = await self._read_all(client)
+            raise_if_cancelled()  # a read that timed out may have swallowed a stop
             # Stamped once the poll's last response is in: the PLC sampled these values between the
             # request and its response, so a change it shows never carries a time before it happened
             # (stamped at the request, a change made during a slow read showed a negative lag).

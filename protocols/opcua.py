@@ -49,7 +49,7 @@ from protocols.opcua_resolve import resolve_tags
 from protocols.opcua_snapshot import PublishedSnapshot, create_snapshot_subscription
 from protocols.opcua_values import aware, quality_of, to_reading
 from protocols.opcua_verify import RESUBSCRIBE_AFTER, Action, DeliveryTracker, Verifier
-from protocols.supervision import Backoff, ConditionLog, deliver, record_health, utcnow
+from protocols.supervision import Backoff, ConditionLog, deliver, raise_if_cancelled, record_health, utcnow
 
 __all__ = ["OpcUaSource", "default_client", "configure_client", "certificate_uri"]
 
@@ -111,6 +111,7 @@ class OpcUaSource:
                 self.subscription_id = None
                 await self._disconnect(client)
             await self._on_lost(sink, epoch, error)
+            raise_if_cancelled()
             await asyncio.sleep(backoff.next_delay())
 
     async def _connect(self, client: Client, lost: asyncio.Future[str] | None = None) -> str:

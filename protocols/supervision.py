@@ -15,11 +15,24 @@ from tenacity import RetryCallState, wait_exponential_jitter
 
 from protocols.base import Quality, Sink, Snapshot, SourceHealth, TagReading
 
-__all__ = ["Backoff", "ConditionLog", "deliver", "record_health", "utcnow"]
+__all__ = ["Backoff", "ConditionLog", "deliver", "raise_if_cancelled", "record_health", "utcnow"]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def raise_if_cancelled() -> None:
+    """Raise the cancellation of the current task when a library swallowed it.
+
+    On Python 3.11 ``asyncio.wait_for`` can turn a cancellation that arrives as its timeout fires
+    into ``TimeoutError`` (gh-86296, fixed in 3.12). pymodbus waits for every response that way and
+    reports the timeout as a read without response, so a stopped source whose PLC does not answer
+    would reconnect forever and its stop would never end. The task still counts the request
+    (``Task.cancelling()``): every source loop checks it after a failure and on every cycle."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class Backoff:

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
-from support.protocols import modbus_server, running
+from pymodbus.exceptions import ModbusIOException
+from support.protocols import ReadingCollector, modbus_server, running
 
 from protocols import ModbusSourceConfig, Quality, TagReading, build_source
 from protocols.modbus import ModbusSource
@@ -234,3 +235,39 @@ async def test_a_reading_is_never_stamped_before_the_plc_answered() -> None:
             await server.async_setValues(1, 3, 0, [value])
             reading = await sink.wait_for(good("count", value))
             assert reading.received >= changed_at, (value, changed_at, reading.received)
+
+
+class _SwallowingClient(AsyncModbusTcpClient):
+    """A real client whose read turns a cancellation into a read without response, as pymodbus's
+    ``asyncio.wait_for`` does on Python 3.11 when the stop arrives as its timeout fires."""
+
+    async def read_holding_registers(self, *args: Any, **kwargs: Any) -> Any:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)  # a PLC that never answers
+        raise ModbusIOException("No response received after 0 retries, continue with next request")
+
+
+async def test_a_stop_swallowed_by_a_read_still_stops_the_source() -> None:
+    """A source whose hung read swallowed its cancellation must not reconnect forever (its stop hung
+    for the whole test timeout before): the loop re-raises the cancellation the task still counts."""
+    hung = await asyncio.start_server(_black_hole, "127.0.0.1", 0)
+    hung_port = hung.sockets[0].getsockname()[1]
+    source = ModbusSource(
+        make_config(hung_port, [{"name": "count", "address": 0}], timeout_s=0.3),
+        client_factory=lambda c: _SwallowingClient(c.host, port=c.port, timeout=c.timeout_s, retries=0,
+                                                   reconnect_delay=0),
+    )
+    try:
+        task = asyncio.create_task(source.run(ReadingCollector()))
+        for _ in range(200):  # until the source is connected and inside its read
+            if source.health.connected:
+                break
+            await asyncio.sleep(0.02)
+        assert source.health.connected
+        await asyncio.sleep(0.1)
+        task.cancel()
+        done, _pending = await asyncio.wait({task}, timeout=5)
+        assert task in done, "the source kept running after its stop was swallowed"
+        assert task.cancelled()
+    finally:
+        hung.close()
