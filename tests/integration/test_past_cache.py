@@ -15,8 +15,10 @@ from central.bootstrap import Container
 from central.service_layer.costing import inputs, output_totals, past_cache, work_orders
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-T0 = NOW - timedelta(days=2)
-SPLIT = NOW - timedelta(hours=6)  # "today's midnight" of this test
+SPLIT = NOW.replace(hour=0) - timedelta(days=1)
+"""The split of this test: a midnight (the cache is built for one; a journal entry is dated in local
+days) a day back, so that "today's" events after it are never in the future whatever the hour."""
+T0 = SPLIT - timedelta(days=2)
 
 
 def _scrap(first_seq: int, start: datetime, n: int) -> list[dict[str, Any]]:
