@@ -38,9 +38,11 @@ from central.adapters.db.models_costing import (
     PeriodRow,
 )
 from central.bootstrap import Container
+from central.domain.ledger import JournalEntry, JournalLine, Tags
 from central.domain.roles import Role
 from central.service_layer.costing import closing, inputs, ledger, reports, snapshots, work_orders
 from central.service_layer.costing import timeline as timelines
+from central.service_layer.costing.journal import save_entry
 from central.service_layer.costing.snapshot_compactor import SnapshotCompactor, compact_all
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -180,6 +182,7 @@ def test_reports_from_snapshots_equal_a_full_scan(central: Container, monkeypatc
         closing.close_period(s, "P-A", "ctl", clock=lambda: NOW)
     closed = _check(central, monkeypatch)
     assert closed["variances P-A None"]["variances"], "the closes posted variances"
+    assert closed["wip"] == {"rows": [], "total": "0.00"}, "a closed order's settled WIP is not listed"
     assert _amounts(closed["tb None P-A"]) != _amounts(first["tb None P-A"])
 
     # late events: a second order's units dated in the closed period post into P-B, flagged late
@@ -193,6 +196,7 @@ def test_reports_from_snapshots_equal_a_full_scan(central: Container, monkeypatc
         late = s.scalars(select(JournalEntryRow).where(JournalEntryRow.late.is_(True))).all()
         assert late and {e.period for e in late} == {"P-B"}
     after_late = _check(central, monkeypatch)
+    assert [(r["work_order"], r["status"]) for r in after_late["wip"]["rows"]] == [("WO-2", "started")]
     assert _amounts(after_late["tb None P-B"]) != _amounts(closed["tb None P-B"])
     assert after_late["tb None P-A"] == closed["tb None P-A"] | {"as_of": after_late["tb None P-A"]["as_of"]}
 
@@ -371,3 +375,30 @@ def test_the_compactor_job_folds_what_was_posted_since_its_last_run(central: Con
     assert job.run_once() == 0 and job.state.failures == 0
     with central.read_sessions() as s:
         assert snapshots.verify(s) == []
+
+
+def test_wip_on_a_closed_order_is_shown_not_hidden(central: Container) -> None:
+    """The WIP report reads the open orders' rows; WIP that a close did not settle (here a manual
+    entry on a closed order) still shows, with its order's status, from the snapshots and the scan."""
+    load(central, _master())
+    with central.write_sessions() as s, s.begin():
+        for wo in ("WO-1", "WO-2"):
+            work_orders.create_order(s, "BR-100", Decimal(100), "planner", wo)
+            work_orders.release(s, wo, "planner")
+        work_orders.start(s, "WO-1", MACHINE, "planner", at=T0)
+    ingest(central, _units(1, T0 + timedelta(minutes=1), 20, 2), 11)
+    with central.write_sessions() as s, s.begin():
+        work_orders.complete(s, "WO-1", "planner", at=T0 + timedelta(hours=1))
+    with central.write_sessions() as s, s.begin():
+        closing.close_order(s, "WO-1", "ctl", posting_date=T0.date())
+    with central.read_sessions() as s:
+        assert reports.wip(s) == {"rows": [], "total": "0.00"}
+    with central.write_sessions() as s, s.begin():
+        entry = JournalEntry(entry_date=T0.date(), period="P-A", kind="manual", entity="E1", lines=(
+            JournalLine(Role.WIP, debit=Decimal("12.34"), account="1400", tags=Tags(work_order="WO-1")),
+            JournalLine(Role.ROUNDING, credit=Decimal("12.34"), account="5900")))
+        save_entry(s, entry, "ctl", NOW)
+    with central.read_sessions() as s:
+        for source in (snapshots.SnapshotBalances(s), snapshots.ScanBalances(s)):
+            assert reports.wip(s, source=source) == {
+                "rows": [{"work_order": "WO-1", "status": "closed", "amount": "12.34"}], "total": "12.34"}

@@ -253,11 +253,33 @@ def inventory_valuation(session: Session, *, source: BalanceSource | None = None
                            difference=_m(sum((r.difference for r in rows), ZERO)))
 
 
+_NOT_CLOSED = ("created", "released", "started", "stopped", "completed")
+"""Work-order statuses before ``closed`` (an order whose WIP is not yet settled)."""
+_WIP_KEYS_MAX = 2_000
+"""More open orders than this: read every order's WIP row and keep theirs (one statement, no huge IN list)."""
+
+
 def wip(session: Session, *, source: BalanceSource | None = None) -> WipReport:
-    """WIP at standard per order (closed orders hold 0.00), from the ledger snapshot (one row per
-    order); ``source`` = :class:`ScanBalances`: every WIP line."""
-    balances = (source or SnapshotBalances(session)).role_balances(Role.WIP)
-    status = dict(session.execute(select(WorkOrderRow.id, WorkOrderRow.status)).tuples().all())
+    """WIP at standard per order that holds WIP or is not closed yet (a closed order's WIP is 0.00
+    by its close), from the ledger snapshot; ``source`` = :class:`ScanBalances`: every WIP line.
+
+    The read follows the open orders, not every order ever made: the open orders' rows, then the WIP
+    account's total (one row per account); only if the two differ (WIP on a closed order or on lines
+    without one, which the close never leaves) every order's row, so such WIP is shown, never hidden."""
+    src = source or SnapshotBalances(session)
+    status = dict(session.execute(select(WorkOrderRow.id, WorkOrderRow.status).where(
+        WorkOrderRow.status.in_(_NOT_CLOSED))).tuples().all())
+    if len(status) <= _WIP_KEYS_MAX:
+        balances = src.role_balances(Role.WIP, keys=status.keys())
+    else:
+        balances = {k: v for k, v in src.role_balances(Role.WIP).items() if k in status or v}
+    total = sum((d - c for _a, role, d, c in src.account_sums(None, None, None, None) if role == Role.WIP.value), ZERO)
+    if sum(balances.values(), ZERO) != total:
+        balances = {k: v for k, v in src.role_balances(Role.WIP).items() if k in status or v}
+        others = sorted(k for k in balances if k is not None and k not in status)
+        if others:
+            status.update(session.execute(select(WorkOrderRow.id, WorkOrderRow.status).where(
+                WorkOrderRow.id.in_(others))).tuples().all())
     rows = [WipLine(work_order=wo, status=status.get(wo or ""), amount=_m(v))
             for wo, v in sorted(balances.items(), key=lambda kv: kv[0] or "")]
     return WipReport(rows=rows, total=_m(sum(balances.values(), ZERO)))

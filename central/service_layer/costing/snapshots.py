@@ -31,7 +31,7 @@ same for an existing database).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -257,9 +257,10 @@ class BalanceSource(Protocol):
         (None: all) dated in [``start``, ``end``] (None: open)."""
         ...
 
-    def role_balances(self, role: Role) -> dict[str | None, Decimal]:
+    def role_balances(self, role: Role, keys: Collection[str] | None = None) -> dict[str | None, Decimal]:
         """Net balance (debit - credit) of ``role``'s lines per work order (WIP) or per item (raw
-        materials, finished goods); lines without one under None."""
+        materials, finished goods); lines without one under None. ``keys``: only those orders or
+        items (None: every one)."""
         ...
 
     def variance_sums(self, period: str | None, work_order: str | None,
@@ -330,11 +331,13 @@ class SnapshotBalances:
                 acc[1] -= credit
         return [(a, r, d, c) for (a, r), (d, c) in sums.items() if d or c]
 
-    def role_balances(self, role: Role) -> dict[str | None, Decimal]:
+    def role_balances(self, role: Role, keys: Collection[str] | None = None) -> dict[str | None, Decimal]:
         t = LedgerBalanceRow
         key = t.work_order if role == Role.WIP else t.item
-        stmt = select(key, func.sum(t.debit), func.sum(t.credit)).where(
-            t.level == "detail", t.role == role.value).group_by(key)
+        stmt = select(key, func.sum(t.debit), func.sum(t.credit)).where(t.level == "detail", t.role == role.value)
+        if keys is not None:
+            stmt = stmt.where(key.in_(sorted(keys)))
+        stmt = stmt.group_by(key)
         return {_opt(k): _dec(d) - _dec(c) for k, d, c in self.session.execute(stmt)}
 
     def variance_sums(self, period: str | None, work_order: str | None,
@@ -379,10 +382,13 @@ class ScanBalances:
         rows = self.session.execute(stmt.group_by(ln.account, ln.role)).tuples()
         return [(str(a), str(r), _dec(d), _dec(c)) for a, r, d, c in rows]
 
-    def role_balances(self, role: Role) -> dict[str | None, Decimal]:
+    def role_balances(self, role: Role, keys: Collection[str] | None = None) -> dict[str | None, Decimal]:
         ln = JournalLineRow
         key = ln.work_order if role == Role.WIP else ln.item
-        stmt = select(key, func.sum(ln.debit), func.sum(ln.credit)).where(ln.role == role.value).group_by(key)
+        stmt = select(key, func.sum(ln.debit), func.sum(ln.credit)).where(ln.role == role.value)
+        if keys is not None:
+            stmt = stmt.where(key.in_(sorted(keys)))
+        stmt = stmt.group_by(key)
         out: dict[str | None, Decimal] = defaultdict(lambda: ZERO)
         for k, d, c in self.session.execute(stmt):
             out[_opt(k)] += _dec(d) - _dec(c)
