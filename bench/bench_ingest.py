@@ -242,9 +242,12 @@ def run_e2e(url: str, port: int, workers: int, per_stream: int, costing: bool, p
         client.publish("sfsync/v1/P1/edge-1/events", body, qos=1)
     ok = done.wait(STALL_SECONDS)
     elapsed = time.perf_counter() - t0
+    cpu1 = [w.cpu_times() for w in workers_ps]
+    used = sum(b.user + b.system - a.user - a.system for a, b in zip(cpu0, cpu1, strict=True))
+    database, mode = "PostgreSQL" if url.startswith("postgresql") else "SQLite", "with postings" if costing else "alone"
+    CENTRAL_CPU.append(f"{database}, {workers} process(es), {mode}: {used / (STREAMS * per_stream) * 1e6:.0f} µs")
     if waits is not None:
         waited = waits.stop()
-        cpu1 = [w.cpu_times() for w in workers_ps]
         machine1 = psutil.cpu_times()
         busy = sum(machine1) - machine1.idle - (sum(machine0) - machine0.idle)
         shares = ", ".join(f"{(b.user + b.system - a.user - a.system) / elapsed * 100:.0f} %" for a, b in zip(
@@ -265,6 +268,12 @@ def run_e2e(url: str, port: int, workers: int, per_stream: int, costing: bool, p
     return STREAMS * per_stream / elapsed
 
 
+CENTRAL_CPU: list[str] = []
+"""Per run: the central processes' CPU time (user + system, every process summed) per event stored."""
+RAW_CPU: list[str] = []
+"""Per raw baseline: this process's CPU time per row inserted."""
+
+
 def raw_baseline(url: str, per_stream: int) -> float:
     """Plain executemany INSERT of the same rows (columns as in events), one transaction per 500."""
     engine = sa.create_engine(url)
@@ -276,11 +285,12 @@ def raw_baseline(url: str, per_stream: int) -> float:
                              "kind TEXT, ts TEXT, qty BIGINT, raw TEXT, UNIQUE (stream, seq))")
     stmt = sa.text("INSERT INTO raw_events (stream, seq, machine, kind, ts, qty, raw) "
                    "VALUES (:stream, :seq, :machine, :kind, :ts, :qty, :raw)")
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for i in range(0, len(rows), BATCH):
         with engine.begin() as conn:
             conn.execute(stmt, rows[i : i + BATCH])
     elapsed = time.perf_counter() - t0
+    RAW_CPU.append(f"{engine.dialect.name}: {(time.process_time() - cpu0) / len(rows) * 1e6:.1f} µs")
     engine.dispose()
     return len(rows) / elapsed
 
@@ -340,6 +350,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000, help="events per stream (4 streams)")
     parser.add_argument("--quick", action="store_true", help="smoke size: one batch per stream, SQLite only, "
                         "RESULTS.md untouched")
+    parser.add_argument("--no-record", action="store_true", help="print the table, leave RESULTS.md untouched")
     args = parser.parse_args()
     if args.worker:
         url, port, cid, workers, mode = args.worker
@@ -399,9 +410,12 @@ def main() -> None:
         + table(["database", "processes", "ingest alone, events/s", "ingest + postings, events/s",
                  "raw insert, events/s", "ingest alone / raw", "with postings / alone"], rows)
         + ("\n\n" + " ".join(scaling) if scaling else "")
+        + "\n\nCPU per event of the central process(es) (every process summed; where the ingest's time goes, "
+        "whatever the machine's load): " + "; ".join(CENTRAL_CPU) + ". The raw baseline's own CPU per row "
+        "(the benchmark process; on PostgreSQL the server's work is not in it): " + "; ".join(RAW_CPU) + "."
     )
     print(body)
-    if not args.quick:
+    if not args.quick and not args.no_record:
         write_section("Central ingest", body)
 
 
