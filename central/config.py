@@ -128,6 +128,9 @@ class IngestSettings(StrictModel):
     #: group commit: up to this many events messages already waiting in the queue are stored in one
     #: transaction with one posting call (one per stream per group); 1 stores every message alone
     group_max_messages: Annotated[int, Field(ge=1, le=1000)] = 50
+    #: group commit: a group also stops before its payloads would pass this many bytes (the first
+    #: message always goes in), so one transaction stays bounded whatever the edges' batch sizes
+    group_max_bytes: Annotated[int, Field(ge=1, le=1024 * 1024 * 1024)] = 4 * 1024 * 1024
     db_retries: Annotated[int, Field(ge=0, le=100)] = 5
     #: /health and /ready are degraded when the ingest worker's heartbeat is older than this
     heartbeat_stale_seconds: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 30.0

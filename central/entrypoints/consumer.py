@@ -237,18 +237,21 @@ class MqttIngest:
 
     def _take_group(self, first: Message) -> tuple[list[Message], Message | object | None]:
         """``first`` and the events messages already waiting behind it (group commit), up to
-        ``ingest.group_max_messages``; the item that ended the group (a status message, the stop)
+        ``ingest.group_max_messages`` and ``ingest.group_max_bytes`` of payload; the item that
+        ended the group (a status message, the stop, an events message past the byte bound)
         comes back to be handled next, in its place."""
-        group = [first]
+        group, size = [first], len(first.payload)
         while len(group) < self.settings.group_max_messages:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(item, Message) and _is_events(item):
-                group.append(item)
-            else:
+            if not (isinstance(item, Message) and _is_events(item)):
                 return group, item
+            size += len(item.payload)
+            if size > self.settings.group_max_bytes:
+                return group, item  # starts the next group
+            group.append(item)
         return group, None
 
     def _guarded(self, what: str, work: Callable[[], object]) -> None:

@@ -51,9 +51,11 @@ class Recorder:
         return 0
 
 
-def _worker(service: Recorder, group: int) -> tuple[MqttIngest, list[int], list[tuple[str, int]]]:
-    worker = MqttIngest(MqttSettings(port=free_port(), client_id="group-test"),
-                        IngestSettings(group_max_messages=group), service, IngestMetrics())  # type: ignore[arg-type]
+def _worker(service: Recorder, group: int, group_bytes: int = 4 * 1024 * 1024) -> \
+        tuple[MqttIngest, list[int], list[tuple[str, int]]]:
+    settings = IngestSettings(group_max_messages=group, group_max_bytes=group_bytes)
+    worker = MqttIngest(MqttSettings(port=free_port(), client_id="group-test"), settings,
+                        service, IngestMetrics())  # type: ignore[arg-type]
     acked: list[int] = []
     published: list[tuple[str, int]] = []
     lock = threading.Lock()
@@ -94,6 +96,33 @@ def test_waiting_events_messages_go_together_up_to_the_bound_and_a_status_keeps_
                                  ("status", [b"{}"]), ("alone", [b"a:3"])]
         assert acked == [1, 2, 3, 4, 5, 6]
         assert published == [("a", 2), ("b", 4), ("b", 6), ("a", 3)]  # one ack per stream per group
+    finally:
+        worker.stop()
+
+
+def test_a_group_stops_before_its_payloads_pass_the_byte_bound_and_the_next_message_starts_the_next() -> None:
+    service = Recorder()
+    worker, acked, published = _worker(service, group=50, group_bytes=7)  # each payload is 3 bytes
+    _submit_all(worker)
+    worker.start_worker()
+    try:
+        _wait(lambda: len(acked) == 6)
+        assert service.calls == [("group", [b"a:1", b"b:4"]), ("group", [b"a:2", b"b:6"]),
+                                 ("status", [b"{}"]), ("alone", [b"a:3"])]
+        assert acked == [1, 2, 3, 4, 5, 6]
+        assert published == [("a", 1), ("b", 4), ("a", 2), ("b", 6), ("a", 3)]
+    finally:
+        worker.stop()
+
+
+def test_a_message_larger_than_the_byte_bound_is_still_handled_alone() -> None:
+    service = Recorder()
+    worker, acked, _published = _worker(service, group=50, group_bytes=1)
+    _submit_all(worker)
+    worker.start_worker()
+    try:
+        _wait(lambda: len(acked) == 6)
+        assert [kind for kind, _p in service.calls] == ["alone"] * 4 + ["status", "alone"]
     finally:
         worker.stop()
 
