@@ -336,7 +336,12 @@ class SnapshotBalances:
         key = t.work_order if role == Role.WIP else t.item
         stmt = select(key, func.sum(t.debit), func.sum(t.credit)).where(t.level == "detail", t.role == role.value)
         if keys is not None:
-            stmt = stmt.where(key.in_(sorted(keys)))
+            # the role's (entity, account) pairs from the account level (a few rows), so the read
+            # seeks each key on ix_ledger_balances_key instead of scanning every row of the role
+            pairs = self.session.execute(select(t.entity, t.account).where(
+                t.level == "account", t.role == role.value).distinct()).tuples().all()
+            stmt = stmt.where(t.entity.in_(sorted({e for e, _a in pairs})),
+                              t.account.in_(sorted({a for _e, a in pairs})), key.in_(sorted(keys)))
         stmt = stmt.group_by(key)
         return {_opt(k): _dec(d) - _dec(c) for k, d, c in self.session.execute(stmt)}
 
