@@ -377,9 +377,13 @@ def test_the_compactor_job_folds_what_was_posted_since_its_last_run(central: Con
         assert snapshots.verify(s) == []
 
 
-def test_wip_on_a_closed_order_is_shown_not_hidden(central: Container) -> None:
-    """The WIP report reads the open orders' rows; WIP that a close did not settle (here a manual
-    entry on a closed order) still shows, with its order's status, from the snapshots and the scan."""
+@pytest.mark.parametrize("keys_max", [2_000, 0], ids=["open-orders-read", "every-order-read"])
+def test_wip_on_a_closed_order_is_shown_not_hidden(central: Container, monkeypatch: pytest.MonkeyPatch,
+                                                   keys_max: int) -> None:
+    """The WIP report reads the open orders' rows (or, past ``_WIP_KEYS_MAX`` open orders, every
+    order's row); WIP that a close did not settle (here a manual entry on a closed order) still
+    shows, with its order's status, from the snapshots and the scan."""
+    monkeypatch.setattr(reports, "_WIP_KEYS_MAX", keys_max)
     load(central, _master())
     with central.write_sessions() as s, s.begin():
         for wo in ("WO-1", "WO-2"):
@@ -394,11 +398,20 @@ def test_wip_on_a_closed_order_is_shown_not_hidden(central: Container) -> None:
     with central.read_sessions() as s:
         assert reports.wip(s) == {"rows": [], "total": "0.00"}
     with central.write_sessions() as s, s.begin():
+        work_orders.start(s, "WO-2", MACHINE, "planner", at=T0 + timedelta(hours=2))
+    ingest(central, _units(23, T0 + timedelta(hours=2, minutes=1), 3, 0), 3)
+    with central.read_sessions() as s:
+        open_wip = reports.wip(s)
+        assert [(r["work_order"], r["status"]) for r in open_wip["rows"]] == [("WO-2", "started")]
+        assert open_wip["total"] != "0.00" and open_wip["rows"][0]["amount"] == open_wip["total"]
+    with central.write_sessions() as s, s.begin():
         entry = JournalEntry(entry_date=T0.date(), period="P-A", kind="manual", entity="E1", lines=(
             JournalLine(Role.WIP, debit=Decimal("12.34"), account="1400", tags=Tags(work_order="WO-1")),
             JournalLine(Role.ROUNDING, credit=Decimal("12.34"), account="5900")))
         save_entry(s, entry, "ctl", NOW)
     with central.read_sessions() as s:
         for source in (snapshots.SnapshotBalances(s), snapshots.ScanBalances(s)):
-            assert reports.wip(s, source=source) == {
-                "rows": [{"work_order": "WO-1", "status": "closed", "amount": "12.34"}], "total": "12.34"}
+            wip = reports.wip(s, source=source)
+            assert wip["rows"] == [{"work_order": "WO-1", "status": "closed", "amount": "12.34"},
+                                   *open_wip["rows"]]
+            assert Decimal(wip["total"]) == Decimal("12.34") + Decimal(open_wip["total"])

@@ -269,17 +269,18 @@ def wip(session: Session, *, source: BalanceSource | None = None) -> WipReport:
     src = source or SnapshotBalances(session)
     status = dict(session.execute(select(WorkOrderRow.id, WorkOrderRow.status).where(
         WorkOrderRow.status.in_(_NOT_CLOSED))).tuples().all())
-    if len(status) <= _WIP_KEYS_MAX:
-        balances = src.role_balances(Role.WIP, keys=status.keys())
-    else:
-        balances = {k: v for k, v in src.role_balances(Role.WIP).items() if k in status or v}
+
+    def every_order() -> dict[str | None, Decimal]:
+        return {k: v for k, v in src.role_balances(Role.WIP).items() if k in status or v}
+
+    balances = src.role_balances(Role.WIP, keys=status.keys()) if len(status) <= _WIP_KEYS_MAX else every_order()
     total = sum((d - c for _a, role, d, c in src.account_sums(None, None, None, None) if role == Role.WIP.value), ZERO)
     if sum(balances.values(), ZERO) != total:
-        balances = {k: v for k, v in src.role_balances(Role.WIP).items() if k in status or v}
-        others = sorted(k for k in balances if k is not None and k not in status)
-        if others:
-            status.update(session.execute(select(WorkOrderRow.id, WorkOrderRow.status).where(
-                WorkOrderRow.id.in_(others))).tuples().all())
+        balances = every_order()
+    others = sorted(k for k in balances if k is not None and k not in status)
+    if others:  # closed orders that hold WIP
+        status.update(session.execute(select(WorkOrderRow.id, WorkOrderRow.status).where(
+            WorkOrderRow.id.in_(others))).tuples().all())
     rows = [WipLine(work_order=wo, status=status.get(wo or ""), amount=_m(v))
             for wo, v in sorted(balances.items(), key=lambda kv: kv[0] or "")]
     return WipReport(rows=rows, total=_m(sum(balances.values(), ZERO)))
