@@ -107,7 +107,7 @@ def test_a_database_refusal_while_posting_keeps_the_driver_text_in_the_log(
 @pytest.fixture
 def costing(central_db_url: str) -> Iterator[Container]:
     c = costing_container(central_db_url)
-    doc = worked_example_master()
+    doc = worked_example_master(today=T0.date())  # the events' period: T0 is a fixed day, not today
     doc["machines"][0]["max_event_qty"] = 50
     load(c, doc)
     yield c

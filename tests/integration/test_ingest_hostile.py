@@ -35,7 +35,7 @@ ROUNDS = 2
 
 
 def master() -> dict[str, Any]:
-    doc: dict[str, Any] = worked_example_master()
+    doc: dict[str, Any] = worked_example_master(today=T0.date())  # the events' period: T0 is a fixed day
     doc["machines"] = [{"id": m, "work_center": "WC-PRESS", "edge": e,
                         **({"max_event_qty": LIMITS[m]} if LIMITS[m] else {})} for e, m in EDGES.items()]
     return doc
