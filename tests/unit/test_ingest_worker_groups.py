@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from central.adapters.metrics import IngestMetrics
 from central.config import IngestSettings, MqttSettings
 from central.entrypoints.consumer import MqttIngest
@@ -115,21 +117,11 @@ def test_a_group_stops_before_its_payloads_pass_the_byte_bound_and_the_next_mess
         worker.stop()
 
 
-def test_a_message_larger_than_the_byte_bound_is_still_handled_alone() -> None:
+@pytest.mark.parametrize(("group", "group_bytes"), [(1, 4 * 1024 * 1024), (50, 1)],
+                         ids=["group_max_messages-1", "payloads-larger-than-group_max_bytes"])
+def test_every_message_is_handed_over_alone_when_no_second_fits_the_bounds(group: int, group_bytes: int) -> None:
     service = Recorder()
-    worker, acked, _published = _worker(service, group=50, group_bytes=1)
-    _submit_all(worker)
-    worker.start_worker()
-    try:
-        _wait(lambda: len(acked) == 6)
-        assert [kind for kind, _p in service.calls] == ["alone"] * 4 + ["status", "alone"]
-    finally:
-        worker.stop()
-
-
-def test_group_max_messages_1_hands_every_message_over_alone() -> None:
-    service = Recorder()
-    worker, acked, _published = _worker(service, group=1)
+    worker, acked, _published = _worker(service, group=group, group_bytes=group_bytes)
     _submit_all(worker)
     worker.start_worker()
     try:
